@@ -1,0 +1,37 @@
+// Four Jest projects, as STYLE.md lays them out. `unit` needs no server; the others talk to
+// the real Temporal dev server, Kafka broker and PostgreSQL that scripts/infra.sh starts.
+/** @type {import('jest').Config['projects'][number]} */
+const base = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...base,
+      displayName: 'workflows',
+      testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/require-servers.ts',
+      setupFiles: ['<rootDir>/test/support/quiet-temporal.ts'],
+    },
+    {
+      ...base,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/require-servers.ts',
+      setupFiles: ['<rootDir>/test/support/quiet-temporal.ts'],
+    },
+    {
+      ...base,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/require-servers.ts',
+      setupFiles: ['<rootDir>/test/support/quiet-temporal.ts'],
+    },
+  ],
+  testTimeout: 60_000,
+};

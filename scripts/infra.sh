@@ -1,0 +1,488 @@
+#!/usr/bin/env bash
+# The real servers txoutbox runs against, installed on first use, cached, bound to 127.0.0.1.
+#
+#   scripts/infra.sh up [SERVICE...] [--started-file F]   install (first time), start, wait until each answers
+#   scripts/infra.sh down [SERVICE...]                    stop what this script started (and nothing else)
+#   scripts/infra.sh status                               what runs, who started it, whether it answers
+#   scripts/infra.sh logs [SERVICE] [-n LINES]            tail of a server's log
+#   scripts/infra.sh env                                  the connection settings, as shell exports
+#
+# SERVICE is one of: temporal kafka postgres (default: all three).
+#
+#   temporal  Temporal CLI dev server, built from its Go module (scripts/infra/temporal-cli/go.mod);
+#             SQLite database file under the data folder; gRPC 7233, Web UI 8233; the outbox's
+#             custom search attributes registered.
+#   kafka     Apache Kafka broker jars from Maven Central (scripts/infra/kafka/pom.xml), KRaft mode,
+#             broker and controller in one process; 9092 (controller 9093). Topics are not
+#             auto-created: an unknown topic is an error, as it should be for an outbox.
+#   postgres  PostgreSQL from Debian's packages, a cluster of our own on 5432, database `txoutbox`.
+#
+# Builds are cached in $TXOUTBOX_CACHE (default ~/.cache/txoutbox); state, logs and pid files live in
+# $TXOUTBOX_DATA (default <repo>/.data). Ports can be moved with the TXOUTBOX_*_PORT variables below.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+INFRA="$REPO/scripts/infra"
+CACHE=${TXOUTBOX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/txoutbox}
+DATA=${TXOUTBOX_DATA:-$REPO/.data}
+HOST=127.0.0.1
+TEMPORAL_PORT=${TXOUTBOX_TEMPORAL_PORT:-7233}
+TEMPORAL_UI_PORT=${TXOUTBOX_TEMPORAL_UI_PORT:-8233}
+KAFKA_PORT=${TXOUTBOX_KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${TXOUTBOX_KAFKA_CONTROLLER_PORT:-9093}
+PG_PORT=${TXOUTBOX_PG_PORT:-5432}
+START_TIMEOUT_S=${TXOUTBOX_START_TIMEOUT_S:-180}
+SEARCH_ATTRIBUTES=(OutboxStatus OutboxEventType OutboxAggregateId OutboxTopic)
+ALL_SERVICES=(temporal kafka postgres)
+RUN="$DATA/run"
+STARTED=()
+STARTED_FILE=""
+LOGS="$DATA/logs"
+
+log() { printf '[infra] %s\n' "$*" >&2; }
+die() { printf '[infra] error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+probe() { python3 "$INFRA/probe.py" "$@"; }
+
+port_in_use() { probe port-in-use "$HOST" "$1"; }
+
+port_owner() {
+  # Best effort: which process listens on the port (ss needs root to name other users' processes).
+  ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\(.*\)).*/\1/p' | head -1
+}
+
+pid_file() { echo "$RUN/$1.pid"; }
+
+# The pid this script recorded for a service, if that process is still alive.
+live_pid() {
+  local f pid
+  f=$(pid_file "$1")
+  [[ -f "$f" ]] || return 1
+  pid=$(cat "$f")
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+log_tail() {
+  local f="$LOGS/$1.log"
+  if [[ -f "$f" ]]; then
+    printf '[infra] --- last lines of %s ---\n' "$f" >&2
+    tail -n "${2:-30}" "$f" >&2
+  fi
+}
+
+require_port_free() {
+  local service=$1 port=$2
+  if port_in_use "$port"; then
+    local owner
+    owner=$(port_owner "$port")
+    die "$service cannot start: port $port on $HOST is already taken${owner:+ by $owner}. Stop that process or move $service with the TXOUTBOX_*_PORT variables."
+  fi
+}
+
+# Remembers what this invocation started, at once, so a caller can stop it even if a later start fails.
+mark_started() {
+  STARTED+=("$1")
+  if [[ -n "$STARTED_FILE" ]]; then echo "$1" >>"$STARTED_FILE"; fi
+}
+
+sha8() { cat "$@" | sha256sum | cut -c1-8; }
+
+# Polls CHECK (a command) until it succeeds, while the service's process stays alive.
+wait_until() {
+  local service=$1 pid=$2 what=$3
+  shift 3
+  local deadline=$((SECONDS + START_TIMEOUT_S))
+  until "$@"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log_tail "$service"
+      die "$service exited during start-up before $what answered (log: $LOGS/$service.log)"
+    fi
+    if ((SECONDS >= deadline)); then
+      log_tail "$service"
+      die "$service did not answer on $what within ${START_TIMEOUT_S}s (log: $LOGS/$service.log)"
+    fi
+    sleep 0.3
+  done
+}
+
+# Starts a long-running server in its own session so it outlives this shell; records its pid.
+spawn() {
+  local service=$1
+  shift
+  mkdir -p "$RUN" "$LOGS"
+  : >"$LOGS/$service.log"
+  setsid "$@" >>"$LOGS/$service.log" 2>&1 </dev/null &
+  echo $! >"$(pid_file "$service")"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Temporal: the CLI's dev server, built from its Go module at the version pinned in go.mod.
+# ---------------------------------------------------------------------------------------------
+
+temporal_version() { awk '$1 == "github.com/temporalio/cli" { print $2 }' "$INFRA/temporal-cli/go.mod"; }
+
+temporal_bin() { echo "$CACHE/temporal-cli-$(temporal_version)-$(sha8 "$INFRA/temporal-cli/go.mod" "$INFRA/temporal-cli/go.sum")/temporal"; }
+
+install_temporal() {
+  local bin version
+  bin=$(temporal_bin)
+  [[ -x "$bin" ]] && return 0
+  command -v go >/dev/null || die "temporal: Go is needed to build the Temporal CLI and was not found on PATH"
+  version=$(temporal_version)
+  log "temporal: building the Temporal CLI $version from its Go module (first run only, a few minutes)"
+  mkdir -p "$(dirname "$bin")"
+  (cd "$INFRA/temporal-cli" &&
+    go build -trimpath -ldflags "-X github.com/temporalio/cli/temporalcli.Version=${version#v}" \
+      -o "$bin.tmp" github.com/temporalio/cli/cmd/temporal) ||
+    die "temporal: go build of github.com/temporalio/cli $version failed (see above)"
+  mv "$bin.tmp" "$bin"
+}
+
+temporal_answers() {
+  "$(temporal_bin)" operator cluster health --address "$HOST:$TEMPORAL_PORT" --command-timeout 2s >/dev/null 2>&1
+}
+
+temporal_ui_answers() { probe http "http://$HOST:$TEMPORAL_UI_PORT/"; }
+
+start_temporal() {
+  local pid
+  install_temporal # also when running: the health checks use the CLI
+  if pid=$(live_pid temporal); then
+    log "temporal: already running (pid $pid, started by this script)"
+    return 0
+  fi
+  require_port_free temporal "$TEMPORAL_PORT"
+  require_port_free "temporal web ui" "$TEMPORAL_UI_PORT"
+  mkdir -p "$DATA/temporal"
+  local args=(server start-dev
+    --ip "$HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT"
+    --db-filename "$DATA/temporal/temporal.db"
+    --log-format json --log-level warn)
+  local sa
+  for sa in "${SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$sa=Keyword"); done
+  spawn temporal "$(temporal_bin)" "${args[@]}"
+  mark_started temporal
+}
+
+wait_temporal() {
+  local pid
+  pid=$(live_pid temporal) || { log_tail temporal; die "temporal is not running (log: $LOGS/temporal.log)"; }
+  wait_until temporal "$pid" "gRPC $HOST:$TEMPORAL_PORT" temporal_answers
+  wait_until temporal "$pid" "Web UI http://$HOST:$TEMPORAL_UI_PORT" temporal_ui_answers
+  local listed sa
+  listed=$("$(temporal_bin)" operator search-attribute list --address "$HOST:$TEMPORAL_PORT" 2>&1) ||
+    die "temporal: could not list search attributes: $listed"
+  for sa in "${SEARCH_ATTRIBUTES[@]}"; do
+    grep -q "$sa" <<<"$listed" || die "temporal: search attribute $sa is not registered on the server"
+  done
+  log "temporal: ready on $HOST:$TEMPORAL_PORT, Web UI http://$HOST:$TEMPORAL_UI_PORT (pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Kafka: the broker's jars from Maven Central, run in KRaft mode with the machine's Java.
+# ---------------------------------------------------------------------------------------------
+
+kafka_version() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$INFRA/kafka/pom.xml"; }
+
+kafka_libs() { echo "$CACHE/kafka-$(kafka_version)-$(sha8 "$INFRA/kafka/pom.xml")/libs"; }
+
+java_bin() {
+  local candidate major
+  for candidate in "${JAVA_HOME:+$JAVA_HOME/bin/java}" "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
+    [[ -n "$candidate" && -x "$candidate" ]] || continue
+    major=$("$candidate" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+    if [[ -n "$major" && "$major" -ge 17 ]]; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  die "kafka: Java 17 or newer is needed for the Kafka $(kafka_version) broker and none was found"
+}
+
+install_kafka() {
+  local libs
+  libs=$(kafka_libs)
+  [[ -d "$libs" ]] && return 0
+  command -v mvn >/dev/null || die "kafka: Maven (mvn) is needed to fetch the broker's jars and was not found on PATH"
+  log "kafka: resolving the Kafka $(kafka_version) broker jars from Maven Central (first run only)"
+  rm -rf "$libs.tmp"
+  mvn -q -B -f "$INFRA/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$libs.tmp" ||
+    die "kafka: mvn dependency:copy-dependencies failed (see above)"
+  mv "$libs.tmp" "$libs"
+}
+
+write_kafka_config() {
+  local dir="$DATA/kafka"
+  mkdir -p "$dir/log-dirs"
+  cat >"$dir/server.properties" <<EOF
+# Written by scripts/infra.sh: one broker that is also its own KRaft controller.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/log-dirs
+num.partitions=3
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+}
+
+start_kafka() {
+  local pid
+  if pid=$(live_pid kafka); then
+    log "kafka: already running (pid $pid, started by this script)"
+    return 0
+  fi
+  install_kafka
+  require_port_free kafka "$KAFKA_PORT"
+  require_port_free "kafka controller" "$KAFKA_CONTROLLER_PORT"
+  local java libs dir="$DATA/kafka"
+  java=$(java_bin)
+  libs=$(kafka_libs)
+  write_kafka_config
+  if [[ ! -f "$dir/log-dirs/meta.properties" ]]; then
+    log "kafka: formatting the KRaft storage in $dir/log-dirs (once)"
+    local cluster_id
+    cluster_id=$("$java" -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
+    "$java" -cp "$libs/*" -Dlog4j2.configurationFile="$INFRA/kafka/log4j2.properties" \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+      { cat "$dir/format.log" >&2; die "kafka: formatting the storage failed"; }
+  fi
+  spawn kafka "$java" -Xms256m -Xmx${TXOUTBOX_KAFKA_HEAP:-1g} -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$INFRA/kafka/log4j2.properties" \
+    -cp "$libs/*" kafka.Kafka "$dir/server.properties"
+  mark_started kafka
+}
+
+kafka_answers() { probe kafka "$HOST" "$KAFKA_PORT"; }
+
+wait_kafka() {
+  local pid
+  pid=$(live_pid kafka) || { log_tail kafka; die "kafka is not running (log: $LOGS/kafka.log)"; }
+  wait_until kafka "$pid" "$HOST:$KAFKA_PORT (ApiVersions)" kafka_answers
+  log "kafka: ready on $HOST:$KAFKA_PORT, Kafka $(kafka_version) in KRaft mode (pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL: Debian's packages, a cluster of our own.
+# ---------------------------------------------------------------------------------------------
+
+pg_bindir() {
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [[ -x "$d/initdb" && -x "$d/pg_ctl" ]] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+install_postgres() {
+  pg_bindir >/dev/null && return 0
+  [[ $EUID -eq 0 ]] || die "postgres: PostgreSQL is not installed; run 'sudo apt-get install postgresql' once"
+  log "postgres: installing PostgreSQL from Debian's packages (first run only)"
+  # Our cluster is our own: keep the package from creating and starting its 'main' cluster on 5432.
+  mkdir -p /etc/postgresql-common
+  grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf ||
+    echo 'create_main_cluster = false' >>/etc/postgresql-common/createcluster.conf
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null ||
+    die "postgres: apt-get install postgresql failed"
+  pg_bindir >/dev/null || die "postgres: installed, but no initdb/pg_ctl under /usr/lib/postgresql/*/bin"
+}
+
+# PostgreSQL refuses to run as root: as root the cluster belongs to the 'postgres' user and lives
+# where that user can reach it; otherwise it is the caller's own, under the data folder.
+pg_datadir() {
+  if [[ $EUID -eq 0 ]]; then echo "/var/lib/txoutbox/postgres-$PG_PORT"; else echo "$DATA/postgres"; fi
+}
+
+as_pg() {
+  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_answers() {
+  "$(pg_bindir)/pg_isready" -q -h "$HOST" -p "$PG_PORT" &&
+    PGPASSWORD=txoutbox psql -h "$HOST" -p "$PG_PORT" -U txoutbox -d txoutbox -tAc 'select 1' >/dev/null 2>&1
+}
+
+start_postgres() {
+  install_postgres
+  local bin pgdata pid
+  bin=$(pg_bindir)
+  pgdata=$(pg_datadir)
+  if [[ -f "$pgdata/postmaster.pid" ]] && pid=$(head -1 "$pgdata/postmaster.pid") && kill -0 "$pid" 2>/dev/null; then
+    mkdir -p "$RUN"
+    echo "$pid" >"$(pid_file postgres)"
+    log "postgres: already running (pid $pid, cluster $pgdata)"
+    return 0
+  fi
+  require_port_free postgres "$PG_PORT"
+  mkdir -p "$RUN" "$LOGS"
+  if [[ ! -f "$pgdata/PG_VERSION" ]]; then
+    log "postgres: creating a cluster in $pgdata (once)"
+    mkdir -p "$pgdata"
+    [[ $EUID -eq 0 ]] && chown postgres:postgres "$pgdata" && chmod 700 "$pgdata"
+    local pwfile
+    pwfile=$(mktemp)
+    echo txoutbox >"$pwfile"
+    chmod 644 "$pwfile"
+    as_pg "$bin/initdb" -D "$pgdata" -U txoutbox --pwfile="$pwfile" -A scram-sha-256 -E UTF8 --locale=C.UTF-8 \
+      >"$LOGS/postgres-initdb.log" 2>&1 || { rm -f "$pwfile"; cat "$LOGS/postgres-initdb.log" >&2; die "postgres: initdb failed"; }
+    rm -f "$pwfile"
+  fi
+  : >"$LOGS/postgres.log"
+  [[ $EUID -eq 0 ]] && chown postgres "$LOGS/postgres.log"
+  # Settings for a test server: logical decoding available, fsync kept (restarts must lose nothing).
+  as_pg "$bin/pg_ctl" -D "$pgdata" -l "$LOGS/postgres.log" -w -t 60 start -o \
+    "-c listen_addresses=$HOST -c port=$PG_PORT -c unix_socket_directories=/tmp -c max_connections=300 -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20" \
+    >/dev/null || { log_tail postgres; die "postgres failed to start on $HOST:$PG_PORT (log: $LOGS/postgres.log)"; }
+  head -1 "$pgdata/postmaster.pid" >"$(pid_file postgres)"
+  mark_started postgres
+}
+
+wait_postgres() {
+  local pid
+  pid=$(live_pid postgres) || { log_tail postgres; die "postgres is not running (log: $LOGS/postgres.log)"; }
+  wait_until postgres "$pid" "$HOST:$PG_PORT" pg_answers_or_create
+  log "postgres: ready on $HOST:$PG_PORT, database txoutbox (pid $pid)"
+}
+
+# The bootstrap superuser is 'txoutbox'; its database is created on first start.
+pg_answers_or_create() {
+  pg_answers && return 0
+  "$(pg_bindir)/pg_isready" -q -h "$HOST" -p "$PG_PORT" || return 1
+  PGPASSWORD=txoutbox psql -h "$HOST" -p "$PG_PORT" -U txoutbox -d postgres -tAc 'create database txoutbox' >/dev/null 2>&1 || true
+  pg_answers
+}
+
+stop_postgres() {
+  local pgdata
+  pgdata=$(pg_datadir)
+  as_pg "$(pg_bindir)/pg_ctl" -D "$pgdata" -m fast -w -t 60 stop >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+services_from_args() {
+  local s
+  SERVICES=()
+  for s in "$@"; do
+    case "$s" in
+      temporal | kafka | postgres) SERVICES+=("$s") ;;
+      *) die "unknown service '$s' (expected: ${ALL_SERVICES[*]})" ;;
+    esac
+  done
+  ((${#SERVICES[@]})) || SERVICES=("${ALL_SERVICES[@]}")
+}
+
+cmd_up() {
+  local args=()
+  while (($#)); do
+    case "$1" in
+      --started-file) STARTED_FILE=$2; : >"$STARTED_FILE"; shift 2 ;;
+      *) args+=("$1"); shift ;;
+    esac
+  done
+  services_from_args "${args[@]+"${args[@]}"}"
+  command -v python3 >/dev/null || die "python3 is needed for the health checks and was not found"
+  local s t0=$SECONDS
+  # Start everything first, then wait: the three servers boot in parallel.
+  for s in "${SERVICES[@]}"; do "start_$s"; done
+  for s in "${SERVICES[@]}"; do "wait_$s"; done
+  log "up in $((SECONDS - t0))s (started now: ${STARTED[*]:-none})"
+  cmd_env
+}
+
+cmd_down() {
+  services_from_args "$@"
+  local s pid
+  for s in "${SERVICES[@]}"; do
+    if ! pid=$(live_pid "$s"); then
+      rm -f "$(pid_file "$s")"
+      log "$s: not running (nothing of ours to stop)"
+      continue
+    fi
+    if [[ $s == postgres ]]; then
+      stop_postgres
+    else
+      kill -TERM "$pid" 2>/dev/null || true
+      local deadline=$((SECONDS + 60))
+      while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    fi
+    rm -f "$(pid_file "$s")"
+    log "$s: stopped (pid $pid)"
+  done
+}
+
+cmd_status() {
+  local s pid answers
+  for s in "${ALL_SERVICES[@]}"; do
+    case "$s" in
+      temporal) answers=temporal_answers ;;
+      kafka) answers=kafka_answers ;;
+      postgres) answers=pg_answers ;;
+    esac
+    if pid=$(live_pid "$s"); then
+      if "$answers" 2>/dev/null; then echo "$s: running (pid $pid), answering"; else echo "$s: running (pid $pid), NOT answering"; fi
+    else
+      echo "$s: not started by this script"
+    fi
+  done
+}
+
+cmd_logs() {
+  local service="" lines=50
+  while (($#)); do
+    case "$1" in
+      -n) lines=$2; shift 2 ;;
+      *) service=$1; shift ;;
+    esac
+  done
+  if [[ -n "$service" ]]; then
+    services_from_args "$service"
+    tail -n "$lines" "$LOGS/$service.log"
+  else
+    for s in "${ALL_SERVICES[@]}"; do [[ -f "$LOGS/$s.log" ]] && log_tail "$s" "$lines"; done
+  fi
+}
+
+cmd_env() {
+  cat <<EOF
+export TXOUTBOX_TEMPORAL_ADDRESS=$HOST:$TEMPORAL_PORT
+export TXOUTBOX_TEMPORAL_UI_URL=http://$HOST:$TEMPORAL_UI_PORT
+export TXOUTBOX_KAFKA_BROKERS=$HOST:$KAFKA_PORT
+export TXOUTBOX_PG_URL=postgres://txoutbox:txoutbox@$HOST:$PG_PORT/txoutbox
+EOF
+}
+
+main() {
+  local cmd=${1:-}
+  shift || true
+  case "$cmd" in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    status) cmd_status ;;
+    logs) cmd_logs "$@" ;;
+    env) cmd_env ;;
+    *) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+}
+
+main "$@"
