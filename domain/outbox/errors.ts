@@ -1,0 +1,65 @@
+/** Every failure txoutbox reports has one of these codes. */
+export const OutboxErrorCode = {
+  /** The event's type (or type and schema version) was never registered. */
+  unregisteredEventType: 'UNREGISTERED_EVENT_TYPE',
+  /** The payload does not satisfy the schema registered for its type and version. */
+  invalidPayload: 'INVALID_PAYLOAD',
+  /** A topic name Kafka would refuse. */
+  invalidTopic: 'INVALID_TOPIC',
+  /** A missing, empty or oversized message key. */
+  invalidKey: 'INVALID_KEY',
+  /** The canonical payload is larger than the configured limit. */
+  payloadTooLarge: 'PAYLOAD_TOO_LARGE',
+  /** The payload holds something JSON cannot carry (BigInt, function, cycle, Date, NaN, ...). */
+  notSerializable: 'NOT_SERIALIZABLE',
+  /** Any other envelope field is missing or malformed (aggregate id, headers, time, ...). */
+  invalidEvent: 'INVALID_EVENT',
+  /** The event was written outside a database transaction. */
+  notInTransaction: 'NOT_IN_TRANSACTION',
+  /** Options or environment that cannot work. */
+  invalidConfig: 'INVALID_CONFIG',
+  /** The store has no event with that id. */
+  eventNotFound: 'EVENT_NOT_FOUND',
+  /** Kafka refused or failed the publication. */
+  publishFailed: 'PUBLISH_FAILED',
+  /** The change feed's saved position is unusable (lost history, corrupt checkpoint). */
+  feedPositionLost: 'FEED_POSITION_LOST',
+} as const;
+export type OutboxErrorCode = (typeof OutboxErrorCode)[keyof typeof OutboxErrorCode];
+
+/** What an error is about, so logs and operators can find the event. */
+export interface OutboxErrorContext {
+  eventId?: string;
+  type?: string;
+  topic?: string;
+  /** Path inside the payload (e.g. `$.items[2].price`) or name of the offending field. */
+  path?: string;
+  /** Validation issues reported by the payload schema. */
+  issues?: ReadonlyArray<{ message: string; path?: string }>;
+}
+
+/**
+ * The one error class of txoutbox. `retriable` says whether doing the same thing again can succeed
+ * (a broker outage can end; an invalid payload stays invalid).
+ */
+export class OutboxError extends Error {
+  override readonly name = 'OutboxError';
+  readonly code: OutboxErrorCode;
+  readonly retriable: boolean;
+  readonly context: OutboxErrorContext;
+
+  constructor(
+    code: OutboxErrorCode,
+    message: string,
+    options: { retriable?: boolean; context?: OutboxErrorContext; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.context = options.context ?? {};
+  }
+}
+
+export function isOutboxError(err: unknown, code?: OutboxErrorCode): err is OutboxError {
+  return err instanceof OutboxError && (code === undefined || err.code === code);
+}

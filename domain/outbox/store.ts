@@ -1,0 +1,56 @@
+import type { OutboxEvent, PublishResult } from './event';
+
+/** The outcome of a conditional status change in the store. */
+export type MarkResult = 'marked' | 'already-published' | 'not-found';
+
+/**
+ * The port every store adapter implements (MongoDB, PostgreSQL). `Tx` is the adapter's handle of
+ * the caller's open transaction: `{ session }` for MongoDB, `{ client }` for PostgreSQL.
+ * The relay and the activities only ever see this interface, never a driver.
+ */
+export interface OutboxStore<Tx> {
+  /** `mongodb` or `postgres`: for logs and the contract test's names. */
+  readonly kind: string;
+  /** Creates collections/tables and indexes when missing. Idempotent. */
+  setup(): Promise<void>;
+  /** Inserts a new event inside the caller's transaction. */
+  insert(event: OutboxEvent, tx: Tx): Promise<void>;
+  /** The event, or null. */
+  get(eventId: string): Promise<OutboxEvent | null>;
+  /** Records where Kafka stored the event: only a `pending` event becomes `published`. */
+  markPublished(result: PublishResult): Promise<MarkResult>;
+  /**
+   * Up to `limit` events still `pending` whose id is below `beforeId` (ids are time-ordered, so this
+   * is "created before"), oldest first, after `afterId` when given (to page through a backlog).
+   */
+  findPending(query: { beforeId: string; afterId?: string; limit: number }): Promise<OutboxEvent[]>;
+  /** A change feed of inserted events, resuming from the checkpoint saved under `name`. */
+  openFeed(options: FeedOptions): ChangeFeed;
+  /** Releases the store's own connections (not the caller's client). */
+  close(): Promise<void>;
+}
+
+export interface FeedOptions {
+  /** Checkpoint name: relays sharing a name share one position. */
+  name: string;
+  /** Most events in one batch. */
+  batchSize: number;
+  /** Longest wait for new events before an empty batch (which still saves the position). */
+  maxWaitMs: number;
+}
+
+/** One batch of the feed; `checkpoint()` saves the position after it, to resume from there. */
+export interface FeedBatch {
+  events: OutboxEvent[];
+  checkpoint(): Promise<void>;
+}
+
+/** Reasons the feed may have skipped events, which the relay answers with a sweep. */
+export type FeedGap = 'no-checkpoint' | 'history-lost' | 'checkpoint-unusable';
+
+export interface ChangeFeed {
+  /** Batches until `signal` aborts. Empty batches come at least every `maxWaitMs`. */
+  batches(signal: AbortSignal): AsyncIterable<FeedBatch>;
+  /** Called when the feed started from "now" or lost its position: some events may only be found by a sweep. */
+  onGap(listener: (reason: FeedGap) => void): void;
+}

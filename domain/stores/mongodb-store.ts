@@ -1,0 +1,258 @@
+import type {
+  ChangeStreamOptions,
+  ClientSession,
+  Db,
+  Document,
+  Filter,
+  IndexDescription,
+  OptionalUnlessRequiredId,
+  ResumeToken,
+  UpdateFilter,
+} from 'mongodb';
+import {
+  ENVELOPE_VERSION,
+  CLOUDEVENTS_SPEC_VERSION,
+  OutboxError,
+  OutboxErrorCode,
+  silentLogger,
+  type ChangeFeed,
+  type FeedBatch,
+  type FeedGap,
+  type FeedOptions,
+  type JsonValue,
+  type Logger,
+  type MarkResult,
+  type OutboxEvent,
+  type OutboxStore,
+  type PublishResult,
+} from '../outbox';
+
+/** The MongoDB adapter's transaction handle: the session of the caller's `withTransaction`. */
+export interface MongoTx {
+  session: ClientSession;
+}
+
+/** The outbox document: the envelope, with the event id as `_id`. */
+export interface OutboxDocument extends Omit<OutboxEvent, 'id'> {
+  _id: string;
+}
+
+interface CheckpointDocument {
+  _id: string;
+  resumeToken: ResumeToken;
+  updatedAt: Date;
+}
+
+/**
+ * What the adapter uses of the driver, by the driver's own signatures: a real `Db` satisfies it,
+ * and unit tests pass small fakes of sessions and change streams through it.
+ */
+export interface MongoDbLike {
+  collection<T extends Document>(name: string): MongoCollectionLike<T>;
+}
+
+export interface MongoCollectionLike<T extends Document> {
+  insertOne(doc: OptionalUnlessRequiredId<T>, options: { session: ClientSession }): Promise<unknown>;
+  findOne(filter: Filter<T>): Promise<T | null>;
+  updateOne(filter: Filter<T>, update: UpdateFilter<T>, options?: { upsert?: boolean }): Promise<{ matchedCount: number }>;
+  deleteOne(filter: Filter<T>): Promise<unknown>;
+  find(filter: Filter<T>, options: { sort: Document; limit: number }): { toArray(): Promise<T[]> };
+  createIndexes(indexes: IndexDescription[]): Promise<unknown>;
+  watch(pipeline: Document[], options: ChangeStreamOptions): ChangeStreamLike;
+}
+
+export interface ChangeStreamLike {
+  tryNext(): Promise<Document | null>;
+  readonly resumeToken: ResumeToken;
+  close(): Promise<void>;
+}
+
+export interface MongoStoreOptions {
+  /** The database holding the outbox collections (`client.db(name)`). */
+  db: Db | MongoDbLike;
+  /** Collection of outbox documents. @default "outbox_events" */
+  eventsCollection?: string;
+  /** Collection of change-stream checkpoints. @default "outbox_checkpoints" */
+  checkpointsCollection?: string;
+  logger?: Logger;
+}
+
+/**
+ * Server errors after which a saved resume token cannot be used: history lost from the oplog
+ * (ChangeStreamHistoryLost, 286), token not found (ChangeStreamFatalError, 280), invalid token
+ * (InvalidResumeToken, 260).
+ */
+const POSITION_LOST_CODES = new Set([286, 280, 260]);
+
+/**
+ * The MongoDB adapter (the product's target). Writes go into the caller's transaction
+ * (`session.withTransaction`); the feed is a change stream on inserts, opened with `startAfter`
+ * from the saved resume token. The token is saved by `checkpoint()`, which the relay calls only
+ * after Temporal accepted the starts; empty batches save the driver's post-batch resume token too,
+ * so a quiet outbox never lets its token fall off the oplog.
+ */
+export class MongoOutboxStore implements OutboxStore<MongoTx> {
+  readonly kind = 'mongodb';
+  private readonly events: MongoCollectionLike<OutboxDocument>;
+  private readonly checkpoints: MongoCollectionLike<CheckpointDocument>;
+  private readonly logger: Logger;
+
+  constructor(options: MongoStoreOptions) {
+    const db: MongoDbLike = options.db;
+    this.events = db.collection<OutboxDocument>(options.eventsCollection ?? 'outbox_events');
+    this.checkpoints = db.collection<CheckpointDocument>(options.checkpointsCollection ?? 'outbox_checkpoints');
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  async setup(): Promise<void> {
+    await this.events.createIndexes([
+      { key: { status: 1, _id: 1 }, name: 'outbox_status_id' },
+      { key: { _id: 1 }, name: 'outbox_pending_id', partialFilterExpression: { status: 'pending' } },
+      { key: { aggregateType: 1, aggregateId: 1 }, name: 'outbox_aggregate' },
+    ]);
+  }
+
+  async insert(event: OutboxEvent, tx: MongoTx): Promise<void> {
+    const session = tx?.session;
+    if (!session || typeof session.inTransaction !== 'function' || !session.inTransaction()) {
+      throw new OutboxError(
+        OutboxErrorCode.notInTransaction,
+        'mongodb store: add() must run inside session.withTransaction(), with { session }',
+        { context: { eventId: event.id, type: event.type } },
+      );
+    }
+    const { id, ...rest } = event;
+    await this.events.insertOne({ _id: id, ...rest }, { session });
+  }
+
+  async get(eventId: string): Promise<OutboxEvent | null> {
+    const doc = await this.events.findOne({ _id: eventId });
+    return doc ? toEvent(doc) : null;
+  }
+
+  async markPublished(result: PublishResult): Promise<MarkResult> {
+    const { matchedCount } = await this.events.updateOne(
+      { _id: result.eventId, status: { $in: ['pending', 'stuck'] } },
+      {
+        $set: {
+          status: 'published',
+          publishedAt: result.publishedAt,
+          kafka: { partition: result.partition, offset: result.offset },
+          attempts: result.attempts,
+          lastError: null,
+        },
+      },
+    );
+    if (matchedCount === 1) return 'marked';
+    return (await this.events.findOne({ _id: result.eventId })) === null ? 'not-found' : 'already-published';
+  }
+
+  async findPending(query: { beforeId: string; afterId?: string; limit: number }): Promise<OutboxEvent[]> {
+    const idRange: { $lt: string; $gt?: string } = { $lt: query.beforeId };
+    if (query.afterId !== undefined) idRange.$gt = query.afterId;
+    const docs = await this.events.find({ status: 'pending', _id: idRange }, { sort: { _id: 1 }, limit: query.limit }).toArray();
+    return docs.map(toEvent);
+  }
+
+  openFeed(options: FeedOptions): ChangeFeed {
+    const gapListeners: Array<(reason: FeedGap) => void> = [];
+    return {
+      onGap: (listener) => {
+        gapListeners.push(listener);
+      },
+      batches: (signal) => this.feedBatches(options, signal, (reason) => gapListeners.forEach((l) => l(reason))),
+    };
+  }
+
+  async close(): Promise<void> {
+    // The caller owns the MongoClient.
+  }
+
+  async deleteCheckpoint(name: string): Promise<void> {
+    await this.checkpoints.deleteOne({ _id: name });
+  }
+
+  private async *feedBatches(options: FeedOptions, signal: AbortSignal, gap: (reason: FeedGap) => void): AsyncGenerator<FeedBatch> {
+    const saved = await this.checkpoints.findOne({ _id: options.name });
+    const token: ResumeToken | undefined = saved?.resumeToken;
+    if (token === undefined) {
+      this.logger.info('change stream has no resume token: starting from now, the sweeper finds older pending events', {
+        feed: options.name,
+      });
+      gap('no-checkpoint');
+    }
+    let stream = this.openStream(options, token);
+    let recoveredOnce = false;
+    try {
+      while (!signal.aborted) {
+        const events: OutboxEvent[] = [];
+        const deadline = Date.now() + options.maxWaitMs;
+        try {
+          // One batch: what the stream holds now, up to batchSize; tryNext() is null after an empty getMore.
+          while (events.length < options.batchSize && !signal.aborted) {
+            const change = await stream.tryNext();
+            if (change === null) break;
+            recoveredOnce = false;
+            if (change.operationType === 'insert' && change.fullDocument) {
+              events.push(toEvent(change.fullDocument as OutboxDocument));
+            }
+            if (Date.now() >= deadline) break;
+          }
+        } catch (err) {
+          if (!isPositionLost(err) || recoveredOnce) throw err;
+          // The saved position is gone: drop it, start from now once, and let the sweeper cover the gap.
+          recoveredOnce = true;
+          this.logger.warn('change stream position lost: reopening from now; the sweeper covers the gap', {
+            feed: options.name,
+            error: err instanceof Error ? err.message : String(err),
+          });
+          await this.checkpoints.deleteOne({ _id: options.name });
+          await stream.close();
+          stream = this.openStream(options, undefined);
+          gap('history-lost');
+          continue;
+        }
+        const resumeToken = stream.resumeToken;
+        yield {
+          events,
+          checkpoint: async () => {
+            if (resumeToken === undefined || resumeToken === null) return;
+            await this.checkpoints.updateOne(
+              { _id: options.name },
+              { $set: { resumeToken, updatedAt: new Date() } },
+              { upsert: true },
+            );
+          },
+        };
+      }
+    } finally {
+      await stream.close();
+    }
+  }
+
+  private openStream(options: FeedOptions, token: ResumeToken | undefined): ChangeStreamLike {
+    const watchOptions: ChangeStreamOptions = { maxAwaitTimeMS: options.maxWaitMs, batchSize: options.batchSize };
+    if (token !== undefined) watchOptions.startAfter = token;
+    return this.events.watch([{ $match: { operationType: 'insert' } }], watchOptions);
+  }
+}
+
+function isPositionLost(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' && POSITION_LOST_CODES.has(code);
+}
+
+function toEvent(doc: OutboxDocument): OutboxEvent {
+  const { _id, ...rest } = doc;
+  return {
+    ...rest,
+    id: _id,
+    envelopeVersion: ENVELOPE_VERSION,
+    specVersion: CLOUDEVENTS_SPEC_VERSION,
+    payload: rest.payload as JsonValue,
+    headers: rest.headers ?? {},
+    lastError: rest.lastError ?? null,
+    publishedAt: rest.publishedAt ?? null,
+    kafka: rest.kafka ?? null,
+  };
+}

@@ -1,0 +1,350 @@
+import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
+import {
+  OutboxError,
+  OutboxErrorCode,
+  OutboxStatus,
+  silentLogger,
+  type ChangeFeed,
+  type FeedBatch,
+  type FeedGap,
+  type FeedOptions,
+  type JsonValue,
+  type Logger,
+  type MarkResult,
+  type OutboxEvent,
+  type OutboxStore,
+  type PublishResult,
+} from '../outbox';
+
+/** Anything that runs a query in the caller's transaction: a pg `Client` or `PoolClient`. */
+export interface PgQueryable {
+  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+}
+
+/** The PostgreSQL adapter's transaction handle: the client on which the caller ran `BEGIN`. */
+export interface PgTx {
+  client: PgQueryable;
+}
+
+export interface PostgresStoreOptions {
+  /** A pool the store uses for its own queries and the feed's LISTEN connection; or give `connectionString`. */
+  pool?: Pool;
+  /** Used to create a pool when none is given. */
+  connectionString?: string;
+  /** Schema holding the outbox tables. @default "public" */
+  schema?: string;
+  /** Logger for the feed. @default silentLogger */
+  logger?: Logger;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,40}$/;
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+interface EventRow {
+  id: string;
+  envelope_version: number;
+  spec_version: string;
+  source: string;
+  type: string;
+  schema_version: number;
+  aggregate_type: string;
+  aggregate_id: string;
+  topic: string;
+  key: string;
+  payload: JsonValue;
+  payload_hash: string;
+  headers: OutboxEvent['headers'];
+  occurred_at: Date;
+  status: OutboxEvent['status'];
+  attempts: number;
+  last_error: string | null;
+  published_at: Date | null;
+  kafka_partition: number | null;
+  kafka_offset: string | null;
+  txid: string;
+}
+
+interface Position {
+  txid: string;
+  id: string;
+}
+
+/**
+ * The PostgreSQL adapter. Events are rows of `<schema>.outbox_events`, written in the caller's
+ * transaction. The change feed is a durable cursor over `(txid, id)`, where `txid` is the writing
+ * transaction's id (`pg_current_xact_id()`): the feed only reads rows whose transaction id is below
+ * the oldest transaction still running (`pg_snapshot_xmin`), so a transaction that commits late can
+ * never slip behind a saved position. LISTEN/NOTIFY (sent by an insert trigger, delivered at commit)
+ * wakes the feed; it also polls every `maxWaitMs`.
+ */
+export class PostgresOutboxStore implements OutboxStore<PgTx> {
+  readonly kind = 'postgres';
+  readonly schema: string;
+  private readonly pool: Pool;
+  private readonly ownsPool: boolean;
+  private readonly logger: Logger;
+  private readonly events: string;
+  private readonly checkpoints: string;
+  readonly channel: string;
+
+  constructor(options: PostgresStoreOptions) {
+    const schema = options.schema ?? 'public';
+    if (!IDENTIFIER.test(schema)) {
+      throw new OutboxError(OutboxErrorCode.invalidConfig, `postgres store: schema name ${JSON.stringify(schema)} must match ${IDENTIFIER.source}`);
+    }
+    if (!options.pool && !options.connectionString) {
+      throw new OutboxError(OutboxErrorCode.invalidConfig, 'postgres store: give a pool or a connectionString');
+    }
+    this.schema = schema;
+    this.pool = options.pool ?? new Pool({ connectionString: options.connectionString, max: 10 } satisfies PoolConfig);
+    this.ownsPool = !options.pool;
+    this.logger = options.logger ?? silentLogger;
+    this.events = `"${schema}".outbox_events`;
+    this.checkpoints = `"${schema}".outbox_checkpoints`;
+    this.channel = `txoutbox_${schema}`;
+  }
+
+  async setup(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      // One setup at a time per schema, so concurrent starts do not race on CREATE.
+      await client.query('select pg_advisory_xact_lock(hashtext($1))', [`txoutbox-setup:${this.schema}`]);
+      await client.query(`create schema if not exists "${this.schema}"`);
+      await client.query(`
+        create table if not exists ${this.events} (
+          id uuid primary key,
+          txid xid8 not null default pg_current_xact_id(),
+          envelope_version int not null,
+          spec_version text not null,
+          source text not null,
+          type text not null,
+          schema_version int not null,
+          aggregate_type text not null,
+          aggregate_id text not null,
+          topic text not null,
+          key text not null,
+          payload jsonb not null,
+          payload_hash text not null,
+          headers jsonb not null,
+          occurred_at timestamptz not null,
+          status text not null default 'pending'
+            check (status in ('pending', 'published', 'stuck', 'compensated', 'discarded')),
+          attempts int not null default 0,
+          last_error text,
+          published_at timestamptz,
+          kafka_partition int,
+          kafka_offset bigint,
+          created_at timestamptz not null default now()
+        )`);
+      await client.query(`create index if not exists outbox_events_feed on ${this.events} (txid, id)`);
+      await client.query(`create index if not exists outbox_events_pending on ${this.events} (id) where status = 'pending'`);
+      await client.query(`create index if not exists outbox_events_aggregate on ${this.events} (aggregate_type, aggregate_id)`);
+      await client.query(`
+        create table if not exists ${this.checkpoints} (
+          name text primary key,
+          txid xid8 not null,
+          id uuid not null,
+          updated_at timestamptz not null default now()
+        )`);
+      await client.query(`
+        create or replace function "${this.schema}".outbox_events_notify() returns trigger language plpgsql as $$
+        begin
+          perform pg_notify('${this.channel}', '');
+          return null;
+        end $$`);
+      await client.query(`drop trigger if exists outbox_events_notify on ${this.events}`);
+      await client.query(`
+        create trigger outbox_events_notify after insert on ${this.events}
+        for each statement execute function "${this.schema}".outbox_events_notify()`);
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async insert(event: OutboxEvent, tx: PgTx): Promise<void> {
+    if (!tx || typeof tx.client?.query !== 'function') {
+      throw new OutboxError(OutboxErrorCode.notInTransaction, 'postgres store: add() needs { client } on which a transaction is open', {
+        context: { eventId: event.id, type: event.type },
+      });
+    }
+    await tx.client.query(
+      `insert into ${this.events} (id, envelope_version, spec_version, source, type, schema_version,
+         aggregate_type, aggregate_id, topic, key, payload, payload_hash, headers, occurred_at, status, attempts)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+      [
+        event.id,
+        event.envelopeVersion,
+        event.specVersion,
+        event.source,
+        event.type,
+        event.schemaVersion,
+        event.aggregateType,
+        event.aggregateId,
+        event.topic,
+        event.key,
+        JSON.stringify(event.payload),
+        event.payloadHash,
+        JSON.stringify(event.headers),
+        event.occurredAt,
+        event.status,
+        event.attempts,
+      ],
+    );
+  }
+
+  async get(eventId: string): Promise<OutboxEvent | null> {
+    const { rows } = await this.pool.query<EventRow>(`select * from ${this.events} where id = $1`, [eventId]);
+    return rows[0] ? toEvent(rows[0]) : null;
+  }
+
+  async markPublished(result: PublishResult): Promise<MarkResult> {
+    const updated = await this.pool.query(
+      `update ${this.events}
+          set status = 'published', published_at = $2, kafka_partition = $3, kafka_offset = $4, attempts = $5, last_error = null
+        where id = $1 and status in ('pending', 'stuck')`,
+      [result.eventId, result.publishedAt, result.partition, result.offset, result.attempts],
+    );
+    if (updated.rowCount === 1) return 'marked';
+    const current = await this.get(result.eventId);
+    return current === null ? 'not-found' : 'already-published';
+  }
+
+  async findPending(query: { beforeId: string; afterId?: string; limit: number }): Promise<OutboxEvent[]> {
+    const { rows } = await this.pool.query<EventRow>(
+      `select * from ${this.events}
+        where status = 'pending' and id < $1 and id > $2
+        order by id limit $3`,
+      [query.beforeId, query.afterId ?? NIL_UUID, query.limit],
+    );
+    return rows.map(toEvent);
+  }
+
+  openFeed(options: FeedOptions): ChangeFeed {
+    const gapListeners: Array<(reason: FeedGap) => void> = [];
+    return {
+      onGap: (listener) => {
+        gapListeners.push(listener);
+      },
+      batches: (signal) => this.feedBatches(options, signal, (reason) => gapListeners.forEach((l) => l(reason))),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
+  }
+
+  /** Deletes the feed's saved position (operators' "reset"; also what the tests use to lose it). */
+  async deleteCheckpoint(name: string): Promise<void> {
+    await this.pool.query(`delete from ${this.checkpoints} where name = $1`, [name]);
+  }
+
+  private async *feedBatches(options: FeedOptions, signal: AbortSignal, gap: (reason: FeedGap) => void): AsyncGenerator<FeedBatch> {
+    const listener: PoolClient = await this.pool.connect();
+    let woken = true;
+    let wake: (() => void) | undefined;
+    const onNotify = (): void => {
+      woken = true;
+      wake?.();
+    };
+    const onAbort = (): void => wake?.();
+    listener.on('notification', onNotify);
+    signal.addEventListener('abort', onAbort);
+    try {
+      await listener.query(`listen ${this.channel}`);
+      let position = await this.loadCheckpoint(options.name);
+      if (position === null) {
+        position = await this.currentPosition();
+        this.logger.info('change feed has no checkpoint: starting from now, the sweeper finds older pending events', {
+          feed: options.name,
+        });
+        gap('no-checkpoint');
+      }
+      while (!signal.aborted) {
+        woken = false;
+        const { rows } = await this.pool.query<EventRow>(
+          `select * from ${this.events}
+            where txid < pg_snapshot_xmin(pg_current_snapshot())
+              and (txid, id) > ($1::xid8, $2::uuid)
+            order by txid, id
+            limit $3`,
+          [position.txid, position.id, options.batchSize],
+        );
+        const last = rows[rows.length - 1];
+        const next: Position = last ? { txid: last.txid, id: last.id } : position;
+        const saved = position;
+        yield {
+          events: rows.map(toEvent),
+          checkpoint: async () => {
+            if (next !== saved) await this.saveCheckpoint(options.name, next);
+          },
+        };
+        position = next;
+        if (rows.length < options.batchSize && !woken && !signal.aborted) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, options.maxWaitMs);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = undefined;
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      listener.off('notification', onNotify);
+      await listener.query(`unlisten ${this.channel}`).catch(() => undefined);
+      listener.release();
+    }
+  }
+
+  private async loadCheckpoint(name: string): Promise<Position | null> {
+    const { rows } = await this.pool.query<Position>(`select txid::text as txid, id::text as id from ${this.checkpoints} where name = $1`, [name]);
+    return rows[0] ?? null;
+  }
+
+  /** "Now": every row of a transaction older than the oldest one still running is behind it. */
+  private async currentPosition(): Promise<Position> {
+    const { rows } = await this.pool.query<{ txid: string }>(`select pg_snapshot_xmin(pg_current_snapshot())::text as txid`);
+    return { txid: rows[0]?.txid ?? '0', id: NIL_UUID };
+  }
+
+  private async saveCheckpoint(name: string, position: Position): Promise<void> {
+    // Only forward: two relays sharing a name never move the position back.
+    await this.pool.query(
+      `insert into ${this.checkpoints} as c (name, txid, id, updated_at) values ($1, $2::xid8, $3::uuid, now())
+       on conflict (name) do update set txid = excluded.txid, id = excluded.id, updated_at = now()
+        where (c.txid, c.id) < (excluded.txid, excluded.id)`,
+      [name, position.txid, position.id],
+    );
+  }
+}
+
+function toEvent(row: EventRow): OutboxEvent {
+  return {
+    id: row.id,
+    envelopeVersion: 1,
+    specVersion: '1.0',
+    source: row.source,
+    type: row.type,
+    schemaVersion: row.schema_version,
+    aggregateType: row.aggregate_type,
+    aggregateId: row.aggregate_id,
+    topic: row.topic,
+    key: row.key,
+    payload: row.payload,
+    payloadHash: row.payload_hash,
+    headers: row.headers,
+    occurredAt: row.occurred_at,
+    status: row.status ?? OutboxStatus.pending,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    publishedAt: row.published_at,
+    kafka: row.kafka_partition === null || row.kafka_offset === null ? null : { partition: row.kafka_partition, offset: row.kafka_offset },
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * Builds a whole outbox pipeline on the real servers for one test: a PostgreSQL schema of its own,
+ * a Kafka topic of its own, a Temporal task queue of its own; relay and worker started on demand.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Pool, type PoolClient } from 'pg';
+import { z } from 'zod';
+import { createEventRegistry, createOutbox, defineEventType, type EventRegistry, type Outbox } from '../../domain/outbox';
+import { PostgresOutboxStore, type PgTx } from '../../domain/stores/postgres-store';
+import { createRelay, type Relay, type RelayOptions, type RunningRelay } from '../../workers/relay';
+import { OUTBOX_WORKFLOWS_PATH, startOutboxWorker, type RunningWorker } from '../../workers/worker';
+import { KafkaCollector } from './kafka-collector';
+import { testServers, uniqueName } from './servers';
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** The outbox workflows, bundled once per test file. */
+export function outboxWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: OUTBOX_WORKFLOWS_PATH, logger: quietBundlerLogger });
+  return bundle;
+}
+
+const quietBundlerLogger = {
+  log: () => {},
+  trace: () => {},
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: (message: string) => console.error(message),
+};
+
+export const orderPlacedSchema = z.object({
+  orderId: z.string().min(1),
+  customerId: z.string().min(1),
+  totalCents: z.number().int().nonnegative(),
+});
+
+export class TestPipeline {
+  readonly servers = testServers();
+  readonly schema = uniqueName('t').replace(/-/g, '_');
+  readonly topic = uniqueName('orders');
+  readonly taskQueue = uniqueName('outbox');
+  readonly pool = new Pool({ connectionString: this.servers.pgUrl, max: 20 });
+  readonly store = new PostgresOutboxStore({ pool: this.pool, schema: this.schema });
+  readonly kafka = new Kafka({ clientId: 'txoutbox-test', brokers: this.servers.kafkaBrokers, logLevel: logLevel.NOTHING });
+  readonly registry: EventRegistry;
+  readonly outbox: Outbox<PgTx>;
+  readonly collector: KafkaCollector;
+  connection!: Connection;
+  client!: Client;
+  private admin!: Admin;
+  private readonly relays: RunningRelay[] = [];
+  private readonly workers: RunningWorker[] = [];
+
+  constructor() {
+    this.registry = createEventRegistry([
+      defineEventType({ type: 'orders.OrderPlaced', schemaVersion: 1, aggregateType: 'order', topic: this.topic, schema: orderPlacedSchema }),
+    ]);
+    this.outbox = createOutbox({ store: this.store, registry: this.registry, source: 'txoutbox-tests' });
+    this.collector = new KafkaCollector(this.kafka, this.topic);
+  }
+
+  async setup(): Promise<this> {
+    this.connection = await Connection.connect({ address: this.servers.temporalAddress });
+    this.client = new Client({ connection: this.connection });
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    await this.admin.createTopics({ topics: [{ topic: this.topic, numPartitions: 3 }], waitForLeaders: true });
+    await this.store.setup();
+    await this.pool.query(`create table "${this.schema}".orders (id text primary key, customer_id text not null, total_cents int not null)`);
+    await this.collector.start();
+    return this;
+  }
+
+  /** Places an order and its event in one transaction; `fail` throws after add() to roll back. */
+  async placeOrder(orderId: string, options: { fail?: boolean; totalCents?: number } = {}): Promise<string> {
+    return this.inTransaction(async (client) => {
+      const totalCents = options.totalCents ?? 1000;
+      await client.query(`insert into "${this.schema}".orders (id, customer_id, total_cents) values ($1, $2, $3)`, [orderId, 'c-1', totalCents]);
+      const event = await this.outbox.add(
+        { type: 'orders.OrderPlaced', aggregateId: orderId, payload: { orderId, customerId: 'c-1', totalCents }, headers: { correlationId: `corr-${orderId}` } },
+        { client },
+      );
+      if (options.fail) throw new Error('rolled back on purpose');
+      return event.id;
+    });
+  }
+
+  async inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      const result = await work(client);
+      await client.query('commit');
+      return result;
+    } catch (err) {
+      await client.query('rollback');
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  relay(options: Partial<RelayOptions> = {}): Relay {
+    return createRelay({
+      store: this.store,
+      workflowClient: this.client.workflow,
+      taskQueue: this.taskQueue,
+      maxWaitMs: 200,
+      sweepIntervalMs: 0,
+      publishPolicy: { initialIntervalMs: 200, maximumIntervalMs: 2_000 },
+      ...options,
+    });
+  }
+
+  async startRelay(relay: Relay = this.relay()): Promise<RunningRelay> {
+    const running = await relay.start();
+    this.relays.push(running);
+    return running;
+  }
+
+  async startWorker(): Promise<RunningWorker> {
+    const worker = await startOutboxWorker({
+      temporalAddress: this.servers.temporalAddress,
+      taskQueue: this.taskQueue,
+      store: this.store,
+      kafka: this.kafka,
+      workflowBundle: await outboxWorkflowBundle(),
+    });
+    this.workers.push(worker);
+    return worker;
+  }
+
+  /** Workflow ids of this test's task queue, as Temporal's visibility lists them. */
+  async workflowIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const wf of this.client.workflow.list({ query: `TaskQueue = '${this.taskQueue}'` })) ids.push(wf.workflowId);
+    return ids.sort();
+  }
+
+  async eventRows(): Promise<Array<{ id: string; status: string; kafka_offset: string | null }>> {
+    const { rows } = await this.pool.query(`select id, status, kafka_offset::text from "${this.schema}".outbox_events order by id`);
+    return rows;
+  }
+
+  async teardown(): Promise<void> {
+    await Promise.all(this.relays.map((r) => r.shutdown()));
+    await Promise.all(this.workers.map((w) => w.shutdown()));
+    await this.collector.stop();
+    await this.admin?.deleteTopics({ topics: [this.topic] }).catch(() => undefined);
+    await this.admin?.disconnect();
+    await this.pool.query(`drop schema if exists "${this.schema}" cascade`);
+    await this.pool.end();
+    await this.connection?.close();
+  }
+}

@@ -1,0 +1,238 @@
+import { EventEmitter } from 'node:events';
+import type { WorkflowClient } from '@temporalio/client';
+import {
+  OutboxError,
+  OutboxErrorCode,
+  minEventIdAt,
+  silentLogger,
+  type FeedGap,
+  type Logger,
+  type OutboxEvent,
+  type OutboxStore,
+} from '../domain/outbox';
+import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
+import { DEFAULT_WORKFLOW_ID_PREFIX, startEventWorkflow, type StartOutcome } from './start-event-workflow';
+
+export interface RelayOptions {
+  /** The outbox store (any adapter). */
+  store: OutboxStore<never>;
+  /** Temporal workflow client (`client.workflow`). */
+  workflowClient: WorkflowClient;
+  /** Task queue of the outbox worker. */
+  taskQueue: string;
+  /** Checkpoint name; relays sharing it share a position. @default "relay" */
+  name?: string;
+  /** Most workflow starts in flight at once. @default 16 */
+  startConcurrency?: number;
+  /** Most events read from the feed per batch. @default 100 */
+  batchSize?: number;
+  /** Longest wait for new events before an empty batch, in ms. @default 1000 */
+  maxWaitMs?: number;
+  /** Wait before the feed is reopened after an error, in ms. @default 1000 */
+  retryDelayMs?: number;
+  /** How often the sweeper looks for events still pending, in ms; 0 turns it off. @default 30000 */
+  sweepIntervalMs?: number;
+  /** How old a pending event must be before the sweeper starts it, in ms. @default 10000 */
+  sweepGraceMs?: number;
+  /** Most events the sweeper reads per page. @default 500 */
+  sweepBatchSize?: number;
+  /** Retry policy and timeouts given to each publish workflow. @default DEFAULT_PUBLISH_POLICY */
+  publishPolicy?: Partial<PublishPolicy>;
+  /** @default "outbox-" */
+  workflowIdPrefix?: string;
+  logger?: Logger;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/** Named events a test (or a metrics exporter) can await instead of sleeping. */
+export interface RelayEvents {
+  /** A feed batch whose starts were all acknowledged. */
+  batch: [{ events: number; started: number; duplicates: number }];
+  /** The feed position after a batch was saved. */
+  checkpoint: [{ events: number }];
+  /** A sweep finished. */
+  sweep: [{ found: number; started: number; duplicates: number }];
+  /** The feed may have skipped events (no checkpoint, lost history): a sweep follows. */
+  gap: [FeedGap];
+  /** An error the relay recovers from by reopening the feed. */
+  error: [unknown];
+}
+
+export interface RunningRelay {
+  /** Stops reading, lets in-flight starts finish and saves their checkpoint, then resolves. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Reads the store's change feed and starts one publish workflow per event, at most
+ * `startConcurrency` at a time; saves the feed position only after every start of a batch was
+ * acknowledged (or refused as a duplicate). A sweeper starts events still `pending` after a grace
+ * period, in case the feed missed them.
+ */
+export class Relay extends EventEmitter<RelayEvents> {
+  private readonly options: Required<Omit<RelayOptions, 'publishPolicy'>> & { publishPolicy: PublishPolicy };
+
+  constructor(options: RelayOptions) {
+    super();
+    this.options = applyRelayDefaults(options);
+  }
+
+  /** Starts the feed loop and the sweeper. */
+  async start(): Promise<RunningRelay> {
+    const abort = new AbortController();
+    const feedLoop = this.runFeed(abort.signal);
+    let sweepTimer: NodeJS.Timeout | undefined;
+    let sweeping: Promise<unknown> = Promise.resolve();
+    const scheduleSweep = (delayMs: number): void => {
+      if (this.options.sweepIntervalMs <= 0 || abort.signal.aborted) return;
+      sweepTimer = setTimeout(() => {
+        sweeping = this.sweepNow()
+          .catch((err: unknown) => this.report(err, 'sweep failed'))
+          .finally(() => scheduleSweep(this.options.sweepIntervalMs));
+      }, delayMs);
+    };
+    scheduleSweep(this.options.sweepIntervalMs);
+    this.on('gap', () => {
+      // Whatever the feed may have skipped is found by a sweep once the grace period has passed.
+      if (sweepTimer) clearTimeout(sweepTimer);
+      scheduleSweep(this.options.sweepGraceMs);
+    });
+    return {
+      shutdown: async () => {
+        abort.abort();
+        if (sweepTimer) clearTimeout(sweepTimer);
+        await feedLoop;
+        await sweeping;
+        this.removeAllListeners('gap');
+      },
+    };
+  }
+
+  /** Starts every event still `pending` that is older than the grace period. */
+  async sweepNow(): Promise<{ found: number; started: number; duplicates: number }> {
+    const { store, sweepGraceMs, sweepBatchSize, now } = this.options;
+    const beforeId = minEventIdAt(now() - sweepGraceMs);
+    const totals = { found: 0, started: 0, duplicates: 0 };
+    let afterId: string | undefined;
+    for (;;) {
+      const page = await store.findPending({ beforeId, afterId, limit: sweepBatchSize });
+      if (page.length === 0) break;
+      const outcomes = await this.startAll(page);
+      totals.found += page.length;
+      totals.started += outcomes.filter((o) => o === 'started').length;
+      totals.duplicates += outcomes.filter((o) => o === 'duplicate').length;
+      afterId = page[page.length - 1]?.id;
+      if (page.length < sweepBatchSize) break;
+    }
+    if (totals.started > 0) {
+      this.options.logger.info('sweeper started pending events the feed had not', totals);
+    }
+    this.emit('sweep', totals);
+    return totals;
+  }
+
+  private async runFeed(signal: AbortSignal): Promise<void> {
+    const { store, name, batchSize, maxWaitMs, retryDelayMs, logger } = this.options;
+    while (!signal.aborted) {
+      try {
+        const feed = store.openFeed({ name, batchSize, maxWaitMs });
+        feed.onGap((reason) => this.emit('gap', reason));
+        for await (const batch of feed.batches(signal)) {
+          const outcomes = await this.startAll(batch.events);
+          const started = outcomes.filter((o) => o === 'started').length;
+          this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
+          await batch.checkpoint();
+          this.emit('checkpoint', { events: batch.events.length });
+        }
+      } catch (err) {
+        this.report(err, 'relay feed failed; reopening it from the last checkpoint');
+        logger.debug('relay waiting before reopening the feed', { retryDelayMs });
+        await abortableDelay(retryDelayMs, signal);
+      }
+    }
+  }
+
+  private async startAll(events: OutboxEvent[]): Promise<StartOutcome[]> {
+    const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, startConcurrency, logger } = this.options;
+    return mapLimit(events, startConcurrency, async (event) => {
+      const outcome = await startEventWorkflow(workflowClient, event, { taskQueue, policy: publishPolicy, workflowIdPrefix });
+      logger.debug(outcome === 'started' ? 'workflow started' : 'workflow already exists (deduplicated)', {
+        eventId: event.id,
+        type: event.type,
+        workflowId: `${workflowIdPrefix}${event.id}`,
+      });
+      return outcome;
+    });
+  }
+
+  private report(err: unknown, message: string): void {
+    this.options.logger.error(message, { error: err });
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+export function createRelay(options: RelayOptions): Relay {
+  return new Relay(options);
+}
+
+function applyRelayDefaults(options: RelayOptions): Required<Omit<RelayOptions, 'publishPolicy'>> & { publishPolicy: PublishPolicy } {
+  const resolved = {
+    store: options.store,
+    workflowClient: options.workflowClient,
+    taskQueue: options.taskQueue,
+    name: options.name ?? 'relay',
+    startConcurrency: options.startConcurrency ?? 16,
+    batchSize: options.batchSize ?? 100,
+    maxWaitMs: options.maxWaitMs ?? 1000,
+    retryDelayMs: options.retryDelayMs ?? 1000,
+    sweepIntervalMs: options.sweepIntervalMs ?? 30_000,
+    sweepGraceMs: options.sweepGraceMs ?? 10_000,
+    sweepBatchSize: options.sweepBatchSize ?? 500,
+    publishPolicy: { ...DEFAULT_PUBLISH_POLICY, ...options.publishPolicy },
+    workflowIdPrefix: options.workflowIdPrefix ?? DEFAULT_WORKFLOW_ID_PREFIX,
+    logger: options.logger ?? silentLogger,
+    now: options.now ?? Date.now,
+  };
+  if (typeof resolved.taskQueue !== 'string' || resolved.taskQueue.length === 0) {
+    throw new OutboxError(OutboxErrorCode.invalidConfig, 'relay option "taskQueue" must be a non-empty string');
+  }
+  for (const key of ['startConcurrency', 'batchSize', 'maxWaitMs', 'sweepBatchSize'] as const) {
+    if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) {
+      throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a positive integer, got ${String(resolved[key])}`);
+    }
+  }
+  for (const key of ['retryDelayMs', 'sweepIntervalMs', 'sweepGraceMs'] as const) {
+    if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 0) {
+      throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a non-negative integer, got ${String(resolved[key])}`);
+    }
+  }
+  return resolved;
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  });
+  await Promise.all(lanes);
+  return results;
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}

@@ -1,0 +1,70 @@
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Kafka, Producer } from 'kafkajs';
+import { createActivities } from '../activities';
+import { silentLogger, type Logger, type OutboxStore } from '../domain/outbox';
+import { createOutboxProducer } from './kafka-producer';
+
+export interface OutboxWorkerOptions {
+  /** Temporal frontend address. */
+  temporalAddress: string;
+  /** @default "default" */
+  namespace?: string;
+  taskQueue: string;
+  /** The outbox store (any adapter). */
+  store: OutboxStore<never>;
+  /** A kafkajs client; the worker creates, connects and disconnects its producer. */
+  kafka: Kafka;
+  /** How long Kafka may take to acknowledge one publish, in ms. @default 10000 */
+  ackTimeoutMs?: number;
+  /** Prebuilt workflow bundle (tests build it once); @default bundles `workflows/` at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** @default 100 (the SDK's default) */
+  maxConcurrentActivityTaskExecutions?: number;
+  logger?: Logger;
+}
+
+export interface RunningWorker {
+  /** Stops polling, lets running activities finish, disconnects the producer. */
+  shutdown(): Promise<void>;
+  /** Rejects if the worker stops on its own with an error. */
+  readonly done: Promise<void>;
+}
+
+/** Path of the workflows the outbox worker registers (for bundling). */
+export const OUTBOX_WORKFLOWS_PATH = require.resolve('../workflows');
+
+/** The Temporal worker that runs the publish workflows and their activity. */
+export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<RunningWorker> {
+  const logger = options.logger ?? silentLogger;
+  const producer: Producer = createOutboxProducer(options.kafka);
+  await producer.connect();
+  let connection: NativeConnection | undefined;
+  try {
+    connection = await NativeConnection.connect({ address: options.temporalAddress });
+    const worker = await Worker.create({
+      connection,
+      namespace: options.namespace ?? 'default',
+      taskQueue: options.taskQueue,
+      ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: OUTBOX_WORKFLOWS_PATH }),
+      activities: createActivities({ store: options.store, producer, logger, ackTimeoutMs: options.ackTimeoutMs }),
+      maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+    });
+    const openConnection = connection;
+    const done = worker.run().finally(async () => {
+      await producer.disconnect().catch((err: unknown) => logger.warn('producer disconnect failed', { error: err }));
+      await openConnection.close().catch(() => undefined);
+    });
+    logger.info('outbox worker started', { taskQueue: options.taskQueue });
+    return {
+      done,
+      shutdown: async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await done;
+      },
+    };
+  } catch (err) {
+    await producer.disconnect().catch(() => undefined);
+    await connection?.close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,2 @@
+// Every workflow the outbox worker registers.
+export { publishEventWorkflow } from './publish-event';

@@ -1,0 +1,44 @@
+// Inputs and outputs of the outbox workflows: plain data, as Temporal's JSON converter carries it.
+
+/** How the publish activity is retried and timed out. */
+export interface PublishPolicy {
+  /** Longest one publish attempt may take. */
+  startToCloseTimeoutMs: number;
+  /** Wait before the first retry. */
+  initialIntervalMs: number;
+  /** Each retry waits this much longer than the one before. */
+  backoffCoefficient: number;
+  /** Longest wait between two attempts. */
+  maximumIntervalMs: number;
+  /** Attempts before giving up; 0 = no limit. */
+  maximumAttempts: number;
+}
+
+/** Retry forever with backoff up to a minute: an event is never dropped by the retry policy. */
+export const DEFAULT_PUBLISH_POLICY: PublishPolicy = {
+  startToCloseTimeoutMs: 30_000,
+  initialIntervalMs: 1_000,
+  backoffCoefficient: 2,
+  maximumIntervalMs: 60_000,
+  maximumAttempts: 0,
+};
+
+export interface PublishEventInput {
+  eventId: string;
+  policy: PublishPolicy;
+}
+
+/** Where the event landed in Kafka, as the publish activity reports it. */
+export interface PublishReceipt {
+  eventId: string;
+  topic: string;
+  partition: number;
+  /** Kafka offset (int64 as a decimal string). */
+  offset: string;
+  /** ISO-8601 time of Kafka's acknowledgement (or of the earlier publication, if already published). */
+  publishedAt: string;
+  /** Activity attempt that published it. */
+  attempts: number;
+  /** The store already said `published`: nothing was sent again. */
+  alreadyPublished: boolean;
+}
