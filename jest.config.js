@@ -33,5 +33,5 @@ module.exports = {
       setupFiles: ['<rootDir>/test/support/quiet-temporal.ts'],
     },
   ],
-  testTimeout: 60_000,
+  testTimeout: 120_000,
 };

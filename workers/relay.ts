@@ -47,6 +47,8 @@ export interface RelayOptions {
 
 /** Named events a test (or a metrics exporter) can await instead of sleeping. */
 export interface RelayEvents {
+  /** The feed is open and positioned (also emitted, once per opening, after a failure to open). */
+  ready: [];
   /** A feed batch whose starts were all acknowledged. */
   batch: [{ events: number; started: number; duplicates: number }];
   /** The feed position after a batch was saved. */
@@ -78,9 +80,16 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.options = applyRelayDefaults(options);
   }
 
-  /** Starts the feed loop and the sweeper. */
+  /**
+   * Starts the feed loop and the sweeper; resolves once the feed is open and positioned (its first
+   * batch, possibly empty, was read), so events committed after that are the feed's, not the sweeper's.
+   * A feed that fails to open is retried in the background (see the `error` event).
+   */
   async start(): Promise<RunningRelay> {
     const abort = new AbortController();
+    const ready = new Promise<void>((resolve) => {
+      this.once('ready', () => resolve());
+    });
     const feedLoop = this.runFeed(abort.signal);
     let sweepTimer: NodeJS.Timeout | undefined;
     let sweeping: Promise<unknown> = Promise.resolve();
@@ -98,6 +107,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       if (sweepTimer) clearTimeout(sweepTimer);
       scheduleSweep(this.options.sweepGraceMs);
     });
+    await ready;
     return {
       shutdown: async () => {
         abort.abort();
@@ -139,6 +149,7 @@ export class Relay extends EventEmitter<RelayEvents> {
         const feed = store.openFeed({ name, batchSize, maxWaitMs });
         feed.onGap((reason) => this.emit('gap', reason));
         for await (const batch of feed.batches(signal)) {
+          this.emit('ready');
           const outcomes = await this.startAll(batch.events);
           const started = outcomes.filter((o) => o === 'started').length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
@@ -146,6 +157,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           this.emit('checkpoint', { events: batch.events.length });
         }
       } catch (err) {
+        this.emit('ready');
         this.report(err, 'relay feed failed; reopening it from the last checkpoint');
         logger.debug('relay waiting before reopening the feed', { retryDelayMs });
         await abortableDelay(retryDelayMs, signal);

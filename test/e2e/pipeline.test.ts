@@ -2,8 +2,11 @@
  * The guarantees of DESIGN.md that the pipeline itself carries, on the real servers
  * (PostgreSQL adapter, Temporal dev server, Kafka broker).
  */
+import { once } from 'node:events';
 import { canonicalJson } from '../../domain/outbox';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { DEFAULT_PUBLISH_POLICY } from '../../workflows/types';
+import { crashBeforeCheckpoint } from '../support/faulty-store';
 import { TestPipeline } from '../support/pipeline';
 import { waitFor } from '../support/servers';
 
@@ -62,5 +65,162 @@ describe('outbox pipeline on PostgreSQL, Temporal and Kafka', () => {
     expect(p.collector.messages.map((m) => m.key)).toEqual(['order-committed']);
     const { rows } = await p.pool.query(`select id from "${p.schema}".orders order by id`);
     expect(rows).toEqual([{ id: 'order-committed' }]);
+  });
+
+  /** Runs a relay over one event so that its feed has a saved position, then stops it. */
+  async function establishCheckpoint(): Promise<string> {
+    const relay = p.relay();
+    const running = await relay.start();
+    const checkpointed = once(relay, 'checkpoint');
+    const first = await p.placeOrder('order-0');
+    await waitForBatchWith(relay, 1);
+    await checkpointed;
+    await running.shutdown();
+    await p.collector.waitForEventIds([first]);
+    await waitFor(async () => (await p.eventRows())[0]?.status === 'published', { what: 'the first event to be marked published' });
+    return first;
+  }
+
+  async function waitForBatchWith(relay: ReturnType<TestPipeline['relay']>, events: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const onBatch = (batch: { events: number }): void => {
+        if (batch.events >= events) {
+          relay.off('batch', onBatch);
+          resolve();
+        }
+      };
+      relay.on('batch', onBatch);
+    });
+  }
+
+  test('restart of the relay loses nothing: killed between start and checkpoint, no loss and no second workflow', async () => {
+    // Arrange
+    await p.startWorker();
+    const first = await establishCheckpoint();
+    const crashes = { count: 0 };
+    const ids = [];
+    for (let i = 1; i <= 5; i++) ids.push(await p.placeOrder(`order-${i}`));
+    const doomed = p.relay({ store: crashBeforeCheckpoint(p.store, crashes), retryDelayMs: 60_000 });
+    const doomedBatch = once(doomed, 'batch');
+    const doomedRunning = await doomed.start();
+    const [startedBeforeCrash] = await doomedBatch;
+    await waitFor(() => crashes.count > 0, { what: 'the relay to die before its checkpoint' });
+    await doomedRunning.shutdown();
+
+    // Act
+    const restarted = p.relay();
+    const replayed: Array<{ events: number; started: number; duplicates: number }> = [];
+    restarted.on('batch', (b) => replayed.push(b));
+    await p.startRelay(restarted);
+    await p.collector.waitForEventIds([first, ...ids]);
+    await waitFor(() => replayed.reduce((n, b) => n + b.events, 0) >= ids.length, { what: 'the restarted relay to re-read the batch' });
+
+    // Assert
+    expect(startedBeforeCrash).toEqual({ events: ids.length, started: ids.length, duplicates: 0 });
+    expect(replayed.reduce((n, b) => n + b.duplicates, 0)).toBe(ids.length);
+    expect(replayed.reduce((n, b) => n + b.started, 0)).toBe(0);
+    expect(await p.workflowIds()).toEqual([first, ...ids].map((id) => eventWorkflowId(id)).sort());
+    for (const id of [first, ...ids]) expect(p.collector.withEventId(id)).toHaveLength(1);
+  });
+
+  test('two relays at once: one workflow and one message per event', async () => {
+    // Arrange
+    await p.startWorker();
+    await establishCheckpoint();
+    const relays = [p.relay(), p.relay()];
+    const started = [0, 0];
+    relays.forEach((relay, i) => relay.on('batch', (b) => (started[i] = (started[i] ?? 0) + b.started)));
+    await Promise.all(relays.map((relay) => p.startRelay(relay)));
+
+    // Act
+    const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => p.placeOrder(`order-${i + 1}`)));
+    await p.collector.waitForEventIds(ids);
+    await waitFor(async () => (await p.eventRows()).every((r) => r.status === 'published'), { what: 'all events published' });
+
+    // Assert
+    expect((started[0] ?? 0) + (started[1] ?? 0)).toBe(ids.length);
+    const workflowIds = await p.workflowIds();
+    for (const id of ids) {
+      expect(workflowIds.filter((w) => w === eventWorkflowId(id))).toHaveLength(1);
+      expect(p.collector.withEventId(id)).toHaveLength(1);
+    }
+  });
+
+  test('events written while the relay is down are delivered after its restart', async () => {
+    // Arrange
+    await p.startWorker();
+    await establishCheckpoint();
+
+    // Act
+    const ids = [];
+    for (let i = 1; i <= 5; i++) ids.push(await p.placeOrder(`order-${i}`));
+    await p.startRelay();
+    await p.collector.waitForEventIds(ids);
+
+    // Assert
+    for (const id of ids) expect(p.collector.withEventId(id)).toHaveLength(1);
+  });
+
+  test('checkpoint lost: the sweeper delivers the events the feed no longer sees', async () => {
+    // Arrange
+    await p.startWorker();
+    await establishCheckpoint();
+    const ids = [];
+    for (let i = 1; i <= 5; i++) ids.push(await p.placeOrder(`order-${i}`));
+    await p.store.deleteCheckpoint('relay');
+
+    // Act
+    const relay = p.relay({ sweepIntervalMs: 600_000, sweepGraceMs: 0 });
+    const gap = once(relay, 'gap');
+    const swept = once(relay, 'sweep');
+    await p.startRelay(relay);
+    const [reason] = await gap;
+    const [sweep] = await swept;
+    await p.collector.waitForEventIds(ids);
+
+    // Assert
+    expect(reason).toBe('no-checkpoint');
+    expect(sweep).toEqual({ found: ids.length, started: ids.length, duplicates: 0 });
+    for (const id of ids) expect(p.collector.withEventId(id)).toHaveLength(1);
+  });
+
+  test('an already-published event is not published again by a new workflow run', async () => {
+    // Arrange
+    await p.startWorker();
+    await p.startRelay();
+    const eventId = await p.placeOrder('order-1');
+    await p.collector.waitForEventIds([eventId]);
+    const firstRun = await p.client.workflow.getHandle(eventWorkflowId(eventId)).result();
+
+    // Act: as after Temporal's retention ended, a workflow under another id for the same event.
+    const rerun = await p.client.workflow.execute('publishEventWorkflow', {
+      taskQueue: p.taskQueue,
+      workflowId: `rerun-${eventId}`,
+      args: [{ eventId, policy: DEFAULT_PUBLISH_POLICY }],
+    });
+
+    // Assert
+    expect(firstRun.alreadyPublished).toBe(false);
+    expect(rerun).toMatchObject({ eventId, alreadyPublished: true, partition: firstRun.partition, offset: firstRun.offset });
+    await p.collector.waitForEventIds([eventId]);
+    expect(p.collector.withEventId(eventId)).toHaveLength(1);
+  });
+
+  test('a second start of the same event id is refused by Temporal and counted as a duplicate', async () => {
+    // Arrange
+    await p.startWorker();
+    await p.startRelay();
+    const eventId = await p.placeOrder('order-1');
+    await p.collector.waitForEventIds([eventId]);
+    await p.client.workflow.getHandle(eventWorkflowId(eventId)).result();
+
+    // Act
+    const relay = p.relay({ sweepGraceMs: 0 });
+    await p.pool.query(`update "${p.schema}".outbox_events set status = 'pending' where id = $1`, [eventId]);
+    const sweep = await relay.sweepNow();
+
+    // Assert
+    expect(sweep).toEqual({ found: 1, started: 0, duplicates: 1 });
+    expect(await p.workflowIds()).toEqual([eventWorkflowId(eventId)]);
   });
 });

@@ -45,7 +45,7 @@ export class KafkaCollector {
   }
 
   /** Waits until every id was received at least once. */
-  async waitForEventIds(ids: readonly string[], timeoutMs = 60_000): Promise<void> {
+  async waitForEventIds(ids: readonly string[], timeoutMs = 30_000): Promise<void> {
     await waitFor(() => ids.every((id) => this.messages.some((m) => m.cloudEvent.id === id)), {
       timeoutMs,
       what: `${ids.length} event ids to reach the topic ${this.topic}`,

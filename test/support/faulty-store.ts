@@ -1,0 +1,35 @@
+import type { ChangeFeed, FeedBatch, FeedOptions, OutboxStore } from '../../domain/outbox';
+
+/**
+ * Wraps a real store so that the relay "dies" between starting workflows and saving the feed
+ * position: every batch with events fails at checkpoint(), as a process killed at that moment would.
+ */
+export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { count: number }): OutboxStore<Tx> {
+  return {
+    kind: store.kind,
+    setup: () => store.setup(),
+    insert: (event, tx) => store.insert(event, tx),
+    get: (id) => store.get(id),
+    markPublished: (result) => store.markPublished(result),
+    findPending: (query) => store.findPending(query),
+    close: () => store.close(),
+    openFeed(options: FeedOptions): ChangeFeed {
+      const feed = store.openFeed(options);
+      return {
+        onGap: (listener) => feed.onGap(listener),
+        async *batches(signal: AbortSignal): AsyncIterable<FeedBatch> {
+          for await (const batch of feed.batches(signal)) {
+            yield {
+              events: batch.events,
+              checkpoint: async () => {
+                if (batch.events.length === 0) return batch.checkpoint();
+                crashes.count += 1;
+                throw new Error('relay killed after the starts, before the checkpoint');
+              },
+            };
+          }
+        },
+      };
+    },
+  };
+}
