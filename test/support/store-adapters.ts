@@ -1,0 +1,102 @@
+/**
+ * The two store adapters, each with what the shared contract suite needs: a fresh store of its own,
+ * a way to run work in one database transaction beside a business write, and clean-up.
+ */
+import { MongoClient } from 'mongodb';
+import { Pool } from 'pg';
+import type { OutboxStore } from '../../domain/outbox';
+import { MongoOutboxStore, type MongoTx } from '../../domain/stores/mongodb-store';
+import { PostgresOutboxStore, type PgTx } from '../../domain/stores/postgres-store';
+import { testServers, uniqueName } from './servers';
+
+export interface AdapterUnderTest<Tx> {
+  store: OutboxStore<Tx> & { deleteCheckpoint(name: string): Promise<void> };
+  /** Runs `work` in one transaction, after writing a business record `businessId` in it. */
+  inTransaction<T>(businessId: string, work: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Ids of the business records that exist. */
+  businessIds(): Promise<string[]>;
+  teardown(): Promise<void>;
+}
+
+export interface AdapterFactory {
+  name: string;
+  /** Why it does not run here, or null when it does. */
+  notRunReason: string | null;
+  create(): Promise<AdapterUnderTest<unknown>>;
+}
+
+export const postgresAdapter: AdapterFactory = {
+  name: 'PostgreSQL',
+  notRunReason: null,
+  async create(): Promise<AdapterUnderTest<PgTx>> {
+    const pool = new Pool({ connectionString: testServers().pgUrl, max: 10 });
+    const schema = uniqueName('c').replace(/-/g, '_');
+    const store = new PostgresOutboxStore({ pool, schema });
+    await store.setup();
+    await pool.query(`create table "${schema}".business (id text primary key)`);
+    return {
+      store,
+      async inTransaction(businessId, work) {
+        const client = await pool.connect();
+        try {
+          await client.query('begin');
+          await client.query(`insert into "${schema}".business (id) values ($1)`, [businessId]);
+          const result = await work({ client });
+          await client.query('commit');
+          return result;
+        } catch (err) {
+          await client.query('rollback');
+          throw err;
+        } finally {
+          client.release();
+        }
+      },
+      async businessIds() {
+        const { rows } = await pool.query<{ id: string }>(`select id from "${schema}".business order by id`);
+        return rows.map((r) => r.id);
+      },
+      async teardown() {
+        await pool.query(`drop schema "${schema}" cascade`);
+        await pool.end();
+      },
+    };
+  },
+};
+
+const mongoUri = process.env.MONGODB_URI;
+
+export const mongoAdapter: AdapterFactory = {
+  name: 'MongoDB',
+  notRunReason: mongoUri ? null : 'MONGODB_URI is not set; it must name a replica set (transactions and change streams need one)',
+  async create(): Promise<AdapterUnderTest<MongoTx>> {
+    if (!mongoUri) throw new Error('MONGODB_URI is not set');
+    const client = await MongoClient.connect(mongoUri);
+    const db = client.db(uniqueName('txoutbox').replace(/-/g, '_'));
+    const store = new MongoOutboxStore({ db });
+    await store.setup();
+    const business = db.collection<{ _id: string }>('business');
+    await db.createCollection('outbox_events').catch(() => undefined);
+    await db.createCollection('business').catch(() => undefined);
+    return {
+      store,
+      async inTransaction(businessId, work) {
+        const session = client.startSession();
+        try {
+          return await session.withTransaction(async () => {
+            await business.insertOne({ _id: businessId }, { session });
+            return await work({ session });
+          });
+        } finally {
+          await session.endSession();
+        }
+      },
+      async businessIds() {
+        return (await business.find({}, { sort: { _id: 1 } }).toArray()).map((d) => d._id);
+      },
+      async teardown() {
+        await db.dropDatabase();
+        await client.close();
+      },
+    };
+  },
+};

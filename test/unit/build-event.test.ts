@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import {
+  applyOutboxDefaults,
+  buildEvent,
+  checkTopicName,
+  createEventRegistry,
+  defineEventType,
+  OutboxErrorCode,
+  toKafkaMessage,
+  type NewEvent,
+} from '../../domain/outbox';
+
+const placedV1 = defineEventType({
+  type: 'orders.OrderPlaced',
+  schemaVersion: 1,
+  aggregateType: 'order',
+  topic: 'orders.v1',
+  schema: z.object({ orderId: z.string(), totalCents: z.number().int() }),
+});
+const placedV2 = defineEventType({
+  type: 'orders.OrderPlaced',
+  schemaVersion: 2,
+  aggregateType: 'order',
+  topic: 'orders.v2',
+  schema: (payload: unknown) => {
+    if (typeof payload !== 'object' || payload === null || !('orderId' in payload)) throw new Error('orderId is required');
+    return payload;
+  },
+  key: (_aggregateId, payload) => `tenant-1/${(payload as { orderId: string }).orderId}`,
+});
+const registry = createEventRegistry([placedV1, placedV2]);
+const options = applyOutboxDefaults({ source: 'unit', clock: () => new Date('2026-01-02T03:04:05.000Z'), maxPayloadBytes: 100 });
+const ids = (): string => '01a21b9e-f9fa-7000-a581-732e36d803a2';
+
+function build(event: NewEvent) {
+  return buildEvent(event, registry, options, ids);
+}
+
+describe('buildEvent', () => {
+  test('builds the CloudEvents envelope with the newest version by default, its key and hash', async () => {
+    const event = await build({ type: 'orders.OrderPlaced', aggregateId: 'o-1', payload: { orderId: 'o-1' } });
+    expect(event).toMatchObject({
+      id: ids(),
+      specVersion: '1.0',
+      envelopeVersion: 1,
+      source: 'unit',
+      schemaVersion: 2,
+      topic: 'orders.v2',
+      key: 'tenant-1/o-1',
+      status: 'pending',
+      attempts: 0,
+      occurredAt: new Date('2026-01-02T03:04:05.000Z'),
+    });
+    expect(event.payloadHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test('an explicit schema version picks that contract', async () => {
+    const event = await build({ type: 'orders.OrderPlaced', schemaVersion: 1, aggregateId: 'o-1', payload: { totalCents: 5, orderId: 'o-1' } });
+    expect(event).toMatchObject({ schemaVersion: 1, topic: 'orders.v1', key: 'o-1', payload: { orderId: 'o-1', totalCents: 5 } });
+  });
+
+  test.each<[string, NewEvent, string]>([
+    ['unregistered type', { type: 'nope', aggregateId: 'a', payload: {} }, OutboxErrorCode.unregisteredEventType],
+    ['schema failure (Standard Schema)', { type: 'orders.OrderPlaced', schemaVersion: 1, aggregateId: 'a', payload: { orderId: 1 } }, OutboxErrorCode.invalidPayload],
+    ['schema failure (function)', { type: 'orders.OrderPlaced', aggregateId: 'a', payload: {} }, OutboxErrorCode.invalidPayload],
+    ['oversized payload', { type: 'orders.OrderPlaced', aggregateId: 'a', payload: { orderId: 'x'.repeat(200) } }, OutboxErrorCode.payloadTooLarge],
+    ['non-serialisable payload', { type: 'orders.OrderPlaced', aggregateId: 'a', payload: { orderId: 'a', n: 1n } }, OutboxErrorCode.notSerializable],
+    ['empty key', { type: 'orders.OrderPlaced', aggregateId: 'a', key: '', payload: { orderId: 'a' } }, OutboxErrorCode.invalidKey],
+    ['missing aggregate id', { type: 'orders.OrderPlaced', aggregateId: '', payload: { orderId: 'a' } }, OutboxErrorCode.invalidEvent],
+    ['bad header name', { type: 'orders.OrderPlaced', aggregateId: 'a', payload: { orderId: 'a' }, headers: { extra: { 'Bad-Name': 'x' } } }, OutboxErrorCode.invalidEvent],
+    ['invalid occurredAt', { type: 'orders.OrderPlaced', aggregateId: 'a', payload: { orderId: 'a' }, occurredAt: new Date('nope') }, OutboxErrorCode.invalidEvent],
+  ])('%s → typed error', async (_name, event, code) => {
+    await expect(build(event)).rejects.toMatchObject({ name: 'OutboxError', code });
+  });
+
+  test('schema issues are reported with their paths', async () => {
+    await expect(build({ type: 'orders.OrderPlaced', schemaVersion: 1, aggregateId: 'a', payload: { orderId: 'a', totalCents: 1.5 } })).rejects.toMatchObject({
+      context: { issues: [expect.objectContaining({ path: '$.totalCents' })] },
+    });
+  });
+});
+
+describe('event type registration', () => {
+  test.each(['', '.', '..', 'has space', 'x'.repeat(250), 'ümlaut'])('topic %j is refused at registration', (topic) => {
+    expect(() => checkTopicName(topic)).toThrow(expect.objectContaining({ code: OutboxErrorCode.invalidTopic }));
+    expect(() => defineEventType({ type: 't', schemaVersion: 1, aggregateType: 'a', topic, schema: (p: unknown) => p })).toThrow(
+      expect.objectContaining({ code: OutboxErrorCode.invalidTopic }),
+    );
+  });
+
+  test('a type and version registered twice is a config error', () => {
+    expect(() => createEventRegistry([placedV1, placedV1])).toThrow(expect.objectContaining({ code: OutboxErrorCode.invalidConfig }));
+  });
+
+  test('bad schema version and missing schema are config errors', () => {
+    expect(() => defineEventType({ type: 't', schemaVersion: 0, aggregateType: 'a', topic: 't', schema: (p: unknown) => p })).toThrow(
+      expect.objectContaining({ code: OutboxErrorCode.invalidConfig }),
+    );
+  });
+
+  test('broken outbox options fail fast naming the option', () => {
+    expect(() => applyOutboxDefaults({ maxPayloadBytes: -1 })).toThrow(/maxPayloadBytes/);
+  });
+});
+
+describe('CloudEvents Kafka binding', () => {
+  test('binary mode: payload as value, attributes as ce_ headers, key as message key', async () => {
+    const event = await build({
+      type: 'orders.OrderPlaced',
+      schemaVersion: 1,
+      aggregateId: 'o-1',
+      payload: { totalCents: 5, orderId: 'o-1' },
+      headers: { correlationId: 'c', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', extra: { tenant: 't1' } },
+    });
+    const message = toKafkaMessage(event);
+    expect(message.key).toBe('o-1');
+    expect(message.value).toBe('{"orderId":"o-1","totalCents":5}');
+    expect(message.headers).toMatchObject({
+      ce_specversion: '1.0',
+      ce_id: event.id,
+      ce_type: 'orders.OrderPlaced',
+      ce_source: 'unit',
+      ce_subject: 'o-1',
+      ce_time: '2026-01-02T03:04:05.000Z',
+      ce_schemaversion: '1',
+      'content-type': 'application/json',
+      ce_correlationid: 'c',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      ce_tenant: 't1',
+    });
+  });
+});

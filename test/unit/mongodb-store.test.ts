@@ -1,0 +1,212 @@
+/**
+ * The MongoDB adapter's paths that need a replica set to happen for real (resume tokens, post-batch
+ * tokens, lost history), driven through small fakes of the driver's collection, session and change
+ * stream. Against a real replica set the shared contract suite covers the rest (MONGODB_URI).
+ */
+import type { ClientSession, Document, OptionalUnlessRequiredId, ResumeToken } from 'mongodb';
+import { OutboxErrorCode, type FeedGap, type OutboxEvent } from '../../domain/outbox';
+import { MongoOutboxStore, type ChangeStreamLike, type MongoCollectionLike, type MongoDbLike } from '../../domain/stores/mongodb-store';
+
+type Step = { change: Document } | { empty: ResumeToken } | { error: { code: number; message: string } };
+
+/** A change stream that plays a script: documents, empty batches (with a post-batch token), errors. */
+class FakeChangeStream implements ChangeStreamLike {
+  resumeToken: ResumeToken = null;
+  closed = false;
+  constructor(private readonly steps: Step[]) {}
+  async tryNext(): Promise<Document | null> {
+    const step = this.steps.shift();
+    if (step === undefined) return null;
+    if ('error' in step) throw Object.assign(new Error(step.error.message), { code: step.error.code });
+    if ('empty' in step) {
+      this.resumeToken = step.empty;
+      return null;
+    }
+    this.resumeToken = step.change._id;
+    return step.change;
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+class FakeCollection<T extends Document = Document> implements MongoCollectionLike<T> {
+  docs = new Map<string, T>();
+  watches: Array<{ options: Document; stream: FakeChangeStream }> = [];
+  scripts: Step[][] = [];
+  inserted: Array<{ doc: Document; session: ClientSession }> = [];
+  async insertOne(doc: OptionalUnlessRequiredId<T>, options: { session: ClientSession }): Promise<unknown> {
+    this.inserted.push({ doc, session: options.session });
+    this.docs.set(String(doc._id), doc as T);
+    return { acknowledged: true };
+  }
+  async findOne(filter: Document): Promise<T | null> {
+    return this.docs.get(String(filter._id)) ?? null;
+  }
+  async updateOne(filter: Document, update: Document, options?: { upsert?: boolean }): Promise<{ matchedCount: number }> {
+    const existing = this.docs.get(String(filter._id));
+    if (existing || options?.upsert) this.docs.set(String(filter._id), { ...existing, _id: filter._id, ...update.$set } as T);
+    return { matchedCount: existing ? 1 : 0 };
+  }
+  async deleteOne(filter: Document): Promise<unknown> {
+    this.docs.delete(String(filter._id));
+    return {};
+  }
+  find(): { toArray(): Promise<T[]> } {
+    return { toArray: async () => [...this.docs.values()] };
+  }
+  async createIndexes(): Promise<unknown> {
+    return [];
+  }
+  watch(_pipeline: Document[], options: Document): ChangeStreamLike {
+    const stream = new FakeChangeStream(this.scripts.shift() ?? []);
+    this.watches.push({ options, stream });
+    return stream;
+  }
+}
+
+class FakeDb implements MongoDbLike {
+  readonly collections = new Map<string, FakeCollection>();
+  collection<T extends Document>(name: string): MongoCollectionLike<T> {
+    const raw = this.raw(name);
+    // A typed view over the untyped fake: documents go in and out as they are.
+    return {
+      insertOne: (doc, options) => raw.insertOne(doc, options),
+      findOne: async (filter) => (await raw.findOne(filter)) as T | null,
+      updateOne: (filter, update, options) => raw.updateOne(filter, update, options),
+      deleteOne: (filter) => raw.deleteOne(filter),
+      find: () => ({ toArray: async () => (await raw.find().toArray()) as T[] }),
+      createIndexes: () => raw.createIndexes(),
+      watch: (pipeline, options) => raw.watch(pipeline, options),
+    };
+  }
+  /** The fake behind a collection, for the test's own inspection. */
+  raw(name: string): FakeCollection {
+    const existing = this.collections.get(name);
+    if (existing) return existing;
+    const created = new FakeCollection();
+    this.collections.set(name, created);
+    return created;
+  }
+}
+
+function fakeSession(inTransaction: boolean): ClientSession {
+  // A structural stand-in: the adapter only calls inTransaction() and hands the session to the driver.
+  const session: Pick<ClientSession, 'inTransaction'> = { inTransaction: () => inTransaction };
+  return session as ClientSession;
+}
+
+function outboxDoc(id: string): Document {
+  return {
+    _id: id,
+    type: 't',
+    schemaVersion: 1,
+    aggregateType: 'a',
+    aggregateId: 'a-1',
+    topic: 'topic',
+    key: 'a-1',
+    payload: { n: 1 },
+    payloadHash: 'h',
+    headers: {},
+    occurredAt: new Date(0),
+    status: 'pending',
+    attempts: 0,
+    lastError: null,
+    publishedAt: null,
+    kafka: null,
+  };
+}
+
+function insertChange(id: string): Step {
+  return { change: { _id: { _data: `token-${id}` }, operationType: 'insert', fullDocument: outboxDoc(id) } };
+}
+
+async function collect(store: MongoOutboxStore, batches: number, gaps: FeedGap[] = []): Promise<Array<{ ids: string[] }>> {
+  const feed = store.openFeed({ name: 'relay', batchSize: 10, maxWaitMs: 50 });
+  feed.onGap((g) => gaps.push(g));
+  const abort = new AbortController();
+  const out: Array<{ ids: string[] }> = [];
+  for await (const batch of feed.batches(abort.signal)) {
+    out.push({ ids: batch.events.map((e: OutboxEvent) => e.id) });
+    await batch.checkpoint();
+    if (out.length === batches) abort.abort();
+  }
+  return out;
+}
+
+describe('MongoDB adapter (driver fakes)', () => {
+  let db: FakeDb;
+  let store: MongoOutboxStore;
+
+  beforeEach(() => {
+    db = new FakeDb();
+    store = new MongoOutboxStore({ db });
+  });
+
+  test('add() outside a transaction is refused with NOT_IN_TRANSACTION', async () => {
+    const { _id, ...rest } = outboxDoc('e-1');
+    const event = { ...(rest as Omit<OutboxEvent, 'id'>), id: String(_id) };
+    await expect(store.insert(event, { session: fakeSession(false) })).rejects.toMatchObject({ code: OutboxErrorCode.notInTransaction });
+    expect(db.raw('outbox_events').inserted).toHaveLength(0);
+  });
+
+  test('add() in a transaction inserts with the caller session and the event id as _id', async () => {
+    const session = fakeSession(true);
+    const { _id, ...rest } = outboxDoc('e-1');
+    await store.insert({ ...(rest as Omit<OutboxEvent, 'id'>), id: String(_id) }, { session });
+    const [insert] = db.raw('outbox_events').inserted;
+    expect(insert?.session).toBe(session);
+    expect(insert?.doc._id).toBe('e-1');
+  });
+
+  test('no saved token: the stream opens from now (no startAfter) and reports the gap', async () => {
+    db.raw('outbox_events').scripts.push([{ empty: { _data: 'pbrt-1' } }]);
+    const gaps: FeedGap[] = [];
+    await collect(store, 1, gaps);
+    expect(db.raw('outbox_events').watches[0]?.options.startAfter).toBeUndefined();
+    expect(gaps).toEqual(['no-checkpoint']);
+  });
+
+  test('a saved token reopens the stream with startAfter', async () => {
+    await db.raw('outbox_checkpoints').updateOne({ _id: 'relay' }, { $set: { resumeToken: { _data: 'saved' } } }, { upsert: true });
+    db.raw('outbox_events').scripts.push([{ empty: { _data: 'pbrt-2' } }]);
+    await collect(store, 1);
+    expect(db.raw('outbox_events').watches[0]?.options).toMatchObject({ startAfter: { _data: 'saved' }, batchSize: 10 });
+  });
+
+  test('checkpoint() saves the last event token, and the post-batch token after an empty batch', async () => {
+    db.raw('outbox_events').scripts.push([insertChange('e-1'), insertChange('e-2'), { empty: { _data: 'pbrt-after-e2' } }, { empty: { _data: 'pbrt-quiet' } }]);
+    const checkpoints = db.raw('outbox_checkpoints');
+    const batches = await collect(store, 2);
+    expect(batches).toEqual([{ ids: ['e-1', 'e-2'] }, { ids: [] }]);
+    expect(checkpoints.docs.get('relay')?.resumeToken).toEqual({ _data: 'pbrt-quiet' });
+  });
+
+  test('ChangeStreamHistoryLost: drops the token, reopens from now once, reports the gap, no loop', async () => {
+    await db.raw('outbox_checkpoints').updateOne({ _id: 'relay' }, { $set: { resumeToken: { _data: 'too-old' } } }, { upsert: true });
+    const events = db.raw('outbox_events');
+    events.scripts.push([{ error: { code: 286, message: 'Resume of change stream was not possible' } }]);
+    events.scripts.push([insertChange('e-9'), { empty: { _data: 'pbrt-9' } }]);
+    const gaps: FeedGap[] = [];
+    const batches = await collect(store, 1, gaps);
+    expect(gaps).toEqual(['history-lost']);
+    expect(events.watches.map((w) => w.options.startAfter)).toEqual([{ _data: 'too-old' }, undefined]);
+    expect(events.watches[0]?.stream.closed).toBe(true);
+    expect(batches).toEqual([{ ids: ['e-9'] }]);
+    // The batch ended on an empty getMore, so the saved token is the post-batch token after e-9.
+    expect(db.raw('outbox_checkpoints').docs.get('relay')?.resumeToken).toEqual({ _data: 'pbrt-9' });
+  });
+
+  test('lost history twice in a row is thrown to the relay instead of looping', async () => {
+    const events = db.raw('outbox_events');
+    events.scripts.push([{ error: { code: 286, message: 'lost' } }]);
+    events.scripts.push([{ error: { code: 286, message: 'lost again' } }]);
+    await expect(collect(store, 1)).rejects.toMatchObject({ code: 286 });
+  });
+
+  test('other errors are not taken for a lost position', async () => {
+    db.raw('outbox_events').scripts.push([{ error: { code: 6, message: 'host unreachable' } }]);
+    await expect(collect(store, 1)).rejects.toMatchObject({ code: 6 });
+    expect(db.raw('outbox_events').watches).toHaveLength(1);
+  });
+});

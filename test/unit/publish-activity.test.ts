@@ -1,0 +1,95 @@
+/**
+ * The publish activity's decisions, with small fakes of the store and the producer (pure logic:
+ * the real store and broker are in the e2e tests).
+ */
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Producer, RecordMetadata } from 'kafkajs';
+import { createPublishEvent } from '../../activities/publish-event';
+import type { OutboxEvent, PublishResult } from '../../domain/outbox';
+import type { PublishReceipt } from '../../workflows/types';
+
+function event(overrides: Partial<OutboxEvent> = {}): OutboxEvent {
+  return {
+    id: 'e-1',
+    envelopeVersion: 1,
+    specVersion: '1.0',
+    source: 's',
+    type: 'orders.OrderPlaced',
+    schemaVersion: 1,
+    aggregateType: 'order',
+    aggregateId: 'o-1',
+    topic: 'orders',
+    key: 'o-1',
+    payload: { b: 2, a: 1 },
+    payloadHash: 'h',
+    headers: {},
+    occurredAt: new Date('2026-01-01T00:00:00Z'),
+    status: 'pending',
+    attempts: 0,
+    lastError: null,
+    publishedAt: null,
+    kafka: null,
+    ...overrides,
+  };
+}
+
+function fakes(stored: OutboxEvent | null, send: Producer['send']) {
+  const marked: PublishResult[] = [];
+  const sent: Parameters<Producer['send']>[0][] = [];
+  const store = {
+    get: async () => stored,
+    markPublished: async (r: PublishResult) => {
+      marked.push(r);
+      return 'marked' as const;
+    },
+  };
+  const producer = {
+    send: async (record: Parameters<Producer['send']>[0]) => {
+      sent.push(record);
+      return send(record);
+    },
+  };
+  return { store, producer, marked, sent };
+}
+
+const ack: RecordMetadata = { topicName: 'orders', partition: 2, errorCode: 0, baseOffset: '17' };
+
+describe('publishEvent activity', () => {
+  test('publishes with acks=all, the key and canonical value, then records partition and offset', async () => {
+    const f = fakes(event(), async () => [ack]);
+    const publish = createPublishEvent({ store: f.store, producer: f.producer, clock: () => new Date('2026-01-01T00:00:01Z') });
+    const receipt: PublishReceipt = await new MockActivityEnvironment({ attempt: 3 }).run(publish, 'e-1');
+    expect(f.sent[0]).toMatchObject({ topic: 'orders', acks: -1, messages: [{ key: 'o-1', value: '{"a":1,"b":2}' }] });
+    expect(receipt).toEqual({ eventId: 'e-1', topic: 'orders', partition: 2, offset: '17', publishedAt: '2026-01-01T00:00:01.000Z', attempts: 3, alreadyPublished: false });
+    expect(f.marked).toEqual([{ ...receipt, publishedAt: new Date('2026-01-01T00:00:01Z') }]);
+  });
+
+  test('an event the store already says is published is not sent again', async () => {
+    const published = event({ status: 'published', kafka: { partition: 1, offset: '5' }, publishedAt: new Date('2026-01-01T00:00:02Z'), attempts: 1 });
+    const f = fakes(published, async () => [ack]);
+    const receipt = await new MockActivityEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-1');
+    expect(f.sent).toEqual([]);
+    expect(receipt).toMatchObject({ alreadyPublished: true, partition: 1, offset: '5' });
+  });
+
+  test('an unknown event id fails without retry', async () => {
+    const f = fakes(null, async () => [ack]);
+    const run = new MockActivityEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-404');
+    await expect(run).rejects.toMatchObject({ type: 'EVENT_NOT_FOUND', nonRetryable: true });
+  });
+
+  test('a broker error kafkajs calls retriable is retried; one it calls non-retriable is not', async () => {
+    const retriable = Object.assign(new Error('leader not available'), { retriable: true });
+    const fatal = Object.assign(new Error('message too large'), { retriable: false });
+    const env = new MockActivityEnvironment();
+    const a = fakes(event(), async () => Promise.reject(retriable));
+    const b = fakes(event(), async () => Promise.reject(fatal));
+    const first = await env.run(createPublishEvent({ store: a.store, producer: a.producer }), 'e-1').catch((e: unknown) => e);
+    const second = await env.run(createPublishEvent({ store: b.store, producer: b.producer }), 'e-1').catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(ApplicationFailure);
+    expect(first).toMatchObject({ type: 'PUBLISH_FAILED', nonRetryable: false });
+    expect(second).toMatchObject({ type: 'PUBLISH_FAILED', nonRetryable: true });
+    expect(a.marked).toEqual([]);
+  });
+});
