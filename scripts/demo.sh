@@ -6,4 +6,4 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 bash scripts/ensure-deps.sh
 eval "$(bash scripts/infra.sh up)"
-npx tsx scripts/smoke.ts
+npx tsx scripts/demo.ts

@@ -1,0 +1,179 @@
+/**
+ * The main job (README's first command): the orders demo service writes real events through the
+ * whole pipeline — PostgreSQL transaction → relay → one Temporal workflow per event → Kafka — and an
+ * independent consumer reads them back. One transaction is rolled back on purpose; its event must
+ * never appear.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Kafka, logLevel } from 'kafkajs';
+import { Pool } from 'pg';
+import { createJsonLogger, createOutbox, readCloudEventHeaders, type OutboxEvent } from '../domain/outbox';
+import { OrderRuleViolation, type OrderLine } from '../domain/orders/order';
+import { ORDERS_TOPIC, orderEventRegistry } from '../domain/orders/order-events';
+import { OrderService } from '../domain/orders/order-service';
+import { PostgresOutboxStore } from '../domain/stores/postgres-store';
+import { createRelay, mapLimit } from '../workers/relay';
+import { eventWorkflowId } from '../workers/start-event-workflow';
+import { startOutboxWorker } from '../workers/worker';
+
+const ORDERS = 30;
+const CANCELLATIONS = 10;
+const CONCURRENCY = 4;
+const DELIVERY_TIMEOUT_MS = 120_000;
+const SCHEMA = 'txoutbox_demo';
+const TASK_QUEUE = 'txoutbox-demo';
+
+interface Committed {
+  event: OutboxEvent;
+  committedAt: number;
+}
+
+async function main(): Promise<void> {
+  const temporalAddress = process.env.TXOUTBOX_TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  const uiUrl = process.env.TXOUTBOX_TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233';
+  const brokers = (process.env.TXOUTBOX_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+  const pgUrl = process.env.TXOUTBOX_PG_URL ?? 'postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox';
+  const logger = createJsonLogger('warn');
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+
+  // Arrange the demo's own schema and topic, fresh for every run.
+  const pool = new Pool({ connectionString: pgUrl, max: 20 });
+  await pool.query(`drop schema if exists "${SCHEMA}" cascade`);
+  const store = new PostgresOutboxStore({ pool, schema: SCHEMA, logger });
+  await store.setup();
+  const outbox = createOutbox({ store, registry: orderEventRegistry(), source: 'txoutbox-demo/orders' });
+  const orders = new OrderService(pool, outbox, SCHEMA);
+  await orders.setup();
+
+  const kafka = new Kafka({ clientId: 'txoutbox-demo', brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: ORDERS_TOPIC, numPartitions: 3 }], waitForLeaders: true });
+
+  // An independent reader of the topic, to see what really reached Kafka.
+  const received = new Map<string, { partition: number; offset: string; count: number }>();
+  const consumer = kafka.consumer({ groupId: `txoutbox-demo-${Date.now()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: ORDERS_TOPIC, fromBeginning: false });
+  const consumerReady = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      const { id } = readCloudEventHeaders(message.headers ?? {});
+      const seen = received.get(id);
+      received.set(id, { partition, offset: message.offset, count: (seen?.count ?? 0) + 1 });
+    },
+  });
+  await consumerReady;
+
+  // The pipeline: worker (publish workflows and activity) and relay (change feed → workflows).
+  const worker = await startOutboxWorker({ temporalAddress, taskQueue: TASK_QUEUE, store, kafka, logger });
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection });
+  const relay = createRelay({ store, workflowClient: client.workflow, taskQueue: TASK_QUEUE, maxWaitMs: 200, logger });
+  const running = await relay.start();
+
+  // Act: the service commits its transactions.
+  const committed: Committed[] = [];
+  const runId = Date.now().toString(36);
+  const orderIds = Array.from({ length: ORDERS }, (_, i) => `order-${runId}-${String(i + 1).padStart(2, '0')}`);
+  const t0 = Date.now();
+  await mapLimit(orderIds.map((orderId, i) => ({ orderId, i })), CONCURRENCY, async ({ orderId, i }) => {
+    const events = await orders.handle({ kind: 'PlaceOrder', orderId, customerId: `customer-${i % 7}`, lines: linesFor(i) });
+    const committedAt = Date.now();
+    for (const event of events) committed.push({ event, committedAt });
+  });
+  await mapLimit(orderIds.slice(0, CANCELLATIONS), CONCURRENCY, async (orderId) => {
+    const events = await orders.handle({ kind: 'CancelOrder', orderId, reason: 'customer changed their mind' });
+    const committedAt = Date.now();
+    for (const event of events) committed.push({ event, committedAt });
+  });
+  // One transaction rolled back on purpose: the order and its event are written, then payment fails.
+  const rolledBackOrder = `order-${runId}-declined`;
+  let rolledBackEventId = '';
+  try {
+    await orders.handle({ kind: 'PlaceOrder', orderId: rolledBackOrder, customerId: 'customer-x', lines: linesFor(0) }, async (added) => {
+      rolledBackEventId = added[0]?.id ?? '';
+      throw new OrderRuleViolation('payment declined');
+    });
+  } catch (err) {
+    if (!(err instanceof OrderRuleViolation)) throw err;
+  }
+  const writeMs = Date.now() - t0;
+
+  // Wait until the independent consumer has every committed event (bounded).
+  const deadline = Date.now() + DELIVERY_TIMEOUT_MS;
+  while (committed.some((c) => !received.has(c.event.id)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
+  // Assert and report.
+  const rows = new Map(
+    (await pool.query<{ id: string; status: string; published_at: Date | null }>(`select id, status, published_at from "${SCHEMA}".outbox_events`)).rows.map(
+      (r) => [r.id, r],
+    ),
+  );
+  committed.sort((a, b) => (a.event.id < b.event.id ? -1 : 1));
+  const latencies: number[] = [];
+  console.log('');
+  console.log('event id                              type                    partition/offset  commit→Kafka');
+  console.log('------------------------------------  ----------------------  ----------------  ------------');
+  for (const { event, committedAt } of committed) {
+    const landed = received.get(event.id);
+    const publishedAt = rows.get(event.id)?.published_at?.getTime();
+    const latency = publishedAt === undefined ? undefined : Math.max(0, publishedAt - committedAt);
+    if (latency !== undefined) latencies.push(latency);
+    console.log(
+      `${event.id}  ${event.type.padEnd(22)}  ${(landed ? `${landed.partition}/${landed.offset}` : 'MISSING').padEnd(16)}  ${latency === undefined ? '-' : `${latency} ms`}`,
+    );
+  }
+  const published = committed.filter((c) => rows.get(c.event.id)?.status === 'published').length;
+  const delivered = committed.filter((c) => received.has(c.event.id)).length;
+  const duplicates = [...received.values()].filter((r) => r.count > 1).length;
+  if (rolledBackEventId === '') throw new Error('the rolled-back transaction wrote no event: the demo cannot check it');
+  const rolledBackLeaked = rows.has(rolledBackEventId) || received.has(rolledBackEventId);
+  const sorted = [...latencies].sort((a, b) => a - b);
+  console.log('');
+  console.log(`committed events:        ${committed.length} (${ORDERS} OrderPlaced, ${CANCELLATIONS} OrderCancelled) in ${writeMs} ms`);
+  console.log(`published (store):       ${published}`);
+  console.log(`received from Kafka:     ${delivered} (event ids seen more than once: ${duplicates})`);
+  console.log(
+    `rolled back on purpose:  1 transaction (order ${rolledBackOrder}); its event ${rolledBackEventId} ${rolledBackLeaked ? 'LEAKED' : 'is in neither the store nor Kafka'}`,
+  );
+  console.log(`commit→Kafka latency:    p50 ${percentile(sorted, 50)} ms, p99 ${percentile(sorted, 99)} ms, max ${sorted[sorted.length - 1] ?? '-'} ms`);
+  const sample = committed[0];
+  if (sample) console.log(`one event in the Web UI:  ${uiUrl}/namespaces/default/workflows/${eventWorkflowId(sample.event.id)}`);
+  console.log('');
+
+  await running.shutdown();
+  await worker.shutdown();
+  await consumer.disconnect();
+  await admin.disconnect();
+  await connection.close();
+  await store.close();
+  await pool.end();
+
+  const ok = published === committed.length && delivered === committed.length && !rolledBackLeaked;
+  if (!ok) {
+    console.error('demo FAILED: not every committed event was published exactly as expected (see the table above)');
+    process.exit(1);
+  }
+  console.log('demo OK: every committed event reached Kafka; the rolled-back one did not.');
+}
+
+function linesFor(i: number): OrderLine[] {
+  return [
+    { sku: `sku-${i % 5}`, quantity: 1 + (i % 3), unitPriceCents: 1299 },
+    { sku: 'gift-wrap', quantity: 1, unitPriceCents: 250 },
+  ];
+}
+
+function percentile(sorted: number[], p: number): number | string {
+  if (sorted.length === 0) return '-';
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? '-';
+}
+
+main().catch((err: unknown) => {
+  console.error('demo failed:', err);
+  process.exit(1);
+});
