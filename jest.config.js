@@ -34,4 +34,6 @@ module.exports = {
     },
   ],
   testTimeout: 120_000,
+  // Every test by name, so a skipped one shows the reason it carries in its name.
+  verbose: true,
 };
