@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Outbox, OutboxEvent } from '../outbox';
-import type { PgTx } from '../stores/postgres-store';
+import { withPgTransaction, type PgTx } from '../stores/postgres-store';
 import { decide, NO_ORDER, type OrderCommand, type OrderState } from './order';
 
 /**
@@ -34,9 +34,8 @@ export class OrderService {
    * the outbox write: a failure there (the demo's "payment declined") rolls everything back.
    */
   async handle(command: OrderCommand, afterWrite?: (added: OutboxEvent[]) => Promise<void>): Promise<OutboxEvent[]> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    return withPgTransaction(this.pool, async (tx) => {
+      const { client } = tx;
       const state = await this.load(client, command.orderId);
       const events = decide(command, state, this.now);
       const added: OutboxEvent[] = [];
@@ -51,17 +50,11 @@ export class OrderService {
         } else {
           await client.query(`update ${this.table} set status = 'cancelled', updated_at = now() where id = $1`, [event.orderId]);
         }
-        added.push(await this.outbox.add({ type, aggregateId: event.orderId, payload }, { client }));
+        added.push(await this.outbox.add({ type, aggregateId: event.orderId, payload }, tx));
       }
       if (afterWrite) await afterWrite(added);
-      await client.query('commit');
       return added;
-    } catch (err) {
-      await client.query('rollback');
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   private async load(client: PgTx['client'], orderId: string): Promise<OrderState> {

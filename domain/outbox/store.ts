@@ -54,3 +54,16 @@ export interface ChangeFeed {
   /** Called when the feed started from "now" or lost its position: some events may only be found by a sweep. */
   onGap(listener: (reason: FeedGap) => void): void;
 }
+
+/** A ChangeFeed over an adapter's batch generator, with the gap listeners kept in one place. */
+export function createChangeFeed(
+  batches: (signal: AbortSignal, gap: (reason: FeedGap) => void) => AsyncIterable<FeedBatch>,
+): ChangeFeed {
+  const listeners: Array<(reason: FeedGap) => void> = [];
+  return {
+    onGap: (listener) => {
+      listeners.push(listener);
+    },
+    batches: (signal) => batches(signal, (reason) => listeners.forEach((l) => l(reason))),
+  };
+}

@@ -10,6 +10,7 @@ import type {
   UpdateFilter,
 } from 'mongodb';
 import {
+  createChangeFeed,
   ENVELOPE_VERSION,
   CLOUDEVENTS_SPEC_VERSION,
   OutboxError,
@@ -155,13 +156,7 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   }
 
   openFeed(options: FeedOptions): ChangeFeed {
-    const gapListeners: Array<(reason: FeedGap) => void> = [];
-    return {
-      onGap: (listener) => {
-        gapListeners.push(listener);
-      },
-      batches: (signal) => this.feedBatches(options, signal, (reason) => gapListeners.forEach((l) => l(reason))),
-    };
+    return createChangeFeed((signal, gap) => this.feedBatches(options, signal, gap));
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
 import {
+  createChangeFeed,
   OutboxError,
   OutboxErrorCode,
   OutboxStatus,
@@ -35,6 +36,25 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Logger for the feed. @default silentLogger */
   logger?: Logger;
+}
+
+/**
+ * Runs `work` in one transaction on a client of `pool`: BEGIN, COMMIT on success, ROLLBACK when it
+ * throws (the error is rethrown). `tx` is what `outbox.add(event, tx)` takes.
+ */
+export async function withPgTransaction<T>(pool: Pool, work: (tx: PgTx & { client: PoolClient }) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const result = await work({ client });
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,40}$/;
@@ -225,13 +245,7 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
   }
 
   openFeed(options: FeedOptions): ChangeFeed {
-    const gapListeners: Array<(reason: FeedGap) => void> = [];
-    return {
-      onGap: (listener) => {
-        gapListeners.push(listener);
-      },
-      batches: (signal) => this.feedBatches(options, signal, (reason) => gapListeners.forEach((l) => l(reason))),
-    };
+    return createChangeFeed((signal, gap) => this.feedBatches(options, signal, gap));
   }
 
   async close(): Promise<void> {

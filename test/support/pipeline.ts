@@ -8,7 +8,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { Pool, type PoolClient } from 'pg';
 import { z } from 'zod';
 import { createEventRegistry, createOutbox, defineEventType, type EventRegistry, type Outbox } from '../../domain/outbox';
-import { PostgresOutboxStore, type PgTx } from '../../domain/stores/postgres-store';
+import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres-store';
 import { createRelay, type Relay, type RelayOptions, type RunningRelay } from '../../workers/relay';
 import { OUTBOX_WORKFLOWS_PATH, startOutboxWorker, type RunningWorker } from '../../workers/worker';
 import { KafkaCollector } from './kafka-collector';
@@ -88,19 +88,8 @@ export class TestPipeline {
     });
   }
 
-  async inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
-      const result = await work(client);
-      await client.query('commit');
-      return result;
-    } catch (err) {
-      await client.query('rollback');
-      throw err;
-    } finally {
-      client.release();
-    }
+  inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return withPgTransaction(this.pool, ({ client }) => work(client));
   }
 
   relay(options: Partial<RelayOptions> = {}): Relay {

@@ -6,7 +6,7 @@ import { MongoClient } from 'mongodb';
 import { Pool } from 'pg';
 import type { OutboxStore } from '../../domain/outbox';
 import { MongoOutboxStore, type MongoTx } from '../../domain/stores/mongodb-store';
-import { PostgresOutboxStore, type PgTx } from '../../domain/stores/postgres-store';
+import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres-store';
 import { testServers, uniqueName } from './servers';
 
 export interface AdapterUnderTest<Tx> {
@@ -36,20 +36,11 @@ export const postgresAdapter: AdapterFactory = {
     await pool.query(`create table "${schema}".business (id text primary key)`);
     return {
       store,
-      async inTransaction(businessId, work) {
-        const client = await pool.connect();
-        try {
-          await client.query('begin');
-          await client.query(`insert into "${schema}".business (id) values ($1)`, [businessId]);
-          const result = await work({ client });
-          await client.query('commit');
-          return result;
-        } catch (err) {
-          await client.query('rollback');
-          throw err;
-        } finally {
-          client.release();
-        }
+      inTransaction(businessId, work) {
+        return withPgTransaction(pool, async (tx) => {
+          await tx.client.query(`insert into "${schema}".business (id) values ($1)`, [businessId]);
+          return work(tx);
+        });
       },
       async businessIds() {
         const { rows } = await pool.query<{ id: string }>(`select id from "${schema}".business order by id`);
