@@ -1,11 +1,16 @@
+import { createEscalationActivities, type EscalationDeps } from './escalation';
 import { createPublishEvent, type PublishActivityDeps } from './publish-event';
 
+export type OutboxActivityDeps = PublishActivityDeps & EscalationDeps;
+
 /** Every activity of the outbox worker, built from its dependencies. */
-export function createActivities(deps: PublishActivityDeps) {
+export function createActivities(deps: OutboxActivityDeps) {
   return {
     publishEvent: createPublishEvent(deps),
+    ...createEscalationActivities(deps),
   };
 }
 
 export type OutboxActivities = ReturnType<typeof createActivities>;
 export type { PublishActivityDeps } from './publish-event';
+export type { Compensation, EscalationDeps } from './escalation';

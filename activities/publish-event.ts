@@ -5,12 +5,17 @@ import type { PublishReceipt } from '../workflows/types';
 
 export interface PublishActivityDeps {
   /** Any adapter: the activity never sees a driver. */
-  store: Pick<OutboxStore<unknown>, 'get' | 'markPublished'>;
+  store: Pick<OutboxStore<unknown>, 'get' | 'markPublished' | 'recordFailure'>;
   /** A connected kafkajs producer (idempotent). */
   producer: Pick<Producer, 'send'>;
   logger?: Logger;
   /** How long Kafka may take to acknowledge, in ms. @default 10000 */
   ackTimeoutMs?: number;
+  /**
+   * Asks the broker whether a topic exists, to tell "unknown topic" (never passes while topics are not
+   * auto-created) from a passing metadata error. @default none: such errors are retried
+   */
+  topicExists?: (topic: string) => Promise<boolean>;
   clock?: () => Date;
 }
 
@@ -50,7 +55,11 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string)
       [metadata] = await deps.producer.send({ topic: event.topic, acks: -1, timeout: ackTimeoutMs, messages: [message] });
     } catch (err) {
       logger.warn('publish attempt failed', { ...fields, error: err });
-      throw publishFailure(err, eventId);
+      const failure = await classify(err, event.topic);
+      await deps.store.recordFailure(eventId, { attempts: attempt, lastError: failure.message }).catch((recordErr: unknown) => {
+        logger.error('could not record the failed attempt', { ...fields, error: recordErr });
+      });
+      throw failure;
     }
     if (metadata === undefined || metadata.errorCode !== 0) {
       throw ApplicationFailure.retryable(`Kafka answered error code ${metadata?.errorCode ?? 'none'} for ${eventId}`, OutboxErrorCode.publishFailed);
@@ -68,17 +77,21 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string)
     logger.info('event published', { ...fields, partition: receipt.partition, offset: receipt.offset, marked });
     return receipt;
   };
-}
 
-/** kafkajs says whether an error can pass (`retriable`); what cannot must not be retried. */
-function publishFailure(err: unknown, eventId: string): ApplicationFailure {
-  const message = err instanceof Error ? err.message : String(err);
-  let cause: unknown = err;
-  while (cause instanceof Error) {
-    if ((cause as { retriable?: unknown }).retriable === false && cause.name !== 'KafkaJSNumberOfRetriesExceeded') {
-      return ApplicationFailure.nonRetryable(`publishing ${eventId} cannot succeed: ${message}`, OutboxErrorCode.publishFailed);
+  /**
+   * kafkajs says whether an error can pass (`retriable`); what cannot must not be retried. An unknown
+   * topic is "retriable" to kafkajs (metadata may lag), so the broker is asked whether it exists.
+   */
+  async function classify(err: unknown, topic: string): Promise<ApplicationFailure> {
+    const message = err instanceof Error ? err.message : String(err);
+    const chain: Error[] = [];
+    for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) chain.push(cause);
+    const fatal = chain.find((e) => (e as { retriable?: unknown }).retriable === false && e.name !== 'KafkaJSNumberOfRetriesExceeded');
+    if (fatal) return ApplicationFailure.nonRetryable(`cannot be published: ${fatal.message}`, OutboxErrorCode.publishFailed);
+    const unknownTopic = chain.some((e) => (e as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.name === 'KafkaJSTopicMetadataNotLoaded');
+    if (unknownTopic && deps.topicExists && !(await deps.topicExists(topic).catch(() => true))) {
+      return ApplicationFailure.nonRetryable(`topic ${topic} does not exist (and topics are not auto-created)`, 'UNKNOWN_TOPIC');
     }
-    cause = cause.cause;
+    return ApplicationFailure.retryable(`publish failed: ${message}`, OutboxErrorCode.publishFailed);
   }
-  return ApplicationFailure.retryable(`publishing ${eventId} failed: ${message}`, OutboxErrorCode.publishFailed);
 }

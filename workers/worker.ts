@@ -1,6 +1,6 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Kafka, Producer } from 'kafkajs';
-import { createActivities } from '../activities';
+import { createActivities, type Compensation } from '../activities';
 import { silentLogger, type Logger, type OutboxStore } from '../domain/outbox';
 import { createOutboxProducer } from './kafka-producer';
 
@@ -18,6 +18,8 @@ export interface OutboxWorkerOptions {
   ackTimeoutMs?: number;
   /** Prebuilt workflow bundle (tests build it once); @default bundles `workflows/` at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Compensations by event type, run on an operator's `compensate`. */
+  compensations?: Record<string, Compensation>;
   /** @default 100 (the SDK's default) */
   maxConcurrentActivityTaskExecutions?: number;
   logger?: Logger;
@@ -38,6 +40,9 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
   const logger = options.logger ?? silentLogger;
   const producer: Producer = createOutboxProducer(options.kafka);
   await producer.connect();
+  const admin = options.kafka.admin();
+  await admin.connect();
+  const topicExists = async (topic: string): Promise<boolean> => (await admin.listTopics()).includes(topic);
   let connection: NativeConnection | undefined;
   try {
     connection = await NativeConnection.connect({ address: options.temporalAddress });
@@ -46,12 +51,20 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
       namespace: options.namespace ?? 'default',
       taskQueue: options.taskQueue,
       ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: OUTBOX_WORKFLOWS_PATH }),
-      activities: createActivities({ store: options.store, producer, logger, ackTimeoutMs: options.ackTimeoutMs }),
+      activities: createActivities({
+        store: options.store,
+        producer,
+        logger,
+        ackTimeoutMs: options.ackTimeoutMs,
+        topicExists,
+        compensations: options.compensations,
+      }),
       maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
     });
     const openConnection = connection;
     const done = worker.run().finally(async () => {
       await producer.disconnect().catch((err: unknown) => logger.warn('producer disconnect failed', { error: err }));
+      await admin.disconnect().catch(() => undefined);
       await openConnection.close().catch(() => undefined);
     });
     logger.info('outbox worker started', { taskQueue: options.taskQueue });
@@ -64,6 +77,7 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
     };
   } catch (err) {
     await producer.disconnect().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
     await connection?.close().catch(() => undefined);
     throw err;
   }

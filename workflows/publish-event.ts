@@ -1,14 +1,46 @@
-import { log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { OutboxActivities } from '../activities';
 import { OutboxSearchAttributes } from './search-attributes';
-import type { PublishEventInput, PublishReceipt } from './types';
+import {
+  compensateSignal,
+  compensateUpdate,
+  discardSignal,
+  discardUpdate,
+  retrySignal,
+  retryUpdate,
+  stateQuery,
+  type CompensateRequest,
+  type EventWorkflowState,
+} from './signals';
+import type { PublishEventInput, PublishEventOutcome } from './types';
+
+type OperatorAction = { kind: 'retry' } | { kind: 'compensate'; reason: string | null } | { kind: 'discard'; reason: string };
+
+/** Store bookkeeping and compensation: short, retried until they pass (the store comes back). */
+const BOOKKEEPING: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['EVENT_NOT_FOUND', 'NO_COMPENSATION'] },
+};
 
 /**
- * One event, one workflow (id `outbox-<eventId>`): publish it to Kafka under the given retry
- * policy, then mark it `published` in its search attributes.
+ * One event, one workflow (id `outbox-<eventId>`). Publish under the given retry policy; when the
+ * retries are exhausted or the failure can never pass, escalate: the event becomes `stuck` (store and
+ * `OutboxStatus`), a copy goes to the dead-letter topic if one is set, and the workflow waits, as long
+ * as it takes, for an operator: `retry` (a fresh attempt budget), `compensate` (the compensation
+ * registered for the event's type), or `discard` (with a reason).
  */
-export async function publishEventWorkflow(input: PublishEventInput): Promise<PublishReceipt> {
-  const { policy } = input;
+export async function publishEventWorkflow(input: PublishEventInput): Promise<PublishEventOutcome> {
+  const { policy, eventId } = input;
   const { publishEvent } = proxyActivities<OutboxActivities>({
     startToCloseTimeout: policy.startToCloseTimeoutMs,
     retry: {
@@ -20,14 +52,141 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
       nonRetryableErrorTypes: ['EVENT_NOT_FOUND'],
     },
   });
-  const receipt = await publishEvent(input.eventId);
-  upsertSearchAttributes([{ key: OutboxSearchAttributes.status, value: 'published' }]);
-  log.info('event published', {
-    eventId: receipt.eventId,
-    topic: receipt.topic,
-    partition: receipt.partition,
-    offset: receipt.offset,
-    alreadyPublished: receipt.alreadyPublished,
+  const { escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter } = proxyActivities<OutboxActivities>(BOOKKEEPING);
+
+  const state: EventWorkflowState = { eventId, status: 'pending', attempts: 0, retryRounds: 0, lastError: null, resolutionReason: null };
+  let action: OperatorAction | undefined;
+  let handled = 0;
+
+  const refusal = (what: string): string | undefined => {
+    if (state.status !== 'stuck') return `event ${eventId} is ${state.status}: ${what} applies only to a stuck event`;
+    if (action !== undefined) return `event ${eventId} is already being handled (${action.kind})`;
+    return undefined;
+  };
+  const request = (next: OperatorAction): void => {
+    const refused = refusal(next.kind);
+    if (refused) {
+      log.warn('operator action ignored', { eventId, action: next.kind, reason: refused });
+      return;
+    }
+    action = next;
+  };
+  // Resolves once the action the update asked for has been carried out.
+  const carriedOut = async (): Promise<EventWorkflowState> => {
+    const before = handled;
+    await condition(() => handled > before);
+    return state;
+  };
+
+  setHandler(stateQuery, () => state);
+  setHandler(retrySignal, () => request({ kind: 'retry' }));
+  setHandler(compensateSignal, (req) => request({ kind: 'compensate', reason: req?.reason ?? null }));
+  setHandler(discardSignal, (req) => {
+    if (typeof req?.reason !== 'string' || req.reason.trim() === '') {
+      log.warn('discard ignored: a reason is required', { eventId });
+      return;
+    }
+    request({ kind: 'discard', reason: req.reason });
   });
-  return receipt;
+  setHandler(
+    retryUpdate,
+    async () => {
+      request({ kind: 'retry' });
+      return carriedOut();
+    },
+    { validator: () => throwIf(refusal('retry')) },
+  );
+  setHandler(
+    compensateUpdate,
+    async (req) => {
+      request({ kind: 'compensate', reason: req?.reason ?? null });
+      return carriedOut();
+    },
+    { validator: (_req: CompensateRequest) => throwIf(refusal('compensate')) },
+  );
+  setHandler(
+    discardUpdate,
+    async (req) => {
+      request({ kind: 'discard', reason: req.reason });
+      return carriedOut();
+    },
+    {
+      validator: (req) => {
+        if (typeof req?.reason !== 'string' || req.reason.trim() === '') throw new Error('discard needs a reason (--reason "...")');
+        throwIf(refusal('discard'));
+      },
+    },
+  );
+
+  const setStatus = (status: EventWorkflowState['status']): void => {
+    state.status = status;
+    upsertSearchAttributes([{ key: OutboxSearchAttributes.status, value: status }]);
+  };
+
+  for (;;) {
+    try {
+      const receipt = await publishEvent(eventId);
+      state.attempts = Math.max(state.attempts, receipt.attempts);
+      state.lastError = null;
+      setStatus('published');
+      log.info('event published', { eventId, topic: receipt.topic, partition: receipt.partition, offset: receipt.offset, alreadyPublished: receipt.alreadyPublished });
+      return { status: 'published', receipt };
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      if (err.cause instanceof ApplicationFailure && err.cause.type === 'EVENT_NOT_FOUND') throw err;
+      state.lastError = failureText(err);
+    }
+
+    // Escalation.
+    const escalated = await escalateEvent(eventId, state.lastError ?? 'unknown error');
+    state.attempts = escalated.attempts;
+    setStatus('stuck');
+    log.warn('event stuck: waiting for an operator (retry, compensate or discard)', { eventId, attempts: state.attempts, lastError: state.lastError });
+    if (policy.deadLetterTopic) await publishDeadLetter(eventId, policy.deadLetterTopic, state.lastError ?? '');
+
+    // Wait for an operator; a compensation that fails leaves the event stuck and waiting again.
+    for (;;) {
+      await condition(() => action !== undefined);
+      const next = action as OperatorAction;
+      if (next.kind === 'retry') {
+        await reopenEvent(eventId);
+        state.retryRounds += 1;
+        setStatus('pending');
+        action = undefined;
+        handled += 1;
+        break;
+      }
+      if (next.kind === 'compensate') {
+        try {
+          await compensateEvent(eventId);
+        } catch (err) {
+          state.lastError = `compensation failed: ${failureText(err)}`;
+          log.error('compensation failed; the event stays stuck', { eventId, error: state.lastError });
+          action = undefined;
+          handled += 1;
+          continue;
+        }
+      }
+      const status = next.kind === 'compensate' ? 'compensated' : 'discarded';
+      await resolveEvent(eventId, status, next.reason);
+      state.resolutionReason = next.reason;
+      setStatus(status);
+      action = undefined;
+      handled += 1;
+      log.info(`event ${status} by an operator`, { eventId, reason: next.reason });
+      await condition(allHandlersFinished); // let the operator's update return before the workflow closes
+      return { status, eventId, reason: next.reason };
+    }
+  }
+}
+
+function throwIf(message: string | undefined): void {
+  if (message !== undefined) throw new Error(message);
+}
+
+function failureText(err: unknown): string {
+  let current: unknown = err;
+  // The innermost cause says what really failed (ActivityFailure wraps the activity's own error).
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
 }

@@ -10,17 +10,22 @@ export interface PublishPolicy {
   backoffCoefficient: number;
   /** Longest wait between two attempts. */
   maximumIntervalMs: number;
-  /** Attempts before giving up; 0 = no limit. */
+  /** Attempts before the event is escalated as stuck; 0 = no limit (never escalates on transient errors). */
   maximumAttempts: number;
+  /** Topic that receives a copy of a stuck event (envelope and error headers); none when empty. */
+  deadLetterTopic?: string;
 }
 
-/** Retry forever with backoff up to a minute: an event is never dropped by the retry policy. */
+/**
+ * Ten attempts with backoff from 1 s to a minute (about five minutes in all), then escalation: the
+ * event is marked stuck and waits for an operator. Failures that can never pass escalate at once.
+ */
 export const DEFAULT_PUBLISH_POLICY: PublishPolicy = {
   startToCloseTimeoutMs: 30_000,
   initialIntervalMs: 1_000,
   backoffCoefficient: 2,
   maximumIntervalMs: 60_000,
-  maximumAttempts: 0,
+  maximumAttempts: 10,
 };
 
 export interface PublishEventInput {
@@ -42,3 +47,8 @@ export interface PublishReceipt {
   /** The store already said `published`: nothing was sent again. */
   alreadyPublished: boolean;
 }
+
+/** How an event's workflow ended. */
+export type PublishEventOutcome =
+  | { status: 'published'; receipt: PublishReceipt }
+  | { status: 'compensated' | 'discarded'; eventId: string; reason: string | null };

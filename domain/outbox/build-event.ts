@@ -97,6 +97,7 @@ export async function buildEvent(
     lastError: null,
     publishedAt: null,
     kafka: null,
+    resolution: null,
   };
 }
 

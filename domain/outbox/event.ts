@@ -63,6 +63,16 @@ export interface OutboxEvent {
   lastError: string | null;
   publishedAt: Date | null;
   kafka: KafkaLanding | null;
+  /** Set when an operator compensated or discarded the stuck event. */
+  resolution: EventResolution | null;
+}
+
+/** How an operator ended a stuck event. */
+export interface EventResolution {
+  status: typeof OutboxStatus.compensated | typeof OutboxStatus.discarded;
+  /** The operator's reason (required to discard). */
+  reason: string | null;
+  at: Date;
 }
 
 /** What the publish activity records once Kafka acknowledged the event. */

@@ -1,4 +1,4 @@
-import type { OutboxEvent, PublishResult } from './event';
+import type { EventResolution, OutboxEvent, PublishResult } from './event';
 
 /** The outcome of a conditional status change in the store. */
 export type MarkResult = 'marked' | 'already-published' | 'not-found';
@@ -17,8 +17,16 @@ export interface OutboxStore<Tx> {
   insert(event: OutboxEvent, tx: Tx): Promise<void>;
   /** The event, or null. */
   get(eventId: string): Promise<OutboxEvent | null>;
-  /** Records where Kafka stored the event: only a `pending` event becomes `published`. */
+  /** Records where Kafka stored the event: only a `pending` (or `stuck`) event becomes `published`. */
   markPublished(result: PublishResult): Promise<MarkResult>;
+  /** Records a failed publish attempt (attempt number and error) without changing the status. */
+  recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void>;
+  /**
+   * Conditional status change for escalation: `pending` → `stuck` (retries exhausted or a failure
+   * that cannot pass), `stuck` → `pending` (operator retry), `stuck` → `compensated` | `discarded`
+   * (with the resolution). True when the event was in `from` and changed.
+   */
+  transition(eventId: string, change: StatusChange): Promise<boolean>;
   /**
    * Up to `limit` events still `pending` whose id is below `beforeId` (ids are time-ordered, so this
    * is "created before"), oldest first, after `afterId` when given (to page through a backlog).
@@ -29,6 +37,11 @@ export interface OutboxStore<Tx> {
   /** Releases the store's own connections (not the caller's client). */
   close(): Promise<void>;
 }
+
+export type StatusChange =
+  | { from: 'pending'; to: 'stuck'; attempts: number; lastError: string }
+  | { from: 'stuck'; to: 'pending' }
+  | { from: 'stuck'; to: 'compensated' | 'discarded'; resolution: EventResolution };
 
 export interface FeedOptions {
   /** Checkpoint name: relays sharing a name share one position. */

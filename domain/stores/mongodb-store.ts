@@ -26,6 +26,7 @@ import {
   type OutboxEvent,
   type OutboxStore,
   type PublishResult,
+  type StatusChange,
 } from '../outbox';
 
 /** The MongoDB adapter's transaction handle: the session of the caller's `withTransaction`. */
@@ -148,6 +149,21 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     return (await this.events.findOne({ _id: result.eventId })) === null ? 'not-found' : 'already-published';
   }
 
+  async recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void> {
+    await this.events.updateOne({ _id: eventId }, { $max: { attempts: failure.attempts }, $set: { lastError: failure.lastError } });
+  }
+
+  async transition(eventId: string, change: StatusChange): Promise<boolean> {
+    const update: UpdateFilter<OutboxDocument> =
+      change.to === 'stuck'
+        ? { $set: { status: 'stuck', lastError: change.lastError }, $max: { attempts: change.attempts } }
+        : change.to === 'pending'
+          ? { $set: { status: 'pending' } }
+          : { $set: { status: change.to, resolution: change.resolution } };
+    const { matchedCount } = await this.events.updateOne({ _id: eventId, status: change.from }, update);
+    return matchedCount === 1;
+  }
+
   async findPending(query: { beforeId: string; afterId?: string; limit: number }): Promise<OutboxEvent[]> {
     const idRange: { $lt: string; $gt?: string } = { $lt: query.beforeId };
     if (query.afterId !== undefined) idRange.$gt = query.afterId;
@@ -249,5 +265,6 @@ function toEvent(doc: OutboxDocument): OutboxEvent {
     lastError: rest.lastError ?? null,
     publishedAt: rest.publishedAt ?? null,
     kafka: rest.kafka ?? null,
+    resolution: rest.resolution ?? null,
   };
 }

@@ -15,6 +15,7 @@ import {
   type OutboxEvent,
   type OutboxStore,
   type PublishResult,
+  type StatusChange,
 } from '../outbox';
 
 /** Anything that runs a query in the caller's transaction: a pg `Client` or `PoolClient`. */
@@ -81,6 +82,7 @@ interface EventRow {
   published_at: Date | null;
   kafka_partition: number | null;
   kafka_offset: string | null;
+  resolution: { status: 'compensated' | 'discarded'; reason: string | null; at: string } | null;
   txid: string;
 }
 
@@ -155,8 +157,11 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
           published_at timestamptz,
           kafka_partition int,
           kafka_offset bigint,
+          resolution jsonb,
           created_at timestamptz not null default now()
         )`);
+      // Columns added after the first release of the table.
+      await client.query(`alter table ${this.events} add column if not exists resolution jsonb`);
       await client.query(`create index if not exists outbox_events_feed on ${this.events} (txid, id)`);
       await client.query(`create index if not exists outbox_events_pending on ${this.events} (id) where status = 'pending'`);
       await client.query(`create index if not exists outbox_events_aggregate on ${this.events} (aggregate_type, aggregate_id)`);
@@ -232,6 +237,33 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     if (updated.rowCount === 1) return 'marked';
     const current = await this.get(result.eventId);
     return current === null ? 'not-found' : 'already-published';
+  }
+
+  async recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void> {
+    await this.pool.query(`update ${this.events} set attempts = greatest(attempts, $2), last_error = $3 where id = $1`, [
+      eventId,
+      failure.attempts,
+      failure.lastError,
+    ]);
+  }
+
+  async transition(eventId: string, change: StatusChange): Promise<boolean> {
+    let result;
+    if (change.to === 'stuck') {
+      result = await this.pool.query(
+        `update ${this.events} set status = 'stuck', attempts = greatest(attempts, $2), last_error = $3 where id = $1 and status = 'pending'`,
+        [eventId, change.attempts, change.lastError],
+      );
+    } else if (change.to === 'pending') {
+      result = await this.pool.query(`update ${this.events} set status = 'pending' where id = $1 and status = 'stuck'`, [eventId]);
+    } else {
+      result = await this.pool.query(`update ${this.events} set status = $2, resolution = $3 where id = $1 and status = 'stuck'`, [
+        eventId,
+        change.to,
+        JSON.stringify(change.resolution),
+      ]);
+    }
+    return result.rowCount === 1;
   }
 
   async findPending(query: { beforeId: string; afterId?: string; limit: number }): Promise<OutboxEvent[]> {
@@ -360,5 +392,6 @@ function toEvent(row: EventRow): OutboxEvent {
     lastError: row.last_error,
     publishedAt: row.published_at,
     kafka: row.kafka_partition === null || row.kafka_offset === null ? null : { partition: row.kafka_partition, offset: row.kafka_offset },
+    resolution: row.resolution === null ? null : { ...row.resolution, at: new Date(row.resolution.at) },
   };
 }

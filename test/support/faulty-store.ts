@@ -11,6 +11,8 @@ export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { cou
     insert: (event, tx) => store.insert(event, tx),
     get: (id) => store.get(id),
     markPublished: (result) => store.markPublished(result),
+    recordFailure: (id, failure) => store.recordFailure(id, failure),
+    transition: (id, change) => store.transition(id, change),
     findPending: (query) => store.findPending(query),
     close: () => store.close(),
     openFeed(options: FeedOptions): ChangeFeed {

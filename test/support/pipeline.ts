@@ -9,6 +9,7 @@ import { Pool, type PoolClient } from 'pg';
 import { z } from 'zod';
 import { createEventRegistry, createOutbox, defineEventType, type EventRegistry, type Outbox } from '../../domain/outbox';
 import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres-store';
+import type { Compensation } from '../../activities';
 import { createRelay, type Relay, type RelayOptions, type RunningRelay } from '../../workers/relay';
 import { OUTBOX_WORKFLOWS_PATH, startOutboxWorker, type RunningWorker } from '../../workers/worker';
 import { KafkaCollector } from './kafka-collector';
@@ -41,6 +42,9 @@ export class TestPipeline {
   readonly servers = testServers();
   readonly schema = uniqueName('t').replace(/-/g, '_');
   readonly topic = uniqueName('orders');
+  /** A topic no broker has: events of `orders.OrderShipped` can never be published until it is created. */
+  readonly missingTopic = uniqueName('shipments');
+  readonly deadLetterTopic = uniqueName('dead-letters');
   readonly taskQueue = uniqueName('outbox');
   readonly pool = new Pool({ connectionString: this.servers.pgUrl, max: 20 });
   readonly store = new PostgresOutboxStore({ pool: this.pool, schema: this.schema });
@@ -57,6 +61,13 @@ export class TestPipeline {
   constructor() {
     this.registry = createEventRegistry([
       defineEventType({ type: 'orders.OrderPlaced', schemaVersion: 1, aggregateType: 'order', topic: this.topic, schema: orderPlacedSchema }),
+      defineEventType({
+        type: 'orders.OrderShipped',
+        schemaVersion: 1,
+        aggregateType: 'order',
+        topic: this.missingTopic,
+        schema: z.object({ orderId: z.string() }),
+      }),
     ]);
     this.outbox = createOutbox({ store: this.store, registry: this.registry, source: 'txoutbox-tests' });
     this.collector = new KafkaCollector(this.kafka, this.topic);
@@ -67,7 +78,13 @@ export class TestPipeline {
     this.client = new Client({ connection: this.connection });
     this.admin = this.kafka.admin();
     await this.admin.connect();
-    await this.admin.createTopics({ topics: [{ topic: this.topic, numPartitions: 3 }], waitForLeaders: true });
+    await this.admin.createTopics({
+      topics: [
+        { topic: this.topic, numPartitions: 3 },
+        { topic: this.deadLetterTopic, numPartitions: 1 },
+      ],
+      waitForLeaders: true,
+    });
     await this.store.setup();
     await this.pool.query(`create table "${this.schema}".orders (id text primary key, customer_id text not null, total_cents int not null)`);
     await this.collector.start();
@@ -86,6 +103,13 @@ export class TestPipeline {
       if (options.fail) throw new Error('rolled back on purpose');
       return event.id;
     });
+  }
+
+  /** An event for the topic that does not exist. */
+  async shipOrder(orderId: string): Promise<string> {
+    return this.inTransaction(
+      async (client) => (await this.outbox.add({ type: 'orders.OrderShipped', aggregateId: orderId, payload: { orderId } }, { client })).id,
+    );
   }
 
   inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
@@ -110,8 +134,9 @@ export class TestPipeline {
     return running;
   }
 
-  async startWorker(): Promise<RunningWorker> {
+  async startWorker(options: { compensations?: Record<string, Compensation> } = {}): Promise<RunningWorker> {
     const worker = await startOutboxWorker({
+      compensations: options.compensations,
       temporalAddress: this.servers.temporalAddress,
       taskQueue: this.taskQueue,
       store: this.store,
@@ -138,7 +163,8 @@ export class TestPipeline {
     await Promise.all(this.relays.map((r) => r.shutdown()));
     await Promise.all(this.workers.map((w) => w.shutdown()));
     await this.collector.stop();
-    await this.admin?.deleteTopics({ topics: [this.topic] }).catch(() => undefined);
+    const topics = (await this.admin.listTopics()).filter((t) => [this.topic, this.missingTopic, this.deadLetterTopic].includes(t));
+    await this.admin?.deleteTopics({ topics }).catch(() => undefined);
     await this.admin?.disconnect();
     await this.pool.query(`drop schema if exists "${this.schema}" cascade`);
     await this.pool.end();

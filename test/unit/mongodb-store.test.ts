@@ -114,6 +114,7 @@ function outboxDoc(id: string): Document {
     lastError: null,
     publishedAt: null,
     kafka: null,
+    resolution: null,
   };
 }
 

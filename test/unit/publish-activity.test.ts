@@ -30,18 +30,23 @@ function event(overrides: Partial<OutboxEvent> = {}): OutboxEvent {
     lastError: null,
     publishedAt: null,
     kafka: null,
+    resolution: null,
     ...overrides,
   };
 }
 
 function fakes(stored: OutboxEvent | null, send: Producer['send']) {
   const marked: PublishResult[] = [];
+  const failures: Array<{ attempts: number; lastError: string }> = [];
   const sent: Parameters<Producer['send']>[0][] = [];
   const store = {
     get: async () => stored,
     markPublished: async (r: PublishResult) => {
       marked.push(r);
       return 'marked' as const;
+    },
+    recordFailure: async (_id: string, failure: { attempts: number; lastError: string }) => {
+      failures.push(failure);
     },
   };
   const producer = {
@@ -50,7 +55,7 @@ function fakes(stored: OutboxEvent | null, send: Producer['send']) {
       return send(record);
     },
   };
-  return { store, producer, marked, sent };
+  return { store, producer, marked, sent, failures };
 }
 
 const ack: RecordMetadata = { topicName: 'orders', partition: 2, errorCode: 0, baseOffset: '17' };
@@ -91,5 +96,14 @@ describe('publishEvent activity', () => {
     expect(first).toMatchObject({ type: 'PUBLISH_FAILED', nonRetryable: false });
     expect(second).toMatchObject({ type: 'PUBLISH_FAILED', nonRetryable: true });
     expect(a.marked).toEqual([]);
+    expect(a.failures).toEqual([{ attempts: 1, lastError: 'publish failed: leader not available' }]);
+  });
+
+  test('an unknown topic (confirmed by the broker) is not retried', async () => {
+    const unknown = Object.assign(new Error('This server does not host this topic-partition'), { retriable: true, type: 'UNKNOWN_TOPIC_OR_PARTITION' });
+    const f = fakes(event(), async () => Promise.reject(unknown));
+    const publish = createPublishEvent({ store: f.store, producer: f.producer, topicExists: async () => false });
+    const failure = await new MockActivityEnvironment().run(publish, 'e-1').catch((e: unknown) => e);
+    expect(failure).toMatchObject({ type: 'UNKNOWN_TOPIC', nonRetryable: true });
   });
 });

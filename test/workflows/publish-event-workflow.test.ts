@@ -7,7 +7,7 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import type { OutboxActivities } from '../../activities';
-import { DEFAULT_PUBLISH_POLICY, type PublishReceipt } from '../../workflows/types';
+import { DEFAULT_PUBLISH_POLICY, type PublishEventOutcome, type PublishReceipt } from '../../workflows/types';
 import { outboxWorkflowBundle } from '../support/pipeline';
 import { testServers, uniqueName } from '../support/servers';
 
@@ -32,7 +32,7 @@ describe('publishEventWorkflow', () => {
     const workflowId = `outbox-${eventId}`;
     const outcome = await worker.runUntil(
       client.workflow.execute('publishEventWorkflow', { taskQueue, workflowId, args: [{ eventId, policy }] }).then(
-        (value: PublishReceipt) => ({ value, error: undefined }),
+        (value: PublishEventOutcome) => ({ value, error: undefined }),
         (error: unknown) => ({ value: undefined, error }),
       ),
     );
@@ -54,7 +54,7 @@ describe('publishEventWorkflow', () => {
 
     // Assert
     expect(calls).toBe(3);
-    expect(value).toMatchObject({ offset: '7', attempts: 3 });
+    expect(value).toMatchObject({ status: 'published', receipt: { offset: '7', attempts: 3 } });
     expect(description.searchAttributes.OutboxStatus).toEqual(['published']);
     expect(description.status.name).toBe('COMPLETED');
   });

@@ -1,0 +1,78 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Producer } from 'kafkajs';
+import { OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
+
+/** The compensation a service registers for an event type: undo the business change. */
+export type Compensation = (event: OutboxEvent) => Promise<void>;
+
+export interface EscalationDeps {
+  store: Pick<OutboxStore<unknown>, 'get' | 'transition'>;
+  producer: Pick<Producer, 'send'>;
+  /** Compensations by event type. */
+  compensations?: Record<string, Compensation>;
+  logger?: Logger;
+  clock?: () => Date;
+}
+
+/** The activities of escalation and operator actions (store bookkeeping, compensation, dead letters). */
+export function createEscalationActivities(deps: EscalationDeps) {
+  const logger = deps.logger ?? silentLogger;
+  const clock = deps.clock ?? (() => new Date());
+
+  async function load(eventId: string): Promise<OutboxEvent> {
+    const event = await deps.store.get(eventId);
+    if (event === null) throw ApplicationFailure.nonRetryable(`event ${eventId} is not in the outbox store`, OutboxErrorCode.eventNotFound);
+    return event;
+  }
+
+  return {
+    /** pending → stuck, with the last error; returns the attempts the store counted. */
+    async escalateEvent(eventId: string, lastError: string): Promise<{ attempts: number }> {
+      const event = await load(eventId);
+      const attempts = Math.max(event.attempts, 1);
+      await deps.store.transition(eventId, { from: OutboxStatus.pending, to: OutboxStatus.stuck, attempts, lastError });
+      logger.warn('event escalated: stuck until an operator acts', { eventId, type: event.type, attempt: attempts, lastError });
+      return { attempts };
+    },
+
+    /** stuck → pending, for an operator's retry. */
+    async reopenEvent(eventId: string): Promise<void> {
+      await deps.store.transition(eventId, { from: OutboxStatus.stuck, to: OutboxStatus.pending });
+      logger.info('operator retry: event pending again', { eventId });
+    },
+
+    /** stuck → compensated | discarded, with the operator's reason. */
+    async resolveEvent(eventId: string, status: 'compensated' | 'discarded', reason: string | null): Promise<void> {
+      await deps.store.transition(eventId, { from: OutboxStatus.stuck, to: status, resolution: { status, reason, at: clock() } });
+      logger.info(`event ${status}`, { eventId, reason });
+    },
+
+    /** Runs the compensation registered for the event's type. */
+    async compensateEvent(eventId: string): Promise<void> {
+      const event = await load(eventId);
+      const compensation = deps.compensations?.[event.type];
+      if (compensation === undefined) {
+        throw ApplicationFailure.nonRetryable(`no compensation is registered for event type ${event.type}`, 'NO_COMPENSATION');
+      }
+      try {
+        await compensation(event);
+      } catch (err) {
+        logger.error('compensation failed', { eventId, type: event.type, attempt: Context.current().info.attempt, error: err });
+        throw err;
+      }
+      logger.info('compensation ran', { eventId, type: event.type });
+    },
+
+    /** A copy of the stuck event to the dead-letter topic: the same envelope plus error headers. */
+    async publishDeadLetter(eventId: string, topic: string, error: string): Promise<void> {
+      const event = await load(eventId);
+      const message = toKafkaMessage(event);
+      await deps.producer.send({
+        topic,
+        acks: -1,
+        messages: [{ ...message, headers: { ...message.headers, txoutbox_error: error, txoutbox_original_topic: event.topic } }],
+      });
+      logger.warn('stuck event copied to the dead-letter topic', { eventId, type: event.type, topic });
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * Escalation and operator control on the real servers: an event that cannot be published is never
+ * dropped silently; it becomes stuck (store, search attribute, dead-letter copy) and waits for an
+ * operator's retry, compensation or discard, without holding up other events.
+ */
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { OutboxEvent } from '../../domain/outbox';
+import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { compensateUpdate, discardUpdate, retryUpdate, stateQuery } from '../../workflows/signals';
+import { KafkaCollector } from '../support/kafka-collector';
+import { TestPipeline } from '../support/pipeline';
+import { waitFor } from '../support/servers';
+
+describe('escalation of events that cannot be published', () => {
+  let p: TestPipeline;
+
+  beforeEach(async () => {
+    p = await new TestPipeline().setup();
+  });
+
+  afterEach(async () => {
+    await p.teardown();
+  });
+
+  async function stuckEvent(options: { compensations?: Record<string, (e: OutboxEvent) => Promise<void>> } = {}) {
+    await p.startWorker(options);
+    await p.startRelay(p.relay({ publishPolicy: { initialIntervalMs: 100, maximumIntervalMs: 200, maximumAttempts: 3, deadLetterTopic: p.deadLetterTopic } }));
+    const eventId = await p.shipOrder('order-1');
+    const handle = p.client.workflow.getHandle(eventWorkflowId(eventId));
+    await waitFor(async () => (await handle.query(stateQuery)).status === 'stuck', { what: 'the event to be stuck' });
+    return { eventId, handle };
+  }
+
+  test('a failure that can never pass escalates: stuck in the store and the search attribute, with its error, and a dead-letter copy', async () => {
+    // Arrange
+    const deadLetters = new KafkaCollector(p.kafka, p.deadLetterTopic);
+    await deadLetters.start();
+
+    // Act
+    const { eventId, handle } = await stuckEvent();
+    await deadLetters.waitForEventIds([eventId]);
+
+    // Assert
+    const state = await handle.query(stateQuery);
+    expect(state).toMatchObject({ eventId, status: 'stuck', attempts: 1 });
+    expect(state.lastError).toContain(`topic ${p.missingTopic} does not exist`);
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'stuck', attempts: 1, lastError: expect.stringContaining('does not exist') });
+    await waitFor(async () => (await handle.describe()).searchAttributes.OutboxStatus?.[0] === 'stuck', { what: 'OutboxStatus = stuck' });
+    const [copy] = deadLetters.withEventId(eventId);
+    expect(copy?.cloudEvent.headers).toMatchObject({ txoutbox_original_topic: p.missingTopic, txoutbox_error: expect.stringContaining('does not exist') });
+    await deadLetters.stop();
+  });
+
+  test('a stuck event does not hold up other events', async () => {
+    // Arrange
+    await stuckEvent();
+
+    // Act
+    const other = await p.placeOrder('order-2');
+
+    // Assert
+    await p.collector.waitForEventIds([other]);
+    expect(p.collector.withEventId(other)).toHaveLength(1);
+  });
+
+  test('operator retry after the cause is fixed publishes the event with a fresh attempt budget', async () => {
+    // Arrange
+    const { eventId, handle } = await stuckEvent();
+    const admin = p.kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: p.missingTopic, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    const shipments = new KafkaCollector(p.kafka, p.missingTopic);
+    await shipments.start();
+
+    // Act
+    const afterRetry = await handle.executeUpdate(retryUpdate);
+    const outcome = await handle.result();
+
+    // Assert
+    expect(afterRetry).toMatchObject({ retryRounds: 1 });
+    expect(outcome).toMatchObject({ status: 'published', receipt: { eventId } });
+    await shipments.waitForEventIds([eventId]);
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'published' });
+    await shipments.stop();
+  });
+
+  test('compensate runs the compensation registered for the type, then marks the event compensated', async () => {
+    // Arrange
+    const compensated: string[] = [];
+    const { eventId, handle } = await stuckEvent({
+      compensations: { 'orders.OrderShipped': async (event) => void compensated.push(event.aggregateId) },
+    });
+
+    // Act
+    const state = await handle.executeUpdate(compensateUpdate, { args: [{ reason: 'shipment cancelled' }] });
+    const outcome = await handle.result();
+
+    // Assert
+    expect(compensated).toEqual(['order-1']);
+    expect(state).toMatchObject({ status: 'compensated', resolutionReason: 'shipment cancelled' });
+    expect(outcome).toEqual({ status: 'compensated', eventId, reason: 'shipment cancelled' });
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'compensated', resolution: { status: 'compensated', reason: 'shipment cancelled' } });
+    expect((await handle.describe()).searchAttributes.OutboxStatus).toEqual(['compensated']);
+  });
+
+  test('discard needs a reason: without one it is rejected with a clear message; with one the event is discarded', async () => {
+    // Arrange
+    const { eventId, handle } = await stuckEvent();
+
+    // Act
+    const refused = await handle.executeUpdate(discardUpdate, { args: [{ reason: ' ' }] }).catch((err: unknown) => err);
+    const state = await handle.executeUpdate(discardUpdate, { args: [{ reason: 'order was a test' }] });
+
+    // Assert
+    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(String((refused as WorkflowUpdateFailedError).cause?.message)).toContain('discard needs a reason');
+    expect(state).toMatchObject({ status: 'discarded', resolutionReason: 'order was a test' });
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'discarded', resolution: { reason: 'order was a test' } });
+  });
+
+  test('a compensation that is not registered leaves the event stuck, with the reason, and it can still be discarded', async () => {
+    // Arrange
+    const { handle } = await stuckEvent();
+
+    // Act
+    const afterCompensate = await handle.executeUpdate(compensateUpdate, { args: [{}] });
+    const retryOfDiscarded = await handle.executeUpdate(discardUpdate, { args: [{ reason: 'nothing to undo' }] });
+
+    // Assert
+    expect(afterCompensate).toMatchObject({ status: 'stuck', lastError: expect.stringContaining('no compensation is registered for event type orders.OrderShipped') });
+    expect(retryOfDiscarded).toMatchObject({ status: 'discarded' });
+  });
+});

@@ -1,0 +1,37 @@
+// Operator actions on one event's workflow, defined once for the workflow, the CLI and the tests.
+// Each action exists as a signal (the Web UI and `temporal workflow signal` can send it) and as an
+// update (the CLI: a validator rejects, with a message, an action that does not fit the state).
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+
+/** What the workflow reports about its event. */
+export interface EventWorkflowState {
+  eventId: string;
+  status: 'pending' | 'published' | 'stuck' | 'compensated' | 'discarded';
+  /** Publish attempts so far, over every retry round. */
+  attempts: number;
+  /** Operator retry rounds so far. */
+  retryRounds: number;
+  lastError: string | null;
+  /** Why the event is no longer pending, when an operator ended it. */
+  resolutionReason: string | null;
+}
+
+export interface DiscardRequest {
+  /** Required: why the event is dropped (kept on the event, for audit). */
+  reason: string;
+}
+
+export interface CompensateRequest {
+  /** Optional note kept with the resolution. */
+  reason?: string;
+}
+
+export const stateQuery = defineQuery<EventWorkflowState>('state');
+
+export const retrySignal = defineSignal<[]>('retry');
+export const compensateSignal = defineSignal<[CompensateRequest]>('compensate');
+export const discardSignal = defineSignal<[DiscardRequest]>('discard');
+
+export const retryUpdate = defineUpdate<EventWorkflowState, []>('retry');
+export const compensateUpdate = defineUpdate<EventWorkflowState, [CompensateRequest]>('compensate');
+export const discardUpdate = defineUpdate<EventWorkflowState, [DiscardRequest]>('discard');
