@@ -24,19 +24,20 @@ export interface PublishActivityDeps {
  * ends with its retention; the store's status does not), publishes it with acks from all in-sync
  * replicas, and records partition, offset and time on the event.
  */
-export function createPublishEvent(deps: PublishActivityDeps): (eventId: string) => Promise<PublishReceipt> {
+export function createPublishEvent(deps: PublishActivityDeps): (eventId: string, options?: { replay?: boolean }) => Promise<PublishReceipt> {
   const logger = deps.logger ?? silentLogger;
   const clock = deps.clock ?? (() => new Date());
   const ackTimeoutMs = deps.ackTimeoutMs ?? 10_000;
 
-  return async function publishEvent(eventId: string): Promise<PublishReceipt> {
+  return async function publishEvent(eventId: string, options: { replay?: boolean } = {}): Promise<PublishReceipt> {
+    const replay = options.replay === true;
     const attempt = Context.current().info.attempt;
     const event = await deps.store.get(eventId);
     if (event === null) {
       throw ApplicationFailure.nonRetryable(`event ${eventId} is not in the outbox store`, OutboxErrorCode.eventNotFound);
     }
     const fields = { eventId, type: event.type, topic: event.topic, attempt };
-    if (event.status === OutboxStatus.published && event.kafka !== null) {
+    if (event.status === OutboxStatus.published && event.kafka !== null && !replay) {
       logger.info('event already published: not sending it again', fields);
       return {
         eventId,
@@ -73,6 +74,11 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string)
       attempts: attempt,
       alreadyPublished: false,
     };
+    if (replay) {
+      // The store keeps the first publication; the replay is audited by its own workflow and this line.
+      logger.warn('event replayed on purpose (same event id)', { ...fields, partition: receipt.partition, offset: receipt.offset });
+      return { ...receipt, replayed: true };
+    }
     const marked = await deps.store.markPublished({ ...receipt, publishedAt: new Date(receipt.publishedAt) });
     logger.info('event published', { ...fields, partition: receipt.partition, offset: receipt.offset, marked });
     return receipt;

@@ -125,7 +125,7 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
 
   for (;;) {
     try {
-      const receipt = await publishEvent(eventId);
+      const receipt = await publishEvent(eventId, { replay: input.replay === true });
       state.attempts = Math.max(state.attempts, receipt.attempts);
       state.lastError = null;
       setStatus('published');

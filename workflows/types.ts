@@ -31,6 +31,8 @@ export const DEFAULT_PUBLISH_POLICY: PublishPolicy = {
 export interface PublishEventInput {
   eventId: string;
   policy: PublishPolicy;
+  /** Publish again on purpose (operator replay), even though the store says `published`. */
+  replay?: boolean;
 }
 
 /** Where the event landed in Kafka, as the publish activity reports it. */
@@ -46,6 +48,8 @@ export interface PublishReceipt {
   attempts: number;
   /** The store already said `published`: nothing was sent again. */
   alreadyPublished: boolean;
+  /** Sent again on purpose by an operator's replay (same event id). */
+  replayed?: boolean;
 }
 
 /** How an event's workflow ended. */

@@ -1,4 +1,4 @@
-import type { EventResolution, OutboxEvent, PublishResult } from './event';
+import type { EventResolution, OutboxEvent, OutboxStatus, PublishResult } from './event';
 
 /** The outcome of a conditional status change in the store. */
 export type MarkResult = 'marked' | 'already-published' | 'not-found';
@@ -32,10 +32,30 @@ export interface OutboxStore<Tx> {
    * is "created before"), oldest first, after `afterId` when given (to page through a backlog).
    */
   findPending(query: { beforeId: string; afterId?: string; limit: number }): Promise<OutboxEvent[]>;
+  /** Events by status and type, oldest first, ids in (afterId, beforeId). */
+  list(query: ListQuery): Promise<OutboxEvent[]>;
+  /** Counts by status and the oldest pending event (for `status`, lag and alerts). */
+  stats(): Promise<OutboxStats>;
+  /** Deletes `published` events published before `before` (retention); returns how many. */
+  purgePublished(before: Date): Promise<number>;
   /** A change feed of inserted events, resuming from the checkpoint saved under `name`. */
   openFeed(options: FeedOptions): ChangeFeed;
   /** Releases the store's own connections (not the caller's client). */
   close(): Promise<void>;
+}
+
+export interface ListQuery {
+  status?: OutboxStatus;
+  type?: string;
+  afterId?: string;
+  beforeId?: string;
+  limit: number;
+}
+
+export interface OutboxStats {
+  counts: Record<OutboxStatus, number>;
+  /** The oldest event still pending, if any. */
+  oldestPending: { id: string; occurredAt: Date } | null;
 }
 
 export type StatusChange =

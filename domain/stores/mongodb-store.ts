@@ -26,6 +26,8 @@ import {
   type OutboxEvent,
   type OutboxStore,
   type PublishResult,
+  type ListQuery,
+  type OutboxStats,
   type StatusChange,
 } from '../outbox';
 
@@ -58,6 +60,8 @@ export interface MongoCollectionLike<T extends Document> {
   findOne(filter: Filter<T>): Promise<T | null>;
   updateOne(filter: Filter<T>, update: UpdateFilter<T>, options?: { upsert?: boolean }): Promise<{ matchedCount: number }>;
   deleteOne(filter: Filter<T>): Promise<unknown>;
+  deleteMany(filter: Filter<T>): Promise<{ deletedCount: number }>;
+  countDocuments(filter: Filter<T>): Promise<number>;
   find(filter: Filter<T>, options: { sort: Document; limit: number }): { toArray(): Promise<T[]> };
   createIndexes(indexes: IndexDescription[]): Promise<unknown>;
   watch(pipeline: Document[], options: ChangeStreamOptions): ChangeStreamLike;
@@ -169,6 +173,32 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     if (query.afterId !== undefined) idRange.$gt = query.afterId;
     const docs = await this.events.find({ status: 'pending', _id: idRange }, { sort: { _id: 1 }, limit: query.limit }).toArray();
     return docs.map(toEvent);
+  }
+
+  async list(query: ListQuery): Promise<OutboxEvent[]> {
+    const idRange: { $gt?: string; $lt?: string } = {};
+    if (query.afterId !== undefined) idRange.$gt = query.afterId;
+    if (query.beforeId !== undefined) idRange.$lt = query.beforeId;
+    const filter: Filter<OutboxDocument> = {};
+    if (query.status !== undefined) filter.status = query.status;
+    if (query.type !== undefined) filter.type = query.type;
+    if (Object.keys(idRange).length > 0) filter._id = idRange;
+    const docs = await this.events.find(filter, { sort: { _id: 1 }, limit: query.limit }).toArray();
+    return docs.map(toEvent);
+  }
+
+  async stats(): Promise<OutboxStats> {
+    const counts: OutboxStats['counts'] = { pending: 0, published: 0, stuck: 0, compensated: 0, discarded: 0 };
+    for (const status of Object.keys(counts) as Array<keyof typeof counts>) {
+      counts[status] = await this.events.countDocuments({ status });
+    }
+    const [oldest] = await this.events.find({ status: 'pending' }, { sort: { _id: 1 }, limit: 1 }).toArray();
+    return { counts, oldestPending: oldest ? { id: oldest._id, occurredAt: oldest.occurredAt } : null };
+  }
+
+  async purgePublished(before: Date): Promise<number> {
+    const { deletedCount } = await this.events.deleteMany({ status: 'published', publishedAt: { $lt: before } });
+    return deletedCount;
   }
 
   openFeed(options: FeedOptions): ChangeFeed {

@@ -15,6 +15,9 @@ import {
   type OutboxEvent,
   type OutboxStore,
   type PublishResult,
+  type ListQuery,
+  type OutboxStats,
+  type OutboxStatus as Status,
   type StatusChange,
 } from '../outbox';
 
@@ -274,6 +277,33 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
       [query.beforeId, query.afterId ?? NIL_UUID, query.limit],
     );
     return rows.map(toEvent);
+  }
+
+  async list(query: ListQuery): Promise<OutboxEvent[]> {
+    const { rows } = await this.pool.query<EventRow>(
+      `select * from ${this.events}
+        where ($1::text is null or status = $1) and ($2::text is null or type = $2)
+          and id > $3 and ($4::uuid is null or id < $4)
+        order by id limit $5`,
+      [query.status ?? null, query.type ?? null, query.afterId ?? NIL_UUID, query.beforeId ?? null, query.limit],
+    );
+    return rows.map(toEvent);
+  }
+
+  async stats(): Promise<OutboxStats> {
+    const counts: OutboxStats['counts'] = { pending: 0, published: 0, stuck: 0, compensated: 0, discarded: 0 };
+    const { rows } = await this.pool.query<{ status: OutboxStatus; n: string }>(`select status, count(*)::text as n from ${this.events} group by status`);
+    for (const row of rows) counts[row.status] = Number(row.n);
+    const oldest = await this.pool.query<{ id: string; occurred_at: Date }>(
+      `select id, occurred_at from ${this.events} where status = 'pending' order by id limit 1`,
+    );
+    const first = oldest.rows[0];
+    return { counts, oldestPending: first ? { id: first.id, occurredAt: first.occurred_at } : null };
+  }
+
+  async purgePublished(before: Date): Promise<number> {
+    const result = await this.pool.query(`delete from ${this.events} where status = 'published' and published_at < $1`, [before]);
+    return result.rowCount ?? 0;
   }
 
   openFeed(options: FeedOptions): ChangeFeed {

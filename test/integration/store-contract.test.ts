@@ -124,6 +124,59 @@ function contract(factory: AdapterFactory): void {
     expect(await adapter.store.get(added.id)).toMatchObject({ status: 'published', kafka: { partition: 2, offset: '41' }, attempts: 1 });
   });
 
+  test('escalation transitions are conditional: pending → stuck → pending, stuck → discarded, and nothing else', async () => {
+    // Arrange
+    const added = await adapter.inTransaction('o-1', (tx) => outbox.add(orderPlaced('o-1'), tx));
+    const at = new Date('2026-02-03T04:05:06.000Z');
+
+    // Act
+    await adapter.store.recordFailure(added.id, { attempts: 3, lastError: 'broker down' });
+    const results = [
+      await adapter.store.transition(added.id, { from: 'stuck', to: 'pending' }), // not stuck yet
+      await adapter.store.transition(added.id, { from: 'pending', to: 'stuck', attempts: 3, lastError: 'retries exhausted' }),
+      await adapter.store.transition(added.id, { from: 'pending', to: 'stuck', attempts: 3, lastError: 'twice' }), // already stuck
+      await adapter.store.transition(added.id, { from: 'stuck', to: 'pending' }),
+      await adapter.store.transition(added.id, { from: 'pending', to: 'stuck', attempts: 5, lastError: 'again' }),
+      await adapter.store.transition(added.id, { from: 'stuck', to: 'discarded', resolution: { status: 'discarded', reason: 'test order', at } }),
+      await adapter.store.transition(added.id, { from: 'stuck', to: 'pending' }), // discarded is final
+    ];
+
+    // Assert
+    expect(results).toEqual([false, true, false, true, true, true, false]);
+    expect(await adapter.store.get(added.id)).toMatchObject({
+      status: 'discarded',
+      attempts: 5,
+      lastError: 'again',
+      resolution: { status: 'discarded', reason: 'test order', at },
+    });
+  });
+
+  test('list, stats and purge: by status and type, counts with the oldest pending, retention of published events', async () => {
+    // Arrange
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await adapter.inTransaction(`o-${i}`, (tx) => outbox.add(orderPlaced(`o-${i}`), tx))).id);
+    const published = (eventId: string, at: Date) => ({ eventId, topic: 'orders.v1', partition: 0, offset: '1', publishedAt: at, attempts: 1, alreadyPublished: false });
+    await adapter.store.markPublished(published(ids[0] ?? '', new Date('2026-01-01T00:00:00Z')));
+    await adapter.store.markPublished(published(ids[1] ?? '', new Date()));
+    await adapter.store.transition(ids[2] ?? '', { from: 'pending', to: 'stuck', attempts: 1, lastError: 'x' });
+
+    // Act
+    const stuck = await adapter.store.list({ status: 'stuck', type: 'orders.OrderPlaced', limit: 10 });
+    const otherType = await adapter.store.list({ type: 'orders.Other', limit: 10 });
+    const before = await adapter.store.stats();
+    const purged = await adapter.store.purgePublished(new Date('2026-01-02T00:00:00Z'));
+    const after = await adapter.store.stats();
+
+    // Assert
+    expect(stuck.map((e) => e.id)).toEqual([ids[2]]);
+    expect(otherType).toEqual([]);
+    expect(before.counts).toEqual({ pending: 1, published: 2, stuck: 1, compensated: 0, discarded: 0 });
+    expect(before.oldestPending?.id).toBe(ids[3]);
+    expect(purged).toBe(1);
+    expect(after.counts.published).toBe(1);
+    expect(await adapter.store.get(ids[0] ?? '')).toBeNull();
+  });
+
   test('findPending returns pending events created before a time, oldest first, page by page', async () => {
     // Arrange
     const ids: string[] = [];

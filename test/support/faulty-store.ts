@@ -14,6 +14,9 @@ export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { cou
     recordFailure: (id, failure) => store.recordFailure(id, failure),
     transition: (id, change) => store.transition(id, change),
     findPending: (query) => store.findPending(query),
+    list: (query) => store.list(query),
+    stats: () => store.stats(),
+    purgePublished: (before) => store.purgePublished(before),
     close: () => store.close(),
     openFeed(options: FeedOptions): ChangeFeed {
       const feed = store.openFeed(options);

@@ -52,6 +52,12 @@ class FakeCollection<T extends Document = Document> implements MongoCollectionLi
     this.docs.delete(String(filter._id));
     return {};
   }
+  async deleteMany(): Promise<{ deletedCount: number }> {
+    return { deletedCount: 0 };
+  }
+  async countDocuments(): Promise<number> {
+    return this.docs.size;
+  }
   find(): { toArray(): Promise<T[]> } {
     return { toArray: async () => [...this.docs.values()] };
   }
@@ -75,6 +81,8 @@ class FakeDb implements MongoDbLike {
       findOne: async (filter) => (await raw.findOne(filter)) as T | null,
       updateOne: (filter, update, options) => raw.updateOne(filter, update, options),
       deleteOne: (filter) => raw.deleteOne(filter),
+      deleteMany: () => raw.deleteMany(),
+      countDocuments: () => raw.countDocuments(),
       find: () => ({ toArray: async () => (await raw.find().toArray()) as T[] }),
       createIndexes: () => raw.createIndexes(),
       watch: (pipeline, options) => raw.watch(pipeline, options),

@@ -1,0 +1,158 @@
+/**
+ * The operator CLI against the real servers: status, list, show, the operator actions with their
+ * confirmations and refusals, replay and purge, exit codes and --json output.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ExitCode, runCli, type Io } from '../../workers/cli';
+import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { stateQuery } from '../../workflows/signals';
+import { TestPipeline } from '../support/pipeline';
+import { waitFor } from '../support/servers';
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+describe('txoutbox CLI', () => {
+  let p: TestPipeline;
+  let env: NodeJS.ProcessEnv;
+
+  beforeEach(async () => {
+    p = await new TestPipeline().setup();
+    env = {
+      TXOUTBOX_STORE: 'postgres',
+      TXOUTBOX_PG_URL: p.servers.pgUrl,
+      TXOUTBOX_PG_SCHEMA: p.schema,
+      TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress,
+      TXOUTBOX_TASK_QUEUE: p.taskQueue,
+      TXOUTBOX_KAFKA_BROKERS: p.servers.kafkaBrokers.join(','),
+    };
+  });
+
+  afterEach(async () => {
+    await p.teardown();
+  });
+
+  async function cli(args: string[], answer: boolean | null = null): Promise<Run> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: Io = { out: (l) => out.push(l), err: (l) => err.push(l), confirm: async () => answer };
+    const code = await runCli(args, io, env);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  async function oneStuckAndOnePublished(): Promise<{ stuck: string; published: string }> {
+    await p.startWorker();
+    await p.startRelay(p.relay({ publishPolicy: { initialIntervalMs: 100, maximumIntervalMs: 200, maximumAttempts: 2 } }));
+    const published = await p.placeOrder('order-1');
+    const stuck = await p.shipOrder('order-2');
+    await p.collector.waitForEventIds([published]);
+    await waitFor(async () => (await p.client.workflow.getHandle(eventWorkflowId(stuck)).query(stateQuery)).status === 'stuck', { what: 'a stuck event' });
+    await waitFor(async () => (await p.store.get(published))?.status === 'published', { what: 'a published event' });
+    return { stuck, published };
+  }
+
+  test('status, list --status stuck and show report the store and the workflow', async () => {
+    // Arrange
+    const { stuck } = await oneStuckAndOnePublished();
+
+    // Act
+    const status = await cli(['status', '--json']);
+    const list = await cli(['list', '--status', 'stuck', '--type', 'orders.OrderShipped', '--json']);
+    const show = await cli(['show', stuck]);
+
+    // Assert
+    expect(status.code).toBe(ExitCode.ok);
+    expect(JSON.parse(status.out)).toMatchObject({ counts: { pending: 0, published: 1, stuck: 1 }, oldestPendingId: null });
+    expect(list.code).toBe(ExitCode.ok);
+    expect(JSON.parse(list.out)).toEqual([expect.objectContaining({ id: stuck, status: 'stuck', lastError: expect.stringContaining('does not exist') })]);
+    expect(show.code).toBe(ExitCode.ok);
+    expect(show.out).toContain(`workflow ${eventWorkflowId(stuck)}: RUNNING`);
+    expect(show.out).toContain(`Web UI: http://127.0.0.1:8233/namespaces/default/workflows/${eventWorkflowId(stuck)}`);
+  });
+
+  test('discard asks first: refused without --yes where there is no terminal, done with --yes', async () => {
+    // Arrange
+    const { stuck } = await oneStuckAndOnePublished();
+
+    // Act
+    const noReason = await cli(['discard', stuck, '--yes']);
+    const noTerminal = await cli(['discard', stuck, '--reason', 'test order']);
+    const declined = await cli(['discard', stuck, '--reason', 'test order'], false);
+    const done = await cli(['discard', stuck, '--reason', 'test order', '--yes']);
+
+    // Assert
+    expect([noReason.code, noTerminal.code, declined.code]).toEqual([ExitCode.usage, ExitCode.usage, ExitCode.usage]);
+    expect(noReason.err).toContain('discard needs --reason');
+    expect(noTerminal.err).toContain('refused without --yes');
+    expect(done.code).toBe(ExitCode.ok);
+    expect(done.out).toContain('is now discarded');
+    expect(await p.store.get(stuck)).toMatchObject({ status: 'discarded', resolution: { reason: 'test order' } });
+  });
+
+  test('an action that does not fit the state is refused with exit code 4; unknown ids exit 3; bad arguments exit 2', async () => {
+    // Arrange
+    const { published } = await oneStuckAndOnePublished();
+
+    // Act
+    const retryPublished = await cli(['retry', published]);
+    const unknown = await cli(['show', '01a21b9e-0000-7000-8000-000000000000']);
+    const notAnId = await cli(['retry', 'order-1']);
+    const badLimit = await cli(['list', '--limit', 'lots']);
+    const badDuration = await cli(['purge', '--published-older-than', 'a week', '--yes']);
+
+    // Assert
+    expect(retryPublished).toMatchObject({ code: ExitCode.refused, err: expect.stringContaining('is published: retry applies only to a stuck event') });
+    expect(unknown.code).toBe(ExitCode.notFound);
+    expect(notAnId).toMatchObject({ code: ExitCode.usage, err: expect.stringContaining('needs an event id') });
+    expect(badLimit.code).toBe(ExitCode.usage);
+    expect(badDuration).toMatchObject({ code: ExitCode.usage, err: expect.stringContaining('a duration looks like 7d') });
+  });
+
+  test('replay publishes a published event again with the same event id, in a workflow of its own', async () => {
+    // Arrange
+    const { published } = await oneStuckAndOnePublished();
+
+    // Act
+    const run = await cli(['replay', published, '--yes', '--json']);
+    await waitFor(() => p.collector.withEventId(published).length === 2, { what: 'the replayed message' });
+
+    // Assert
+    expect(run.code).toBe(ExitCode.ok);
+    const { replayed } = JSON.parse(run.out) as { replayed: Array<{ workflowId: string }> };
+    expect(replayed[0]?.workflowId).toMatch(new RegExp(`^${eventWorkflowId(published)}-replay-`));
+    const [first, again] = p.collector.withEventId(published);
+    expect(again?.value).toBe(first?.value);
+  });
+
+  test('purge deletes published events older than the retention, after confirmation', async () => {
+    // Arrange
+    const { published, stuck } = await oneStuckAndOnePublished();
+    await p.pool.query(`update "${p.schema}".outbox_events set published_at = now() - interval '8 days' where id = $1`, [published]);
+
+    // Act
+    const run = await cli(['purge', '--published-older-than', '7d', '--yes']);
+
+    // Assert
+    expect(run.code).toBe(ExitCode.ok);
+    expect(run.out).toContain('purged 1 published event(s)');
+    expect(await p.store.get(published)).toBeNull();
+    expect(await p.store.get(stuck)).not.toBeNull();
+  });
+
+  test('the installed bin runs: a bad config value fails at start naming the variable', () => {
+    // Act
+    const result = spawnSync('node', [join(__dirname, '..', '..', 'workers', 'bin', 'txoutbox.js'), 'status'], {
+      env: { ...process.env, ...env, TXOUTBOX_KAFKA_BROKERS: 'not a broker' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+
+    // Assert
+    expect(result.status).toBe(ExitCode.usage);
+    expect(result.stderr).toContain('TXOUTBOX_KAFKA_BROKERS must be comma-separated host:port');
+  });
+});

@@ -1,0 +1,340 @@
+/**
+ * `txoutbox`: the operator's command line. Reads the same TXOUTBOX_* settings as the relay and the
+ * worker (workers/config.ts). Exit codes: 0 done, 1 failure (a server, the store), 2 usage (bad
+ * arguments, missing confirmation), 3 not found, 4 refused (the action does not fit the event's state).
+ */
+import { createInterface } from 'node:readline/promises';
+import { parseArgs } from 'node:util';
+import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { MongoClient } from 'mongodb';
+import { Pool } from 'pg';
+import { isEventId, minEventIdAt, OutboxError, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
+import { MongoOutboxStore } from '../domain/stores/mongodb-store';
+import { PostgresOutboxStore } from '../domain/stores/postgres-store';
+import { compensateUpdate, discardUpdate, retryUpdate, stateQuery, type EventWorkflowState } from '../workflows/signals';
+import { DEFAULT_PUBLISH_POLICY, type PublishEventInput } from '../workflows/types';
+import { CONFIG_TEMPLATE, loadConfig, type TxoutboxConfig } from './config';
+import { eventWorkflowId } from './start-event-workflow';
+
+export const ExitCode = { ok: 0, failure: 1, usage: 2, notFound: 3, refused: 4 } as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** A failure with the exit code it ends the CLI with. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+  ) {
+    super(message);
+  }
+}
+
+const USAGE = `usage: txoutbox <command> [options]
+
+  status                                  counts by status, oldest pending age
+  list [--status S] [--type T] [--limit N]  events, oldest first (default: --status stuck)
+  show <eventId>                          envelope, workflow state, history summary, Web UI link
+  retry <eventId>                         publish a stuck event again, with a fresh attempt budget
+  compensate <eventId> [--reason R]       run the compensation of a stuck event's type   (asks; --yes)
+  discard <eventId> --reason R            drop a stuck event, keeping the reason          (asks; --yes)
+  replay <eventId> | --from T --to T      publish published events again, same event id  (asks; --yes)
+  purge --published-older-than 7d         delete published events older than that        (asks; --yes)
+  config                                  print the TXOUTBOX_* variables and their defaults
+
+options: --json (machine-readable output), --yes (no confirmation prompt)
+exit codes: 0 done, 1 failure, 2 usage, 3 not found, 4 refused by the event's state`;
+
+const STATUSES: readonly OutboxStatus[] = ['pending', 'published', 'stuck', 'compensated', 'discarded'];
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Asks a yes/no question; null when there is no terminal to ask on. */
+  confirm: (question: string) => Promise<boolean | null>;
+}
+
+interface Context {
+  config: TxoutboxConfig;
+  store: OutboxStore<never>;
+  client: Client;
+  close: () => Promise<void>;
+}
+
+export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.ProcessEnv = process.env): Promise<ExitCode> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        yes: { type: 'boolean', default: false },
+        status: { type: 'string' },
+        type: { type: 'string' },
+        limit: { type: 'string' },
+        reason: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        'published-older-than': { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    io.err(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    return ExitCode.usage;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined) {
+    (values.help ? io.out : io.err)(USAGE);
+    return values.help ? ExitCode.ok : ExitCode.usage;
+  }
+  if (command === 'config') {
+    io.out(CONFIG_TEMPLATE.trimEnd());
+    return ExitCode.ok;
+  }
+  const print = (human: string, json: unknown): void => io.out(values.json ? JSON.stringify(json, null, 2) : human);
+
+  let ctx: Context | undefined;
+  try {
+    const needsEventId = ['show', 'retry', 'compensate', 'discard'].includes(command) || (command === 'replay' && !values.from);
+    const eventId = rest[0];
+    if (needsEventId && (eventId === undefined || !isEventId(eventId))) {
+      throw new CliError(`${command} needs an event id (a UUIDv7), got ${JSON.stringify(eventId ?? '')}`, ExitCode.usage);
+    }
+    ctx = await connect(loadConfig(env));
+    switch (command) {
+      case 'status':
+        return await status(ctx, print);
+      case 'list':
+        return await list(ctx, values, print);
+      case 'show':
+        return await show(ctx, eventId as string, print);
+      case 'retry':
+        return await operate(ctx, eventId as string, 'retry', undefined, values, io, print);
+      case 'compensate':
+        return await operate(ctx, eventId as string, 'compensate', values.reason, values, io, print);
+      case 'discard':
+        if (!values.reason || values.reason.trim() === '') throw new CliError('discard needs --reason "..." (it is kept with the event)', ExitCode.usage);
+        return await operate(ctx, eventId as string, 'discard', values.reason, values, io, print);
+      case 'replay':
+        return await replay(ctx, eventId, values, io, print);
+      case 'purge':
+        return await purge(ctx, values, io, print);
+      default:
+        throw new CliError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`, ExitCode.usage);
+    }
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.err(err.message);
+      return err.exitCode;
+    }
+    if (err instanceof OutboxError) {
+      io.err(`${err.code}: ${err.message}`);
+      return err.code === 'INVALID_CONFIG' ? ExitCode.usage : ExitCode.failure;
+    }
+    io.err(`failed: ${err instanceof Error ? err.message : String(err)}`);
+    return ExitCode.failure;
+  } finally {
+    await ctx?.close();
+  }
+}
+
+async function connect(config: TxoutboxConfig): Promise<Context> {
+  const connection = await Connection.connect({ address: config.temporalAddress, connectTimeout: 5_000 });
+  const client = new Client({ connection, namespace: config.temporalNamespace });
+  if (config.store === 'mongodb') {
+    const mongo = await MongoClient.connect(config.mongodbUri ?? '');
+    const store = new MongoOutboxStore({ db: mongo.db(config.mongodbDb) });
+    return { config, store, client, close: async () => void (await Promise.all([mongo.close(), connection.close()])) };
+  }
+  const pool = new Pool({ connectionString: config.pgUrl, max: 4, connectionTimeoutMillis: 5_000 });
+  const store = new PostgresOutboxStore({ pool, schema: config.pgSchema });
+  return { config, store, client, close: async () => void (await Promise.all([pool.end(), connection.close()])) };
+}
+
+type Print = (human: string, json: unknown) => void;
+type Values = { json?: boolean; yes?: boolean; status?: string; type?: string; limit?: string; from?: string; to?: string; 'published-older-than'?: string };
+
+async function status(ctx: Context, print: Print): Promise<ExitCode> {
+  const stats = await ctx.store.stats();
+  const ageMs = stats.oldestPending ? Date.now() - stats.oldestPending.occurredAt.getTime() : null;
+  const lines = STATUSES.map((s) => `${s.padEnd(12)} ${stats.counts[s]}`);
+  lines.push(`oldest pending: ${stats.oldestPending ? `${stats.oldestPending.id}, ${formatAge(ageMs ?? 0)} old` : 'none'}`);
+  print(lines.join('\n'), { counts: stats.counts, oldestPendingId: stats.oldestPending?.id ?? null, oldestPendingAgeMs: ageMs });
+  return ExitCode.ok;
+}
+
+async function list(ctx: Context, values: Values, print: Print): Promise<ExitCode> {
+  const statusFilter = values.status ?? 'stuck';
+  if (!STATUSES.includes(statusFilter as OutboxStatus)) throw new CliError(`--status must be one of ${STATUSES.join(', ')}`, ExitCode.usage);
+  const limit = values.limit === undefined ? 50 : Number(values.limit);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new CliError('--limit must be a whole number from 1 to 10000', ExitCode.usage);
+  const events = await ctx.store.list({ status: statusFilter as OutboxStatus, type: values.type, limit });
+  const human = events.length === 0 ? `no ${statusFilter} events` : events.map((e) => `${e.id}  ${e.type}  ${e.aggregateId}  attempts=${e.attempts}  ${e.lastError ?? ''}`).join('\n');
+  print(human, events.map(summary));
+  return ExitCode.ok;
+}
+
+async function show(ctx: Context, eventId: string, print: Print): Promise<ExitCode> {
+  const event = await ctx.store.get(eventId);
+  if (event === null) throw new CliError(`event ${eventId} is not in the outbox store`, ExitCode.notFound);
+  const handle = ctx.client.workflow.getHandle(eventWorkflowId(eventId));
+  let workflow: { status: string; state: EventWorkflowState | null; historyEvents: number; activityAttempts: number } | null = null;
+  try {
+    const description = await handle.describe();
+    const history = await handle.fetchHistory();
+    const events = history.events ?? [];
+    const state = await handle.query(stateQuery).catch(() => null);
+    workflow = {
+      status: description.status.name,
+      state,
+      historyEvents: events.length,
+      activityAttempts: events.filter((e) => e.activityTaskStartedEventAttributes).reduce((n, e) => n + (e.activityTaskStartedEventAttributes?.attempt ?? 1), 0),
+    };
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
+  const link = `${ctx.config.temporalUiUrl}/namespaces/${ctx.config.temporalNamespace}/workflows/${eventWorkflowId(eventId)}`;
+  const human = [
+    JSON.stringify(event, null, 2),
+    workflow
+      ? `workflow ${eventWorkflowId(eventId)}: ${workflow.status}, ${workflow.historyEvents} history events, state ${JSON.stringify(workflow.state)}`
+      : `workflow ${eventWorkflowId(eventId)}: not found (not started yet, or past Temporal's retention)`,
+    `Web UI: ${link}`,
+  ].join('\n');
+  print(human, { event, workflow, webUi: link });
+  return ExitCode.ok;
+}
+
+async function confirmOrRefuse(io: Io, values: Values, question: string): Promise<void> {
+  if (values.yes) return;
+  const answer = await io.confirm(`${question} [y/N] `);
+  if (answer === null) throw new CliError(`${question}: refused without --yes (no terminal to confirm on)`, ExitCode.usage);
+  if (!answer) throw new CliError('cancelled', ExitCode.usage);
+}
+
+async function operate(
+  ctx: Context,
+  eventId: string,
+  action: 'retry' | 'compensate' | 'discard',
+  reason: string | undefined,
+  values: Values,
+  io: Io,
+  print: Print,
+): Promise<ExitCode> {
+  const event = await ctx.store.get(eventId);
+  if (event === null) throw new CliError(`event ${eventId} is not in the outbox store`, ExitCode.notFound);
+  if (event.status !== 'stuck') throw new CliError(`event ${eventId} is ${event.status}: ${action} applies only to a stuck event`, ExitCode.refused);
+  if (action !== 'retry') await confirmOrRefuse(io, values, `${action} event ${eventId} (${event.type}, ${event.aggregateId})?`);
+  const handle = ctx.client.workflow.getHandle(eventWorkflowId(eventId));
+  let state: EventWorkflowState;
+  try {
+    state =
+      action === 'retry'
+        ? await handle.executeUpdate(retryUpdate)
+        : action === 'compensate'
+          ? await handle.executeUpdate(compensateUpdate, { args: [{ reason }] })
+          : await handle.executeUpdate(discardUpdate, { args: [{ reason: reason ?? '' }] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw new CliError(`refused: ${err.cause?.message ?? err.message}`, ExitCode.refused);
+    if (err instanceof WorkflowNotFoundError) throw new CliError(`no running workflow for event ${eventId}`, ExitCode.notFound);
+    throw err;
+  }
+  print(`${action}: event ${eventId} is now ${state.status}${state.lastError && state.status === 'stuck' ? ` (${state.lastError})` : ''}`, state);
+  return state.status === 'stuck' && action !== 'retry' ? ExitCode.failure : ExitCode.ok;
+}
+
+async function replay(ctx: Context, eventId: string | undefined, values: Values, io: Io, print: Print): Promise<ExitCode> {
+  let events: OutboxEvent[];
+  if (eventId !== undefined) {
+    const event = await ctx.store.get(eventId);
+    if (event === null) throw new CliError(`event ${eventId} is not in the outbox store`, ExitCode.notFound);
+    events = [event];
+  } else {
+    const from = parseTime('--from', values.from);
+    const to = parseTime('--to', values.to);
+    events = await ctx.store.list({ status: 'published', afterId: minEventIdAt(from.getTime() - 1), beforeId: minEventIdAt(to.getTime()), limit: 10_000 });
+  }
+  const notPublished = events.filter((e) => e.status !== 'published');
+  if (notPublished.length > 0) {
+    throw new CliError(`replay applies only to published events; ${notPublished.map((e) => `${e.id} is ${e.status}`).join(', ')}`, ExitCode.refused);
+  }
+  if (events.length === 0) {
+    print('no published events in that range', { replayed: [] });
+    return ExitCode.ok;
+  }
+  await confirmOrRefuse(io, values, `publish ${events.length} event(s) to Kafka again, with the same event ids?`);
+  const stamp = Date.now().toString(36);
+  const replayed: Array<{ eventId: string; workflowId: string }> = [];
+  for (const event of events) {
+    const workflowId = `${eventWorkflowId(event.id)}-replay-${stamp}`;
+    const input: PublishEventInput = { eventId: event.id, policy: DEFAULT_PUBLISH_POLICY, replay: true };
+    await ctx.client.workflow.start('publishEventWorkflow', { taskQueue: ctx.config.taskQueue, workflowId, args: [input], memo: { replayOf: event.id } });
+    replayed.push({ eventId: event.id, workflowId });
+  }
+  print(replayed.map((r) => `replay started: ${r.workflowId}`).join('\n'), { replayed });
+  return ExitCode.ok;
+}
+
+async function purge(ctx: Context, values: Values, io: Io, print: Print): Promise<ExitCode> {
+  const age = values['published-older-than'];
+  if (age === undefined) throw new CliError('purge needs --published-older-than (e.g. 7d, 12h)', ExitCode.usage);
+  const ms = parseDuration(age);
+  const before = new Date(Date.now() - ms);
+  await confirmOrRefuse(io, values, `delete published events published before ${before.toISOString()}?`);
+  const deleted = await ctx.store.purgePublished(before);
+  print(`purged ${deleted} published event(s) published before ${before.toISOString()}`, { deleted, before: before.toISOString() });
+  return ExitCode.ok;
+}
+
+function summary(e: OutboxEvent) {
+  return { id: e.id, type: e.type, aggregateId: e.aggregateId, topic: e.topic, status: e.status, attempts: e.attempts, lastError: e.lastError, occurredAt: e.occurredAt };
+}
+
+/** `7d`, `12h`, `30m`, `45s` → milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+)([smhd])$/.exec(text.trim());
+  if (!match) throw new CliError(`a duration looks like 7d, 12h, 30m or 45s, got ${JSON.stringify(text)}`, ExitCode.usage);
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
+
+function parseTime(flag: string, text: string | undefined): Date {
+  const date = text === undefined ? new Date(NaN) : new Date(text);
+  if (Number.isNaN(date.getTime())) throw new CliError(`${flag} needs an ISO-8601 time, got ${JSON.stringify(text ?? '')}`, ExitCode.usage);
+  return date;
+}
+
+function formatAge(ms: number): string {
+  if (ms < 60_000) return `${Math.round(ms / 1000)}s`;
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m`;
+  return `${(ms / 3_600_000).toFixed(1)}h`;
+}
+
+function processIo(): Io {
+  return {
+    out: (line) => process.stdout.write(line + '\n'),
+    err: (line) => process.stderr.write(line + '\n'),
+    confirm: async (question) => {
+      if (!process.stdin.isTTY) return null;
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return /^y(es)?$/i.test((await rl.question(question)).trim());
+      } finally {
+        rl.close();
+      }
+    },
+  };
+}
+
+if (require.main === module) {
+  runCli(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(ExitCode.failure);
+    },
+  );
+}

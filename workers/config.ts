@@ -1,0 +1,80 @@
+import { OutboxError, OutboxErrorCode } from '../domain/outbox';
+
+/** The settings of the relay, the worker and the CLI, from `TXOUTBOX_*` environment variables. */
+export interface TxoutboxConfig {
+  /** TXOUTBOX_STORE: `postgres` or `mongodb`. @default "postgres" */
+  store: 'postgres' | 'mongodb';
+  /** TXOUTBOX_PG_URL. @default "postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox" */
+  pgUrl: string;
+  /** TXOUTBOX_PG_SCHEMA: schema of the outbox tables. @default "public" */
+  pgSchema: string;
+  /** TXOUTBOX_MONGODB_URI: a replica set (required when the store is mongodb). */
+  mongodbUri: string | null;
+  /** TXOUTBOX_MONGODB_DB. @default "txoutbox" */
+  mongodbDb: string;
+  /** TXOUTBOX_TEMPORAL_ADDRESS. @default "127.0.0.1:7233" */
+  temporalAddress: string;
+  /** TXOUTBOX_TEMPORAL_NAMESPACE. @default "default" */
+  temporalNamespace: string;
+  /** TXOUTBOX_TEMPORAL_UI_URL, for links. @default "http://127.0.0.1:8233" */
+  temporalUiUrl: string;
+  /** TXOUTBOX_TASK_QUEUE of the outbox worker. @default "txoutbox" */
+  taskQueue: string;
+  /** TXOUTBOX_KAFKA_BROKERS, comma-separated host:port. @default ["127.0.0.1:9092"] */
+  kafkaBrokers: string[];
+}
+
+/** Every variable, with its default: printed by `txoutbox config`. */
+export const CONFIG_TEMPLATE = `# txoutbox configuration (environment variables)
+TXOUTBOX_STORE=postgres                 # postgres | mongodb
+TXOUTBOX_PG_URL=postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox
+TXOUTBOX_PG_SCHEMA=public
+TXOUTBOX_MONGODB_URI=                   # mongodb://host1,host2/?replicaSet=rs0 (store = mongodb)
+TXOUTBOX_MONGODB_DB=txoutbox
+TXOUTBOX_TEMPORAL_ADDRESS=127.0.0.1:7233
+TXOUTBOX_TEMPORAL_NAMESPACE=default
+TXOUTBOX_TEMPORAL_UI_URL=http://127.0.0.1:8233
+TXOUTBOX_TASK_QUEUE=txoutbox
+TXOUTBOX_KAFKA_BROKERS=127.0.0.1:9092
+`;
+
+const HOST_PORT = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
+
+function bad(variable: string, message: string): OutboxError {
+  return new OutboxError(OutboxErrorCode.invalidConfig, `${variable} ${message}`);
+}
+
+/** Reads and checks the environment; throws naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig {
+  const get = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  const store = get('TXOUTBOX_STORE') ?? 'postgres';
+  if (store !== 'postgres' && store !== 'mongodb') throw bad('TXOUTBOX_STORE', `must be "postgres" or "mongodb", got ${JSON.stringify(store)}`);
+  const pgUrl = get('TXOUTBOX_PG_URL') ?? 'postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox';
+  if (!/^postgres(ql)?:\/\//.test(pgUrl)) throw bad('TXOUTBOX_PG_URL', 'must be a postgres:// URL');
+  const pgSchema = get('TXOUTBOX_PG_SCHEMA') ?? 'public';
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(pgSchema)) throw bad('TXOUTBOX_PG_SCHEMA', `must be a lower-case SQL identifier, got ${JSON.stringify(pgSchema)}`);
+  const mongodbUri = get('TXOUTBOX_MONGODB_URI') ?? null;
+  if (store === 'mongodb' && mongodbUri === null) throw bad('TXOUTBOX_MONGODB_URI', 'is required when TXOUTBOX_STORE=mongodb');
+  if (mongodbUri !== null && !/^mongodb(\+srv)?:\/\//.test(mongodbUri)) throw bad('TXOUTBOX_MONGODB_URI', 'must be a mongodb:// URL');
+  const temporalAddress = get('TXOUTBOX_TEMPORAL_ADDRESS') ?? '127.0.0.1:7233';
+  if (!HOST_PORT.test(temporalAddress)) throw bad('TXOUTBOX_TEMPORAL_ADDRESS', `must be host:port, got ${JSON.stringify(temporalAddress)}`);
+  const kafkaBrokers = (get('TXOUTBOX_KAFKA_BROKERS') ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
+  for (const broker of kafkaBrokers) {
+    if (!HOST_PORT.test(broker)) throw bad('TXOUTBOX_KAFKA_BROKERS', `must be comma-separated host:port, got ${JSON.stringify(broker)}`);
+  }
+  return {
+    store,
+    pgUrl,
+    pgSchema,
+    mongodbUri,
+    mongodbDb: get('TXOUTBOX_MONGODB_DB') ?? 'txoutbox',
+    temporalAddress,
+    temporalNamespace: get('TXOUTBOX_TEMPORAL_NAMESPACE') ?? 'default',
+    temporalUiUrl: (get('TXOUTBOX_TEMPORAL_UI_URL') ?? 'http://127.0.0.1:8233').replace(/\/$/, ''),
+    taskQueue: get('TXOUTBOX_TASK_QUEUE') ?? 'txoutbox',
+    kafkaBrokers,
+  };
+}
