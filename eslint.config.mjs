@@ -13,6 +13,12 @@ export default tseslint.config(
     },
   },
   {
+    // The CommonJS launcher of the CLI.
+    files: ['workers/bin/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly', console: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Workflow code runs in Temporal's deterministic sandbox: no drivers, no Node built-ins.
     files: ['workflows/**/*.ts'],
     rules: {

@@ -292,7 +292,7 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
 
   async stats(): Promise<OutboxStats> {
     const counts: OutboxStats['counts'] = { pending: 0, published: 0, stuck: 0, compensated: 0, discarded: 0 };
-    const { rows } = await this.pool.query<{ status: OutboxStatus; n: string }>(`select status, count(*)::text as n from ${this.events} group by status`);
+    const { rows } = await this.pool.query<{ status: Status; n: string }>(`select status, count(*)::text as n from ${this.events} group by status`);
     for (const row of rows) counts[row.status] = Number(row.n);
     const oldest = await this.pool.query<{ id: string; occurred_at: Date }>(
       `select id, occurred_at from ${this.events} where status = 'pending' order by id limit 1`,
