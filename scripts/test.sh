@@ -11,6 +11,17 @@ cd "$REPO"
 
 bash scripts/ensure-deps.sh
 
+# The Web UI test drives Debian's Chromium (playwright-core never downloads a browser of its own).
+if [[ -z "${TXOUTBOX_CHROMIUM:-}" && ! -x /usr/bin/chromium ]]; then
+  if [[ $EUID -eq 0 ]]; then
+    echo "[test] installing Chromium from Debian's packages (first run only)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "[test] /usr/bin/chromium is missing: run 'sudo apt-get install chromium' (the Web UI test needs it)" >&2
+  fi
+fi
+
 started_file=$(mktemp)
 results_file=$(mktemp)
 stop_started() {

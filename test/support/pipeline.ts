@@ -160,6 +160,10 @@ export class TestPipeline {
   }
 
   async teardown(): Promise<void> {
+    // Stuck events wait for an operator forever: end this test's workflows so none outlive it.
+    for await (const wf of this.client.workflow.list({ query: `TaskQueue = '${this.taskQueue}' AND ExecutionStatus = 'Running'` })) {
+      await this.client.workflow.getHandle(wf.workflowId, wf.runId).terminate('test finished').catch(() => undefined);
+    }
     await Promise.all(this.relays.map((r) => r.shutdown()));
     await Promise.all(this.workers.map((w) => w.shutdown()));
     await this.collector.stop();
