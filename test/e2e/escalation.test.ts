@@ -131,4 +131,20 @@ describe('escalation of events that cannot be published', () => {
     expect(afterCompensate).toMatchObject({ status: 'stuck', lastError: expect.stringContaining('no compensation is registered for event type orders.OrderShipped') });
     expect(retryOfDiscarded).toMatchObject({ status: 'discarded' });
   });
+
+  test('a message larger than the topic accepts is not retried: it escalates after one attempt', async () => {
+    // Arrange
+    await p.startWorker();
+    await p.startRelay(p.relay({ publishPolicy: { initialIntervalMs: 100, maximumIntervalMs: 200, maximumAttempts: 5 } }));
+
+    // Act
+    const eventId = await p.noteOrder('order-3', 'x'.repeat(5_000));
+    const handle = p.client.workflow.getHandle(eventWorkflowId(eventId));
+    await waitFor(async () => (await handle.query(stateQuery)).status === 'stuck', { what: 'the oversized event to be stuck' });
+
+    // Assert
+    const state = await handle.query(stateQuery);
+    expect(state.attempts).toBe(1);
+    expect(state.lastError).toMatch(/cannot be published: .*(too large|larger)/i);
+  });
 });

@@ -45,6 +45,8 @@ export class TestPipeline {
   /** A topic no broker has: events of `orders.OrderShipped` can never be published until it is created. */
   readonly missingTopic = uniqueName('shipments');
   readonly deadLetterTopic = uniqueName('dead-letters');
+  /** A topic whose broker-side message limit (max.message.bytes = 1024) is below the outbox's. */
+  readonly smallTopic = uniqueName('notes');
   readonly taskQueue = uniqueName('outbox');
   readonly pool = new Pool({ connectionString: this.servers.pgUrl, max: 20 });
   readonly store = new PostgresOutboxStore({ pool: this.pool, schema: this.schema });
@@ -68,6 +70,13 @@ export class TestPipeline {
         topic: this.missingTopic,
         schema: z.object({ orderId: z.string() }),
       }),
+      defineEventType({
+        type: 'orders.OrderNoted',
+        schemaVersion: 1,
+        aggregateType: 'order',
+        topic: this.smallTopic,
+        schema: z.object({ orderId: z.string(), note: z.string() }),
+      }),
     ]);
     this.outbox = createOutbox({ store: this.store, registry: this.registry, source: 'txoutbox-tests' });
     this.collector = new KafkaCollector(this.kafka, this.topic);
@@ -82,6 +91,7 @@ export class TestPipeline {
       topics: [
         { topic: this.topic, numPartitions: 3 },
         { topic: this.deadLetterTopic, numPartitions: 1 },
+        { topic: this.smallTopic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '1024' }] },
       ],
       waitForLeaders: true,
     });
@@ -109,6 +119,13 @@ export class TestPipeline {
   async shipOrder(orderId: string): Promise<string> {
     return this.inTransaction(
       async (client) => (await this.outbox.add({ type: 'orders.OrderShipped', aggregateId: orderId, payload: { orderId } }, { client })).id,
+    );
+  }
+
+  /** An event for the small topic; a long note makes it larger than the broker accepts there. */
+  async noteOrder(orderId: string, note: string): Promise<string> {
+    return this.inTransaction(
+      async (client) => (await this.outbox.add({ type: 'orders.OrderNoted', aggregateId: orderId, payload: { orderId, note } }, { client })).id,
     );
   }
 
@@ -167,7 +184,7 @@ export class TestPipeline {
     await Promise.all(this.relays.map((r) => r.shutdown()));
     await Promise.all(this.workers.map((w) => w.shutdown()));
     await this.collector.stop();
-    const topics = (await this.admin.listTopics()).filter((t) => [this.topic, this.missingTopic, this.deadLetterTopic].includes(t));
+    const topics = (await this.admin.listTopics()).filter((t) => [this.topic, this.missingTopic, this.deadLetterTopic, this.smallTopic].includes(t));
     await this.admin?.deleteTopics({ topics }).catch(() => undefined);
     await this.admin?.disconnect();
     await this.pool.query(`drop schema if exists "${this.schema}" cascade`);
