@@ -128,6 +128,23 @@ describe('txoutbox CLI', () => {
     expect(again?.value).toBe(first?.value);
   });
 
+  test('replay of a time range publishes every published event in it, and refuses nothing else', async () => {
+    // Arrange
+    const from = new Date(Date.now() - 60_000).toISOString();
+    const { published } = await oneStuckAndOnePublished();
+    const to = new Date(Date.now() + 1_000).toISOString();
+
+    // Act
+    const run = await cli(['replay', '--from', from, '--to', to, '--yes', '--json']);
+    const badRange = await cli(['replay', '--from', 'yesterday', '--to', to, '--yes']);
+    await waitFor(() => p.collector.withEventId(published).length === 2, { what: 'the replayed message' });
+
+    // Assert
+    expect(run.code).toBe(ExitCode.ok);
+    expect((JSON.parse(run.out) as { replayed: Array<{ eventId: string }> }).replayed.map((r) => r.eventId)).toEqual([published]);
+    expect(badRange).toMatchObject({ code: ExitCode.usage, err: expect.stringContaining('--from needs an ISO-8601 time') });
+  });
+
   test('purge deletes published events older than the retention, after confirmation', async () => {
     // Arrange
     const { published, stuck } = await oneStuckAndOnePublished();
