@@ -177,6 +177,23 @@ function contract(factory: AdapterFactory): void {
     expect(await adapter.store.get(ids[0] ?? '')).toBeNull();
   });
 
+  test('the inbox applies an event once per consumer, and records nothing when the effects fail', async () => {
+    // Act
+    const first = await adapter.inbox.applyOnce('billing', 'evt-1', (tx) => adapter.writeBusiness(tx, 'effect-1'));
+    const again = await adapter.inbox.applyOnce('billing', 'evt-1', (tx) => adapter.writeBusiness(tx, 'effect-1-again'));
+    const otherConsumer = await adapter.inbox.applyOnce('shipping', 'evt-1', (tx) => adapter.writeBusiness(tx, 'effect-2'));
+    const failing = adapter.inbox.applyOnce('billing', 'evt-2', async (tx) => {
+      await adapter.writeBusiness(tx, 'effect-3');
+      throw new Error('effects failed');
+    });
+    await expect(failing).rejects.toThrow('effects failed');
+    const retried = await adapter.inbox.applyOnce('billing', 'evt-2', (tx) => adapter.writeBusiness(tx, 'effect-3'));
+
+    // Assert
+    expect([first, again, otherConsumer, retried]).toEqual(['applied', 'duplicate', 'applied', 'applied']);
+    expect(await adapter.businessIds()).toEqual(['effect-1', 'effect-2', 'effect-3']);
+  });
+
   test('findPending returns pending events created before a time, oldest first, page by page', async () => {
     // Arrange
     const ids: string[] = [];

@@ -4,13 +4,20 @@
  */
 import { MongoClient } from 'mongodb';
 import { Pool } from 'pg';
+import type { InboxStore } from '../../domain/inbox/inbox';
 import type { OutboxStore } from '../../domain/outbox';
+import { MongoInbox } from '../../domain/stores/mongodb-inbox';
+import { PostgresInbox } from '../../domain/stores/postgres-inbox';
 import { MongoOutboxStore, type MongoTx } from '../../domain/stores/mongodb-store';
 import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres-store';
 import { testServers, uniqueName } from './servers';
 
 export interface AdapterUnderTest<Tx> {
   store: OutboxStore<Tx> & { deleteCheckpoint(name: string): Promise<void> };
+  /** The consumer-side inbox of the same database. */
+  inbox: InboxStore<Tx>;
+  /** Writes a business record inside `tx` (the effect an inbox consumer applies). */
+  writeBusiness(tx: Tx, id: string): Promise<void>;
   /** Runs `work` in one transaction, after writing a business record `businessId` in it. */
   inTransaction<T>(businessId: string, work: (tx: Tx) => Promise<T>): Promise<T>;
   /** Ids of the business records that exist. */
@@ -34,8 +41,12 @@ export const postgresAdapter: AdapterFactory = {
     const store = new PostgresOutboxStore({ pool, schema });
     await store.setup();
     await pool.query(`create table "${schema}".business (id text primary key)`);
+    const inbox = new PostgresInbox(pool, schema);
+    await inbox.setup();
     return {
       store,
+      inbox,
+      writeBusiness: async (tx, id) => void (await tx.client.query(`insert into "${schema}".business (id) values ($1)`, [id])),
       inTransaction(businessId, work) {
         return withPgTransaction(pool, async (tx) => {
           await tx.client.query(`insert into "${schema}".business (id) values ($1)`, [businessId]);
@@ -68,8 +79,12 @@ export const mongoAdapter: AdapterFactory = {
     const business = db.collection<{ _id: string }>('business');
     await db.createCollection('outbox_events').catch(() => undefined);
     await db.createCollection('business').catch(() => undefined);
+    const inbox = new MongoInbox(client, db);
+    await inbox.setup();
     return {
       store,
+      inbox,
+      writeBusiness: async (tx, id) => void (await business.insertOne({ _id: id }, { session: tx.session })),
       async inTransaction(businessId, work) {
         const session = client.startSession();
         try {

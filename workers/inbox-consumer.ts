@@ -1,0 +1,82 @@
+import { EventEmitter } from 'node:events';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { InboxOutcome, InboxStore } from '../domain/inbox/inbox';
+import { parseJson, readCloudEventHeaders, silentLogger, type JsonValue, type Logger, type ReceivedCloudEvent } from '../domain/outbox';
+
+/** One received outbox event, as the consumer's handler sees it. */
+export interface InboxEvent extends ReceivedCloudEvent {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  payload: JsonValue;
+}
+
+export interface InboxConsumerOptions<Tx> {
+  kafka: Kafka;
+  groupId: string;
+  topics: string[];
+  /** The inbox, in the same database as the consumer's own effects. */
+  inbox: InboxStore<Tx>;
+  /** Name of this consumer in the inbox (one row per consumer and event). @default groupId */
+  consumerName?: string;
+  /** The consumer's effects, run in the inbox's transaction `tx`; throw to retry the message. */
+  handle: (event: InboxEvent, tx: Tx) => Promise<void>;
+  /** @default false: only messages produced after the group's first start */
+  fromBeginning?: boolean;
+  logger?: Logger;
+}
+
+export interface InboxConsumerEvents {
+  /** A message was handled: applied now, or found in the inbox and skipped. */
+  handled: [{ eventId: string; outcome: InboxOutcome }];
+}
+
+export interface RunningInboxConsumer {
+  shutdown(): Promise<void>;
+}
+
+/**
+ * A kafkajs consumer whose handler runs exactly once per event id: each message's effects and its
+ * inbox row are committed in one transaction, so a redelivered event (same `ce_id`) is skipped, also
+ * when two consumer instances receive it at the same moment.
+ */
+export class InboxConsumer<Tx> extends EventEmitter<InboxConsumerEvents> {
+  private consumer: Consumer | undefined;
+
+  constructor(private readonly options: InboxConsumerOptions<Tx>) {
+    super();
+  }
+
+  async start(): Promise<RunningInboxConsumer> {
+    const { kafka, groupId, topics, inbox, handle, logger = silentLogger } = this.options;
+    const consumerName = this.options.consumerName ?? groupId;
+    const consumer = kafka.consumer({ groupId });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning ?? false });
+    await consumer.run({
+      eachMessage: async ({ topic, partition, message }) => {
+        const event = toInboxEvent(topic, partition, message);
+        if (event.id === '') {
+          logger.warn('message without ce_id skipped: not an outbox event', { topic, partition, offset: message.offset });
+          return;
+        }
+        const outcome = await inbox.applyOnce(consumerName, event.id, (tx) => handle(event, tx));
+        logger.debug(outcome === 'applied' ? 'event applied' : 'event already applied: skipped', { eventId: event.id, type: event.type });
+        this.emit('handled', { eventId: event.id, outcome });
+      },
+    });
+    return { shutdown: () => consumer.disconnect() };
+  }
+}
+
+export function createInboxConsumer<Tx>(options: InboxConsumerOptions<Tx>): InboxConsumer<Tx> {
+  return new InboxConsumer(options);
+}
+
+function toInboxEvent(topic: string, partition: number, message: KafkaMessage): InboxEvent {
+  const ce = readCloudEventHeaders(message.headers ?? {});
+  const value = message.value?.toString() ?? 'null';
+  return { ...ce, topic, partition, offset: message.offset, key: message.key?.toString() ?? null, payload: parseJson(value) };
+}
