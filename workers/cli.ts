@@ -6,15 +6,12 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { MongoClient } from 'mongodb';
-import { Pool } from 'pg';
 import { isEventId, minEventIdAt, OutboxError, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
-import { MongoOutboxStore } from '../domain/stores/mongodb-store';
-import { PostgresOutboxStore } from '../domain/stores/postgres-store';
 import { compensateUpdate, discardUpdate, retryUpdate, stateQuery, type EventWorkflowState } from '../workflows/signals';
 import { DEFAULT_PUBLISH_POLICY, type PublishEventInput } from '../workflows/types';
 import { CONFIG_TEMPLATE, loadConfig, type TxoutboxConfig } from './config';
 import { eventWorkflowId } from './start-event-workflow';
+import { storeFromConfig } from './store-from-config';
 
 export const ExitCode = { ok: 0, failure: 1, usage: 2, notFound: 3, refused: 4 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -144,14 +141,8 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
 async function connect(config: TxoutboxConfig): Promise<Context> {
   const connection = await Connection.connect({ address: config.temporalAddress, connectTimeout: 5_000 });
   const client = new Client({ connection, namespace: config.temporalNamespace });
-  if (config.store === 'mongodb') {
-    const mongo = await MongoClient.connect(config.mongodbUri ?? '');
-    const store = new MongoOutboxStore({ db: mongo.db(config.mongodbDb) });
-    return { config, store, client, close: async () => void (await Promise.all([mongo.close(), connection.close()])) };
-  }
-  const pool = new Pool({ connectionString: config.pgUrl, max: 4, connectionTimeoutMillis: 5_000 });
-  const store = new PostgresOutboxStore({ pool, schema: config.pgSchema });
-  return { config, store, client, close: async () => void (await Promise.all([pool.end(), connection.close()])) };
+  const { store, close } = await storeFromConfig(config);
+  return { config, store, client, close: async () => void (await Promise.all([close(), connection.close()])) };
 }
 
 type Print = (human: string, json: unknown) => void;

@@ -22,6 +22,12 @@ export interface TxoutboxConfig {
   taskQueue: string;
   /** TXOUTBOX_KAFKA_BROKERS, comma-separated host:port. @default ["127.0.0.1:9092"] */
   kafkaBrokers: string[];
+  /** TXOUTBOX_HEALTH_PORT: liveness/readiness HTTP port of the relay or worker (0 = any free port). @default 0 */
+  healthPort: number;
+  /** TXOUTBOX_LOG_LEVEL: debug, info, warn or error. @default "info" */
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** TXOUTBOX_RELAY_NAME: the relay's checkpoint name. @default "relay" */
+  relayName: string;
 }
 
 /** Every variable, with its default: printed by `txoutbox config`. */
@@ -36,6 +42,9 @@ TXOUTBOX_TEMPORAL_NAMESPACE=default
 TXOUTBOX_TEMPORAL_UI_URL=http://127.0.0.1:8233
 TXOUTBOX_TASK_QUEUE=txoutbox
 TXOUTBOX_KAFKA_BROKERS=127.0.0.1:9092
+TXOUTBOX_HEALTH_PORT=0                  # /healthz and /readyz of the relay or worker (0: any free port)
+TXOUTBOX_LOG_LEVEL=info                 # debug | info | warn | error
+TXOUTBOX_RELAY_NAME=relay               # checkpoint name; relays sharing it share a position
 `;
 
 const HOST_PORT = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
@@ -65,7 +74,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   for (const broker of kafkaBrokers) {
     if (!HOST_PORT.test(broker)) throw bad('TXOUTBOX_KAFKA_BROKERS', `must be comma-separated host:port, got ${JSON.stringify(broker)}`);
   }
+  const healthPortText = get('TXOUTBOX_HEALTH_PORT') ?? '0';
+  const healthPort = Number(healthPortText);
+  if (!/^\d{1,5}$/.test(healthPortText) || healthPort > 65535) throw bad('TXOUTBOX_HEALTH_PORT', `must be a port number (0-65535), got ${JSON.stringify(healthPortText)}`);
+  const logLevel = get('TXOUTBOX_LOG_LEVEL') ?? 'info';
+  if (logLevel !== 'debug' && logLevel !== 'info' && logLevel !== 'warn' && logLevel !== 'error') {
+    throw bad('TXOUTBOX_LOG_LEVEL', `must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
+  }
   return {
+    healthPort,
+    logLevel,
+    relayName: get('TXOUTBOX_RELAY_NAME') ?? 'relay',
     store,
     pgUrl,
     pgSchema,

@@ -1,0 +1,108 @@
+/**
+ * The relay as a process: health endpoints, SIGTERM under load losing nothing and the restart
+ * resuming from the saved checkpoint, and a bad config value failing at start with its name.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { TestPipeline } from '../support/pipeline';
+import { waitFor } from '../support/servers';
+
+const RELAY_BIN = join(__dirname, '..', '..', 'workers', 'bin', 'relay.js');
+
+interface RelayProcess {
+  child: ChildProcess;
+  logs: string[];
+  port: Promise<number>;
+  exited: Promise<number | null>;
+}
+
+describe('relay process lifecycle', () => {
+  let p: TestPipeline;
+  let env: NodeJS.ProcessEnv;
+  const children: ChildProcess[] = [];
+
+  beforeEach(async () => {
+    p = await new TestPipeline().setup();
+    env = {
+      ...process.env,
+      TXOUTBOX_STORE: 'postgres',
+      TXOUTBOX_PG_URL: p.servers.pgUrl,
+      TXOUTBOX_PG_SCHEMA: p.schema,
+      TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress,
+      TXOUTBOX_TASK_QUEUE: p.taskQueue,
+      TXOUTBOX_HEALTH_PORT: '0',
+      TXOUTBOX_LOG_LEVEL: 'info',
+    };
+  });
+
+  afterEach(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await p.teardown();
+  });
+
+  function startRelayProcess(): RelayProcess {
+    const child = spawn('node', [RELAY_BIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    const logs: string[] = [];
+    let resolvePort: (port: number) => void = () => undefined;
+    const port = new Promise<number>((resolve) => (resolvePort = resolve));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      for (const line of chunk.split('\n').filter(Boolean)) {
+        logs.push(line);
+        const match = /"msg":"health endpoints listening".*"port":(\d+)/.exec(line);
+        if (match) resolvePort(Number(match[1]));
+      }
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, logs, port, exited };
+  }
+
+  async function ready(relay: RelayProcess): Promise<void> {
+    const port = await relay.port;
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { what: 'the relay to be ready' });
+  }
+
+  test('SIGTERM during load loses nothing, and the restart resumes from the checkpoint', async () => {
+    // Arrange
+    await p.startWorker();
+    const first = startRelayProcess();
+    await ready(first);
+    const live = await fetch(`http://127.0.0.1:${await first.port}/healthz`);
+
+    // Act: load, SIGTERM in the middle of it, more load while the relay is down, restart.
+    const ids: string[] = [];
+    for (let i = 1; i <= 10; i++) ids.push(await p.placeOrder(`order-${i}`));
+    first.child.kill('SIGTERM');
+    for (let i = 11; i <= 20; i++) ids.push(await p.placeOrder(`order-${i}`));
+    const firstExit = await first.exited;
+    const { rows: checkpoints } = await p.pool.query(`select name from "${p.schema}".outbox_checkpoints`);
+    const second = startRelayProcess();
+    await ready(second);
+    await p.collector.waitForEventIds(ids);
+    second.child.kill('SIGTERM');
+    const secondExit = await second.exited;
+
+    // Assert
+    expect(live.status).toBe(200);
+    expect(firstExit).toBe(0);
+    expect(first.logs.some((l) => l.includes('"msg":"relay stopped"'))).toBe(true);
+    expect(checkpoints).toEqual([{ name: 'relay' }]);
+    expect(second.logs.some((l) => l.includes('no checkpoint'))).toBe(false);
+    expect(secondExit).toBe(0);
+    const workflowIds = await p.workflowIds();
+    for (const id of ids) {
+      expect(workflowIds.filter((w) => w === eventWorkflowId(id))).toHaveLength(1);
+      expect(p.collector.withEventId(id)).toHaveLength(1);
+    }
+  });
+
+  test('a bad config value fails at start, naming the variable', () => {
+    // Act
+    const result = spawnSync('node', [RELAY_BIN], { env: { ...env, TXOUTBOX_HEALTH_PORT: 'eighty' }, encoding: 'utf8', timeout: 60_000 });
+
+    // Assert
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('TXOUTBOX_HEALTH_PORT must be a port number');
+  });
+});

@@ -1,0 +1,113 @@
+/**
+ * The relay and the worker as processes: configured by TXOUTBOX_* (workers/config.ts, failing at
+ * start with the variable's name), with liveness `/healthz` and readiness `/readyz` over HTTP, and
+ * SIGTERM/SIGINT draining in-flight work (the relay saves its checkpoint) before exit.
+ *
+ *   node workers/bin/relay.js     node workers/bin/worker.js
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
+import { createJsonLogger, OutboxError, type Logger } from '../domain/outbox';
+import { loadConfig, type TxoutboxConfig } from './config';
+import { createRelay } from './relay';
+import { storeFromConfig } from './store-from-config';
+import { startOutboxWorker } from './worker';
+
+export type Role = 'relay' | 'worker';
+
+interface Running {
+  shutdown(): Promise<void>;
+}
+
+/** Starts `role`; resolves with its exit code once it was stopped by a signal (or failed). */
+export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let config: TxoutboxConfig;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    process.stderr.write(`txoutbox ${role}: ${err instanceof OutboxError ? err.message : String(err)}\n`);
+    return 2;
+  }
+  const logger = createJsonLogger(config.logLevel);
+  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
+  let ready = false;
+  const health = await serveHealth(config.healthPort, () => ready);
+  logger.info('health endpoints listening', { role, port: (health.address() as AddressInfo).port });
+
+  const { store, close: closeStore } = await storeFromConfig(config, logger);
+  let running: Running;
+  let closeMore: () => Promise<void> = async () => undefined;
+  try {
+    if (role === 'relay') {
+      const connection = await Connection.connect({ address: config.temporalAddress });
+      const client = new Client({ connection, namespace: config.temporalNamespace });
+      const relay = createRelay({ store, workflowClient: client.workflow, taskQueue: config.taskQueue, name: config.relayName, logger });
+      relay.on('checkpoint', ({ events }) => events > 0 && logger.debug('checkpoint saved', { events }));
+      running = await relay.start();
+      closeMore = () => connection.close();
+    } else {
+      const kafka = new Kafka({ clientId: 'txoutbox-worker', brokers: config.kafkaBrokers, logLevel: kafkaLogLevel.WARN });
+      running = await startOutboxWorker({
+        temporalAddress: config.temporalAddress,
+        namespace: config.temporalNamespace,
+        taskQueue: config.taskQueue,
+        store,
+        kafka,
+        logger,
+      });
+    }
+  } catch (err) {
+    logger.error(`${role} failed to start`, { error: err });
+    await closeStore().catch(() => undefined);
+    health.close();
+    return 1;
+  }
+  ready = true;
+  logger.info(`${role} started`, { taskQueue: config.taskQueue, store: config.store });
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  ready = false;
+  logger.info(`${role} stopping: draining in-flight work`, { signal });
+  await running.shutdown();
+  await closeMore();
+  await closeStore();
+  health.close();
+  logger.info(`${role} stopped`, { signal });
+  return 0;
+}
+
+/** `/healthz`: the process answers. `/readyz`: started and not stopping (200) or not (503). */
+function serveHealth(port: number, isReady: () => boolean): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const ready = isReady();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+export function runMain(role: Role): void {
+  main(role).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      const logger: Logger = createJsonLogger('error');
+      logger.error(`${role} crashed`, { error: err });
+      process.exit(1);
+    },
+  );
+}
