@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { OutboxMetrics } from '../workers/metrics';
 import type { Producer } from 'kafkajs';
 import { OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
 
@@ -12,6 +13,7 @@ export interface EscalationDeps {
   compensations?: Record<string, Compensation>;
   logger?: Logger;
   clock?: () => Date;
+  metrics?: OutboxMetrics;
 }
 
 /** The activities of escalation and operator actions (store bookkeeping, compensation, dead letters). */
@@ -30,7 +32,9 @@ export function createEscalationActivities(deps: EscalationDeps) {
     async escalateEvent(eventId: string, lastError: string): Promise<{ attempts: number }> {
       const event = await load(eventId);
       const attempts = Math.max(event.attempts, 1);
-      await deps.store.transition(eventId, { from: OutboxStatus.pending, to: OutboxStatus.stuck, attempts, lastError });
+      if (await deps.store.transition(eventId, { from: OutboxStatus.pending, to: OutboxStatus.stuck, attempts, lastError })) {
+        deps.metrics?.eventsStuck.inc({ type: event.type });
+      }
       logger.warn('event escalated: stuck until an operator acts', { eventId, type: event.type, attempt: attempts, lastError });
       return { attempts };
     },
@@ -43,7 +47,10 @@ export function createEscalationActivities(deps: EscalationDeps) {
 
     /** stuck → compensated | discarded, with the operator's reason. */
     async resolveEvent(eventId: string, status: 'compensated' | 'discarded', reason: string | null): Promise<void> {
-      await deps.store.transition(eventId, { from: OutboxStatus.stuck, to: status, resolution: { status, reason, at: clock() } });
+      const event = await load(eventId);
+      if (await deps.store.transition(eventId, { from: OutboxStatus.stuck, to: status, resolution: { status, reason, at: clock() } })) {
+        (status === 'compensated' ? deps.metrics?.eventsCompensated : deps.metrics?.eventsDiscarded)?.inc({ type: event.type });
+      }
       logger.info(`event ${status}`, { eventId, reason });
     },
 

@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Producer } from 'kafkajs';
-import { OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxStore } from '../domain/outbox';
+import { eventIdTime, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxStore } from '../domain/outbox';
+import type { OutboxMetrics } from '../workers/metrics';
 import type { PublishReceipt } from '../workflows/types';
 
 export interface PublishActivityDeps {
@@ -17,6 +18,8 @@ export interface PublishActivityDeps {
    */
   topicExists?: (topic: string) => Promise<boolean>;
   clock?: () => Date;
+  /** Prometheus metrics to count into; none by default. */
+  metrics?: OutboxMetrics;
 }
 
 /**
@@ -51,12 +54,20 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
     }
 
     const message = toKafkaMessage(event);
+    const { metrics } = deps;
+    const topic = { topic: event.topic };
+    const stopTimer = metrics?.publishDuration.startTimer(topic);
     let metadata;
     try {
       [metadata] = await deps.producer.send({ topic: event.topic, acks: -1, timeout: ackTimeoutMs, messages: [message] });
+      stopTimer?.();
+      metrics?.publishAttempts.inc({ ...topic, outcome: 'success' });
     } catch (err) {
+      stopTimer?.();
       logger.warn('publish attempt failed', { ...fields, error: err });
       const failure = await classify(err, event.topic);
+      metrics?.publishAttempts.inc({ ...topic, outcome: 'failure' });
+      metrics?.publishFailures.inc({ ...topic, reason: failure.type ?? 'unknown' });
       await deps.store.recordFailure(eventId, { attempts: attempt, lastError: failure.message }).catch((recordErr: unknown) => {
         logger.error('could not record the failed attempt', { ...fields, error: recordErr });
       });
@@ -80,6 +91,10 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
       return { ...receipt, replayed: true };
     }
     const marked = await deps.store.markPublished({ ...receipt, publishedAt: new Date(receipt.publishedAt) });
+    if (marked === 'marked') {
+      metrics?.eventsPublished.inc(topic);
+      metrics?.commitToKafka.observe(topic, Math.max(0, Date.parse(receipt.publishedAt) - eventIdTime(eventId)) / 1000);
+    }
     logger.info('event published', { ...fields, partition: receipt.partition, offset: receipt.offset, marked });
     return receipt;
   };

@@ -1,6 +1,7 @@
 /**
  * The relay and the worker as processes: configured by TXOUTBOX_* (workers/config.ts, failing at
- * start with the variable's name), with liveness `/healthz` and readiness `/readyz` over HTTP, and
+ * start with the variable's name), with liveness `/healthz`, readiness `/readyz` and Prometheus
+ * `/metrics` over HTTP, and
  * SIGTERM/SIGINT draining in-flight work (the relay saves its checkpoint) before exit.
  *
  *   node workers/bin/relay.js     node workers/bin/worker.js
@@ -11,7 +12,9 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
 import { createJsonLogger, OutboxError, type Logger } from '../domain/outbox';
+import { collectDefaultMetrics } from 'prom-client';
 import { loadConfig, type TxoutboxConfig } from './config';
+import { OutboxMetrics } from './metrics';
 import { createRelay } from './relay';
 import { storeFromConfig } from './store-from-config';
 import { startOutboxWorker } from './worker';
@@ -34,7 +37,9 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
   const logger = createJsonLogger(config.logLevel);
   Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
   let ready = false;
-  const health = await serveHealth(config.healthPort, () => ready);
+  const metrics = new OutboxMetrics();
+  collectDefaultMetrics({ register: metrics.registry, prefix: `txoutbox_${role}_` });
+  const health = await serveHealth(config.healthPort, () => ready, metrics);
   logger.info('health endpoints listening', { role, port: (health.address() as AddressInfo).port });
 
   const { store, close: closeStore } = await storeFromConfig(config, logger);
@@ -44,7 +49,8 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
     if (role === 'relay') {
       const connection = await Connection.connect({ address: config.temporalAddress });
       const client = new Client({ connection, namespace: config.temporalNamespace });
-      const relay = createRelay({ store, workflowClient: client.workflow, taskQueue: config.taskQueue, name: config.relayName, logger });
+      const relay = createRelay({ store, workflowClient: client.workflow, taskQueue: config.taskQueue, name: config.relayName, logger, metrics });
+      metrics.observeStore(store);
       relay.on('checkpoint', ({ events }) => events > 0 && logger.debug('checkpoint saved', { events }));
       running = await relay.start();
       closeMore = () => connection.close();
@@ -57,6 +63,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         store,
         kafka,
         logger,
+        metrics,
       });
     }
   } catch (err) {
@@ -82,11 +89,16 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
   return 0;
 }
 
-/** `/healthz`: the process answers. `/readyz`: started and not stopping (200) or not (503). */
-function serveHealth(port: number, isReady: () => boolean): Promise<Server> {
+/** `/healthz`: the process answers. `/readyz`: started and not stopping (200) or not (503). `/metrics`: Prometheus. */
+function serveHealth(port: number, isReady: () => boolean, metrics: OutboxMetrics): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
-    if (path === '/healthz') {
+    if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+    } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
       const ready = isReady();

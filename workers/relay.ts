@@ -11,6 +11,7 @@ import {
   type OutboxStore,
 } from '../domain/outbox';
 import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
+import type { OutboxMetrics } from './metrics';
 import { DEFAULT_WORKFLOW_ID_PREFIX, startEventWorkflow, type StartOutcome } from './start-event-workflow';
 
 export interface RelayOptions {
@@ -41,6 +42,8 @@ export interface RelayOptions {
   /** @default "outbox-" */
   workflowIdPrefix?: string;
   logger?: Logger;
+  /** Prometheus metrics to count into; none by default. */
+  metrics?: OutboxMetrics;
   /** @default Date.now */
   now?: () => number;
 }
@@ -73,7 +76,7 @@ export interface RunningRelay {
  * period, in case the feed missed them.
  */
 export class Relay extends EventEmitter<RelayEvents> {
-  private readonly options: Required<Omit<RelayOptions, 'publishPolicy'>> & { publishPolicy: PublishPolicy };
+  private readonly options: ResolvedRelayOptions;
 
   constructor(options: RelayOptions) {
     super();
@@ -128,7 +131,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     for (;;) {
       const page = await store.findPending({ beforeId, afterId, limit: sweepBatchSize });
       if (page.length === 0) break;
-      const outcomes = await this.startAll(page);
+      const outcomes = await this.startAll(page, 'sweep');
       totals.found += page.length;
       totals.started += outcomes.filter((o) => o === 'started').length;
       totals.duplicates += outcomes.filter((o) => o === 'duplicate').length;
@@ -150,10 +153,12 @@ export class Relay extends EventEmitter<RelayEvents> {
         feed.onGap((reason) => this.emit('gap', reason));
         for await (const batch of feed.batches(signal)) {
           this.emit('ready');
-          const outcomes = await this.startAll(batch.events);
+          for (const event of batch.events) this.options.metrics?.eventsRelayed.inc({ type: event.type });
+          const outcomes = await this.startAll(batch.events, 'feed');
           const started = outcomes.filter((o) => o === 'started').length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
           await batch.checkpoint();
+          this.options.metrics?.checkpointSaved();
           this.emit('checkpoint', { events: batch.events.length });
         }
       } catch (err) {
@@ -165,10 +170,11 @@ export class Relay extends EventEmitter<RelayEvents> {
     }
   }
 
-  private async startAll(events: OutboxEvent[]): Promise<StartOutcome[]> {
-    const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, startConcurrency, logger } = this.options;
+  private async startAll(events: OutboxEvent[], source: 'feed' | 'sweep'): Promise<StartOutcome[]> {
+    const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, startConcurrency, logger, metrics } = this.options;
     return mapLimit(events, startConcurrency, async (event) => {
       const outcome = await startEventWorkflow(workflowClient, event, { taskQueue, policy: publishPolicy, workflowIdPrefix });
+      (outcome === 'started' ? metrics?.workflowsStarted : metrics?.duplicatesRefused)?.inc({ source });
       logger.debug(outcome === 'started' ? 'workflow started' : 'workflow already exists (deduplicated)', {
         eventId: event.id,
         type: event.type,
@@ -188,7 +194,9 @@ export function createRelay(options: RelayOptions): Relay {
   return new Relay(options);
 }
 
-function applyRelayDefaults(options: RelayOptions): Required<Omit<RelayOptions, 'publishPolicy'>> & { publishPolicy: PublishPolicy } {
+type ResolvedRelayOptions = Required<Omit<RelayOptions, 'publishPolicy' | 'metrics'>> & { publishPolicy: PublishPolicy; metrics: OutboxMetrics | undefined };
+
+function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions {
   const resolved = {
     store: options.store,
     workflowClient: options.workflowClient,
@@ -204,6 +212,7 @@ function applyRelayDefaults(options: RelayOptions): Required<Omit<RelayOptions, 
     publishPolicy: { ...DEFAULT_PUBLISH_POLICY, ...options.publishPolicy },
     workflowIdPrefix: options.workflowIdPrefix ?? DEFAULT_WORKFLOW_ID_PREFIX,
     logger: options.logger ?? silentLogger,
+    metrics: options.metrics,
     now: options.now ?? Date.now,
   };
   if (typeof resolved.taskQueue !== 'string' || resolved.taskQueue.length === 0) {

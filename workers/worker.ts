@@ -3,6 +3,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import { createActivities, type Compensation } from '../activities';
 import { silentLogger, type Logger, type OutboxStore } from '../domain/outbox';
 import { createOutboxProducer } from './kafka-producer';
+import type { OutboxMetrics } from './metrics';
 
 export interface OutboxWorkerOptions {
   /** Temporal frontend address. */
@@ -18,6 +19,8 @@ export interface OutboxWorkerOptions {
   ackTimeoutMs?: number;
   /** Prebuilt workflow bundle (tests build it once); @default bundles `workflows/` at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Prometheus metrics to count into; none by default. */
+  metrics?: OutboxMetrics;
   /** Compensations by event type, run on an operator's `compensate`. */
   compensations?: Record<string, Compensation>;
   /** @default 100 (the SDK's default) */
@@ -58,6 +61,7 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
         ackTimeoutMs: options.ackTimeoutMs,
         topicExists,
         compensations: options.compensations,
+        metrics: options.metrics,
       }),
       maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
     });

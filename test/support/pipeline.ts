@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { createEventRegistry, createOutbox, defineEventType, type EventRegistry, type Outbox } from '../../domain/outbox';
 import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres-store';
 import type { Compensation } from '../../activities';
+import type { OutboxMetrics } from '../../workers/metrics';
 import { createRelay, type Relay, type RelayOptions, type RunningRelay } from '../../workers/relay';
 import { OUTBOX_WORKFLOWS_PATH, startOutboxWorker, type RunningWorker } from '../../workers/worker';
 import { KafkaCollector } from './kafka-collector';
@@ -151,9 +152,10 @@ export class TestPipeline {
     return running;
   }
 
-  async startWorker(options: { compensations?: Record<string, Compensation> } = {}): Promise<RunningWorker> {
+  async startWorker(options: { compensations?: Record<string, Compensation>; metrics?: OutboxMetrics } = {}): Promise<RunningWorker> {
     const worker = await startOutboxWorker({
       compensations: options.compensations,
+      metrics: options.metrics,
       temporalAddress: this.servers.temporalAddress,
       taskQueue: this.taskQueue,
       store: this.store,
