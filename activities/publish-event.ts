@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Producer } from 'kafkajs';
-import { eventIdTime, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxStore } from '../domain/outbox';
+import { context } from '@opentelemetry/api';
+import { activeOr, eventIdTime, injectTraceContext, inSpan, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxStore } from '../domain/outbox';
 import type { OutboxMetrics } from '../workers/metrics';
 import type { PublishReceipt } from '../workflows/types';
 
@@ -54,12 +55,17 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
     }
 
     const message = toKafkaMessage(event);
+    const parent = activeOr(event.headers);
     const { metrics } = deps;
     const topic = { topic: event.topic };
     const stopTimer = metrics?.publishDuration.startTimer(topic);
     let metadata;
     try {
-      [metadata] = await deps.producer.send({ topic: event.topic, acks: -1, timeout: ackTimeoutMs, messages: [message] });
+      [metadata] = await inSpan('kafka.produce', parent, { 'messaging.system': 'kafka', 'messaging.destination.name': event.topic, 'txoutbox.event_id': eventId }, () => {
+        // The message's traceparent is this produce span: consumers continue the same trace.
+        Object.assign(message.headers, injectTraceContext(context.active()));
+        return deps.producer.send({ topic: event.topic, acks: -1, timeout: ackTimeoutMs, messages: [message] });
+      });
       stopTimer?.();
       metrics?.publishAttempts.inc({ ...topic, outcome: 'success' });
     } catch (err) {

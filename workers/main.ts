@@ -9,6 +9,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
 import { createJsonLogger, OutboxError, type Logger } from '../domain/outbox';
@@ -48,7 +49,11 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
   try {
     if (role === 'relay') {
       const connection = await Connection.connect({ address: config.temporalAddress });
-      const client = new Client({ connection, namespace: config.temporalNamespace });
+      const client = new Client({
+        connection,
+        namespace: config.temporalNamespace,
+        interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
+      });
       const relay = createRelay({ store, workflowClient: client.workflow, taskQueue: config.taskQueue, name: config.relayName, logger, metrics });
       metrics.observeStore(store);
       relay.on('checkpoint', ({ events }) => events > 0 && logger.debug('checkpoint saved', { events }));

@@ -1,6 +1,6 @@
 import type { WorkflowClient } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
-import type { OutboxEvent } from '../domain/outbox';
+import { extractTraceContext, inSpan, type OutboxEvent } from '../domain/outbox';
 import { OutboxSearchAttributes } from '../workflows/search-attributes';
 import type { PublishEventInput, PublishPolicy } from '../workflows/types';
 
@@ -24,6 +24,17 @@ export async function startEventWorkflow(
   options: { taskQueue: string; policy: PublishPolicy; workflowIdPrefix?: string },
 ): Promise<StartOutcome> {
   const input: PublishEventInput = { eventId: event.id, policy: options.policy };
+  // The start continues the write's trace; Temporal's OpenTelemetry client interceptor (when the
+  // client has it) carries it on into the workflow.
+  return inSpan('outbox.relay.start', extractTraceContext(event.headers), { 'txoutbox.event_id': event.id }, () => start(client, event, input, options));
+}
+
+async function start(
+  client: WorkflowClient,
+  event: OutboxEvent,
+  input: PublishEventInput,
+  options: { taskQueue: string; workflowIdPrefix?: string },
+): Promise<StartOutcome> {
   try {
     await client.start('publishEventWorkflow', {
       taskQueue: options.taskQueue,

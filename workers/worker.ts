@@ -2,6 +2,9 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import type { Kafka, Producer } from 'kafkajs';
 import { createActivities, type Compensation } from '../activities';
 import { silentLogger, type Logger, type OutboxStore } from '../domain/outbox';
+import { Resource } from '@opentelemetry/resources';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
 import { createOutboxProducer } from './kafka-producer';
 import type { OutboxMetrics } from './metrics';
 
@@ -21,6 +24,11 @@ export interface OutboxWorkerOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Prometheus metrics to count into; none by default. */
   metrics?: OutboxMetrics;
+  /**
+   * Where workflow spans go (through Temporal's OpenTelemetry sink). Activity spans use the globally
+   * registered tracer provider either way. @default workflow spans are not exported
+   */
+  workflowSpanExporter?: SpanExporter;
   /** Compensations by event type, run on an operator's `compensate`. */
   compensations?: Record<string, Compensation>;
   /** @default 100 (the SDK's default) */
@@ -37,6 +45,9 @@ export interface RunningWorker {
 
 /** Path of the workflows the outbox worker registers (for bundling). */
 export const OUTBOX_WORKFLOWS_PATH = require.resolve('../workflows');
+
+/** Temporal's OpenTelemetry workflow interceptors (bundled with the workflows when tracing). */
+export const OTEL_WORKFLOW_INTERCEPTORS = require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
 
 /** The Temporal worker that runs the publish workflows and their activity. */
 export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<RunningWorker> {
@@ -64,6 +75,11 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
         metrics: options.metrics,
       }),
       maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+      interceptors: {
+        activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })],
+        ...(options.workflowSpanExporter ? { workflowModules: [OTEL_WORKFLOW_INTERCEPTORS] } : {}),
+      },
+      ...(options.workflowSpanExporter ? { sinks: { exporter: makeWorkflowExporter(options.workflowSpanExporter, new Resource({ 'service.name': 'txoutbox-worker' })) } } : {}),
     });
     const openConnection = connection;
     const done = worker.run().finally(async () => {

@@ -9,3 +9,4 @@ export * from './outbox';
 export * from './store';
 export * from './cloudevents';
 export * from './logger';
+export * from './tracing';

@@ -1,9 +1,11 @@
+import { context, trace } from '@opentelemetry/api';
 import { buildEvent, type NewEvent } from './build-event';
 import { createEventIdGenerator } from './event-id';
 import type { OutboxEvent } from './event';
 import type { EventRegistry } from './event-types';
 import { applyOutboxDefaults, type OutboxOptions } from './options';
 import type { OutboxStore } from './store';
+import { injectTraceContext, inSpan } from './tracing';
 
 export interface Outbox<Tx> {
   /**
@@ -18,10 +20,15 @@ export function createOutbox<Tx>(config: { store: OutboxStore<Tx>; registry: Eve
   const options = applyOutboxDefaults(rest);
   const newId = createEventIdGenerator();
   return {
-    async add(event: NewEvent, tx: Tx): Promise<OutboxEvent> {
-      const built = await buildEvent(event, registry, options, newId);
-      await store.insert(built, tx);
-      return built;
+    add(event: NewEvent, tx: Tx): Promise<OutboxEvent> {
+      return inSpan('outbox.add', context.active(), { 'txoutbox.event_type': String(event?.type) }, async () => {
+        // The write's trace context goes with the event, unless the caller set one.
+        const headers = event?.headers?.traceparent === undefined ? { ...event?.headers, ...injectTraceContext(context.active()) } : event.headers;
+        const built = await buildEvent({ ...event, headers }, registry, options, newId);
+        trace.getActiveSpan()?.setAttribute('txoutbox.event_id', built.id);
+        await store.insert(built, tx);
+        return built;
+      });
     },
   };
 }

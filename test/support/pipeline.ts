@@ -3,6 +3,8 @@
  * a Kafka topic of its own, a Temporal task queue of its own; relay and worker started on demand.
  */
 import { Client, Connection } from '@temporalio/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { Pool, type PoolClient } from 'pg';
@@ -12,14 +14,23 @@ import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/
 import type { Compensation } from '../../activities';
 import type { OutboxMetrics } from '../../workers/metrics';
 import { createRelay, type Relay, type RelayOptions, type RunningRelay } from '../../workers/relay';
-import { OUTBOX_WORKFLOWS_PATH, startOutboxWorker, type RunningWorker } from '../../workers/worker';
+import { OTEL_WORKFLOW_INTERCEPTORS, OUTBOX_WORKFLOWS_PATH, startOutboxWorker, type RunningWorker } from '../../workers/worker';
 import { KafkaCollector } from './kafka-collector';
 import { testServers, uniqueName } from './servers';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+let tracedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
-/** The outbox workflows, bundled once per test file. */
-export function outboxWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+/** The outbox workflows, bundled once per test file (with Temporal's OpenTelemetry interceptors when traced). */
+export function outboxWorkflowBundle(traced = false): Promise<WorkflowBundleWithSourceMap> {
+  if (traced) {
+    tracedBundle ??= bundleWorkflowCode({
+      workflowsPath: OUTBOX_WORKFLOWS_PATH,
+      workflowInterceptorModules: [OTEL_WORKFLOW_INTERCEPTORS],
+      logger: quietBundlerLogger,
+    });
+    return tracedBundle;
+  }
   bundle ??= bundleWorkflowCode({ workflowsPath: OUTBOX_WORKFLOWS_PATH, logger: quietBundlerLogger });
   return bundle;
 }
@@ -85,7 +96,7 @@ export class TestPipeline {
 
   async setup(): Promise<this> {
     this.connection = await Connection.connect({ address: this.servers.temporalAddress });
-    this.client = new Client({ connection: this.connection });
+    this.client = new Client({ connection: this.connection, interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } });
     this.admin = this.kafka.admin();
     await this.admin.connect();
     await this.admin.createTopics({
@@ -152,15 +163,18 @@ export class TestPipeline {
     return running;
   }
 
-  async startWorker(options: { compensations?: Record<string, Compensation>; metrics?: OutboxMetrics } = {}): Promise<RunningWorker> {
+  async startWorker(
+    options: { compensations?: Record<string, Compensation>; metrics?: OutboxMetrics; workflowSpanExporter?: SpanExporter } = {},
+  ): Promise<RunningWorker> {
     const worker = await startOutboxWorker({
       compensations: options.compensations,
       metrics: options.metrics,
+      workflowSpanExporter: options.workflowSpanExporter,
       temporalAddress: this.servers.temporalAddress,
       taskQueue: this.taskQueue,
       store: this.store,
       kafka: this.kafka,
-      workflowBundle: await outboxWorkflowBundle(),
+      workflowBundle: await outboxWorkflowBundle(options.workflowSpanExporter !== undefined),
     });
     this.workers.push(worker);
     return worker;
