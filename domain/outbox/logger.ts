@@ -1,3 +1,5 @@
+import pino from 'pino';
+
 /** Structured fields of a log line; `eventId`, `type`, `workflowId`, `attempt` where they apply. */
 export type LogFields = Record<string, unknown>;
 
@@ -12,13 +14,31 @@ export interface Logger {
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-/** One JSON object per line on stderr, at `level` and above. */
-export function createJsonLogger(level: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l + '\n')): Logger {
+/**
+ * Fields never written to logs: payloads and connection secrets. txoutbox itself logs neither; this
+ * guards what a caller puts in `fields`.
+ */
+export const REDACTED_FIELDS = ['payload', '*.payload', 'password', '*.password', 'pgUrl', 'mongodbUri', 'connectionString', '*.connectionString'];
+
+/**
+ * Structured JSON lines (pino) on stderr, at `level` and above; `level` is written as its name.
+ * `destination` receives each line instead (tests).
+ */
+export function createJsonLogger(level: LogLevel = 'info', destination?: (line: string) => void): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    base: { pid: process.pid },
+    formatters: { level: (label) => ({ level: label }) },
+    redact: { paths: REDACTED_FIELDS, censor: '[redacted]' },
+    serializers: { error: pino.stdSerializers.err },
+  };
+  const log = destination
+    ? pino(options, { write: (chunk: string) => destination(chunk.replace(/\n$/, '')) })
+    : pino(options, pino.destination({ fd: 2, sync: true }));
   const at =
     (lvl: LogLevel) =>
     (message: string, fields: LogFields = {}): void => {
-      if (LEVELS[lvl] < LEVELS[level]) return;
-      write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg: message, ...serialisable(fields) }));
+      log[lvl](fields, message);
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
@@ -41,12 +61,4 @@ export function createMemoryLogger(): Logger & { records: LogRecord[] } {
       records.push({ level, message, fields });
     };
   return { records, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
-
-function serialisable(fields: LogFields): LogFields {
-  const out: LogFields = {};
-  for (const [k, v] of Object.entries(fields)) {
-    out[k] = v instanceof Error ? { name: v.name, message: v.message, code: (v as { code?: unknown }).code } : v;
-  }
-  return out;
 }

@@ -50,7 +50,7 @@ describe('relay process lifecycle', () => {
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       for (const line of chunk.split('\n').filter(Boolean)) {
         logs.push(line);
-        const match = /"msg":"health endpoints listening".*"port":(\d+)/.exec(line);
+        const match = line.includes('"msg":"health endpoints listening"') ? /"port":(\d+)/.exec(line) : null;
         if (match) resolvePort(Number(match[1]));
       }
     });
