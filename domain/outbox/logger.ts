@@ -12,7 +12,6 @@ export interface Logger {
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 /**
  * Fields never written to logs: payloads and connection secrets. txoutbox itself logs neither; this
