@@ -28,7 +28,7 @@ export class CliError extends Error {
 
 const USAGE = `usage: txoutbox <command> [options]
 
-  status                                  counts by status, oldest pending age
+  status [--watch [--interval 2s]]        counts by status, oldest pending age; --watch: a live view
   list [--status S] [--type T] [--limit N]  events, oldest first (default: --status stuck)
   show <eventId>                          envelope, workflow state, history summary, Web UI link
   retry <eventId>                         publish a stuck event again, with a fresh attempt budget
@@ -74,6 +74,9 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
         from: { type: 'string' },
         to: { type: 'string' },
         'published-older-than': { type: 'string' },
+        watch: { type: 'boolean', default: false },
+        interval: { type: 'string' },
+        iterations: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -103,7 +106,7 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
     ctx = await connect(loadConfig(env));
     switch (command) {
       case 'status':
-        return await status(ctx, print);
+        return values.watch ? await watch(ctx, values, io) : await status(ctx, print);
       case 'list':
         return await list(ctx, values, print);
       case 'show':
@@ -146,7 +149,7 @@ async function connect(config: TxoutboxConfig): Promise<Context> {
 }
 
 type Print = (human: string, json: unknown) => void;
-type Values = { json?: boolean; yes?: boolean; status?: string; type?: string; limit?: string; from?: string; to?: string; 'published-older-than'?: string };
+type Values = { interval?: string; iterations?: string; json?: boolean; yes?: boolean; status?: string; type?: string; limit?: string; from?: string; to?: string; 'published-older-than'?: string };
 
 async function status(ctx: Context, print: Print): Promise<ExitCode> {
   const stats = await ctx.store.stats();
@@ -154,6 +157,56 @@ async function status(ctx: Context, print: Print): Promise<ExitCode> {
   const lines = STATUSES.map((s) => `${s.padEnd(12)} ${stats.counts[s]}`);
   lines.push(`oldest pending: ${stats.oldestPending ? `${stats.oldestPending.id}, ${formatAge(ageMs ?? 0)} old` : 'none'}`);
   print(lines.join('\n'), { counts: stats.counts, oldestPendingId: stats.oldestPending?.id ?? null, oldestPendingAgeMs: ageMs });
+  return ExitCode.ok;
+}
+
+const SPARKS = '▁▂▃▄▅▆▇█';
+
+/** A sparkline of the last values (the highest is a full block). */
+export function sparkline(values: number[]): string {
+  const max = Math.max(...values, 0);
+  return values.map((v) => (max === 0 ? SPARKS[0] : SPARKS[Math.min(SPARKS.length - 1, Math.round((v / max) * (SPARKS.length - 1)))])).join('');
+}
+
+/** `status --watch`: throughput, lag and stuck count, redrawn every interval (until Ctrl-C). */
+async function watch(ctx: Context, values: Values, io: Io): Promise<ExitCode> {
+  const intervalMs = parseDuration(values.interval ?? '2s');
+  const iterations = values.iterations === undefined ? Infinity : Number(values.iterations);
+  if (!(iterations >= 1)) throw new CliError('--iterations must be a positive whole number', ExitCode.usage);
+  const history: number[] = [];
+  let previous: { published: number; at: number } | undefined;
+  let stop = false;
+  const onSigint = (): void => {
+    stop = true;
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    for (let i = 0; i < iterations && !stop; i++) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      const stats = await ctx.store.stats();
+      const now = Date.now();
+      const published = stats.counts.published + stats.counts.compensated + stats.counts.discarded;
+      const rate = previous ? Math.max(0, published - previous.published) / ((now - previous.at) / 1000) : 0;
+      previous = { published, at: now };
+      history.push(rate);
+      if (history.length > 40) history.shift();
+      const lagMs = stats.oldestPending ? now - stats.oldestPending.occurredAt.getTime() : 0;
+      const screen = [
+        `txoutbox status — ${new Date(now).toISOString()}  (every ${values.interval ?? '2s'}, Ctrl-C to stop)`,
+        '',
+        `throughput   ${rate.toFixed(1).padStart(8)} events/s   ${sparkline(history)}`,
+        `lag          ${formatAge(lagMs).padStart(8)}            oldest pending ${stats.oldestPending?.id ?? '-'}`,
+        `pending      ${String(stats.counts.pending).padStart(8)}`,
+        `stuck        ${String(stats.counts.stuck).padStart(8)}${stats.counts.stuck > 0 ? '   ← txoutbox list --status stuck' : ''}`,
+        `published    ${String(stats.counts.published).padStart(8)}`,
+        `compensated  ${String(stats.counts.compensated).padStart(8)}`,
+        `discarded    ${String(stats.counts.discarded).padStart(8)}`,
+      ];
+      io.out((process.stdout.isTTY ? '\x1b[2J\x1b[H' : '') + screen.join('\n'));
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
   return ExitCode.ok;
 }
 

@@ -160,6 +160,22 @@ describe('txoutbox CLI', () => {
     expect(await p.store.get(stuck)).not.toBeNull();
   });
 
+  test('status --watch redraws throughput, lag and stuck count every interval', async () => {
+    // Arrange
+    await oneStuckAndOnePublished();
+
+    // Act
+    const run = await cli(['status', '--watch', '--interval', '1s', '--iterations', '2']);
+
+    // Assert
+    expect(run.code).toBe(ExitCode.ok);
+    const screens = run.out.split('txoutbox status — ').filter(Boolean);
+    expect(screens).toHaveLength(2);
+    expect(screens[1]).toMatch(/throughput\s+\d+\.\d events\/s/);
+    expect(screens[1]).toMatch(/stuck\s+1 {3}← txoutbox list --status stuck/);
+    expect(screens[1]).toMatch(/lag\s+0s/);
+  });
+
   test('the installed bin runs: a bad config value fails at start naming the variable', () => {
     // Act
     const result = spawnSync('node', [join(__dirname, '..', '..', 'workers', 'bin', 'txoutbox.js'), 'status'], {
