@@ -7,7 +7,7 @@ import { OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logge
 export type Compensation = (event: OutboxEvent) => Promise<void>;
 
 export interface EscalationDeps {
-  store: Pick<OutboxStore<unknown>, 'get' | 'transition'>;
+  store: Pick<OutboxStore<unknown>, 'get' | 'transition' | 'nextOpenSequence'>;
   producer: Pick<Producer, 'send'>;
   /** Compensations by event type. */
   compensations?: Record<string, Compensation>;
@@ -68,6 +68,19 @@ export function createEscalationActivities(deps: EscalationDeps) {
         throw err;
       }
       logger.info('compensation ran', { eventId, type: event.type });
+    },
+
+    /** The lowest open (pending or stuck) sequence of a key, for its sequencer. */
+    async nextOpenSequence(topic: string, key: string): Promise<number | null> {
+      return deps.store.nextOpenSequence(topic, key);
+    },
+
+    /** Completes once the event is published, compensated or discarded; retried (with backoff) until then. */
+    async waitUntilSettled(eventId: string): Promise<void> {
+      const event = await load(eventId);
+      if (event.status === OutboxStatus.pending || event.status === OutboxStatus.stuck) {
+        throw ApplicationFailure.retryable(`event ${eventId} is still ${event.status}`, 'NOT_SETTLED');
+      }
     },
 
     /** A copy of the stuck event to the dead-letter topic: the same envelope plus error headers. */

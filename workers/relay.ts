@@ -133,7 +133,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       if (page.length === 0) break;
       const outcomes = await this.startAll(page, 'sweep');
       totals.found += page.length;
-      totals.started += outcomes.filter((o) => o === 'started').length;
+      totals.started += outcomes.filter((o) => o !== 'duplicate').length;
       totals.duplicates += outcomes.filter((o) => o === 'duplicate').length;
       afterId = page[page.length - 1]?.id;
       if (page.length < sweepBatchSize) break;
@@ -155,7 +155,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           this.emit('ready');
           for (const event of batch.events) this.options.metrics?.eventsRelayed.inc({ type: event.type });
           const outcomes = await this.startAll(batch.events, 'feed');
-          const started = outcomes.filter((o) => o === 'started').length;
+          const started = outcomes.filter((o) => o !== 'duplicate').length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
           await batch.checkpoint();
           this.options.metrics?.checkpointSaved();
@@ -174,8 +174,9 @@ export class Relay extends EventEmitter<RelayEvents> {
     const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, startConcurrency, logger, metrics } = this.options;
     return mapLimit(events, startConcurrency, async (event) => {
       const outcome = await startEventWorkflow(workflowClient, event, { taskQueue, policy: publishPolicy, workflowIdPrefix });
-      (outcome === 'started' ? metrics?.workflowsStarted : metrics?.duplicatesRefused)?.inc({ source });
-      logger.debug(outcome === 'started' ? 'workflow started' : 'workflow already exists (deduplicated)', {
+      if (outcome === 'duplicate') metrics?.duplicatesRefused.inc({ source });
+      else metrics?.workflowsStarted.inc({ source });
+      logger.debug(outcome === 'duplicate' ? 'workflow already exists (deduplicated)' : `workflow ${outcome}`, {
         eventId: event.id,
         type: event.type,
         workflowId: `${workflowIdPrefix}${event.id}`,

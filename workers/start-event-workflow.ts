@@ -2,6 +2,8 @@ import type { WorkflowClient } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { extractTraceContext, inSpan, type OutboxEvent } from '../domain/outbox';
 import { OutboxSearchAttributes } from '../workflows/search-attributes';
+import type { KeySequencerInput } from '../workflows/key-sequencer';
+import type { EnqueuedEvent } from '../workflows/signals';
 import type { PublishEventInput, PublishPolicy } from '../workflows/types';
 
 /** Workflow ids are `<prefix><eventId>`. */
@@ -11,7 +13,13 @@ export function eventWorkflowId(eventId: string, prefix = DEFAULT_WORKFLOW_ID_PR
   return `${prefix}${eventId}`;
 }
 
-export type StartOutcome = 'started' | 'duplicate';
+/** `sequenced`: an ordered event handed to its key's sequencer, which starts its workflow in turn. */
+export type StartOutcome = 'started' | 'duplicate' | 'sequenced';
+
+/** Workflow id of the sequencer of one topic and key. */
+export function sequencerWorkflowId(topic: string, key: string, prefix = DEFAULT_WORKFLOW_ID_PREFIX): string {
+  return `${prefix}key-${topic}/${key}`;
+}
 
 /**
  * Starts the publish workflow of one event. A second start of the same event, running or closed,
@@ -26,7 +34,32 @@ export async function startEventWorkflow(
   const input: PublishEventInput = { eventId: event.id, policy: options.policy };
   // The start continues the write's trace; Temporal's OpenTelemetry client interceptor (when the
   // client has it) carries it on into the workflow.
-  return inSpan('outbox.relay.start', extractTraceContext(event.headers), { 'txoutbox.event_id': event.id }, () => start(client, event, input, options));
+  return inSpan('outbox.relay.start', extractTraceContext(event.headers), { 'txoutbox.event_id': event.id }, () =>
+    event.sequence === null ? start(client, event, input, options) : enqueue(client, event, options),
+  );
+}
+
+/** Ordered events go to their key's sequencer (started if it is not running), which keeps the order. */
+async function enqueue(
+  client: WorkflowClient,
+  event: OutboxEvent,
+  options: { taskQueue: string; policy: PublishPolicy; workflowIdPrefix?: string },
+): Promise<StartOutcome> {
+  const sequencer: KeySequencerInput = { topic: event.topic, key: event.key, policy: options.policy };
+  const enqueued: EnqueuedEvent = { eventId: event.id, sequence: event.sequence ?? 0, type: event.type, aggregateId: event.aggregateId };
+  await client.signalWithStart('keySequencerWorkflow', {
+    taskQueue: options.taskQueue,
+    workflowId: sequencerWorkflowId(event.topic, event.key, options.workflowIdPrefix),
+    args: [sequencer],
+    signal: 'enqueue',
+    signalArgs: [enqueued],
+    typedSearchAttributes: [
+      { key: OutboxSearchAttributes.topic, value: event.topic },
+      { key: OutboxSearchAttributes.aggregateId, value: event.aggregateId },
+    ],
+    memo: { topic: event.topic, key: event.key },
+  });
+  return 'sequenced';
 }
 
 async function start(

@@ -29,6 +29,8 @@ export interface OutboxWorkerOptions {
    * registered tracer provider either way. @default workflow spans are not exported
    */
   workflowSpanExporter?: SpanExporter;
+  /** Wraps the producer the activities send with (instrumentation, fault injection in tests). */
+  wrapProducer?: (producer: Producer) => Pick<Producer, 'send'>;
   /** Compensations by event type, run on an operator's `compensate`. */
   compensations?: Record<string, Compensation>;
   /** @default 100 (the SDK's default) */
@@ -67,7 +69,7 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
       ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: OUTBOX_WORKFLOWS_PATH }),
       activities: createActivities({
         store: options.store,
-        producer,
+        producer: options.wrapProducer ? options.wrapProducer(producer) : producer,
         logger,
         ackTimeoutMs: options.ackTimeoutMs,
         topicExists,

@@ -1,2 +1,3 @@
 // Every workflow the outbox worker registers.
 export { publishEventWorkflow } from './publish-event';
+export { keySequencerWorkflow } from './key-sequencer';

@@ -28,6 +28,29 @@ export interface CompensateRequest {
 
 export const stateQuery = defineQuery<EventWorkflowState>('state');
 
+/** An ordered event handed to its key's sequencer. */
+export interface EnqueuedEvent {
+  eventId: string;
+  sequence: number;
+  type: string;
+  aggregateId: string;
+}
+
+/** What a key's sequencer is doing: which event holds the key, which wait behind it. */
+export interface SequencerState {
+  topic: string;
+  key: string;
+  /** The sequence it publishes next (null before it knows). */
+  next: number | null;
+  /** The event being published now, or stuck and holding the key back. */
+  holding: string | null;
+  /** Events waiting behind it, in order. */
+  waiting: string[];
+}
+
+export const enqueueSignal = defineSignal<[EnqueuedEvent]>('enqueue');
+export const sequencerQuery = defineQuery<SequencerState>('sequencer');
+
 export const retrySignal = defineSignal<[]>('retry');
 export const compensateSignal = defineSignal<[CompensateRequest]>('compensate');
 export const discardSignal = defineSignal<[DiscardRequest]>('discard');

@@ -98,6 +98,8 @@ export async function buildEvent(
     publishedAt: null,
     kafka: null,
     resolution: null,
+    // Assigned by the store in the write transaction; 0 marks "to be assigned".
+    sequence: eventType.ordering === 'per-key' ? 0 : null,
   };
 }
 

@@ -36,10 +36,18 @@ export interface EventTypeDefinition<P> {
   schema: PayloadSchema<P>;
   /** Message key; @default the aggregate id, so one aggregate's events share a partition. */
   key?: (aggregateId: string, payload: P) => string;
+  /**
+   * `per-key`: events with the same topic and key reach Kafka in commit order, one at a time; a stuck
+   * event holds back the later events of its key (only). @default "none"
+   */
+  ordering?: EventOrdering;
 }
+
+export type EventOrdering = 'none' | 'per-key';
 
 /** A registered, checked event type. */
 export interface EventType<P = unknown> extends Readonly<Required<Omit<EventTypeDefinition<P>, 'key'>>> {
+  readonly ordering: EventOrdering;
   key(aggregateId: string, payload: P): string;
   /** Validates a payload: the (possibly normalised) payload, or OutboxError INVALID_PAYLOAD. */
   validate(payload: unknown): Promise<P>;
@@ -72,7 +80,10 @@ export function defineEventType<P>(definition: EventTypeDefinition<P>): EventTyp
     throw invalid('schema must be a Standard Schema (zod, valibot, ...) or a validating function');
   }
   const key = definition.key ?? ((aggregateId: string) => aggregateId);
+  const ordering = definition.ordering ?? 'none';
+  if (ordering !== 'none' && ordering !== 'per-key') throw invalid('ordering must be "none" or "per-key"');
   return Object.freeze({
+    ordering,
     type,
     schemaVersion,
     aggregateType,

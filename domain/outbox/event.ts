@@ -65,6 +65,11 @@ export interface OutboxEvent {
   kafka: KafkaLanding | null;
   /** Set when an operator compensated or discarded the stuck event. */
   resolution: EventResolution | null;
+  /**
+   * Position among the events of the same topic and key, assigned by the store inside the write
+   * transaction (so it follows commit order), when the type's ordering is `per-key`; null otherwise.
+   */
+  sequence: number | null;
 }
 
 /** How an operator ended a stuck event. */

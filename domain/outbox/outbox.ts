@@ -26,8 +26,8 @@ export function createOutbox<Tx>(config: { store: OutboxStore<Tx>; registry: Eve
         const headers = event?.headers?.traceparent === undefined ? { ...event?.headers, ...injectTraceContext(context.active()) } : event.headers;
         const built = await buildEvent({ ...event, headers }, registry, options, newId);
         trace.getActiveSpan()?.setAttribute('txoutbox.event_id', built.id);
-        await store.insert(built, tx);
-        return built;
+        const sequence = await store.insert(built, tx);
+        return { ...built, sequence };
       });
     },
   };

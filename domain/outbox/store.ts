@@ -13,8 +13,14 @@ export interface OutboxStore<Tx> {
   readonly kind: string;
   /** Creates collections/tables and indexes when missing. Idempotent. */
   setup(): Promise<void>;
-  /** Inserts a new event inside the caller's transaction. */
-  insert(event: OutboxEvent, tx: Tx): Promise<void>;
+  /**
+   * Inserts a new event inside the caller's transaction. When `event.sequence` is 0 (per-key
+   * ordering), assigns the next sequence of its topic and key in that transaction and returns it
+   * (transactions writing the same key wait on each other, so sequences follow commit order).
+   */
+  insert(event: OutboxEvent, tx: Tx): Promise<number | null>;
+  /** The lowest sequence of a key whose event is not yet published or resolved (null: none). */
+  nextOpenSequence(topic: string, key: string): Promise<number | null>;
   /** The event, or null. */
   get(eventId: string): Promise<OutboxEvent | null>;
   /** Records where Kafka stored the event: only a `pending` (or `stuck`) event becomes `published`. */

@@ -4,10 +4,12 @@ import type {
   Db,
   Document,
   Filter,
+  FindOneAndUpdateOptions,
   IndexDescription,
   OptionalUnlessRequiredId,
   ResumeToken,
   UpdateFilter,
+  WithId,
 } from 'mongodb';
 import {
   createChangeFeed,
@@ -65,6 +67,7 @@ export interface MongoCollectionLike<T extends Document> {
   find(filter: Filter<T>, options: { sort: Document; limit: number }): { toArray(): Promise<T[]> };
   createIndexes(indexes: IndexDescription[]): Promise<unknown>;
   watch(pipeline: Document[], options: ChangeStreamOptions): ChangeStreamLike;
+  findOneAndUpdate(filter: Filter<T>, update: UpdateFilter<T>, options: FindOneAndUpdateOptions): Promise<WithId<T> | null>;
 }
 
 export interface ChangeStreamLike {
@@ -101,12 +104,14 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   readonly kind = 'mongodb';
   private readonly events: MongoCollectionLike<OutboxDocument>;
   private readonly checkpoints: MongoCollectionLike<CheckpointDocument>;
+  private readonly sequences: MongoCollectionLike<{ _id: string; sequence: number }>;
   private readonly logger: Logger;
 
   constructor(options: MongoStoreOptions) {
     const db: MongoDbLike = options.db;
     this.events = db.collection<OutboxDocument>(options.eventsCollection ?? 'outbox_events');
     this.checkpoints = db.collection<CheckpointDocument>(options.checkpointsCollection ?? 'outbox_checkpoints');
+    this.sequences = db.collection<{ _id: string; sequence: number }>('outbox_key_sequences');
     this.logger = options.logger ?? silentLogger;
   }
 
@@ -118,7 +123,7 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     ]);
   }
 
-  async insert(event: OutboxEvent, tx: MongoTx): Promise<void> {
+  async insert(event: OutboxEvent, tx: MongoTx): Promise<number | null> {
     const session = tx?.session;
     if (!session || typeof session.inTransaction !== 'function' || !session.inTransaction()) {
       throw new OutboxError(
@@ -127,8 +132,27 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
         { context: { eventId: event.id, type: event.type } },
       );
     }
+    let sequence: number | null = null;
+    if (event.sequence !== null) {
+      // Incremented in the caller's transaction: a concurrent writer of the same key gets a write
+      // conflict and retries after this one commits, so sequences follow commit order.
+      const counter = await this.sequences.findOneAndUpdate(
+        { _id: `${event.topic}\u0000${event.key}` },
+        { $inc: { sequence: 1 } },
+        { upsert: true, returnDocument: 'after', session },
+      );
+      sequence = counter?.sequence ?? null;
+    }
     const { id, ...rest } = event;
-    await this.events.insertOne({ _id: id, ...rest }, { session });
+    await this.events.insertOne({ _id: id, ...rest, sequence }, { session });
+    return sequence;
+  }
+
+  async nextOpenSequence(topic: string, key: string): Promise<number | null> {
+    const [first] = await this.events
+      .find({ topic, key, sequence: { $ne: null }, status: { $in: ['pending', 'stuck'] } }, { sort: { sequence: 1 }, limit: 1 })
+      .toArray();
+    return first?.sequence ?? null;
   }
 
   async get(eventId: string): Promise<OutboxEvent | null> {
@@ -296,5 +320,6 @@ function toEvent(doc: OutboxDocument): OutboxEvent {
     publishedAt: rest.publishedAt ?? null,
     kafka: rest.kafka ?? null,
     resolution: rest.resolution ?? null,
+    sequence: rest.sequence ?? null,
   };
 }

@@ -85,6 +85,7 @@ interface EventRow {
   published_at: Date | null;
   kafka_partition: number | null;
   kafka_offset: string | null;
+  sequence: string | null;
   resolution: { status: 'compensated' | 'discarded'; reason: string | null; at: string } | null;
   txid: string;
 }
@@ -110,6 +111,7 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
   private readonly logger: Logger;
   private readonly events: string;
   private readonly checkpoints: string;
+  private readonly sequences: string;
   readonly channel: string;
 
   constructor(options: PostgresStoreOptions) {
@@ -126,6 +128,7 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     this.logger = options.logger ?? silentLogger;
     this.events = `"${schema}".outbox_events`;
     this.checkpoints = `"${schema}".outbox_checkpoints`;
+    this.sequences = `"${schema}".outbox_key_sequences`;
     this.channel = `txoutbox_${schema}`;
   }
 
@@ -165,6 +168,15 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
         )`);
       // Columns added after the first release of the table.
       await client.query(`alter table ${this.events} add column if not exists resolution jsonb`);
+      await client.query(`alter table ${this.events} add column if not exists sequence bigint`);
+      await client.query(`create index if not exists outbox_events_key_sequence on ${this.events} (topic, key, sequence) where sequence is not null`);
+      await client.query(`
+        create table if not exists ${this.sequences} (
+          topic text not null,
+          key text not null,
+          sequence bigint not null,
+          primary key (topic, key)
+        )`);
       await client.query(`create index if not exists outbox_events_feed on ${this.events} (txid, id)`);
       await client.query(`create index if not exists outbox_events_pending on ${this.events} (id) where status = 'pending'`);
       await client.query(`create index if not exists outbox_events_aggregate on ${this.events} (aggregate_type, aggregate_id)`);
@@ -194,16 +206,28 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     }
   }
 
-  async insert(event: OutboxEvent, tx: PgTx): Promise<void> {
+  async insert(event: OutboxEvent, tx: PgTx): Promise<number | null> {
     if (!tx || typeof tx.client?.query !== 'function') {
       throw new OutboxError(OutboxErrorCode.notInTransaction, 'postgres store: add() needs { client } on which a transaction is open', {
         context: { eventId: event.id, type: event.type },
       });
     }
+    let sequence: number | null = null;
+    if (event.sequence !== null) {
+      // The row lock on (topic, key) is held until this transaction ends: a concurrent writer of the
+      // same key waits here, so sequences follow commit order.
+      const { rows } = await tx.client.query<{ sequence: string }>(
+        `insert into ${this.sequences} as s (topic, key, sequence) values ($1, $2, 1)
+         on conflict (topic, key) do update set sequence = s.sequence + 1
+         returning sequence::text`,
+        [event.topic, event.key],
+      );
+      sequence = Number(rows[0]?.sequence);
+    }
     await tx.client.query(
       `insert into ${this.events} (id, envelope_version, spec_version, source, type, schema_version,
-         aggregate_type, aggregate_id, topic, key, payload, payload_hash, headers, occurred_at, status, attempts)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+         aggregate_type, aggregate_id, topic, key, payload, payload_hash, headers, occurred_at, status, attempts, sequence)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
       [
         event.id,
         event.envelopeVersion,
@@ -221,8 +245,19 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
         event.occurredAt,
         event.status,
         event.attempts,
+        sequence,
       ],
     );
+    return sequence;
+  }
+
+  async nextOpenSequence(topic: string, key: string): Promise<number | null> {
+    const { rows } = await this.pool.query<{ sequence: string | null }>(
+      `select min(sequence)::text as sequence from ${this.events}
+        where topic = $1 and key = $2 and sequence is not null and status in ('pending', 'stuck')`,
+      [topic, key],
+    );
+    return rows[0]?.sequence == null ? null : Number(rows[0].sequence);
   }
 
   async get(eventId: string): Promise<OutboxEvent | null> {
@@ -423,5 +458,6 @@ function toEvent(row: EventRow): OutboxEvent {
     publishedAt: row.published_at,
     kafka: row.kafka_partition === null || row.kafka_offset === null ? null : { partition: row.kafka_partition, offset: row.kafka_offset },
     resolution: row.resolution === null ? null : { ...row.resolution, at: new Date(row.resolution.at) },
+    sequence: row.sequence === null ? null : Number(row.sequence),
   };
 }

@@ -9,6 +9,7 @@ export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { cou
     kind: store.kind,
     setup: () => store.setup(),
     insert: (event, tx) => store.insert(event, tx),
+    nextOpenSequence: (topic, key) => store.nextOpenSequence(topic, key),
     get: (id) => store.get(id),
     markPublished: (result) => store.markPublished(result),
     recordFailure: (id, failure) => store.recordFailure(id, failure),

@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import { Pool, type PoolClient } from 'pg';
 import { z } from 'zod';
 import { createEventRegistry, createOutbox, defineEventType, type EventRegistry, type Outbox } from '../../domain/outbox';
@@ -81,6 +81,22 @@ export class TestPipeline {
         aggregateType: 'order',
         topic: this.missingTopic,
         schema: z.object({ orderId: z.string() }),
+      }),
+      defineEventType({
+        type: 'orders.LineAdded',
+        schemaVersion: 1,
+        aggregateType: 'order',
+        topic: this.topic,
+        ordering: 'per-key',
+        schema: z.object({ orderId: z.string(), line: z.number().int(), note: z.string().optional() }),
+      }),
+      defineEventType({
+        type: 'orders.NoteLineAdded',
+        schemaVersion: 1,
+        aggregateType: 'order',
+        topic: this.smallTopic,
+        ordering: 'per-key',
+        schema: z.object({ orderId: z.string(), line: z.number().int(), note: z.string() }),
       }),
       defineEventType({
         type: 'orders.OrderNoted',
@@ -164,9 +180,15 @@ export class TestPipeline {
   }
 
   async startWorker(
-    options: { compensations?: Record<string, Compensation>; metrics?: OutboxMetrics; workflowSpanExporter?: SpanExporter } = {},
+    options: {
+      compensations?: Record<string, Compensation>;
+      metrics?: OutboxMetrics;
+      workflowSpanExporter?: SpanExporter;
+      wrapProducer?: (producer: Producer) => Pick<Producer, 'send'>;
+    } = {},
   ): Promise<RunningWorker> {
     const worker = await startOutboxWorker({
+      wrapProducer: options.wrapProducer,
       compensations: options.compensations,
       metrics: options.metrics,
       workflowSpanExporter: options.workflowSpanExporter,

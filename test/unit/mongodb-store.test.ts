@@ -3,7 +3,7 @@
  * tokens, lost history), driven through small fakes of the driver's collection, session and change
  * stream. Against a real replica set the shared contract suite covers the rest (MONGODB_URI).
  */
-import type { ClientSession, Document, OptionalUnlessRequiredId, ResumeToken } from 'mongodb';
+import type { ClientSession, Document, OptionalUnlessRequiredId, ResumeToken, WithId } from 'mongodb';
 import { OutboxErrorCode, type FeedGap, type OutboxEvent } from '../../domain/outbox';
 import { MongoOutboxStore, type ChangeStreamLike, type MongoCollectionLike, type MongoDbLike } from '../../domain/stores/mongodb-store';
 
@@ -30,7 +30,7 @@ class FakeChangeStream implements ChangeStreamLike {
   }
 }
 
-class FakeCollection<T extends Document = Document> implements MongoCollectionLike<T> {
+class FakeCollection<T extends Document = Document> {
   docs = new Map<string, T>();
   watches: Array<{ options: Document; stream: FakeChangeStream }> = [];
   scripts: Step[][] = [];
@@ -58,6 +58,12 @@ class FakeCollection<T extends Document = Document> implements MongoCollectionLi
   async countDocuments(): Promise<number> {
     return this.docs.size;
   }
+  async findOneAndUpdate(filter: Document, update: Document): Promise<Document> {
+    const existing = this.docs.get(String(filter._id));
+    const next: Document = { ...existing, _id: filter._id, sequence: Number(existing?.sequence ?? 0) + Number(update.$inc?.sequence ?? 0) };
+    this.docs.set(String(filter._id), next as T);
+    return next;
+  }
   find(): { toArray(): Promise<T[]> } {
     return { toArray: async () => [...this.docs.values()] };
   }
@@ -83,6 +89,7 @@ class FakeDb implements MongoDbLike {
       deleteOne: (filter) => raw.deleteOne(filter),
       deleteMany: () => raw.deleteMany(),
       countDocuments: () => raw.countDocuments(),
+      findOneAndUpdate: async (filter, update) => (await raw.findOneAndUpdate(filter, update)) as WithId<T> | null,
       find: () => ({ toArray: async () => (await raw.find().toArray()) as T[] }),
       createIndexes: () => raw.createIndexes(),
       watch: (pipeline, options) => raw.watch(pipeline, options),
@@ -123,6 +130,7 @@ function outboxDoc(id: string): Document {
     publishedAt: null,
     kafka: null,
     resolution: null,
+    sequence: null,
   };
 }
 

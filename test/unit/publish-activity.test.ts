@@ -31,6 +31,7 @@ function event(overrides: Partial<OutboxEvent> = {}): OutboxEvent {
     publishedAt: null,
     kafka: null,
     resolution: null,
+    sequence: null,
     ...overrides,
   };
 }

@@ -1,0 +1,145 @@
+/**
+ * Per-key order: events of one key reach Kafka in commit order, also across retries and a stuck
+ * event, while other keys are not held up.
+ */
+import type { Producer } from 'kafkajs';
+import type { PoolClient } from 'pg';
+import { sequencerWorkflowId } from '../../workers/start-event-workflow';
+import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { mapLimit } from '../../workers/relay';
+import { discardUpdate, sequencerQuery, stateQuery } from '../../workflows/signals';
+import { TestPipeline } from '../support/pipeline';
+import { waitFor } from '../support/servers';
+
+/** A small seeded generator (mulberry32), so a failing run can be repeated. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('per-key ordering', () => {
+  let p: TestPipeline;
+
+  beforeEach(async () => {
+    p = await new TestPipeline().setup();
+  });
+
+  afterEach(async () => {
+    await p.teardown();
+  });
+
+  function addLine(client: PoolClient, orderId: string, line: number, type = 'orders.LineAdded', note = '') {
+    return p.outbox.add({ type, aggregateId: orderId, payload: { orderId, line, note } }, { client });
+  }
+
+  /** Kafka order per key, as the independent consumer read it: the payloads' line numbers. */
+  function linesByKey(): Map<string, number[]> {
+    const byKey = new Map<string, number[]>();
+    const ordered = [...p.collector.messages].sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+    for (const m of ordered) {
+      if (m.cloudEvent.type !== 'orders.LineAdded' && m.cloudEvent.type !== 'orders.NoteLineAdded') continue;
+      const { line } = JSON.parse(m.value ?? '{}') as { line: number };
+      byKey.set(m.key ?? '', [...(byKey.get(m.key ?? '') ?? []), line]);
+    }
+    return byKey;
+  }
+
+  test('2000 events over 20 keys with publish failures injected at random: Kafka order equals commit order for every key', async () => {
+    // Arrange
+    const seed = Number(process.env.TXOUTBOX_TEST_SEED ?? 20261127);
+    const random = seeded(seed);
+    let injected = 0;
+    const flaky = (producer: Producer): Pick<Producer, 'send'> => ({
+      send: async (record) => {
+        if (random() < 0.1) {
+          injected += 1;
+          throw Object.assign(new Error(`injected publish failure (seed ${seed})`), { retriable: true });
+        }
+        return producer.send(record);
+      },
+    });
+    await p.startWorker({ wrapProducer: flaky });
+    await p.startRelay(p.relay({ startConcurrency: 32, publishPolicy: { initialIntervalMs: 50, maximumIntervalMs: 200, maximumAttempts: 0 } }));
+    const keys = Array.from({ length: 20 }, (_, i) => `order-${i}`);
+    const committed = new Map<string, number[]>(keys.map((k) => [k, []]));
+
+    // Act: 8 writers; each key's lines are written by one writer at a time, in line order.
+    const ids: string[] = [];
+    await mapLimit(keys, 8, async (key) => {
+      for (let line = 1; line <= 100; line++) {
+        const event = await p.inTransaction((client) => addLine(client, key, line));
+        committed.get(key)?.push(line);
+        ids.push(event.id);
+      }
+    });
+    await p.collector.waitForEventIds(ids, 600_000);
+
+    // Assert
+    const received = linesByKey();
+    for (const key of keys) expect({ key, lines: received.get(key) }).toEqual({ key, lines: committed.get(key) });
+    expect(ids).toHaveLength(2000);
+    expect(injected).toBeGreaterThan(0);
+    console.log(`ordering: 2000 events, 20 keys, ${injected} publish failures injected, seed ${seed}`);
+  }, 900_000);
+
+  test('overlapping transactions on one key keep commit order, not start order', async () => {
+    // Arrange
+    await p.startWorker();
+    await p.startRelay();
+    const early = await p.pool.connect();
+    const late = await p.pool.connect();
+
+    // Act: `early` starts first and takes its transaction id first, but commits last.
+    await early.query('begin');
+    await early.query(`insert into "${p.schema}".orders (id, customer_id, total_cents) values ('x', 'c', 1)`);
+    await late.query('begin');
+    const first = await addLine(late, 'order-1', 1);
+    await late.query('commit');
+    const second = await addLine(early, 'order-1', 2);
+    await early.query('commit');
+    early.release();
+    late.release();
+    await p.collector.waitForEventIds([first.id, second.id]);
+
+    // Assert
+    expect([first.sequence, second.sequence]).toEqual([1, 2]);
+    expect(linesByKey().get('order-1')).toEqual([1, 2]);
+  });
+
+  test('a stuck event holds back its key only; after discard the rest follows in order', async () => {
+    // Arrange: key A's first event is larger than its topic accepts; key B is fine.
+    await p.startWorker();
+    await p.startRelay(p.relay({ publishPolicy: { initialIntervalMs: 50, maximumIntervalMs: 100, maximumAttempts: 2 } }));
+    const a = [];
+    const b = [];
+    a.push(await p.inTransaction((c) => addLine(c, 'order-A', 1, 'orders.NoteLineAdded', 'x'.repeat(5_000))));
+    for (let line = 2; line <= 4; line++) a.push(await p.inTransaction((c) => addLine(c, 'order-A', line, 'orders.NoteLineAdded', 'ok')));
+    for (let line = 1; line <= 3; line++) b.push(await p.inTransaction((c) => addLine(c, 'order-B', line, 'orders.NoteLineAdded', 'ok')));
+    const stuck = p.client.workflow.getHandle(eventWorkflowId(a[0]?.id ?? ''));
+    await waitFor(async () => (await stuck.query(stateQuery).catch(() => null))?.status === 'stuck', { what: "key A's first event to be stuck" });
+    const smallTopic = new (await import('../support/kafka-collector')).KafkaCollector(p.kafka, p.smallTopic);
+    await smallTopic.start();
+    await smallTopic.waitForEventIds(b.map((e) => e.id));
+
+    // Act
+    const sequencer = p.client.workflow.getHandle(sequencerWorkflowId(p.smallTopic, 'order-A'));
+    const held = await sequencer.query(sequencerQuery);
+    const heldBeforeDiscard = smallTopic.messages.filter((m) => m.key === 'order-A').length;
+    await stuck.executeUpdate(discardUpdate, { args: [{ reason: 'note too large' }] });
+    await smallTopic.waitForEventIds(a.slice(1).map((e) => e.id));
+
+    // Assert
+    expect(held).toMatchObject({ holding: a[0]?.id, waiting: a.slice(1).map((e) => e.id) });
+    expect(heldBeforeDiscard).toBe(0);
+    const lines = (key: string) => smallTopic.messages.filter((m) => m.key === key).map((m) => (JSON.parse(m.value ?? '{}') as { line: number }).line);
+    expect(lines('order-A')).toEqual([2, 3, 4]);
+    expect(lines('order-B')).toEqual([1, 2, 3]);
+    await smallTopic.stop();
+  });
+});

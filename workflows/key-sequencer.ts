@@ -1,0 +1,118 @@
+import {
+  ChildWorkflowFailure,
+  condition,
+  continueAsNew,
+  executeChild,
+  log,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+  workflowInfo,
+  WorkflowIdReusePolicy,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { OutboxActivities } from '../activities';
+import { publishEventWorkflow } from './publish-event';
+import { OutboxSearchAttributes } from './search-attributes';
+import { enqueueSignal, sequencerQuery, type EnqueuedEvent, type SequencerState } from './signals';
+import type { PublishPolicy } from './types';
+
+export interface KeySequencerInput {
+  topic: string;
+  key: string;
+  policy: PublishPolicy;
+  /** Carried over by continue-as-new. */
+  buffered?: EnqueuedEvent[];
+  next?: number | null;
+}
+
+/** How long an idle sequencer waits for its key's next event before it closes (a new signal restarts it). */
+const IDLE_MS = 10 * 60_000;
+/** How often a sequencer waiting for a missing sequence asks the store whether it was settled elsewhere. */
+const RECHECK_MS = 30_000;
+
+/**
+ * Per-key ordering: one sequencer per topic and key (workflow id `outbox-key-<topic>/<key>`), fed by
+ * the relay with signal-with-start. It runs the events' own publish workflows (`outbox-<eventId>`,
+ * as children) one at a time in sequence order — the order the store assigned inside the write
+ * transactions, i.e. commit order. A stuck event holds back the later events of its key until an
+ * operator retries, compensates or discards it; other keys have their own sequencers.
+ */
+export async function keySequencerWorkflow(input: KeySequencerInput): Promise<void> {
+  const { topic, key, policy } = input;
+  const { nextOpenSequence, waitUntilSettled } = proxyActivities<OutboxActivities>({
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
+  const buffer = new Map<number, EnqueuedEvent>((input.buffered ?? []).map((e) => [e.sequence, e]));
+  let next: number | null = input.next ?? null;
+  let holding: EnqueuedEvent | null = null;
+
+  setHandler(enqueueSignal, (event) => {
+    if (next !== null && event.sequence < next) return; // already published or settled: a replayed signal
+    buffer.set(event.sequence, event);
+  });
+  setHandler(sequencerQuery, (): SequencerState => ({
+    topic,
+    key,
+    next,
+    holding: holding?.eventId ?? null,
+    waiting: [...buffer.values()].filter((e) => e.eventId !== holding?.eventId).sort((a, b) => a.sequence - b.sequence).map((e) => e.eventId),
+  }));
+
+  if (next === null) next = await nextOpenSequence(topic, key);
+  for (;;) {
+    if (next === null) {
+      // Nothing open in the store: the first enqueued event starts the sequence.
+      if (!(await condition(() => buffer.size > 0, IDLE_MS))) return;
+      next = Math.min(...buffer.keys());
+    }
+    const expected: number = next;
+    const arrived = await condition(() => buffer.has(expected), buffer.size === 0 ? IDLE_MS : RECHECK_MS);
+    if (!arrived) {
+      if (buffer.size === 0) return; // idle: close; the next signal-with-start opens a new run
+      // Waiting for a sequence that may have been settled another way (e.g. an operator, a sweep).
+      const open = await nextOpenSequence(topic, key);
+      if (open !== null && open > expected) next = open;
+      else if (open === null) next = Math.min(...buffer.keys());
+      continue;
+    }
+    const event = buffer.get(expected) as EnqueuedEvent;
+    holding = event;
+    upsertMemo({ holdingEventId: event.eventId, holdingSequence: expected });
+    try {
+      await executeChild(publishEventWorkflow, {
+        workflowId: `outbox-${event.eventId}`,
+        args: [{ eventId: event.eventId, policy }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: [
+          { key: OutboxSearchAttributes.status, value: 'pending' },
+          { key: OutboxSearchAttributes.eventType, value: event.type },
+          { key: OutboxSearchAttributes.aggregateId, value: event.aggregateId },
+          { key: OutboxSearchAttributes.topic, value: topic },
+        ],
+        memo: { eventId: event.eventId, sequence: expected, key },
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+        if (err instanceof ChildWorkflowFailure) {
+          log.error('publish workflow of a sequenced event failed; waiting until the event is settled', { eventId: event.eventId, error: err.message });
+        } else {
+          throw err;
+        }
+      }
+      // Started elsewhere (an earlier sequencer run, a sweep before ordering was enabled): wait for
+      // the store to say it is settled, so order still holds.
+      await waitUntilSettled(event.eventId);
+    }
+    buffer.delete(expected);
+    holding = null;
+    next = expected + 1;
+    upsertMemo({ holdingEventId: null, holdingSequence: null });
+    if (workflowInfo().continueAsNewSuggested) {
+      await continueAsNew<typeof keySequencerWorkflow>({ topic, key, policy, buffered: [...buffer.values()], next });
+    }
+  }
+}
