@@ -7,10 +7,18 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { isEventId, minEventIdAt, OutboxError, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
-import { compensateUpdate, discardUpdate, retryUpdate, stateQuery, type EventWorkflowState } from '../workflows/signals';
+import {
+  compensateUpdate,
+  discardUpdate,
+  retryUpdate,
+  sequencerQuery,
+  stateQuery,
+  type EventWorkflowState,
+  type SequencerState,
+} from '../workflows/signals';
 import { DEFAULT_PUBLISH_POLICY, type PublishEventInput } from '../workflows/types';
 import { CONFIG_TEMPLATE, loadConfig, type TxoutboxConfig } from './config';
-import { eventWorkflowId } from './start-event-workflow';
+import { eventWorkflowId, sequencerWorkflowId } from './start-event-workflow';
 import { storeFromConfig } from './store-from-config';
 
 export const ExitCode = { ok: 0, failure: 1, usage: 2, notFound: 3, refused: 4 } as const;
@@ -240,15 +248,27 @@ async function show(ctx: Context, eventId: string, print: Print): Promise<ExitCo
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
+  // An ordered event may wait behind an earlier one of its key: its sequencer says which.
+  let sequencer: SequencerState | null = null;
+  if (event.sequence !== null) {
+    sequencer = await ctx.client.workflow
+      .getHandle(sequencerWorkflowId(event.topic, event.key))
+      .query(sequencerQuery)
+      .catch(() => null);
+  }
+  const heldBy = sequencer && sequencer.holding !== eventId && sequencer.waiting.includes(eventId) ? sequencer.holding : null;
   const link = `${ctx.config.temporalUiUrl}/namespaces/${ctx.config.temporalNamespace}/workflows/${eventWorkflowId(eventId)}`;
   const human = [
     JSON.stringify(event, null, 2),
     workflow
       ? `workflow ${eventWorkflowId(eventId)}: ${workflow.status}, ${workflow.historyEvents} history events, state ${JSON.stringify(workflow.state)}`
       : `workflow ${eventWorkflowId(eventId)}: not found (not started yet, or past Temporal's retention)`,
+    ...(event.sequence !== null
+      ? [`ordered: sequence ${event.sequence} of key ${event.key}${heldBy ? `, held back by ${heldBy} (${sequencer?.waiting.length ?? 0} waiting)` : ''}`]
+      : []),
     `Web UI: ${link}`,
   ].join('\n');
-  print(human, { event, workflow, webUi: link });
+  print(human, { event, workflow, sequencer, heldBy, webUi: link });
   return ExitCode.ok;
 }
 

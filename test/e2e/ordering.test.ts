@@ -6,6 +6,7 @@ import type { Producer } from 'kafkajs';
 import type { PoolClient } from 'pg';
 import { sequencerWorkflowId } from '../../workers/start-event-workflow';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { runCli } from '../../workers/cli';
 import { mapLimit } from '../../workers/relay';
 import { discardUpdate, sequencerQuery, stateQuery } from '../../workflows/signals';
 import { TestPipeline } from '../support/pipeline';
@@ -33,6 +34,13 @@ describe('per-key ordering', () => {
   afterEach(async () => {
     await p.teardown();
   });
+
+  async function runCliCapture(args: string[]): Promise<string> {
+    const out: string[] = [];
+    const env = { TXOUTBOX_PG_URL: p.servers.pgUrl, TXOUTBOX_PG_SCHEMA: p.schema, TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress };
+    await runCli(args, { out: (l) => out.push(l), err: (l) => out.push(l), confirm: async () => null }, env);
+    return out.join('\n');
+  }
 
   function addLine(client: PoolClient, orderId: string, line: number, type = 'orders.LineAdded', note = '') {
     return p.outbox.add({ type, aggregateId: orderId, payload: { orderId, line, note } }, { client });
@@ -130,6 +138,7 @@ describe('per-key ordering', () => {
     // Act
     const sequencer = p.client.workflow.getHandle(sequencerWorkflowId(p.smallTopic, 'order-A'));
     const held = await sequencer.query(sequencerQuery);
+    const show = await runCliCapture(['show', a[1]?.id ?? '', '--json']);
     const heldBeforeDiscard = smallTopic.messages.filter((m) => m.key === 'order-A').length;
     await stuck.executeUpdate(discardUpdate, { args: [{ reason: 'note too large' }] });
     await smallTopic.waitForEventIds(a.slice(1).map((e) => e.id));
@@ -137,6 +146,7 @@ describe('per-key ordering', () => {
     // Assert
     expect(held).toMatchObject({ holding: a[0]?.id, waiting: a.slice(1).map((e) => e.id) });
     expect(heldBeforeDiscard).toBe(0);
+    expect(JSON.parse(show)).toMatchObject({ heldBy: a[0]?.id });
     const lines = (key: string) => smallTopic.messages.filter((m) => m.key === key).map((m) => (JSON.parse(m.value ?? '{}') as { line: number }).line);
     expect(lines('order-A')).toEqual([2, 3, 4]);
     expect(lines('order-B')).toEqual([1, 2, 3]);
