@@ -1,0 +1,360 @@
+/**
+ * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
+ *
+ *   npm run bench -- [--events 1000] [--keys 20] [--out BENCHMARKS.md]
+ *
+ * Rows:
+ *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
+ *   raw kafkajs, one per send   one message per send, 32 in flight: what one publish activity does, no Temporal
+ *   bare Temporal               N workflows with one no-op activity on the same server: the engine's ceiling
+ *   plain polling relay         SELECT ... FOR UPDATE SKIP LOCKED + batched send + UPDATE, no Temporal
+ *   txoutbox, as fast as possible   relay and worker as separate processes, writes through outbox.add()
+ *   txoutbox, at half that rate     the same, writes paced at half the measured maximum: latency under load
+ * For the txoutbox rows: events/s from the first commit to the last Kafka acknowledgement,
+ * commit-to-Kafka latency percentiles, CPU seconds and peak RSS of the relay and the worker (their
+ * own /metrics), Temporal history events per event.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Pool } from 'pg';
+import { z } from 'zod';
+import { createEventRegistry, createOutbox, defineEventType, eventIdTime, toKafkaMessage, type OutboxEvent } from '../domain/outbox';
+import { PostgresOutboxStore, withPgTransaction } from '../domain/stores/postgres-store';
+import { mapLimit } from '../workers/relay';
+import { eventWorkflowId } from '../workers/start-event-workflow';
+
+const REPO = join(__dirname, '..');
+const { values } = parseArgs({
+  options: { events: { type: 'string', default: '1000' }, keys: { type: 'string', default: '20' }, out: { type: 'string', default: '' } },
+});
+const N = Number(values.events);
+const K = Number(values.keys);
+const servers = {
+  temporal: process.env.TXOUTBOX_TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+  brokers: (process.env.TXOUTBOX_KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+  pg: process.env.TXOUTBOX_PG_URL ?? 'postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox',
+};
+const kafka = new Kafka({ clientId: 'txoutbox-bench', brokers: servers.brokers, logLevel: logLevel.NOTHING });
+const stamp = Date.now().toString(36);
+
+interface Row {
+  name: string;
+  eventsPerSecond: number;
+  p50?: number;
+  p95?: number;
+  p99?: number;
+  relayCpuS?: number;
+  workerCpuS?: number;
+  relayPeakMb?: number;
+  workerPeakMb?: number;
+  historyPerEvent?: number;
+  note?: string;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+const schema = z.object({ orderId: z.string(), line: z.number().int(), sku: z.string(), priceCents: z.number().int() });
+
+function payload(i: number): { orderId: string; line: number; sku: string; priceCents: number } {
+  return { orderId: `order-${i % K}`, line: i, sku: `sku-${i % 97}`, priceCents: 1000 + (i % 5000) };
+}
+
+async function createTopic(topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
+  await admin.disconnect();
+}
+
+/** Sample events shaped like the real ones, for the baselines. */
+function sampleEvents(topic: string): OutboxEvent[] {
+  return Array.from({ length: N }, (_, i) => ({
+    id: `bench-${stamp}-${i}`,
+    envelopeVersion: 1,
+    specVersion: '1.0',
+    source: 'bench',
+    type: 'bench.LineAdded',
+    schemaVersion: 1,
+    aggregateType: 'order',
+    aggregateId: `order-${i % K}`,
+    topic,
+    key: `order-${i % K}`,
+    payload: payload(i),
+    payloadHash: 'h',
+    headers: {},
+    occurredAt: new Date(),
+    status: 'pending',
+    attempts: 0,
+    lastError: null,
+    publishedAt: null,
+    kafka: null,
+    resolution: null,
+    sequence: null,
+  }));
+}
+
+async function rawKafka(batched: boolean): Promise<Row> {
+  const topic = `bench-raw-${batched ? 'batch' : 'single'}-${stamp}`;
+  await createTopic(topic);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const messages = sampleEvents(topic).map(toKafkaMessage);
+  const t0 = performance.now();
+  if (batched) {
+    for (let i = 0; i < messages.length; i += 100) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 100) });
+  } else {
+    await mapLimit(messages, 32, (m) => producer.send({ topic, acks: -1, messages: [m] }));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await producer.disconnect();
+  return { name: batched ? 'raw kafkajs, batches of 100' : 'raw kafkajs, one message per send (32 in flight)', eventsPerSecond: N / seconds };
+}
+
+async function bareTemporal(): Promise<Row> {
+  const taskQueue = `bench-bare-${stamp}`;
+  const connection = await NativeConnection.connect({ address: servers.temporal });
+  const worker = await Worker.create({
+    connection,
+    taskQueue,
+    workflowsPath: require.resolve('./bench-noop-workflow'),
+    activities: { noop: async () => undefined },
+  });
+  const clientConnection = await Connection.connect({ address: servers.temporal });
+  const client = new Client({ connection: clientConnection });
+  const t0 = performance.now();
+  await worker.runUntil(async () => {
+    const handles = await mapLimit(
+      Array.from({ length: N }, (_, i) => i),
+      32,
+      (i) => client.workflow.start('noopWorkflow', { taskQueue, workflowId: `bench-bare-${stamp}-${i}` }),
+    );
+    await mapLimit(handles, 64, (h) => h.result());
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  await clientConnection.close();
+  await connection.close();
+  return { name: 'bare Temporal: one workflow + one no-op activity each', eventsPerSecond: N / seconds };
+}
+
+async function pollingRelay(pool: Pool): Promise<Row> {
+  const topic = `bench-poll-${stamp}`;
+  await createTopic(topic);
+  const table = `"bench_${stamp}".poll_outbox`;
+  await pool.query(`create schema if not exists "bench_${stamp}"`);
+  await pool.query(`create table ${table} (id bigserial primary key, key text, value text, headers jsonb, published boolean not null default false, created_at timestamptz default clock_timestamp(), published_at timestamptz)`);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  let stop = false;
+  const relay = (async () => {
+    while (!stop) {
+      const sent = await withPgTransaction(pool, async ({ client }) => {
+        const { rows } = await client.query<{ id: string; key: string; value: string; headers: Record<string, string> }>(
+          `select id, key, value, headers from ${table} where not published order by id limit 100 for update skip locked`,
+        );
+        if (rows.length === 0) return 0;
+        await producer.send({ topic, acks: -1, messages: rows.map((r) => ({ key: r.key, value: r.value, headers: r.headers })) });
+        await client.query(`update ${table} set published = true, published_at = clock_timestamp() where id = any($1::bigint[])`, [rows.map((r) => r.id)]);
+        return rows.length;
+      });
+      if (sent === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  const messages = sampleEvents(topic).map(toKafkaMessage);
+  const t0 = performance.now();
+  await mapLimit(messages, 8, (m) => pool.query(`insert into ${table} (key, value, headers) values ($1, $2, $3)`, [m.key, m.value, JSON.stringify(m.headers)]));
+  for (;;) {
+    const { rows } = await pool.query<{ n: string }>(`select count(*)::text as n from ${table} where not published`);
+    if (rows[0]?.n === '0') break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const { rows } = await pool.query<{ ms: string }>(`select extract(epoch from (published_at - created_at)) * 1000 as ms from ${table} order by 1`);
+  const latencies = rows.map((r) => Number(r.ms));
+  stop = true;
+  await relay;
+  await producer.disconnect();
+  await pool.query(`drop schema "bench_${stamp}" cascade`);
+  return {
+    name: 'plain polling relay (no Temporal), batches of 100',
+    eventsPerSecond: N / seconds,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+  };
+}
+
+interface ProcessStats {
+  cpuSeconds: number;
+  peakRssMb: number;
+}
+
+function startProcess(bin: string, env: NodeJS.ProcessEnv, prefix: string): { child: ChildProcess; port: Promise<number>; stats: () => ProcessStats; sample: () => Promise<void> } {
+  const child = spawn('node', [join(REPO, 'workers', 'bin', bin)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let resolvePort: (port: number) => void = () => undefined;
+  const port = new Promise<number>((resolve) => (resolvePort = resolve));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    for (const line of chunk.split('\n')) {
+      const match = line.includes('health endpoints listening') ? /"port":(\d+)/.exec(line) : null;
+      if (match) resolvePort(Number(match[1]));
+    }
+  });
+  let cpuSeconds = 0;
+  let peakRssMb = 0;
+  const sample = async (): Promise<void> => {
+    const text = await (await fetch(`http://127.0.0.1:${await port}/metrics`)).text();
+    const read = (name: string): number => Number(new RegExp(`^${prefix}${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
+    cpuSeconds = read('process_cpu_seconds_total');
+    peakRssMb = Math.max(peakRssMb, read('process_resident_memory_bytes') / 1024 / 1024);
+  };
+  return { child, port, stats: () => ({ cpuSeconds, peakRssMb }), sample };
+}
+
+async function txoutbox(pool: Pool, name: string, rate: number | null): Promise<Row> {
+  const pgSchema = `bench_tx_${stamp}_${rate === null ? 'max' : 'paced'}`;
+  const topic = `bench-tx-${stamp}-${rate === null ? 'max' : 'paced'}`;
+  const taskQueue = `bench-tx-${stamp}-${rate === null ? 'max' : 'paced'}`;
+  await createTopic(topic);
+  const store = new PostgresOutboxStore({ pool, schema: pgSchema });
+  await store.setup();
+  const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic, schema })]);
+  const outbox = createOutbox({ store, registry, source: 'bench' });
+  const env = { TXOUTBOX_PG_SCHEMA: pgSchema, TXOUTBOX_TASK_QUEUE: taskQueue, TXOUTBOX_LOG_LEVEL: 'info', TXOUTBOX_HEALTH_PORT: '0' };
+  const relay = startProcess('relay.js', env, 'txoutbox_relay_');
+  const worker = startProcess('worker.js', env, 'txoutbox_worker_');
+  const readyBy = Date.now() + 120_000;
+  for (const p of [relay, worker]) {
+    const port = await Promise.race([p.port, new Promise<number>((_, reject) => setTimeout(() => reject(new Error('relay/worker did not start within 120 s')), 120_000))]);
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (Date.now() > readyBy) throw new Error('relay/worker not ready within 120 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  await Promise.all([relay.sample(), worker.sample()]);
+  const base = { relay: relay.stats().cpuSeconds, worker: worker.stats().cpuSeconds };
+  const sampler = setInterval(() => void Promise.all([relay.sample(), worker.sample()]).catch(() => undefined), 200);
+
+  const committedAt = new Map<string, number>();
+  const t0 = performance.now();
+  const write = async (i: number): Promise<void> => {
+    const event = await withPgTransaction(pool, ({ client }) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, { client }));
+    committedAt.set(event.id, Date.now());
+  };
+  if (rate === null) {
+    await mapLimit(Array.from({ length: N }, (_, i) => i), 8, write);
+  } else {
+    const intervalMs = 1000 / rate;
+    const pending: Array<Promise<void>> = [];
+    for (let i = 0; i < N; i++) {
+      const due = t0 + i * intervalMs;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      pending.push(write(i));
+    }
+    await Promise.all(pending);
+  }
+  const table = `"${pgSchema}".outbox_events`;
+  const deadline = Date.now() + 30 * 60_000;
+  for (;;) {
+    const { rows } = await pool.query<{ n: string }>(`select count(*)::text as n from ${table} where status <> 'published'`);
+    if (rows[0]?.n === '0') break;
+    if (Date.now() > deadline) throw new Error(`${name}: not all events published within 30 minutes`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(sampler);
+  await Promise.all([relay.sample(), worker.sample()]);
+  const { rows } = await pool.query<{ id: string; published_at: Date }>(`select id, published_at from ${table}`);
+  const latencies = rows.map((r) => r.published_at.getTime() - (committedAt.get(r.id) ?? eventIdTime(r.id))).sort((a, b) => a - b);
+
+  // History events per event, from one event's workflow.
+  const connection = await Connection.connect({ address: servers.temporal });
+  const history = await new Client({ connection }).workflow.getHandle(eventWorkflowId(rows[0]?.id ?? '')).fetchHistory();
+  await connection.close();
+
+  for (const p of [relay, worker]) p.child.kill('SIGTERM');
+  await Promise.all([relay, worker].map((p) => new Promise((resolve) => p.child.once('exit', resolve))));
+  await pool.query(`drop schema "${pgSchema}" cascade`);
+  return {
+    name,
+    eventsPerSecond: N / seconds,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+    relayCpuS: relay.stats().cpuSeconds - base.relay,
+    workerCpuS: worker.stats().cpuSeconds - base.worker,
+    relayPeakMb: relay.stats().peakRssMb,
+    workerPeakMb: worker.stats().peakRssMb,
+    historyPerEvent: history.events?.length ?? NaN,
+    note: rate === null ? undefined : `writes paced at ${rate.toFixed(1)} events/s`,
+  };
+}
+
+function table(rows: Row[], bareTemporalRate: number, pollingRate: number): string {
+  const f = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? '' : n.toFixed(digits));
+  const lines = [
+    '| mode | events/s | vs bare Temporal | vs polling relay | p50 ms | p95 ms | p99 ms | relay CPU s | worker CPU s | relay peak MB | worker peak MB | history events/event |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.name}${r.note ? ` (${r.note})` : ''} | ${f(r.eventsPerSecond, 1)} | ${f(r.eventsPerSecond / bareTemporalRate, 2)} | ${f(r.eventsPerSecond / pollingRate, 2)} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.relayCpuS, 1)} | ${f(r.workerCpuS, 1)} | ${f(r.relayPeakMb)} | ${f(r.workerPeakMb)} | ${f(r.historyPerEvent)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const pool = new Pool({ connectionString: servers.pg, max: 20 });
+  log(`${N} events over ${K} keys`);
+  const rows: Row[] = [];
+  log('raw kafkajs');
+  rows.push(await rawKafka(true));
+  rows.push(await rawKafka(false));
+  log('bare Temporal');
+  const bare = await bareTemporal();
+  rows.push(bare);
+  log('plain polling relay');
+  const polling = await pollingRelay(pool);
+  rows.push(polling);
+  log('txoutbox, as fast as possible');
+  const max = await txoutbox(pool, 'txoutbox default mode, writes as fast as possible (8 writers)', null);
+  rows.push(max);
+  log(`txoutbox at half the maximum rate (${(max.eventsPerSecond / 2).toFixed(1)} events/s)`);
+  rows.push(await txoutbox(pool, 'txoutbox default mode, at half the maximum rate', max.eventsPerSecond / 2));
+  await pool.end();
+
+  const versions = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const report = [
+    `Run ${new Date().toISOString()}: \`npm run bench -- --events ${N} --keys ${K}\``,
+    '',
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}; Node ${process.version};`,
+    `Temporal CLI dev server 1.5.1 (server 1.29.1, SQLite file); Kafka 4.4.0 (one KRaft broker); PostgreSQL 15;`,
+    `kafkajs ${versions.dependencies.kafkajs}, @temporalio/* ${versions.dependencies['@temporalio/client']}. All servers and the benchmark share the one machine.`,
+    '',
+    table(rows, bare.eventsPerSecond, polling.eventsPerSecond),
+    '',
+    'Latency: from the write transaction\'s commit to Kafka\'s acknowledgement (recorded on the event). CPU and memory: the relay and worker processes\' own `process_cpu_seconds_total` and peak `process_resident_memory_bytes`, sampled every 200 ms.',
+  ].join('\n');
+  console.log(report);
+  if (values.out) writeFileSync(values.out, report + '\n');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
