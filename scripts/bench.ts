@@ -24,7 +24,17 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Pool } from 'pg';
 import { z } from 'zod';
-import { createEventRegistry, createOutbox, defineEventType, eventIdTime, toKafkaMessage, type OutboxEvent } from '../domain/outbox';
+import {
+  applyOutboxDefaults,
+  buildEvent,
+  createEventIdGenerator,
+  createEventRegistry,
+  createOutbox,
+  defineEventType,
+  eventIdTime,
+  toKafkaMessage,
+  type OutboxEvent,
+} from '../domain/outbox';
 import { PostgresOutboxStore, withPgTransaction } from '../domain/stores/postgres-store';
 import { mapLimit } from '../workers/relay';
 import { eventWorkflowId } from '../workers/start-event-workflow';
@@ -78,31 +88,14 @@ async function createTopic(topic: string): Promise<void> {
   await admin.disconnect();
 }
 
-/** Sample events shaped like the real ones, for the baselines. */
-function sampleEvents(topic: string): OutboxEvent[] {
-  return Array.from({ length: N }, (_, i) => ({
-    id: `bench-${stamp}-${i}`,
-    envelopeVersion: 1,
-    specVersion: '1.0',
-    source: 'bench',
-    type: 'bench.LineAdded',
-    schemaVersion: 1,
-    aggregateType: 'order',
-    aggregateId: `order-${i % K}`,
-    topic,
-    key: `order-${i % K}`,
-    payload: payload(i),
-    payloadHash: 'h',
-    headers: {},
-    occurredAt: new Date(),
-    status: 'pending',
-    attempts: 0,
-    lastError: null,
-    publishedAt: null,
-    kafka: null,
-    resolution: null,
-    sequence: null,
-  }));
+/** Real envelopes (built by the outbox's own validation), for the baselines' messages. */
+async function sampleEvents(topic: string): Promise<OutboxEvent[]> {
+  const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic, schema })]);
+  const options = applyOutboxDefaults({ source: 'bench' });
+  const newId = createEventIdGenerator();
+  return mapLimit(Array.from({ length: N }, (_, i) => i), 64, (i) =>
+    buildEvent({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, registry, options, newId),
+  );
 }
 
 async function rawKafka(batched: boolean): Promise<Row> {
@@ -110,7 +103,7 @@ async function rawKafka(batched: boolean): Promise<Row> {
   await createTopic(topic);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  const messages = sampleEvents(topic).map(toKafkaMessage);
+  const messages = (await sampleEvents(topic)).map(toKafkaMessage);
   const t0 = performance.now();
   if (batched) {
     for (let i = 0; i < messages.length; i += 100) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 100) });
@@ -171,7 +164,7 @@ async function pollingRelay(pool: Pool): Promise<Row> {
       if (sent === 0) await new Promise((resolve) => setTimeout(resolve, 20));
     }
   })();
-  const messages = sampleEvents(topic).map(toKafkaMessage);
+  const messages = (await sampleEvents(topic)).map(toKafkaMessage);
   const t0 = performance.now();
   await mapLimit(messages, 8, (m) => pool.query(`insert into ${table} (key, value, headers) values ($1, $2, $3)`, [m.key, m.value, JSON.stringify(m.headers)]));
   for (;;) {

@@ -5,6 +5,7 @@
  */
 import type { ClientSession, Document, OptionalUnlessRequiredId, ResumeToken, WithId } from 'mongodb';
 import { OutboxErrorCode, type FeedGap, type OutboxEvent } from '../../domain/outbox';
+import { sampleEvent } from '../support/sample-event';
 import { MongoOutboxStore, type ChangeStreamLike, type MongoCollectionLike, type MongoDbLike } from '../../domain/stores/mongodb-store';
 
 type Step = { change: Document } | { empty: ResumeToken } | { error: { code: number; message: string } };
@@ -112,26 +113,8 @@ function fakeSession(inTransaction: boolean): ClientSession {
 }
 
 function outboxDoc(id: string): Document {
-  return {
-    _id: id,
-    type: 't',
-    schemaVersion: 1,
-    aggregateType: 'a',
-    aggregateId: 'a-1',
-    topic: 'topic',
-    key: 'a-1',
-    payload: { n: 1 },
-    payloadHash: 'h',
-    headers: {},
-    occurredAt: new Date(0),
-    status: 'pending',
-    attempts: 0,
-    lastError: null,
-    publishedAt: null,
-    kafka: null,
-    resolution: null,
-    sequence: null,
-  };
+  const { id: _id, ...rest } = sampleEvent({ id, type: 't', aggregateType: 'a', aggregateId: 'a-1', topic: 'topic', key: 'a-1', payload: { n: 1 }, occurredAt: new Date(0) });
+  return { _id, ...rest };
 }
 
 function insertChange(id: string): Step {
