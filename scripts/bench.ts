@@ -214,16 +214,23 @@ function startProcess(bin: string, env: NodeJS.ProcessEnv, prefix: string): { ch
   return { child, port, stats: () => ({ cpuSeconds, peakRssMb }), sample };
 }
 
-async function txoutbox(pool: Pool, name: string, rate: number | null): Promise<Row> {
-  const pgSchema = `bench_tx_${stamp}_${rate === null ? 'max' : 'paced'}`;
-  const topic = `bench-tx-${stamp}-${rate === null ? 'max' : 'paced'}`;
-  const taskQueue = `bench-tx-${stamp}-${rate === null ? 'max' : 'paced'}`;
+async function txoutbox(pool: Pool, name: string, rate: number | null, localActivity = false): Promise<Row> {
+  const variant = `${rate === null ? 'max' : 'paced'}_${localActivity ? 'local' : 'remote'}`;
+  const pgSchema = `bench_tx_${stamp}_${variant}`;
+  const topic = `bench-tx-${stamp}-${variant}`;
+  const taskQueue = `bench-tx-${stamp}-${variant}`;
   await createTopic(topic);
   const store = new PostgresOutboxStore({ pool, schema: pgSchema });
   await store.setup();
   const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic, schema })]);
   const outbox = createOutbox({ store, registry, source: 'bench' });
-  const env = { TXOUTBOX_PG_SCHEMA: pgSchema, TXOUTBOX_TASK_QUEUE: taskQueue, TXOUTBOX_LOG_LEVEL: 'info', TXOUTBOX_HEALTH_PORT: '0' };
+  const env = {
+    TXOUTBOX_PG_SCHEMA: pgSchema,
+    TXOUTBOX_TASK_QUEUE: taskQueue,
+    TXOUTBOX_LOG_LEVEL: 'info',
+    TXOUTBOX_HEALTH_PORT: '0',
+    TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: String(localActivity),
+  };
   const relay = startProcess('relay.js', env, 'txoutbox_relay_');
   const worker = startProcess('worker.js', env, 'txoutbox_worker_');
   const readyBy = Date.now() + 120_000;
@@ -329,6 +336,8 @@ async function main(): Promise<void> {
   rows.push(max);
   log(`txoutbox at half the maximum rate (${(max.eventsPerSecond / 2).toFixed(1)} events/s)`);
   rows.push(await txoutbox(pool, 'txoutbox default mode, at half the maximum rate', max.eventsPerSecond / 2));
+  log('txoutbox, publish as a local activity, as fast as possible');
+  rows.push(await txoutbox(pool, 'txoutbox, publish as a local activity, writes as fast as possible', null, true));
   await pool.end();
 
   const versions = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };

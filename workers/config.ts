@@ -28,6 +28,8 @@ export interface TxoutboxConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** TXOUTBOX_RELAY_NAME: the relay's checkpoint name. @default "relay" */
   relayName: string;
+  /** TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: publish as a local activity (`true`/`false`). @default false */
+  publishLocalActivity: boolean;
 }
 
 /** Every variable, with its default: printed by `txoutbox config`. */
@@ -45,6 +47,7 @@ TXOUTBOX_KAFKA_BROKERS=127.0.0.1:9092
 TXOUTBOX_HEALTH_PORT=0                  # /healthz and /readyz of the relay or worker (0: any free port)
 TXOUTBOX_LOG_LEVEL=info                 # debug | info | warn | error
 TXOUTBOX_RELAY_NAME=relay               # checkpoint name; relays sharing it share a position
+TXOUTBOX_PUBLISH_LOCAL_ACTIVITY=false   # publish as a local activity (fewer history events)
 `;
 
 const HOST_PORT = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
@@ -81,7 +84,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   if (logLevel !== 'debug' && logLevel !== 'info' && logLevel !== 'warn' && logLevel !== 'error') {
     throw bad('TXOUTBOX_LOG_LEVEL', `must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
   }
+  const localActivity = get('TXOUTBOX_PUBLISH_LOCAL_ACTIVITY') ?? 'false';
+  if (localActivity !== 'true' && localActivity !== 'false') {
+    throw bad('TXOUTBOX_PUBLISH_LOCAL_ACTIVITY', `must be true or false, got ${JSON.stringify(localActivity)}`);
+  }
   return {
+    publishLocalActivity: localActivity === 'true',
     healthPort,
     logLevel,
     relayName: get('TXOUTBOX_RELAY_NAME') ?? 'relay',

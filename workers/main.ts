@@ -54,7 +54,15 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         namespace: config.temporalNamespace,
         interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
       });
-      const relay = createRelay({ store, workflowClient: client.workflow, taskQueue: config.taskQueue, name: config.relayName, logger, metrics });
+      const relay = createRelay({
+        store,
+        workflowClient: client.workflow,
+        taskQueue: config.taskQueue,
+        name: config.relayName,
+        logger,
+        metrics,
+        publishPolicy: { localActivity: config.publishLocalActivity },
+      });
       metrics.observeStore(store);
       relay.on('checkpoint', ({ events }) => events > 0 && logger.debug('checkpoint saved', { events }));
       running = await relay.start();

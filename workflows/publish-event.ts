@@ -5,6 +5,7 @@ import {
   condition,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   type ActivityOptions,
@@ -41,7 +42,7 @@ const BOOKKEEPING: ActivityOptions = {
  */
 export async function publishEventWorkflow(input: PublishEventInput): Promise<PublishEventOutcome> {
   const { policy, eventId } = input;
-  const { publishEvent } = proxyActivities<OutboxActivities>({
+  const publishOptions = {
     startToCloseTimeout: policy.startToCloseTimeoutMs,
     retry: {
       initialInterval: policy.initialIntervalMs,
@@ -51,7 +52,10 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
       ...(policy.maximumAttempts > 0 ? { maximumAttempts: policy.maximumAttempts } : {}),
       nonRetryableErrorTypes: ['EVENT_NOT_FOUND'],
     },
-  });
+  };
+  const { publishEvent } = policy.localActivity
+    ? proxyLocalActivities<OutboxActivities>(publishOptions)
+    : proxyActivities<OutboxActivities>(publishOptions);
   const { escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter } = proxyActivities<OutboxActivities>(BOOKKEEPING);
 
   const state: EventWorkflowState = { eventId, status: 'pending', attempts: 0, retryRounds: 0, lastError: null, resolutionReason: null };

@@ -226,4 +226,24 @@ describe('outbox pipeline on PostgreSQL, Temporal and Kafka', () => {
     expect(sweep).toEqual({ found: 1, started: 0, duplicates: 1 });
     expect(await p.workflowIds()).toEqual([eventWorkflowId(eventId)]);
   });
+
+  test('publish as a local activity (policy option): the same delivery with fewer history events', async () => {
+    // Arrange
+    await p.startWorker();
+    await p.startRelay(p.relay({ publishPolicy: { localActivity: true } }));
+
+    // Act
+    const eventId = await p.placeOrder('order-1');
+    await p.collector.waitForEventIds([eventId]);
+    const handle = p.client.workflow.getHandle(eventWorkflowId(eventId));
+    const outcome = await handle.result();
+    const history = await handle.fetchHistory();
+
+    // Assert
+    expect(outcome).toMatchObject({ status: 'published', receipt: { eventId, alreadyPublished: false } });
+    expect(p.collector.withEventId(eventId)).toHaveLength(1);
+    const types = (history.events ?? []).map((e) => e.eventType);
+    expect(types.length).toBeLessThan(12);
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'published' });
+  });
 });
