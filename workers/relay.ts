@@ -105,11 +105,12 @@ export class Relay extends EventEmitter<RelayEvents> {
       }, delayMs);
     };
     scheduleSweep(this.options.sweepIntervalMs);
-    this.on('gap', () => {
+    const onGap = (): void => {
       // Whatever the feed may have skipped is found by a sweep once the grace period has passed.
       if (sweepTimer) clearTimeout(sweepTimer);
       scheduleSweep(this.options.sweepGraceMs);
-    });
+    };
+    this.on('gap', onGap);
     await ready;
     return {
       shutdown: async () => {
@@ -117,7 +118,7 @@ export class Relay extends EventEmitter<RelayEvents> {
         if (sweepTimer) clearTimeout(sweepTimer);
         await feedLoop;
         await sweeping;
-        this.removeAllListeners('gap');
+        this.off('gap', onGap);
       },
     };
   }
