@@ -45,7 +45,12 @@ async function enqueue(
   event: OutboxEvent,
   options: { taskQueue: string; policy: PublishPolicy; workflowIdPrefix?: string },
 ): Promise<StartOutcome> {
-  const sequencer: KeySequencerInput = { topic: event.topic, key: event.key, policy: options.policy };
+  const sequencer: KeySequencerInput = {
+    topic: event.topic,
+    key: event.key,
+    policy: options.policy,
+    workflowIdPrefix: options.workflowIdPrefix ?? DEFAULT_WORKFLOW_ID_PREFIX,
+  };
   const enqueued: EnqueuedEvent = { eventId: event.id, sequence: event.sequence ?? 0, type: event.type, aggregateId: event.aggregateId };
   await client.signalWithStart('keySequencerWorkflow', {
     taskQueue: options.taskQueue,

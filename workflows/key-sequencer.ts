@@ -22,6 +22,8 @@ export interface KeySequencerInput {
   topic: string;
   key: string;
   policy: PublishPolicy;
+  /** Prefix of the events' workflow ids, the relay's. @default "outbox-" */
+  workflowIdPrefix?: string;
   /** Carried over by continue-as-new. */
   buffered?: EnqueuedEvent[];
   next?: number | null;
@@ -41,6 +43,7 @@ const RECHECK_MS = 30_000;
  */
 export async function keySequencerWorkflow(input: KeySequencerInput): Promise<void> {
   const { topic, key, policy } = input;
+  const workflowIdPrefix = input.workflowIdPrefix ?? 'outbox-';
   const { nextOpenSequence, waitUntilSettled } = proxyActivities<OutboxActivities>({
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
@@ -83,7 +86,7 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
     upsertMemo({ holdingEventId: event.eventId, holdingSequence: expected });
     try {
       await executeChild(publishEventWorkflow, {
-        workflowId: `outbox-${event.eventId}`,
+        workflowId: `${workflowIdPrefix}${event.eventId}`,
         args: [{ eventId: event.eventId, policy }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
@@ -112,7 +115,7 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
     next = expected + 1;
     upsertMemo({ holdingEventId: null, holdingSequence: null });
     if (workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof keySequencerWorkflow>({ topic, key, policy, buffered: [...buffer.values()], next });
+      await continueAsNew<typeof keySequencerWorkflow>({ topic, key, policy, workflowIdPrefix, buffered: [...buffer.values()], next });
     }
   }
 }

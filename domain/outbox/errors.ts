@@ -22,8 +22,6 @@ export const OutboxErrorCode = {
   eventNotFound: 'EVENT_NOT_FOUND',
   /** Kafka refused or failed the publication. */
   publishFailed: 'PUBLISH_FAILED',
-  /** The change feed's saved position is unusable (lost history, corrupt checkpoint). */
-  feedPositionLost: 'FEED_POSITION_LOST',
 } as const;
 export type OutboxErrorCode = (typeof OutboxErrorCode)[keyof typeof OutboxErrorCode];
 
