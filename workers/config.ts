@@ -30,6 +30,16 @@ export interface TxoutboxConfig {
   relayName: string;
   /** TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: publish as a local activity (`true`/`false`). @default false */
   publishLocalActivity: boolean;
+  /** TXOUTBOX_RELAY_START_CONCURRENCY: most workflow starts in flight. @default 16 */
+  relayStartConcurrency: number;
+  /** TXOUTBOX_WORKER_WORKFLOW_TASKS: concurrent workflow tasks. @default 40 (the SDK's) */
+  workerWorkflowTasks: number;
+  /** TXOUTBOX_WORKER_WORKFLOW_POLLS: concurrent workflow task polls. @default 10 (the SDK's, capped at the tasks) */
+  workerWorkflowPolls: number;
+  /** TXOUTBOX_WORKER_ACTIVITY_TASKS: concurrent activities. @default 100 */
+  workerActivityTasks: number;
+  /** TXOUTBOX_PRODUCER_LINGER_MS: coalesce concurrent publishes into batches, waiting at most this long (unset: one request per publish). @default null */
+  producerLingerMs: number | null;
 }
 
 /** Every variable, with its default: printed by `txoutbox config`. */
@@ -48,6 +58,11 @@ TXOUTBOX_HEALTH_PORT=0                  # /healthz and /readyz of the relay or w
 TXOUTBOX_LOG_LEVEL=info                 # debug | info | warn | error
 TXOUTBOX_RELAY_NAME=relay               # checkpoint name; relays sharing it share a position
 TXOUTBOX_PUBLISH_LOCAL_ACTIVITY=false   # publish as a local activity (fewer history events)
+TXOUTBOX_RELAY_START_CONCURRENCY=16     # relay: workflow starts in flight
+TXOUTBOX_WORKER_WORKFLOW_TASKS=40       # worker: concurrent workflow tasks
+TXOUTBOX_WORKER_WORKFLOW_POLLS=10       # worker: concurrent workflow task polls (at most the tasks)
+TXOUTBOX_WORKER_ACTIVITY_TASKS=100      # worker: concurrent activities
+TXOUTBOX_PRODUCER_LINGER_MS=            # worker: coalesce publishes into batches within this window (unset: off)
 `;
 
 const HOST_PORT = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
@@ -88,7 +103,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   if (localActivity !== 'true' && localActivity !== 'false') {
     throw bad('TXOUTBOX_PUBLISH_LOCAL_ACTIVITY', `must be true or false, got ${JSON.stringify(localActivity)}`);
   }
+  const integer = (name: string, fallback: number, min: number, max = 100_000): number => {
+    const text = get(name);
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min || value > max) throw bad(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+    return value;
+  };
+  const workerWorkflowTasks = integer('TXOUTBOX_WORKER_WORKFLOW_TASKS', 40, 2);
+  const lingerSet = get('TXOUTBOX_PRODUCER_LINGER_MS') !== undefined;
   return {
+    relayStartConcurrency: integer('TXOUTBOX_RELAY_START_CONCURRENCY', 16, 1),
+    workerWorkflowTasks,
+    workerWorkflowPolls: integer('TXOUTBOX_WORKER_WORKFLOW_POLLS', Math.min(10, workerWorkflowTasks), 2, workerWorkflowTasks),
+    workerActivityTasks: integer('TXOUTBOX_WORKER_ACTIVITY_TASKS', 100, 1),
+    producerLingerMs: lingerSet ? integer('TXOUTBOX_PRODUCER_LINGER_MS', 0, 0, 1000) : null,
     publishLocalActivity: localActivity === 'true',
     healthPort,
     logLevel,

@@ -62,6 +62,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         logger,
         metrics,
         publishPolicy: { localActivity: config.publishLocalActivity },
+        startConcurrency: config.relayStartConcurrency,
       });
       metrics.observeStore(store);
       relay.on('checkpoint', ({ events }) => events > 0 && logger.debug('checkpoint saved', { events }));
@@ -77,6 +78,10 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         kafka,
         logger,
         metrics,
+        maxConcurrentWorkflowTaskExecutions: config.workerWorkflowTasks,
+        maxConcurrentWorkflowTaskPolls: config.workerWorkflowPolls,
+        maxConcurrentActivityTaskExecutions: config.workerActivityTasks,
+        ...(config.producerLingerMs === null ? {} : { coalesce: { lingerMs: config.producerLingerMs } }),
       });
     }
   } catch (err) {

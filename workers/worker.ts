@@ -5,6 +5,7 @@ import { silentLogger, type Logger, type OutboxStore } from '../domain/outbox';
 import { Resource } from '@opentelemetry/resources';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
+import { CoalescingProducer, cachedPartitions, type CoalescingProducerOptions } from './coalescing-producer';
 import { createOutboxProducer } from './kafka-producer';
 import type { OutboxMetrics } from './metrics';
 
@@ -30,11 +31,17 @@ export interface OutboxWorkerOptions {
    */
   workflowSpanExporter?: SpanExporter;
   /** Wraps the producer the activities send with (instrumentation, fault injection in tests). */
-  wrapProducer?: (producer: Producer) => Pick<Producer, 'send'>;
+  wrapProducer?: (producer: Pick<Producer, 'send'>) => Pick<Producer, 'send'>;
   /** Compensations by event type, run on an operator's `compensate`. */
   compensations?: Record<string, Compensation>;
   /** @default 100 (the SDK's default) */
   maxConcurrentActivityTaskExecutions?: number;
+  /** @default 40 (the SDK's default) */
+  maxConcurrentWorkflowTaskExecutions?: number;
+  /** @default min(10, maxConcurrentWorkflowTaskExecutions) (the SDK's default) */
+  maxConcurrentWorkflowTaskPolls?: number;
+  /** Coalesce concurrent publishes into batched requests (see CoalescingProducer). @default off */
+  coalesce?: Omit<CoalescingProducerOptions, 'partitionsOf'>;
   logger?: Logger;
 }
 
@@ -59,6 +66,12 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
   const admin = options.kafka.admin();
   await admin.connect();
   const topicExists = async (topic: string): Promise<boolean> => (await admin.listTopics()).includes(topic);
+  const sender: Pick<Producer, 'send'> = options.coalesce
+    ? new CoalescingProducer(producer, {
+        ...options.coalesce,
+        partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
+      })
+    : producer;
   let connection: NativeConnection | undefined;
   try {
     connection = await NativeConnection.connect({ address: options.temporalAddress });
@@ -69,7 +82,7 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
       ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: OUTBOX_WORKFLOWS_PATH }),
       activities: createActivities({
         store: options.store,
-        producer: options.wrapProducer ? options.wrapProducer(producer) : producer,
+        producer: options.wrapProducer ? options.wrapProducer(sender) : sender,
         logger,
         ackTimeoutMs: options.ackTimeoutMs,
         topicExists,
@@ -77,6 +90,8 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
         metrics: options.metrics,
       }),
       maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+      ...(options.maxConcurrentWorkflowTaskExecutions === undefined ? {} : { maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions }),
+      ...(options.maxConcurrentWorkflowTaskPolls === undefined ? {} : { maxConcurrentWorkflowTaskPolls: options.maxConcurrentWorkflowTaskPolls }),
       interceptors: {
         activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })],
         ...(options.workflowSpanExporter ? { workflowModules: [OTEL_WORKFLOW_INTERCEPTORS] } : {}),

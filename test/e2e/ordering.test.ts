@@ -63,7 +63,7 @@ describe('per-key ordering', () => {
     const seed = Number(process.env.TXOUTBOX_TEST_SEED ?? 20261127);
     const random = seeded(seed);
     let injected = 0;
-    const flaky = (producer: Producer): Pick<Producer, 'send'> => ({
+    const flaky = (producer: Pick<Producer, 'send'>): Pick<Producer, 'send'> => ({
       send: async (record) => {
         if (random() < 0.1) {
           injected += 1;

@@ -184,7 +184,7 @@ export class TestPipeline {
       compensations?: Record<string, Compensation>;
       metrics?: OutboxMetrics;
       workflowSpanExporter?: SpanExporter;
-      wrapProducer?: (producer: Producer) => Pick<Producer, 'send'>;
+      wrapProducer?: (producer: Pick<Producer, 'send'>) => Pick<Producer, 'send'>;
     } = {},
   ): Promise<RunningWorker> {
     const worker = await startOutboxWorker({

@@ -1,0 +1,120 @@
+/**
+ * The coalescing producer's own logic, with a stand-in for kafkajs' `sendBatch` (the real broker is
+ * in test/integration/coalescing-producer.test.ts): batching within the linger window, the size
+ * bound, each caller's offset, failures, back-pressure, options.
+ */
+import type { PartitionMetadata, ProducerBatch, RecordMetadata } from 'kafkajs';
+import { OutboxError } from '../../domain/outbox';
+import { CoalescingProducer } from '../../workers/coalescing-producer';
+
+const partitions: PartitionMetadata[] = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }));
+
+/** Answers like a broker: per topic-partition, a base offset that grows with what it received. */
+function fakeBroker(options: { fail?: (call: number) => Error | undefined; hold?: () => Promise<void> } = {}) {
+  const next = new Map<string, number>();
+  const calls: ProducerBatch[] = [];
+  return {
+    calls,
+    sendBatch: async (batch: ProducerBatch): Promise<RecordMetadata[]> => {
+      calls.push(batch);
+      await options.hold?.();
+      const failure = options.fail?.(calls.length);
+      if (failure) throw failure;
+      const results: RecordMetadata[] = [];
+      for (const { topic, messages } of batch.topicMessages ?? []) {
+        const counts = new Map<number, number>();
+        for (const m of messages) counts.set(m.partition ?? -1, (counts.get(m.partition ?? -1) ?? 0) + 1);
+        for (const [partition, count] of counts) {
+          const slot = `${topic}/${partition}`;
+          const base = next.get(slot) ?? 0;
+          next.set(slot, base + count);
+          results.push({ topicName: topic, partition, errorCode: 0, baseOffset: String(base) });
+        }
+      }
+      return results;
+    },
+  };
+}
+
+const send = (p: CoalescingProducer, key: string, topic = 't') => p.send({ topic, acks: -1, messages: [{ key, value: key }] });
+
+describe('CoalescingProducer', () => {
+  it('sends concurrent messages in one request and gives each caller its own partition and offset', async () => {
+    const broker = fakeBroker();
+    const producer = new CoalescingProducer(broker, { lingerMs: 20, partitionsOf: async () => partitions });
+    const keys = Array.from({ length: 30 }, (_, i) => `key-${i}`);
+    const results = await Promise.all(keys.map((k) => send(producer, k)));
+    expect(broker.calls).toHaveLength(1);
+    expect(producer.stats).toEqual({ requests: 1, messages: 30 });
+    const sent = broker.calls[0]?.topicMessages?.[0]?.messages ?? [];
+    // Every caller's offset is the place of its message within its partition's run in the request.
+    const expected = new Map<string, string>();
+    const perPartition = new Map<number, number>();
+    for (const m of sent) {
+      const index = perPartition.get(m.partition ?? -1) ?? 0;
+      perPartition.set(m.partition ?? -1, index + 1);
+      expected.set(String(m.key), `${m.partition}:${index}`);
+    }
+    expect(perPartition.size).toBeGreaterThan(1);
+    results.forEach((r, i) => expect(`${r[0]?.partition}:${r[0]?.baseOffset}`).toBe(expected.get(keys[i] as string)));
+  });
+
+  it('keeps a key on one partition, as kafkajs’ default partitioner does', async () => {
+    const broker = fakeBroker();
+    const producer = new CoalescingProducer(broker, { lingerMs: 0, partitionsOf: async () => partitions });
+    const a = await send(producer, 'order-7');
+    const b = await send(producer, 'order-7');
+    expect(a[0]?.partition).toBe(b[0]?.partition);
+    expect(Number(b[0]?.baseOffset)).toBe(Number(a[0]?.baseOffset) + 1);
+  });
+
+  it('bounds a request at maxBatch messages', async () => {
+    const broker = fakeBroker();
+    const producer = new CoalescingProducer(broker, { lingerMs: 50, maxBatch: 10, partitionsOf: async () => partitions });
+    await Promise.all(Array.from({ length: 25 }, (_, i) => send(producer, `k${i}`)));
+    expect(broker.calls.map((c) => c.topicMessages?.[0]?.messages.length)).toEqual([10, 10, 5]);
+  });
+
+  it('groups topics in one request', async () => {
+    const broker = fakeBroker();
+    const producer = new CoalescingProducer(broker, { lingerMs: 20, partitionsOf: async () => partitions });
+    await Promise.all([send(producer, 'a', 'one'), send(producer, 'b', 'two'), send(producer, 'c', 'one')]);
+    expect(broker.calls).toHaveLength(1);
+    expect(broker.calls[0]?.topicMessages?.map((t) => [t.topic, t.messages.length])).toEqual([['one', 2], ['two', 1]]);
+  });
+
+  it('fails every send of a failed request, and the next request goes on', async () => {
+    const broker = fakeBroker({ fail: (call) => (call === 1 ? new Error('broker gone') : undefined) });
+    const producer = new CoalescingProducer(broker, { lingerMs: 10, partitionsOf: async () => partitions });
+    const first = await Promise.allSettled([send(producer, 'a'), send(producer, 'b')]);
+    expect(first.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    await expect(send(producer, 'c')).resolves.toHaveLength(1);
+  });
+
+  it('makes senders wait while maxQueued messages are queued (back-pressure), and loses none', async () => {
+    let release: () => void = () => undefined;
+    let held = new Promise<void>((resolve) => (release = resolve));
+    const broker = fakeBroker({ hold: () => held });
+    const producer = new CoalescingProducer(broker, { lingerMs: 0, maxBatch: 2, maxQueued: 2, partitionsOf: async () => partitions });
+    const sends = Array.from({ length: 7 }, (_, i) => send(producer, `k${i}`));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    // One request (2 messages) in flight, 2 queued; the other 3 senders wait for room.
+    expect(broker.calls).toHaveLength(1);
+    const opened = held;
+    held = Promise.resolve();
+    release();
+    await opened;
+    const results = await Promise.all(sends);
+    expect(results.every((r) => r.length === 1)).toBe(true);
+    expect(broker.calls.reduce((n, c) => n + (c.topicMessages?.[0]?.messages.length ?? 0), 0)).toBe(7);
+    expect(Math.max(...broker.calls.map((c) => c.topicMessages?.[0]?.messages.length ?? 0))).toBeLessThanOrEqual(2);
+  });
+
+  it('refuses bad options and acks other than -1 with INVALID_CONFIG', async () => {
+    const broker = fakeBroker();
+    expect(() => new CoalescingProducer(broker, { lingerMs: -1, partitionsOf: async () => partitions })).toThrow(OutboxError);
+    expect(() => new CoalescingProducer(broker, { lingerMs: 1, maxBatch: 0, partitionsOf: async () => partitions })).toThrow(/maxBatch/);
+    const producer = new CoalescingProducer(broker, { lingerMs: 1, partitionsOf: async () => partitions });
+    await expect(producer.send({ topic: 't', acks: 1, messages: [{ value: 'x' }] })).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
+  });
+});

@@ -1,0 +1,151 @@
+import { Partitioners, type Message, type PartitionMetadata, type Producer, type ProducerRecord, type RecordMetadata } from 'kafkajs';
+import { OutboxError, OutboxErrorCode } from '../domain/outbox';
+
+export interface CoalescingProducerOptions {
+  /** How long the first queued message waits for others to join its batch, in ms. */
+  lingerMs: number;
+  /** Most messages in one request. @default 200 */
+  maxBatch?: number;
+  /**
+   * Most messages waiting to be sent; a `send()` beyond it waits for room (back-pressure on the
+   * publishing activities, never on the domain's transactions, which only write the store). @default 2000
+   */
+  maxQueued?: number;
+  /** The partitions of a topic (the worker asks the broker through its admin client, cached). */
+  partitionsOf: (topic: string) => Promise<PartitionMetadata[]>;
+}
+
+interface Pending {
+  topic: string;
+  message: Message & { partition: number };
+  timeout: number;
+  resolve: (metadata: RecordMetadata[]) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Coalesces concurrent one-message sends (one per publish activity) into `sendBatch` requests:
+ * the first message waits at most `lingerMs` for others, a batch holds at most `maxBatch`, and while
+ * a request is in flight the next batch fills (the producer has one request in flight, as
+ * idempotence requires). kafkajs has no linger of its own.
+ *
+ * Each caller gets its own message's partition and offset: partitions are chosen here with kafkajs'
+ * default partitioner (murmur2 of the key, as Java clients do), so a message's offset is its
+ * partition's base offset plus its place in that partition's run. A failed request fails every send
+ * in it; each caller (a Temporal activity) then retries on its own.
+ */
+export class CoalescingProducer implements Pick<Producer, 'send'> {
+  private readonly queue: Pending[] = [];
+  private readonly waitingForRoom: Array<() => void> = [];
+  private readonly partitioner = Partitioners.DefaultPartitioner();
+  private readonly maxBatch: number;
+  private readonly maxQueued: number;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing = false;
+  /** Requests sent and messages they carried (for the benchmark and tests). */
+  readonly stats = { requests: 0, messages: 0 };
+
+  constructor(
+    private readonly producer: Pick<Producer, 'sendBatch'>,
+    private readonly options: CoalescingProducerOptions,
+  ) {
+    this.maxBatch = options.maxBatch ?? 200;
+    this.maxQueued = options.maxQueued ?? 2000;
+    for (const [name, value] of [['lingerMs', options.lingerMs], ['maxBatch', this.maxBatch], ['maxQueued', this.maxQueued]] as const) {
+      if (!Number.isSafeInteger(value) || value < (name === 'lingerMs' ? 0 : 1)) {
+        throw new OutboxError(OutboxErrorCode.invalidConfig, `coalescing producer option "${name}" must be a ${name === 'lingerMs' ? 'non-negative' : 'positive'} integer, got ${String(value)}`);
+      }
+    }
+  }
+
+  async send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    if (record.acks !== undefined && record.acks !== -1) {
+      throw new OutboxError(OutboxErrorCode.invalidConfig, `the coalescing producer sends with acks=-1 only, got acks=${record.acks}`);
+    }
+    const partitionMetadata = await this.options.partitionsOf(record.topic);
+    const parts = record.messages.map((message) => {
+      const partition = message.partition ?? this.partitioner({ topic: record.topic, partitionMetadata, message });
+      return new Promise<RecordMetadata[]>((resolve, reject) => {
+        void this.enqueue({ topic: record.topic, message: { ...message, partition }, timeout: record.timeout ?? 30_000, resolve, reject });
+      });
+    });
+    return (await Promise.all(parts)).flat();
+  }
+
+  private async enqueue(item: Pending): Promise<void> {
+    while (this.queue.length >= this.maxQueued) await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
+    this.queue.push(item);
+    if (this.queue.length >= this.maxBatch) this.flushSoon(0);
+    else this.flushSoon(this.options.lingerMs);
+  }
+
+  private flushSoon(delayMs: number): void {
+    if (this.flushing) return; // the running flush takes what is queued when its request returns
+    if (this.timer !== undefined) {
+      if (delayMs > 0) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, delayMs);
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        for (const wake of this.waitingForRoom.splice(0, batch.length)) wake();
+        await this.sendOne(batch);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async sendOne(batch: Pending[]): Promise<void> {
+    const byTopic = new Map<string, Pending[]>();
+    for (const item of batch) byTopic.set(item.topic, [...(byTopic.get(item.topic) ?? []), item]);
+    this.stats.requests += 1;
+    this.stats.messages += batch.length;
+    let results: RecordMetadata[];
+    try {
+      results = await this.producer.sendBatch({
+        acks: -1,
+        timeout: Math.max(...batch.map((b) => b.timeout)),
+        topicMessages: [...byTopic].map(([topic, items]) => ({ topic, messages: items.map((i) => i.message) })),
+      });
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+      return;
+    }
+    const seen = new Map<string, number>();
+    for (const item of batch) {
+      const slot = `${item.topic}\0${item.message.partition}`;
+      const index = seen.get(slot) ?? 0;
+      seen.set(slot, index + 1);
+      const result = results.find((r) => r.topicName === item.topic && r.partition === item.message.partition);
+      if (result === undefined) {
+        item.reject(new OutboxError(OutboxErrorCode.publishFailed, `Kafka returned no result for ${item.topic}/${item.message.partition}`));
+        continue;
+      }
+      const base = result.baseOffset ?? result.offset;
+      const offset = base === undefined ? '-1' : (BigInt(base) + BigInt(index)).toString();
+      item.resolve([{ ...result, baseOffset: offset, offset }]);
+    }
+  }
+}
+
+/** Caches a topic's partitions (from the broker) for the coalescing producer; refreshes after `ttlMs`. */
+export function cachedPartitions(fetch: (topic: string) => Promise<PartitionMetadata[]>, ttlMs = 30_000): (topic: string) => Promise<PartitionMetadata[]> {
+  const cache = new Map<string, { at: number; partitions: Promise<PartitionMetadata[]> }>();
+  return (topic) => {
+    const hit = cache.get(topic);
+    if (hit && Date.now() - hit.at < ttlMs) return hit.partitions;
+    const partitions = fetch(topic);
+    cache.set(topic, { at: Date.now(), partitions });
+    partitions.catch(() => cache.delete(topic));
+    return partitions;
+  };
+}
