@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- [--events 1000] [--keys 20] [--out BENCHMARKS.md]
+ *   npm run bench -- [--events 1000] [--keys 20] [--out BENCHMARKS.md] [--quick]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
@@ -10,6 +10,8 @@
  *   plain polling relay         SELECT ... FOR UPDATE SKIP LOCKED + batched send + UPDATE, no Temporal
  *   txoutbox, as fast as possible   relay and worker as separate processes, writes through outbox.add()
  *   txoutbox, at half that rate     the same, writes paced at half the measured maximum: latency under load
+ *   step: ...                        one tuning change each (TUNING below), as fast as possible (not with --quick)
+ *   default mode again               the first txoutbox row repeated last: how much the shared server drifted
  * For the txoutbox rows: events/s from the first commit to the last Kafka acknowledgement,
  * commit-to-Kafka latency percentiles, CPU seconds and peak RSS of the relay and the worker (their
  * own /metrics), Temporal history events per event.
@@ -41,10 +43,25 @@ import { eventWorkflowId } from '../workers/start-event-workflow';
 
 const REPO = join(__dirname, '..');
 const { values } = parseArgs({
-  options: { events: { type: 'string', default: '1000' }, keys: { type: 'string', default: '20' }, out: { type: 'string', default: '' } },
+  options: {
+    events: { type: 'string', default: '1000' },
+    keys: { type: 'string', default: '20' },
+    out: { type: 'string', default: '' },
+    quick: { type: 'boolean', default: false },
+  },
 });
 const N = Number(values.events);
 const K = Number(values.keys);
+/** The tuning steps, each one change from the defaults, all writing as fast as possible. */
+const TUNING: Variant[] = [
+  { id: 'local', name: 'step: publish as a local activity', env: { TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: 'true' } },
+  { id: 'start4', name: 'step: relay start concurrency 4 (default 16)', env: { TXOUTBOX_RELAY_START_CONCURRENCY: '4' } },
+  { id: 'start64', name: 'step: relay start concurrency 64 (default 16)', env: { TXOUTBOX_RELAY_START_CONCURRENCY: '64' } },
+  { id: 'wft100', name: 'step: worker 100 workflow tasks, 50 polls (default 40, 10)', env: { TXOUTBOX_WORKER_WORKFLOW_TASKS: '100', TXOUTBOX_WORKER_WORKFLOW_POLLS: '50' } },
+  { id: 'wft10', name: 'step: worker 10 workflow tasks, 4 polls (default 40, 10)', env: { TXOUTBOX_WORKER_WORKFLOW_TASKS: '10', TXOUTBOX_WORKER_WORKFLOW_POLLS: '4' } },
+  { id: 'linger', name: 'step: coalescing producer, linger 5 ms', env: { TXOUTBOX_PRODUCER_LINGER_MS: '5' } },
+];
+
 const servers = {
   temporal: process.env.TXOUTBOX_TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
   brokers: (process.env.TXOUTBOX_KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
@@ -214,8 +231,16 @@ function startProcess(bin: string, env: NodeJS.ProcessEnv, prefix: string): { ch
   return { child, port, stats: () => ({ cpuSeconds, peakRssMb }), sample };
 }
 
-async function txoutbox(pool: Pool, name: string, rate: number | null, localActivity = false): Promise<Row> {
-  const variant = `${rate === null ? 'max' : 'paced'}_${localActivity ? 'local' : 'remote'}`;
+/** A txoutbox configuration to measure: TXOUTBOX_* settings given to its relay and worker processes. */
+interface Variant {
+  id: string;
+  name: string;
+  env?: Record<string, string>;
+}
+
+async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): Promise<Row> {
+  const name = variantSpec.name;
+  const variant = `${rate === null ? 'max' : 'paced'}_${variantSpec.id}`;
   const pgSchema = `bench_tx_${stamp}_${variant}`;
   const topic = `bench-tx-${stamp}-${variant}`;
   const taskQueue = `bench-tx-${stamp}-${variant}`;
@@ -229,7 +254,7 @@ async function txoutbox(pool: Pool, name: string, rate: number | null, localActi
     TXOUTBOX_TASK_QUEUE: taskQueue,
     TXOUTBOX_LOG_LEVEL: 'info',
     TXOUTBOX_HEALTH_PORT: '0',
-    TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: String(localActivity),
+    ...variantSpec.env,
   };
   const relay = startProcess('relay.js', env, 'txoutbox_relay_');
   const worker = startProcess('worker.js', env, 'txoutbox_worker_');
@@ -331,18 +356,25 @@ async function main(): Promise<void> {
   log('plain polling relay');
   const polling = await pollingRelay(pool);
   rows.push(polling);
-  log('txoutbox, as fast as possible');
-  const max = await txoutbox(pool, 'txoutbox default mode, writes as fast as possible (8 writers)', null);
+  const defaults: Variant = { id: 'default', name: 'txoutbox default mode, writes as fast as possible (8 writers)' };
+  log(defaults.name);
+  const max = await txoutbox(pool, defaults, null);
   rows.push(max);
   log(`txoutbox at half the maximum rate (${(max.eventsPerSecond / 2).toFixed(1)} events/s)`);
-  rows.push(await txoutbox(pool, 'txoutbox default mode, at half the maximum rate', max.eventsPerSecond / 2));
-  log('txoutbox, publish as a local activity, as fast as possible');
-  rows.push(await txoutbox(pool, 'txoutbox, publish as a local activity, writes as fast as possible', null, true));
+  rows.push(await txoutbox(pool, { id: 'default', name: 'txoutbox default mode, at half the maximum rate' }, max.eventsPerSecond / 2));
+  if (!values.quick) {
+    for (const v of TUNING) {
+      log(v.name);
+      rows.push(await txoutbox(pool, v, null));
+    }
+    log('txoutbox default mode again (drift of the shared server over the run)');
+    rows.push(await txoutbox(pool, { id: 'default_again', name: 'txoutbox default mode again, at the end of the run (drift check)' }, null));
+  }
   await pool.end();
 
   const versions = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
   const report = [
-    `Run ${new Date().toISOString()}: \`npm run bench -- --events ${N} --keys ${K}\``,
+    `Run ${new Date().toISOString()}: \`npm run bench -- --events ${N} --keys ${K}${values.quick ? ' --quick' : ''}\``,
     '',
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}; Node ${process.version};`,
     `Temporal CLI dev server 1.5.1 (server 1.29.1, SQLite file); Kafka 4.4.0 (one KRaft broker); PostgreSQL 15;`,
