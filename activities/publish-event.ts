@@ -5,6 +5,9 @@ import { activeOr, eventIdTime, injectTraceContext, inSpan, OutboxErrorCode, Out
 import type { OutboxMetrics } from '../workers/metrics';
 import type { PublishReceipt } from '../workflows/types';
 
+/** kafkajs errors that only wrap the error that decided (see classify). */
+const KAFKAJS_WRAPPERS = new Set(['KafkaJSNonRetriableError', 'KafkaJSNumberOfRetriesExceeded']);
+
 export interface PublishActivityDeps {
   /** Any adapter: the activity never sees a driver. */
   store: Pick<OutboxStore<unknown>, 'get' | 'markPublished' | 'recordFailure'>;
@@ -113,7 +116,10 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
     const message = err instanceof Error ? err.message : String(err);
     const chain: Error[] = [];
     for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) chain.push(cause);
-    const fatal = chain.find((e) => (e as { retriable?: unknown }).retriable === false && e.name !== 'KafkaJSNumberOfRetriesExceeded');
+    // kafkajs' retrier wraps what it gives up on in KafkaJSNonRetriableError / ...NumberOfRetriesExceeded
+    // (retriable: false) even when the cause is a passing one, such as a refused connection while the
+    // broker restarts: the wrappers say nothing, the errors they wrap decide.
+    const fatal = chain.find((e) => (e as { retriable?: unknown }).retriable === false && !KAFKAJS_WRAPPERS.has(e.name));
     if (fatal) return ApplicationFailure.nonRetryable(`cannot be published: ${fatal.message}`, OutboxErrorCode.publishFailed);
     const unknownTopic = chain.some((e) => (e as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.name === 'KafkaJSTopicMetadataNotLoaded');
     if (unknownTopic && deps.topicExists && !(await deps.topicExists(topic).catch(() => true))) {
