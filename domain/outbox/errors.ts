@@ -22,6 +22,8 @@ export const OutboxErrorCode = {
   eventNotFound: 'EVENT_NOT_FOUND',
   /** Kafka refused or failed the publication. */
   publishFailed: 'PUBLISH_FAILED',
+  /** A saved change-feed position the store cannot use (ahead of the database, unreadable): dropped, and the sweeper covers the gap. */
+  checkpointCorrupt: 'CHECKPOINT_CORRUPT',
 } as const;
 export type OutboxErrorCode = (typeof OutboxErrorCode)[keyof typeof OutboxErrorCode];
 
@@ -32,6 +34,10 @@ export interface OutboxErrorContext {
   topic?: string;
   /** Path inside the payload (e.g. `$.items[2].price`) or name of the offending field. */
   path?: string;
+  /** The change feed (checkpoint name) the error is about. */
+  feed?: string;
+  /** A PostgreSQL transaction id (feed positions). */
+  txid?: string;
   /** Validation issues reported by the payload schema. */
   issues?: ReadonlyArray<{ message: string; path?: string }>;
 }

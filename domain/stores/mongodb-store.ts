@@ -93,6 +93,11 @@ export interface MongoStoreOptions {
  */
 const POSITION_LOST_CODES = new Set([286, 280, 260]);
 
+/** A change stream resume token is a document with a hex string `_data` (MongoDB 4.2+). */
+function looksLikeResumeToken(token: unknown): boolean {
+  return typeof token === 'object' && token !== null && typeof (token as { _data?: unknown })._data === 'string';
+}
+
 /**
  * The MongoDB adapter (the product's target). Writes go into the caller's transaction
  * (`session.withTransaction`); the feed is a change stream on inserts, opened with `startAfter`
@@ -239,8 +244,17 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
 
   private async *feedBatches(options: FeedOptions, signal: AbortSignal, gap: (reason: FeedGap) => void): AsyncGenerator<FeedBatch> {
     const saved = await this.checkpoints.findOne({ _id: options.name });
-    const token: ResumeToken | undefined = saved?.resumeToken;
-    if (token === undefined) {
+    let token: ResumeToken | undefined = saved?.resumeToken;
+    if (token !== undefined && !looksLikeResumeToken(token)) {
+      // Not a resume token at all (a hand-edited or damaged document): dropped; the sweeper covers the gap.
+      const problem = new OutboxError(OutboxErrorCode.checkpointCorrupt, `change stream checkpoint ${JSON.stringify(options.name)} holds no resume token: discarded, starting from now`, {
+        context: { feed: options.name },
+      });
+      this.logger.error(problem.message, { error: problem });
+      await this.checkpoints.deleteOne({ _id: options.name });
+      token = undefined;
+      gap('checkpoint-unusable');
+    } else if (token === undefined) {
       this.logger.info('change stream has no resume token: starting from now, the sweeper finds older pending events', {
         feed: options.name,
       });

@@ -126,6 +126,7 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     this.pool = options.pool ?? new Pool({ connectionString: options.connectionString, max: 10 } satisfies PoolConfig);
     this.ownsPool = !options.pool;
     this.logger = options.logger ?? silentLogger;
+    if (this.ownsPool) this.pool.on('error', (err) => this.logger.warn('idle database connection failed', { error: err }));
     this.events = `"${schema}".outbox_events`;
     this.checkpoints = `"${schema}".outbox_checkpoints`;
     this.sequences = `"${schema}".outbox_key_sequences`;
@@ -363,6 +364,14 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
       wake?.();
     };
     const onAbort = (): void => wake?.();
+    // The LISTEN connection can break while it waits (a database restart): the feed then fails and
+    // the relay reopens it from the checkpoint, instead of an unhandled 'error' ending the process.
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken = err;
+      wake?.();
+    };
+    listener.on('error', onError);
     listener.on('notification', onNotify);
     signal.addEventListener('abort', onAbort);
     try {
@@ -374,8 +383,22 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
           feed: options.name,
         });
         gap('no-checkpoint');
+      } else if (await this.isFromTheFuture(position)) {
+        // A position no transaction has reached yet (a restored backup, a hand-edited row): kept, it
+        // would hide every new event until the counter caught up, and as positions only move forward
+        // it would never be replaced. Dropped instead; the sweeper delivers what the feed skips.
+        const problem = new OutboxError(
+          OutboxErrorCode.checkpointCorrupt,
+          `change feed checkpoint ${JSON.stringify(options.name)} is ahead of the database (txid ${position.txid}): discarded, starting from now`,
+          { context: { feed: options.name, txid: position.txid } },
+        );
+        this.logger.error(problem.message, { error: problem });
+        await this.deleteCheckpoint(options.name);
+        position = await this.currentPosition();
+        gap('checkpoint-unusable');
       }
       while (!signal.aborted) {
+        if (broken) throw broken;
         woken = false;
         const { rows } = await this.pool.query<EventRow>(
           `select * from ${this.events}
@@ -409,8 +432,13 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     } finally {
       signal.removeEventListener('abort', onAbort);
       listener.off('notification', onNotify);
-      await listener.query(`unlisten ${this.channel}`).catch(() => undefined);
-      listener.release();
+      if (broken) {
+        listener.release(broken); // destroys the broken connection instead of pooling it
+      } else {
+        await listener.query(`unlisten ${this.channel}`).catch(() => undefined);
+        listener.off('error', onError);
+        listener.release();
+      }
     }
   }
 
@@ -420,6 +448,11 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
   }
 
   /** "Now": every row of a transaction older than the oldest one still running is behind it. */
+  private async isFromTheFuture(position: Position): Promise<boolean> {
+    const { rows } = await this.pool.query<{ ahead: boolean }>(`select $1::xid8 >= pg_snapshot_xmax(pg_current_snapshot()) as ahead`, [position.txid]);
+    return rows[0]?.ahead === true;
+  }
+
   private async currentPosition(): Promise<Position> {
     const { rows } = await this.pool.query<{ txid: string }>(`select pg_snapshot_xmin(pg_current_snapshot())::text as txid`);
     return { txid: rows[0]?.txid ?? '0', id: NIL_UUID };

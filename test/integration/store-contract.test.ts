@@ -247,6 +247,37 @@ function contract(factory: AdapterFactory): void {
     expect(resumed.events[0]).toEqual(c);
     expect(gaps).toEqual(['no-checkpoint']);
   });
+
+  test('bad input: a corrupted checkpoint is dropped with a gap (the sweeper covers it) and the feed goes on from now', async () => {
+    // Arrange: a feed that saved a position, then the position damaged.
+    const name = uniqueName('feed');
+    const first = adapter.store.openFeed({ name, batchSize: 10, maxWaitMs: 200 });
+    const abort1 = new AbortController();
+    const batches1 = first.batches(abort1.signal)[Symbol.asyncIterator]();
+    await batches1.next();
+    await adapter.inTransaction('a', (tx) => outbox.add(orderPlaced('a'), tx));
+    await (await firstBatchWithEvents(batches1)).checkpoint();
+    abort1.abort();
+    await batches1.return?.();
+    await adapter.corruptCheckpoint(name);
+
+    // Act
+    const gaps: FeedGap[] = [];
+    const abort2 = new AbortController();
+    const second = adapter.store.openFeed({ name, batchSize: 10, maxWaitMs: 200 });
+    second.onGap((g) => gaps.push(g));
+    const batches2 = second.batches(abort2.signal)[Symbol.asyncIterator]();
+    await batches2.next(); // positioned
+    const b = await adapter.inTransaction('b', (tx) => outbox.add(orderPlaced('b'), tx));
+    const next = await firstBatchWithEvents(batches2);
+    await next.checkpoint();
+    abort2.abort();
+    await batches2.return?.();
+
+    // Assert
+    expect(gaps).toEqual(['checkpoint-unusable']);
+    expect(next.events.map((e) => e.id)).toEqual([b.id]);
+  });
 }
 
 for (const factory of [postgresAdapter, mongoAdapter]) {

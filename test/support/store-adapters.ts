@@ -22,6 +22,8 @@ export interface AdapterUnderTest<Tx> {
   inTransaction<T>(businessId: string, work: (tx: Tx) => Promise<T>): Promise<T>;
   /** Ids of the business records that exist. */
   businessIds(): Promise<string[]>;
+  /** Damages the saved feed position `name` the way a bad restore or a hand edit would. */
+  corruptCheckpoint(name: string): Promise<void>;
   teardown(): Promise<void>;
 }
 
@@ -56,6 +58,14 @@ export const postgresAdapter: AdapterFactory = {
       async businessIds() {
         const { rows } = await pool.query<{ id: string }>(`select id from "${schema}".business order by id`);
         return rows.map((r) => r.id);
+      },
+      async corruptCheckpoint(name) {
+        // A position a million transactions ahead of the database (e.g. a checkpoint from another cluster).
+        const { rowCount } = await pool.query(
+          `update "${schema}".outbox_checkpoints set txid = ((pg_snapshot_xmax(pg_current_snapshot())::text::bigint + 1000000)::text)::xid8 where name = $1`,
+          [name],
+        );
+        if (rowCount !== 1) throw new Error(`no checkpoint ${name} to corrupt`);
       },
       async teardown() {
         await pool.query(`drop schema "${schema}" cascade`);
@@ -98,6 +108,10 @@ export const mongoAdapter: AdapterFactory = {
       },
       async businessIds() {
         return (await business.find({}, { sort: { _id: 1 } }).toArray()).map((d) => d._id);
+      },
+      async corruptCheckpoint(name) {
+        const { matchedCount } = await db.collection<{ _id: string }>('outbox_checkpoints').updateOne({ _id: name }, { $set: { resumeToken: 'garbage' } });
+        if (matchedCount !== 1) throw new Error(`no checkpoint ${name} to corrupt`);
       },
       async teardown() {
         await db.dropDatabase();

@@ -4,7 +4,7 @@
  * stream. Against a real replica set the shared contract suite covers the rest (MONGODB_URI).
  */
 import type { ClientSession, Document, OptionalUnlessRequiredId, ResumeToken, WithId } from 'mongodb';
-import { OutboxErrorCode, type FeedGap, type OutboxEvent } from '../../domain/outbox';
+import { createJsonLogger, OutboxErrorCode, type FeedGap, type OutboxEvent } from '../../domain/outbox';
 import { sampleEvent } from '../support/sample-event';
 import { MongoOutboxStore, type ChangeStreamLike, type MongoCollectionLike, type MongoDbLike } from '../../domain/stores/mongodb-store';
 
@@ -172,6 +172,18 @@ describe('MongoDB adapter (driver fakes)', () => {
     db.raw('outbox_events').scripts.push([{ empty: { _data: 'pbrt-2' } }]);
     await collect(store, 1);
     expect(db.raw('outbox_events').watches[0]?.options).toMatchObject({ startAfter: { _data: 'saved' }, batchSize: 10 });
+  });
+
+  test('a checkpoint holding no resume token is dropped with CHECKPOINT_CORRUPT: from now, gap reported', async () => {
+    const lines: string[] = [];
+    store = new MongoOutboxStore({ db, logger: createJsonLogger('error', (line) => lines.push(line)) });
+    await db.raw('outbox_checkpoints').updateOne({ _id: 'relay' }, { $set: { resumeToken: 'garbage' } }, { upsert: true });
+    db.raw('outbox_events').scripts.push([{ empty: { _data: 'pbrt-3' } }]);
+    const gaps: FeedGap[] = [];
+    await collect(store, 1, gaps);
+    expect(db.raw('outbox_events').watches[0]?.options.startAfter).toBeUndefined();
+    expect(gaps).toEqual(['checkpoint-unusable']);
+    expect(lines.join('\n')).toContain('CHECKPOINT_CORRUPT');
   });
 
   test('checkpoint() saves the last event token, and the post-batch token after an empty batch', async () => {
