@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { isEventId, minEventIdAt, OutboxError, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
+import { isEventId, minEventIdAt, OutboxError, TYPE_NAME, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
 import {
   compensateUpdate,
   discardUpdate,
@@ -17,7 +17,7 @@ import {
   type SequencerState,
 } from '../workflows/signals';
 import { DEFAULT_PUBLISH_POLICY, type PublishEventInput } from '../workflows/types';
-import { CONFIG_TEMPLATE, loadConfig, type TxoutboxConfig } from './config';
+import { CONFIG_TEMPLATE, loadConfig, redactConfig, temporalConnectionOptions, type TxoutboxConfig } from './config';
 import { eventWorkflowId, sequencerWorkflowId } from './start-event-workflow';
 import { storeFromConfig } from './store-from-config';
 
@@ -44,7 +44,8 @@ const USAGE = `usage: txoutbox <command> [options]
   discard <eventId> --reason R            drop a stuck event, keeping the reason          (asks; --yes)
   replay <eventId> | --from T --to T      publish published events again, same event id  (asks; --yes)
   purge --published-older-than 7d         delete published events older than that        (asks; --yes)
-  config                                  print the TXOUTBOX_* variables and their defaults
+  config [--effective]                    print the TXOUTBOX_* variables and their defaults;
+                                          --effective: the loaded values, secrets redacted
 
 options: --json (machine-readable output), --yes (no confirmation prompt)
 exit codes: 0 done, 1 failure, 2 usage, 3 not found, 4 refused by the event's state`;
@@ -83,6 +84,7 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
         to: { type: 'string' },
         'published-older-than': { type: 'string' },
         watch: { type: 'boolean', default: false },
+        effective: { type: 'boolean', default: false },
         interval: { type: 'string' },
         iterations: { type: 'string' },
         help: { type: 'boolean', default: false },
@@ -99,8 +101,17 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
     return values.help ? ExitCode.ok : ExitCode.usage;
   }
   if (command === 'config') {
-    io.out(CONFIG_TEMPLATE.trimEnd());
-    return ExitCode.ok;
+    if (!values.effective) {
+      io.out(CONFIG_TEMPLATE.trimEnd());
+      return ExitCode.ok;
+    }
+    try {
+      io.out(JSON.stringify(redactConfig(loadConfig(env)), null, 2));
+      return ExitCode.ok;
+    } catch (err) {
+      io.err(`txoutbox: ${err instanceof Error ? err.message : String(err)}`);
+      return ExitCode.usage;
+    }
   }
   const print = (human: string, json: unknown): void => io.out(values.json ? JSON.stringify(json, null, 2) : human);
 
@@ -150,7 +161,7 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
 }
 
 async function connect(config: TxoutboxConfig): Promise<Context> {
-  const connection = await Connection.connect({ address: config.temporalAddress, connectTimeout: 5_000 });
+  const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 5_000 });
   const client = new Client({ connection, namespace: config.temporalNamespace });
   const { store, close } = await storeFromConfig(config);
   return { config, store, client, close: async () => void (await Promise.all([close(), connection.close()])) };
@@ -223,6 +234,12 @@ async function list(ctx: Context, values: Values, print: Print): Promise<ExitCod
   if (!STATUSES.includes(statusFilter as OutboxStatus)) throw new CliError(`--status must be one of ${STATUSES.join(', ')}`, ExitCode.usage);
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new CliError('--limit must be a whole number from 1 to 10000', ExitCode.usage);
+  if (values.type !== undefined) {
+    if (!TYPE_NAME.test(values.type)) throw new CliError(`--type ${JSON.stringify(values.type)} is not an event type name (${TYPE_NAME.source})`, ExitCode.usage);
+    if ((await ctx.store.list({ type: values.type, limit: 1 })).length === 0) {
+      throw new CliError(`no events of type ${JSON.stringify(values.type)} in the outbox store (in any status)`, ExitCode.notFound);
+    }
+  }
   const events = await ctx.store.list({ status: statusFilter as OutboxStatus, type: values.type, limit });
   const human = events.length === 0 ? `no ${statusFilter} events` : events.map((e) => `${e.id}  ${e.type}  ${e.aggregateId}  attempts=${e.attempts}  ${e.lastError ?? ''}`).join('\n');
   print(human, events.map(summary));

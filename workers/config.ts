@@ -1,4 +1,30 @@
+import { readFileSync } from 'node:fs';
+import type { TLSConfig } from '@temporalio/client';
+import type { KafkaConfig } from 'kafkajs';
 import { OutboxError, OutboxErrorCode } from '../domain/outbox';
+
+/** TLS files, read at start (a missing file fails there, naming its variable). */
+export interface TlsFiles {
+  /** PEM of the CA that signed the server's certificate (default: the system's CAs). */
+  ca?: string;
+  /** PEM client certificate and key, for mutual TLS (both or neither). */
+  cert?: string;
+  key?: string;
+}
+
+export interface KafkaSecurity {
+  /** TXOUTBOX_KAFKA_TLS=true, with TXOUTBOX_KAFKA_TLS_{CA,CERT,KEY}_FILE. */
+  tls: TlsFiles | null;
+  /** TXOUTBOX_KAFKA_SASL_MECHANISM (plain, scram-sha-256, scram-sha-512), _USERNAME, _PASSWORD. */
+  sasl: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string } | null;
+}
+
+export interface TemporalSecurity {
+  /** TXOUTBOX_TEMPORAL_TLS=true, with TXOUTBOX_TEMPORAL_TLS_{CA,CERT,KEY}_FILE (cert+key: mTLS) and _SERVER_NAME. */
+  tls: (TlsFiles & { serverName?: string }) | null;
+  /** TXOUTBOX_TEMPORAL_API_KEY (Temporal Cloud API keys; implies TLS). */
+  apiKey: string | null;
+}
 
 /** The settings of the relay, the worker and the CLI, from `TXOUTBOX_*` environment variables. */
 export interface TxoutboxConfig {
@@ -40,6 +66,8 @@ export interface TxoutboxConfig {
   workerActivityTasks: number;
   /** TXOUTBOX_PRODUCER_LINGER_MS: coalesce concurrent publishes into batches, waiting at most this long (unset: one request per publish). @default null */
   producerLingerMs: number | null;
+  kafkaSecurity: KafkaSecurity;
+  temporalSecurity: TemporalSecurity;
 }
 
 /** Every variable, with its default: printed by `txoutbox config`. */
@@ -63,6 +91,22 @@ TXOUTBOX_WORKER_WORKFLOW_TASKS=40       # worker: concurrent workflow tasks
 TXOUTBOX_WORKER_WORKFLOW_POLLS=10       # worker: concurrent workflow task polls (at most the tasks)
 TXOUTBOX_WORKER_ACTIVITY_TASKS=100      # worker: concurrent activities
 TXOUTBOX_PRODUCER_LINGER_MS=            # worker: coalesce publishes into batches within this window (unset: off)
+# Security. Secrets are never logged or printed (\`txoutbox config --effective\` shows them redacted).
+# PostgreSQL: TLS and credentials in TXOUTBOX_PG_URL (?sslmode=verify-full&sslrootcert=/path/ca.pem).
+# MongoDB: TLS and credentials in TXOUTBOX_MONGODB_URI (?tls=true&tlsCAFile=/path/ca.pem&authSource=admin).
+TXOUTBOX_KAFKA_TLS=false                # true: TLS to the brokers
+TXOUTBOX_KAFKA_TLS_CA_FILE=             # PEM CA (default: the system's)
+TXOUTBOX_KAFKA_TLS_CERT_FILE=           # PEM client certificate (mTLS; with the key)
+TXOUTBOX_KAFKA_TLS_KEY_FILE=            # PEM client key
+TXOUTBOX_KAFKA_SASL_MECHANISM=          # plain | scram-sha-256 | scram-sha-512 (unset: no SASL)
+TXOUTBOX_KAFKA_SASL_USERNAME=
+TXOUTBOX_KAFKA_SASL_PASSWORD=           # secret
+TXOUTBOX_TEMPORAL_TLS=false             # true: TLS to the Temporal frontend
+TXOUTBOX_TEMPORAL_TLS_CA_FILE=          # PEM CA (default: the system's)
+TXOUTBOX_TEMPORAL_TLS_CERT_FILE=        # PEM client certificate (mTLS; with the key)
+TXOUTBOX_TEMPORAL_TLS_KEY_FILE=         # PEM client key
+TXOUTBOX_TEMPORAL_TLS_SERVER_NAME=      # SNI / name to verify, when it differs from the address
+TXOUTBOX_TEMPORAL_API_KEY=              # secret; sent as a bearer token over TLS
 `;
 
 const HOST_PORT = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
@@ -111,6 +155,46 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     return value;
   };
   const workerWorkflowTasks = integer('TXOUTBOX_WORKER_WORKFLOW_TASKS', 40, 2);
+  const flag = (name: string): boolean => {
+    const text = get(name) ?? 'false';
+    if (text !== 'true' && text !== 'false') throw bad(name, `must be true or false, got ${JSON.stringify(text)}`);
+    return text === 'true';
+  };
+  const file = (name: string): string | undefined => {
+    const path = get(name);
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw bad(name, `names a file that cannot be read (${path}): ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  const tlsFiles = (prefix: string): TlsFiles => {
+    const files = { ca: file(`${prefix}_CA_FILE`), cert: file(`${prefix}_CERT_FILE`), key: file(`${prefix}_KEY_FILE`) };
+    if ((files.cert === undefined) !== (files.key === undefined)) throw bad(`${prefix}_CERT_FILE`, `and ${prefix}_KEY_FILE go together (mutual TLS needs both)`);
+    return Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined));
+  };
+  const tlsFilesGivenWithoutTls = (prefix: string): void => {
+    for (const suffix of ['_CA_FILE', '_CERT_FILE', '_KEY_FILE', '_SERVER_NAME']) {
+      if (get(`${prefix}${suffix}`) !== undefined) throw bad(`${prefix}${suffix}`, `is set but ${prefix} is not true`);
+    }
+  };
+  const kafkaTls = flag('TXOUTBOX_KAFKA_TLS');
+  if (!kafkaTls) tlsFilesGivenWithoutTls('TXOUTBOX_KAFKA_TLS');
+  const mechanism = get('TXOUTBOX_KAFKA_SASL_MECHANISM');
+  if (mechanism !== undefined && mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
+    throw bad('TXOUTBOX_KAFKA_SASL_MECHANISM', `must be plain, scram-sha-256 or scram-sha-512, got ${JSON.stringify(mechanism)}`);
+  }
+  const saslUser = get('TXOUTBOX_KAFKA_SASL_USERNAME');
+  const saslPassword = env.TXOUTBOX_KAFKA_SASL_PASSWORD; // not trimmed: a password may end in a space
+  if (mechanism !== undefined && (saslUser === undefined || !saslPassword)) {
+    throw bad('TXOUTBOX_KAFKA_SASL_MECHANISM', 'needs TXOUTBOX_KAFKA_SASL_USERNAME and TXOUTBOX_KAFKA_SASL_PASSWORD');
+  }
+  if (mechanism === undefined && (saslUser !== undefined || saslPassword)) throw bad('TXOUTBOX_KAFKA_SASL_USERNAME', 'is set but TXOUTBOX_KAFKA_SASL_MECHANISM is not');
+  const apiKey = get('TXOUTBOX_TEMPORAL_API_KEY') ?? null;
+  const temporalTls = flag('TXOUTBOX_TEMPORAL_TLS') || apiKey !== null;
+  if (!temporalTls) tlsFilesGivenWithoutTls('TXOUTBOX_TEMPORAL_TLS');
+  const serverName = get('TXOUTBOX_TEMPORAL_TLS_SERVER_NAME');
   const lingerSet = get('TXOUTBOX_PRODUCER_LINGER_MS') !== undefined;
   return {
     relayStartConcurrency: integer('TXOUTBOX_RELAY_START_CONCURRENCY', 16, 1),
@@ -118,6 +202,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     workerWorkflowPolls: integer('TXOUTBOX_WORKER_WORKFLOW_POLLS', Math.min(10, workerWorkflowTasks), 2, workerWorkflowTasks),
     workerActivityTasks: integer('TXOUTBOX_WORKER_ACTIVITY_TASKS', 100, 1),
     producerLingerMs: lingerSet ? integer('TXOUTBOX_PRODUCER_LINGER_MS', 0, 0, 1000) : null,
+    kafkaSecurity: {
+      tls: kafkaTls ? tlsFiles('TXOUTBOX_KAFKA_TLS') : null,
+      sasl: mechanism === undefined ? null : { mechanism, username: saslUser ?? '', password: saslPassword ?? '' },
+    },
+    temporalSecurity: {
+      tls: temporalTls ? { ...tlsFiles('TXOUTBOX_TEMPORAL_TLS'), ...(serverName === undefined ? {} : { serverName }) } : null,
+      apiKey,
+    },
     publishLocalActivity: localActivity === 'true',
     healthPort,
     logLevel,
@@ -132,5 +224,61 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     temporalUiUrl: (get('TXOUTBOX_TEMPORAL_UI_URL') ?? 'http://127.0.0.1:8233').replace(/\/$/, ''),
     taskQueue: get('TXOUTBOX_TASK_QUEUE') ?? 'txoutbox',
     kafkaBrokers,
+  };
+}
+
+const REDACTED = '[redacted]';
+
+/** A URL with its password replaced (connection strings are logged and printed only this way). */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z+]+:\/\/[^:/@]+:)[^@]*@/i, `$1${REDACTED}@`);
+}
+
+/** The effective configuration with every secret replaced, for `txoutbox config --effective` and logs. */
+export function redactConfig(config: TxoutboxConfig): Record<string, unknown> {
+  const pem = (files: TlsFiles | null): Record<string, string> | null =>
+    files === null ? null : Object.fromEntries(Object.entries(files).map(([k, v]) => [k, k === 'serverName' ? String(v) : k === 'key' ? REDACTED : `PEM, ${String(v).length} bytes`]));
+  return {
+    ...config,
+    pgUrl: redactUrl(config.pgUrl),
+    mongodbUri: config.mongodbUri === null ? null : redactUrl(config.mongodbUri),
+    kafkaSecurity: {
+      tls: pem(config.kafkaSecurity.tls),
+      sasl: config.kafkaSecurity.sasl === null ? null : { ...config.kafkaSecurity.sasl, password: REDACTED },
+    },
+    temporalSecurity: {
+      tls: pem(config.temporalSecurity.tls),
+      apiKey: config.temporalSecurity.apiKey === null ? null : REDACTED,
+    },
+  };
+}
+
+/** kafkajs client settings: brokers, TLS and SASL from the configuration. */
+export function kafkaClientConfig(config: TxoutboxConfig, clientId: string): KafkaConfig {
+  const { tls, sasl } = config.kafkaSecurity;
+  return {
+    clientId,
+    brokers: config.kafkaBrokers,
+    ...(tls === null ? {} : { ssl: Object.keys(tls).length === 0 ? true : { ...tls, rejectUnauthorized: true } }),
+    ...(sasl === null ? {} : { sasl: sasl.mechanism === 'plain' ? { mechanism: 'plain', username: sasl.username, password: sasl.password } : sasl }),
+  } as KafkaConfig;
+}
+
+/** Temporal connection settings (client and worker): address, TLS or mTLS, API key. */
+export function temporalConnectionOptions(config: TxoutboxConfig): { address: string; tls?: TLSConfig | boolean; apiKey?: string } {
+  const { tls, apiKey } = config.temporalSecurity;
+  const buffer = (pem: string | undefined): Buffer | undefined => (pem === undefined ? undefined : Buffer.from(pem));
+  return {
+    address: config.temporalAddress,
+    ...(tls === null
+      ? {}
+      : {
+          tls: {
+            ...(tls.serverName === undefined ? {} : { serverNameOverride: tls.serverName }),
+            ...(tls.ca === undefined ? {} : { serverRootCACertificate: buffer(tls.ca) }),
+            ...(tls.cert === undefined || tls.key === undefined ? {} : { clientCertPair: { crt: Buffer.from(tls.cert), key: Buffer.from(tls.key) } }),
+          },
+        }),
+    ...(apiKey === null ? {} : { apiKey }),
   };
 }

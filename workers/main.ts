@@ -14,7 +14,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
 import { createJsonLogger, OutboxError, type Logger } from '../domain/outbox';
 import { collectDefaultMetrics } from 'prom-client';
-import { loadConfig, type TxoutboxConfig } from './config';
+import { kafkaClientConfig, loadConfig, temporalConnectionOptions, type TxoutboxConfig } from './config';
 import { OutboxMetrics } from './metrics';
 import { createRelay } from './relay';
 import { storeFromConfig } from './store-from-config';
@@ -43,12 +43,20 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
   const health = await serveHealth(config.healthPort, () => ready, metrics);
   logger.info('health endpoints listening', { role, port: (health.address() as AddressInfo).port });
 
-  const { store, close: closeStore } = await storeFromConfig(config, logger);
+  let store: Awaited<ReturnType<typeof storeFromConfig>>['store'];
+  let closeStore: () => Promise<void> = async () => undefined;
   let running: Running;
   let closeMore: () => Promise<void> = async () => undefined;
+  const temporal = temporalConnectionOptions(config);
   try {
+    // Every server is reached once, with a bounded wait, before the process says it is ready: an
+    // unreachable one ends the start with its name, address and variable instead of retrying blind.
+    ({ store, close: closeStore } = await reach(config.store === 'mongodb' ? 'MongoDB' : 'PostgreSQL', config.store === 'mongodb' ? 'TXOUTBOX_MONGODB_URI' : 'TXOUTBOX_PG_URL', () =>
+      storeFromConfig(config, logger),
+    ));
     if (role === 'relay') {
-      const connection = await Connection.connect({ address: config.temporalAddress });
+      const connection = await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', () => Connection.connect({ ...temporal, connectTimeout: 10_000 }));
+      closeMore = () => connection.close();
       const client = new Client({
         connection,
         namespace: config.temporalNamespace,
@@ -67,11 +75,18 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
       metrics.observeStore(store);
       relay.on('checkpoint', ({ events }) => events > 0 && logger.debug('checkpoint saved', { events }));
       running = await relay.start();
-      closeMore = () => connection.close();
     } else {
-      const kafka = new Kafka({ clientId: 'txoutbox-worker', brokers: config.kafkaBrokers, logLevel: kafkaLogLevel.WARN });
+      const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-worker'), logLevel: kafkaLogLevel.NOTHING });
+      await reach(`Kafka at ${config.kafkaBrokers.join(',')}`, 'TXOUTBOX_KAFKA_BROKERS', async () => {
+        const admin = kafka.admin();
+        await admin.connect();
+        await admin.disconnect();
+      });
+      await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', async () => (await Connection.connect({ ...temporal, connectTimeout: 10_000 })).close());
       running = await startOutboxWorker({
-        temporalAddress: config.temporalAddress,
+        temporalAddress: temporal.address,
+        temporalTls: temporal.tls,
+        temporalApiKey: temporal.apiKey,
         namespace: config.temporalNamespace,
         taskQueue: config.taskQueue,
         store,
@@ -85,7 +100,10 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
       });
     }
   } catch (err) {
+    const message = err instanceof Unreachable ? err.message : `failed to start: ${err instanceof Error ? err.message : String(err)}`;
+    process.stderr.write(`txoutbox ${role}: ${message}\n`);
     logger.error(`${role} failed to start`, { error: err });
+    await closeMore().catch(() => undefined);
     await closeStore().catch(() => undefined);
     health.close();
     return 1;
@@ -105,6 +123,17 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
   health.close();
   logger.info(`${role} stopped`, { signal });
   return 0;
+}
+
+/** A server that could not be reached at start. */
+class Unreachable extends Error {}
+
+async function reach<T>(what: string, variable: string, connect: () => Promise<T>): Promise<T> {
+  try {
+    return await connect();
+  } catch (err) {
+    throw new Unreachable(`cannot reach ${what} (${variable}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
 }
 
 /** `/healthz`: the process answers. `/readyz`: started and not stopping (200) or not (503). `/metrics`: Prometheus. */

@@ -1,4 +1,5 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { TLSConfig } from '@temporalio/client';
 import type { Kafka, Producer } from 'kafkajs';
 import { createActivities, type Compensation } from '../activities';
 import { silentLogger, type Logger, type OutboxStore } from '../domain/outbox';
@@ -12,6 +13,10 @@ import type { OutboxMetrics } from './metrics';
 export interface OutboxWorkerOptions {
   /** Temporal frontend address. */
   temporalAddress: string;
+  /** TLS or mutual TLS to the Temporal frontend. @default plaintext */
+  temporalTls?: TLSConfig | boolean;
+  /** A Temporal API key (Temporal Cloud), sent over TLS. */
+  temporalApiKey?: string;
   /** @default "default" */
   namespace?: string;
   taskQueue: string;
@@ -74,7 +79,11 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
     : producer;
   let connection: NativeConnection | undefined;
   try {
-    connection = await NativeConnection.connect({ address: options.temporalAddress });
+    connection = await NativeConnection.connect({
+      address: options.temporalAddress,
+      ...(options.temporalTls === undefined ? {} : { tls: options.temporalTls }),
+      ...(options.temporalApiKey === undefined ? {} : { apiKey: options.temporalApiKey }),
+    });
     const worker = await Worker.create({
       connection,
       namespace: options.namespace ?? 'default',

@@ -53,7 +53,8 @@ export interface EventType<P = unknown> extends Readonly<Required<Omit<EventType
   validate(payload: unknown): Promise<P>;
 }
 
-const TYPE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+/** What an event type's name may be (also checked by the CLI's --type). */
+export const TYPE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
 /** Kafka's own rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.` or `..`. */

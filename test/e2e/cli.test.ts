@@ -93,7 +93,7 @@ describe('txoutbox CLI', () => {
     expect(await p.store.get(stuck)).toMatchObject({ status: 'discarded', resolution: { reason: 'test order' } });
   });
 
-  test('an action that does not fit the state is refused with exit code 4; unknown ids exit 3; bad arguments exit 2', async () => {
+  test('an action that does not fit the state is refused with exit code 4; unknown ids and event types exit 3; bad arguments exit 2', async () => {
     // Arrange
     const { published } = await oneStuckAndOnePublished();
 
@@ -103,6 +103,13 @@ describe('txoutbox CLI', () => {
     const notAnId = await cli(['retry', 'order-1']);
     const badLimit = await cli(['list', '--limit', 'lots']);
     const badDuration = await cli(['purge', '--published-older-than', 'a week', '--yes']);
+    const unknownType = await cli(['list', '--status', 'published', '--type', 'orders.NoSuchEvent']);
+    const malformedType = await cli(['list', '--type', 'not a type!']);
+    const knownType = await cli(['list', '--status', 'published', '--type', 'orders.OrderPlaced']);
+    const unknownOption = await cli(['list', '--colour', 'red']);
+    const unknownCommand = await cli(['publish-everything']);
+    const badStatus = await cli(['list', '--status', 'lost']);
+    const noReason = await cli(['discard', published, '--yes']);
 
     // Assert
     expect(retryPublished).toMatchObject({ code: ExitCode.refused, err: expect.stringContaining('is published: retry applies only to a stuck event') });
@@ -110,6 +117,13 @@ describe('txoutbox CLI', () => {
     expect(notAnId).toMatchObject({ code: ExitCode.usage, err: expect.stringContaining('needs an event id') });
     expect(badLimit.code).toBe(ExitCode.usage);
     expect(badDuration).toMatchObject({ code: ExitCode.usage, err: expect.stringContaining('a duration looks like 7d') });
+    expect(unknownType).toMatchObject({ code: ExitCode.notFound, err: expect.stringContaining('no events of type "orders.NoSuchEvent"') });
+    expect(malformedType).toMatchObject({ code: ExitCode.usage, err: expect.stringContaining('is not an event type name') });
+    expect(knownType).toMatchObject({ code: ExitCode.ok, out: expect.stringContaining(published) });
+    expect(unknownOption.code).toBe(ExitCode.usage);
+    expect(unknownCommand).toMatchObject({ code: ExitCode.usage, err: expect.stringContaining('unknown command') });
+    expect(badStatus).toMatchObject({ code: ExitCode.usage, err: expect.stringContaining('--status must be one of') });
+    expect(noReason).toMatchObject({ code: ExitCode.usage, err: expect.stringContaining('discard needs --reason') });
   });
 
   test('replay publishes a published event again with the same event id, in a workflow of its own', async () => {
@@ -174,6 +188,19 @@ describe('txoutbox CLI', () => {
     expect(screens[1]).toMatch(/throughput\s+\d+\.\d events\/s/);
     expect(screens[1]).toMatch(/stuck\s+1 {3}← txoutbox list --status stuck/);
     expect(screens[1]).toMatch(/lag\s+0s/);
+  });
+
+  test('config --effective prints the loaded settings with every secret redacted', async () => {
+    // Act
+    const out: string[] = [];
+    const secrets = { TXOUTBOX_PG_URL: 'postgres://app:pg-secret@127.0.0.1:5432/app', TXOUTBOX_KAFKA_SASL_MECHANISM: 'plain', TXOUTBOX_KAFKA_SASL_USERNAME: 'u', TXOUTBOX_KAFKA_SASL_PASSWORD: 'kafka-secret', TXOUTBOX_TEMPORAL_API_KEY: 'tk-secret' };
+    const code = await runCli(['config', '--effective'], { out: (l) => out.push(l), err: (l) => out.push(l), confirm: async () => null }, secrets);
+
+    // Assert
+    expect(code).toBe(ExitCode.ok);
+    const printed = out.join('\n');
+    expect(JSON.parse(printed)).toMatchObject({ pgUrl: 'postgres://app:[redacted]@127.0.0.1:5432/app', kafkaSecurity: { sasl: { username: 'u', password: '[redacted]' } }, temporalSecurity: { apiKey: '[redacted]' } });
+    for (const secret of ['pg-secret', 'kafka-secret', 'tk-secret']) expect(printed).not.toContain(secret);
   });
 
   test('the installed bin runs: a bad config value fails at start naming the variable', () => {

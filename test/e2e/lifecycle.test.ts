@@ -97,6 +97,27 @@ describe('relay process lifecycle', () => {
     }
   });
 
+  test.each([
+    ['relay', 'Temporal', { TXOUTBOX_TEMPORAL_ADDRESS: '127.0.0.1:1' }, 'cannot reach Temporal at 127.0.0.1:1 (TXOUTBOX_TEMPORAL_ADDRESS)'],
+    ['worker', 'Kafka', { TXOUTBOX_KAFKA_BROKERS: '127.0.0.1:1' }, 'cannot reach Kafka at 127.0.0.1:1 (TXOUTBOX_KAFKA_BROKERS)'],
+    ['relay', 'PostgreSQL', { TXOUTBOX_PG_URL: 'postgres://txoutbox:pw-not-shown@127.0.0.1:1/txoutbox' }, 'cannot reach PostgreSQL (TXOUTBOX_PG_URL): postgres://txoutbox:[redacted]@127.0.0.1:1/txoutbox'],
+  ])('bad input: the %s with an unreachable %s stops by itself with a clear message (exit 1), not waiting forever', async (role, _server, overrides, message) => {
+    // Act
+    const bin = join(__dirname, '..', '..', 'workers', 'bin', `${role}.js`);
+    const child = spawn('node', [bin], { env: { ...env, ...overrides }, stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    // Bounded by the process itself (10 s connect timeouts, kafkajs' bounded retries); the jest
+    // timeout only guards a hang.
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+
+    // Assert
+    expect(code).toBe(1);
+    expect(stderr).toContain(`txoutbox ${role}: ${message}`);
+    expect(stderr).not.toContain('pw-not-shown');
+  });
+
   test('a bad config value fails at start, naming the variable', () => {
     // Act
     const result = spawnSync('node', [RELAY_BIN], { env: { ...env, TXOUTBOX_HEALTH_PORT: 'eighty' }, encoding: 'utf8', timeout: 60_000 });

@@ -1,0 +1,112 @@
+/**
+ * Configuration from TXOUTBOX_* variables: each wrong value is refused at start with INVALID_CONFIG
+ * naming its variable; the security settings become the kafkajs and Temporal connection options;
+ * secrets never appear in what is printed or logged.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createJsonLogger, OutboxErrorCode } from '../../domain/outbox';
+import { kafkaClientConfig, loadConfig, redactConfig, redactUrl, temporalConnectionOptions } from '../../workers/config';
+
+const dir = mkdtempSync(join(tmpdir(), 'txoutbox-config-'));
+const pem = (name: string, body: string): string => {
+  const path = join(dir, name);
+  writeFileSync(path, `-----BEGIN ${body}-----\nAAAA\n-----END ${body}-----\n`);
+  return path;
+};
+const ca = pem('ca.pem', 'CERTIFICATE');
+const cert = pem('client.pem', 'CERTIFICATE');
+const key = pem('client-key.pem', 'PRIVATE KEY');
+
+const WRONG: Array<[string, Record<string, string>, string]> = [
+  ['an unknown store', { TXOUTBOX_STORE: 'redis' }, 'TXOUTBOX_STORE'],
+  ['a PostgreSQL URL that is not one', { TXOUTBOX_PG_URL: 'mysql://x' }, 'TXOUTBOX_PG_URL'],
+  ['a schema that is not an identifier', { TXOUTBOX_PG_SCHEMA: 'Robert"); drop' }, 'TXOUTBOX_PG_SCHEMA'],
+  ['mongodb without a URI', { TXOUTBOX_STORE: 'mongodb' }, 'TXOUTBOX_MONGODB_URI'],
+  ['a MongoDB URI that is not one', { TXOUTBOX_MONGODB_URI: 'http://x' }, 'TXOUTBOX_MONGODB_URI'],
+  ['a Temporal address without a port', { TXOUTBOX_TEMPORAL_ADDRESS: 'temporal' }, 'TXOUTBOX_TEMPORAL_ADDRESS'],
+  ['a broker list with a bad entry', { TXOUTBOX_KAFKA_BROKERS: '127.0.0.1:9092,broker' }, 'TXOUTBOX_KAFKA_BROKERS'],
+  ['a port that is a word', { TXOUTBOX_HEALTH_PORT: 'eighty' }, 'TXOUTBOX_HEALTH_PORT'],
+  ['a port out of range', { TXOUTBOX_HEALTH_PORT: '70000' }, 'TXOUTBOX_HEALTH_PORT'],
+  ['an unknown log level', { TXOUTBOX_LOG_LEVEL: 'loud' }, 'TXOUTBOX_LOG_LEVEL'],
+  ['a boolean that is not one', { TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: 'yes' }, 'TXOUTBOX_PUBLISH_LOCAL_ACTIVITY'],
+  ['a concurrency of zero', { TXOUTBOX_RELAY_START_CONCURRENCY: '0' }, 'TXOUTBOX_RELAY_START_CONCURRENCY'],
+  ['a fractional task count', { TXOUTBOX_WORKER_ACTIVITY_TASKS: '1.5' }, 'TXOUTBOX_WORKER_ACTIVITY_TASKS'],
+  ['more polls than tasks', { TXOUTBOX_WORKER_WORKFLOW_TASKS: '10', TXOUTBOX_WORKER_WORKFLOW_POLLS: '20' }, 'TXOUTBOX_WORKER_WORKFLOW_POLLS'],
+  ['a negative linger', { TXOUTBOX_PRODUCER_LINGER_MS: '-5' }, 'TXOUTBOX_PRODUCER_LINGER_MS'],
+  ['a TLS flag that is not a boolean', { TXOUTBOX_KAFKA_TLS: 'on' }, 'TXOUTBOX_KAFKA_TLS'],
+  ['a TLS file that does not exist', { TXOUTBOX_KAFKA_TLS: 'true', TXOUTBOX_KAFKA_TLS_CA_FILE: '/nonexistent/ca.pem' }, 'TXOUTBOX_KAFKA_TLS_CA_FILE'],
+  ['a client certificate without its key', { TXOUTBOX_TEMPORAL_TLS: 'true', TXOUTBOX_TEMPORAL_TLS_CERT_FILE: cert }, 'TXOUTBOX_TEMPORAL_TLS_CERT_FILE'],
+  ['TLS files without TLS', { TXOUTBOX_KAFKA_TLS_CA_FILE: ca }, 'TXOUTBOX_KAFKA_TLS_CA_FILE'],
+  ['an unknown SASL mechanism', { TXOUTBOX_KAFKA_SASL_MECHANISM: 'kerberos' }, 'TXOUTBOX_KAFKA_SASL_MECHANISM'],
+  ['SASL without a password', { TXOUTBOX_KAFKA_SASL_MECHANISM: 'plain', TXOUTBOX_KAFKA_SASL_USERNAME: 'u' }, 'TXOUTBOX_KAFKA_SASL_MECHANISM'],
+  ['SASL credentials without a mechanism', { TXOUTBOX_KAFKA_SASL_USERNAME: 'u', TXOUTBOX_KAFKA_SASL_PASSWORD: 'p' }, 'TXOUTBOX_KAFKA_SASL_USERNAME'],
+];
+
+describe('loadConfig', () => {
+  test('the defaults need no variable at all', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ store: 'postgres', temporalAddress: '127.0.0.1:7233', kafkaBrokers: ['127.0.0.1:9092'], relayStartConcurrency: 16 });
+    expect(config.kafkaSecurity).toEqual({ tls: null, sasl: null });
+    expect(config.temporalSecurity).toEqual({ tls: null, apiKey: null });
+  });
+
+  test.each(WRONG)('%s is refused with INVALID_CONFIG naming the variable', (_name, env, variable) => {
+    expect(() => loadConfig(env)).toThrow(expect.objectContaining({ code: OutboxErrorCode.invalidConfig, message: expect.stringContaining(variable) }));
+  });
+});
+
+describe('security settings', () => {
+  const secure = {
+    TXOUTBOX_PG_URL: 'postgres://app:pg-secret@db.internal:5432/app?sslmode=verify-full',
+    TXOUTBOX_MONGODB_URI: 'mongodb://app:mongo-secret@m1,m2/?replicaSet=rs0&tls=true',
+    TXOUTBOX_KAFKA_TLS: 'true',
+    TXOUTBOX_KAFKA_TLS_CA_FILE: ca,
+    TXOUTBOX_KAFKA_TLS_CERT_FILE: cert,
+    TXOUTBOX_KAFKA_TLS_KEY_FILE: key,
+    TXOUTBOX_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+    TXOUTBOX_KAFKA_SASL_USERNAME: 'outbox',
+    TXOUTBOX_KAFKA_SASL_PASSWORD: 'kafka-secret',
+    TXOUTBOX_TEMPORAL_ADDRESS: 'ns.tmprl.cloud:7233',
+    TXOUTBOX_TEMPORAL_TLS: 'true',
+    TXOUTBOX_TEMPORAL_TLS_CA_FILE: ca,
+    TXOUTBOX_TEMPORAL_TLS_CERT_FILE: cert,
+    TXOUTBOX_TEMPORAL_TLS_KEY_FILE: key,
+    TXOUTBOX_TEMPORAL_TLS_SERVER_NAME: 'frontend.internal',
+  };
+
+  test('Kafka: TLS with a CA and a client certificate, and SASL/SCRAM, become kafkajs options', () => {
+    const kafka = kafkaClientConfig(loadConfig(secure), 'worker');
+    expect(kafka).toMatchObject({
+      clientId: 'worker',
+      ssl: { ca: expect.stringContaining('BEGIN CERTIFICATE'), cert: expect.stringContaining('BEGIN CERTIFICATE'), key: expect.stringContaining('PRIVATE KEY'), rejectUnauthorized: true },
+      sasl: { mechanism: 'scram-sha-512', username: 'outbox', password: 'kafka-secret' },
+    });
+    expect(kafkaClientConfig(loadConfig({ TXOUTBOX_KAFKA_TLS: 'true' }), 'w').ssl).toBe(true);
+  });
+
+  test('Temporal: mTLS with a CA and server name, and an API key (which implies TLS)', () => {
+    const options = temporalConnectionOptions(loadConfig(secure));
+    expect(options).toMatchObject({
+      address: 'ns.tmprl.cloud:7233',
+      tls: { serverNameOverride: 'frontend.internal', serverRootCACertificate: expect.any(Buffer), clientCertPair: { crt: expect.any(Buffer), key: expect.any(Buffer) } },
+    });
+    expect(temporalConnectionOptions(loadConfig({ TXOUTBOX_TEMPORAL_API_KEY: 'tk-secret' }))).toEqual({ address: '127.0.0.1:7233', tls: {}, apiKey: 'tk-secret' });
+    expect(temporalConnectionOptions(loadConfig({}))).toEqual({ address: '127.0.0.1:7233' });
+  });
+
+  test('secrets are never printed: the effective config and the logs show them redacted', () => {
+    const config = loadConfig({ ...secure, TXOUTBOX_TEMPORAL_API_KEY: 'tk-secret' });
+    const printed = JSON.stringify(redactConfig(config));
+    const logged: string[] = [];
+    createJsonLogger('info', (line) => logged.push(line)).info('config', { config, sasl: config.kafkaSecurity.sasl, apiKey: 'tk-secret' });
+    for (const secret of ['pg-secret', 'mongo-secret', 'kafka-secret', 'tk-secret', 'PRIVATE KEY']) {
+      expect(printed).not.toContain(secret);
+      expect(logged.join('\n')).not.toContain(secret);
+    }
+    expect(printed).toContain('postgres://app:[redacted]@db.internal:5432/app?sslmode=verify-full');
+    expect(redactUrl('mongodb+srv://u:p@x/?a=b')).toBe('mongodb+srv://u:[redacted]@x/?a=b');
+    expect(redactUrl('postgres://127.0.0.1:5432/db')).toBe('postgres://127.0.0.1:5432/db');
+  });
+});
