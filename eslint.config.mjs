@@ -14,8 +14,8 @@ export default tseslint.config(
   },
   {
     // The CommonJS launcher of the CLI.
-    files: ['workers/bin/*.js'],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly', console: 'readonly' } },
+    files: ['workers/bin/*.js', 'test/faults/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly', console: 'readonly', module: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {

@@ -1,4 +1,4 @@
-// Four Jest projects, as STYLE.md lays them out. `unit` needs no server; the others talk to
+// Five Jest projects (faults: the fault harness at CI size), as STYLE.md lays them out. `unit` needs no server; the others talk to
 // the real Temporal dev server, Kafka broker and PostgreSQL that scripts/infra.sh starts.
 /** @type {import('jest').Config['projects'][number]} */
 const base = {
@@ -29,6 +29,14 @@ module.exports = {
       ...base,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/require-servers.ts',
+      setupFiles: ['<rootDir>/test/support/quiet-temporal.ts'],
+    },
+    {
+      // Restarts the servers through scripts/infra.sh: runs on its own (--runInBand, as npm test does).
+      ...base,
+      displayName: 'faults',
+      testMatch: ['<rootDir>/test/faults/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/require-servers.ts',
       setupFiles: ['<rootDir>/test/support/quiet-temporal.ts'],
     },

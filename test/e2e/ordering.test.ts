@@ -10,19 +10,8 @@ import { runCli } from '../../workers/cli';
 import { mapLimit } from '../../workers/relay';
 import { discardUpdate, sequencerQuery, stateQuery } from '../../workflows/signals';
 import { TestPipeline } from '../support/pipeline';
+import { seeded } from '../support/seeded';
 import { waitFor } from '../support/servers';
-
-/** A small seeded generator (mulberry32), so a failing run can be repeated. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('per-key ordering', () => {
   let p: TestPipeline;

@@ -1,0 +1,41 @@
+/**
+ * The fault harness on its own (the soak): steady load, seeded random faults, the independent
+ * checker's verdict line at the end. Exit code 0 when the verdict passes, 1 when it does not.
+ *
+ *   npm run faults -- [--minutes 20] [--faults 50] [--seed N] [--rate 4]
+ */
+import { parseArgs } from 'node:util';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { runFaultHarness } from '../test/faults/harness';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '20' },
+    faults: { type: 'string', default: '50' },
+    seed: { type: 'string', default: String(Date.now() % 100_000) },
+    rate: { type: 'string', default: '4' },
+  },
+});
+
+async function main(): Promise<number> {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const verdict = await runFaultHarness({
+    seed: Number(values.seed),
+    durationMs: Number(values.minutes) * 60_000,
+    faults: Number(values.faults),
+    ratePerSecond: Number(values.rate),
+  });
+  const byKind = new Map<string, number>();
+  for (const f of verdict.faults) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
+  console.log(`faults by kind: ${[...byKind].map(([k, n]) => `${k}=${n}`).join(' ')}`);
+  console.log(verdict.line);
+  return verdict.ok ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(2);
+  },
+);
