@@ -43,6 +43,7 @@ export interface RunningInboxConsumer {
  */
 export class InboxConsumer<Tx> extends EventEmitter<InboxConsumerEvents> {
   private consumer: Consumer | undefined;
+  private stopping = false;
 
   constructor(private readonly options: InboxConsumerOptions<Tx>) {
     super();
@@ -51,7 +52,9 @@ export class InboxConsumer<Tx> extends EventEmitter<InboxConsumerEvents> {
   async start(): Promise<RunningInboxConsumer> {
     const { kafka, groupId, topics, inbox, handle, logger = silentLogger } = this.options;
     const consumerName = this.options.consumerName ?? groupId;
-    const consumer = kafka.consumer({ groupId });
+    // After a crash (the broker restarting), kafkajs restarts the consumer on a timer; once shutdown
+    // began it must not, or it reconnects after its disconnect and outlives its owner.
+    const consumer = kafka.consumer({ groupId, retry: { restartOnFailure: async () => !this.stopping } });
     this.consumer = consumer;
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning ?? false });
@@ -67,7 +70,12 @@ export class InboxConsumer<Tx> extends EventEmitter<InboxConsumerEvents> {
         this.emit('handled', { eventId: event.id, outcome });
       },
     });
-    return { shutdown: () => consumer.disconnect() };
+    return {
+      shutdown: async () => {
+        this.stopping = true;
+        await consumer.disconnect();
+      },
+    };
   }
 }
 
