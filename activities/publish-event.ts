@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Producer } from 'kafkajs';
 import { context } from '@opentelemetry/api';
-import { activeOr, eventIdTime, injectTraceContext, inSpan, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxStore } from '../domain/outbox';
+import { activeOr, eventIdTime, injectTraceContext, inSpan, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
 import type { OutboxMetrics } from '../workers/metrics';
 import type { PublishReceipt } from '../workflows/types';
 
@@ -10,7 +10,7 @@ const KAFKAJS_WRAPPERS = new Set(['KafkaJSNonRetriableError', 'KafkaJSNumberOfRe
 
 export interface PublishActivityDeps {
   /** Any adapter: the activity never sees a driver. */
-  store: Pick<OutboxStore<unknown>, 'get' | 'markPublished' | 'recordFailure'>;
+  store: Pick<OutboxStore<unknown>, 'get' | 'markPublished' | 'recordFailure' | 'claim'>;
   /** A connected kafkajs producer (idempotent). */
   producer: Pick<Producer, 'send'>;
   logger?: Logger;
@@ -44,17 +44,30 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
       throw ApplicationFailure.nonRetryable(`event ${eventId} is not in the outbox store`, OutboxErrorCode.eventNotFound);
     }
     const fields = { eventId, type: event.type, topic: event.topic, attempt };
-    if (event.status === OutboxStatus.published && event.kafka !== null && !replay) {
+    const alreadyPublished = (published: OutboxEvent): PublishReceipt | null =>
+      published.status === OutboxStatus.published && published.kafka !== null
+        ? {
+            eventId,
+            topic: published.topic,
+            partition: published.kafka.partition,
+            offset: published.kafka.offset,
+            publishedAt: (published.publishedAt ?? clock()).toISOString(),
+            attempts: published.attempts,
+            alreadyPublished: true,
+          }
+        : null;
+    const done = replay ? null : alreadyPublished(event);
+    if (done !== null) {
       logger.info('event already published: not sending it again', fields);
-      return {
-        eventId,
-        topic: event.topic,
-        partition: event.kafka.partition,
-        offset: event.kafka.offset,
-        publishedAt: (event.publishedAt ?? clock()).toISOString(),
-        attempts: event.attempts,
-        alreadyPublished: true,
-      };
+      return done;
+    }
+    if (!replay && (await deps.store.claim([eventId], 'workflow')).length === 0) {
+      // The relay's fast path holds it (a live lease): never two publishers at once. Either it
+      // publishes (the next attempt finds it published) or its claim ends and this workflow takes over.
+      const now = await deps.store.get(eventId);
+      const settled = now === null ? null : alreadyPublished(now);
+      if (settled !== null) return settled;
+      throw ApplicationFailure.retryable(`event ${eventId} is claimed by the relay's fast path; retrying once that claim ends`, 'CLAIMED_BY_FAST_PATH');
     }
 
     const message = toKafkaMessage(event);

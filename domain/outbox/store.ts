@@ -1,5 +1,12 @@
 import type { EventResolution, OutboxEvent, OutboxStatus, PublishResult } from './event';
 
+/**
+ * Who publishes a pending event: the relay's fast path (`fast`, for a lease) or its Temporal workflow
+ * (`workflow`, for good). Claims are conditional updates in the store, so two owners never publish
+ * the same event at once.
+ */
+export type EventOwner = 'fast' | 'workflow';
+
 /** The outcome of a conditional status change in the store. */
 export type MarkResult = 'marked' | 'already-published' | 'not-found';
 
@@ -25,6 +32,16 @@ export interface OutboxStore<Tx> {
   get(eventId: string): Promise<OutboxEvent | null>;
   /** Records where Kafka stored the event: only a `pending` (or `stuck`) event becomes `published`. */
   markPublished(result: PublishResult): Promise<MarkResult>;
+  /**
+   * Claims events for an owner; returns the ids it got. `fast`: pending events nobody owns, or whose
+   * fast lease (`leaseMs`) ran out. `workflow`: pending or stuck events not under a live fast lease
+   * (a workflow keeps its claim; a fast claim is handed over by `release` or by its lease ending).
+   */
+  claim(eventIds: readonly string[], owner: EventOwner, leaseMs?: number): Promise<string[]>;
+  /** Gives up fast claims of events still pending (their publication failed): a workflow takes them. */
+  release(eventIds: readonly string[]): Promise<void>;
+  /** `markPublished` for many events in one statement; returns how many changed. */
+  markPublishedMany(results: readonly PublishResult[]): Promise<number>;
   /** Records a failed publish attempt (attempt number and error) without changing the status. */
   recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void>;
   /**

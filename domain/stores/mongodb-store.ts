@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type {
   ChangeStreamOptions,
   ClientSession,
@@ -24,6 +25,7 @@ import {
   type FeedOptions,
   type JsonValue,
   type Logger,
+  type EventOwner,
   type MarkResult,
   type OutboxEvent,
   type OutboxStore,
@@ -41,6 +43,10 @@ export interface MongoTx {
 /** The outbox document: the envelope, with the event id as `_id`. */
 export interface OutboxDocument extends Omit<OutboxEvent, 'id'> {
   _id: string;
+  /** Who publishes it (see OutboxStore.claim); absent: nobody yet. */
+  owner?: EventOwner | null;
+  claimedUntil?: Date | null;
+  claimToken?: string | null;
 }
 
 interface CheckpointDocument {
@@ -61,6 +67,7 @@ export interface MongoCollectionLike<T extends Document> {
   insertOne(doc: OptionalUnlessRequiredId<T>, options: { session: ClientSession }): Promise<unknown>;
   findOne(filter: Filter<T>): Promise<T | null>;
   updateOne(filter: Filter<T>, update: UpdateFilter<T>, options?: { upsert?: boolean }): Promise<{ matchedCount: number }>;
+  updateMany(filter: Filter<T>, update: UpdateFilter<T>): Promise<{ matchedCount: number }>;
   deleteOne(filter: Filter<T>): Promise<unknown>;
   deleteMany(filter: Filter<T>): Promise<{ deletedCount: number }>;
   countDocuments(filter: Filter<T>): Promise<number>;
@@ -180,6 +187,30 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     );
     if (matchedCount === 1) return 'marked';
     return (await this.events.findOne({ _id: result.eventId })) === null ? 'not-found' : 'already-published';
+  }
+
+  async claim(eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000): Promise<string[]> {
+    if (eventIds.length === 0) return [];
+    const now = new Date();
+    const claimToken = randomUUID();
+    const filter: Filter<OutboxDocument> =
+      owner === 'fast'
+        ? { _id: { $in: [...eventIds] }, status: 'pending', $or: [{ owner: null }, { owner: 'fast', claimedUntil: { $lt: now } }] }
+        : { _id: { $in: [...eventIds] }, status: { $in: ['pending', 'stuck'] }, $or: [{ owner: null }, { owner: 'workflow' }, { claimedUntil: { $lt: now } }] };
+    const claimedUntil = owner === 'fast' ? new Date(now.getTime() + leaseMs) : null;
+    await this.events.updateMany(filter, { $set: { owner, claimedUntil, claimToken } });
+    const claimed = await this.events.find({ _id: { $in: [...eventIds] }, claimToken }, { sort: { _id: 1 }, limit: eventIds.length }).toArray();
+    return claimed.map((d) => d._id);
+  }
+
+  async release(eventIds: readonly string[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    await this.events.updateMany({ _id: { $in: [...eventIds] }, owner: 'fast', status: 'pending' }, { $set: { owner: null, claimedUntil: null } });
+  }
+
+  async markPublishedMany(results: readonly PublishResult[]): Promise<number> {
+    const marked = await Promise.all(results.map((r) => this.markPublished(r)));
+    return marked.filter((m) => m === 'marked').length;
   }
 
   async recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void> {
@@ -322,7 +353,8 @@ function isPositionLost(err: unknown): boolean {
 }
 
 function toEvent(doc: OutboxDocument): OutboxEvent {
-  const { _id, ...rest } = doc;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- ownership is the store's, not the envelope's
+  const { _id, owner, claimedUntil, claimToken, ...rest } = doc;
   return {
     ...rest,
     id: _id,

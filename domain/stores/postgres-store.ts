@@ -11,6 +11,7 @@ import {
   type FeedOptions,
   type JsonValue,
   type Logger,
+  type EventOwner,
   type MarkResult,
   type OutboxEvent,
   type OutboxStore,
@@ -170,6 +171,8 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
       // Columns added after the first release of the table.
       await client.query(`alter table ${this.events} add column if not exists resolution jsonb`);
       await client.query(`alter table ${this.events} add column if not exists sequence bigint`);
+      await client.query(`alter table ${this.events} add column if not exists owner text`);
+      await client.query(`alter table ${this.events} add column if not exists claimed_until timestamptz`);
       await client.query(`create index if not exists outbox_events_key_sequence on ${this.events} (topic, key, sequence) where sequence is not null`);
       await client.query(`
         create table if not exists ${this.sequences} (
@@ -276,6 +279,44 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     if (updated.rowCount === 1) return 'marked';
     const current = await this.get(result.eventId);
     return current === null ? 'not-found' : 'already-published';
+  }
+
+  async claim(eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000): Promise<string[]> {
+    if (eventIds.length === 0) return [];
+    const { rows } =
+      owner === 'fast'
+        ? await this.pool.query<{ id: string }>(
+            `update ${this.events} set owner = 'fast', claimed_until = now() + $2 * interval '1 millisecond'
+              where id = any($1::uuid[]) and status = 'pending' and (owner is null or (owner = 'fast' and claimed_until < now()))
+              returning id`,
+            [eventIds, leaseMs],
+          )
+        : await this.pool.query<{ id: string }>(
+            `update ${this.events} set owner = 'workflow', claimed_until = null
+              where id = any($1::uuid[]) and status in ('pending', 'stuck')
+                and (owner is null or owner = 'workflow' or claimed_until < now())
+              returning id`,
+            [eventIds],
+          );
+    return rows.map((r) => r.id);
+  }
+
+  async release(eventIds: readonly string[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    await this.pool.query(`update ${this.events} set owner = null, claimed_until = null where id = any($1::uuid[]) and owner = 'fast' and status = 'pending'`, [eventIds]);
+  }
+
+  async markPublishedMany(results: readonly PublishResult[]): Promise<number> {
+    if (results.length === 0) return 0;
+    const updated = await this.pool.query(
+      `update ${this.events} as e
+          set status = 'published', published_at = v.published_at, kafka_partition = v.kafka_partition, kafka_offset = v.kafka_offset,
+              attempts = v.attempts, last_error = null
+         from unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::bigint[], $5::int[]) as v(id, published_at, kafka_partition, kafka_offset, attempts)
+        where e.id = v.id and e.status in ('pending', 'stuck')`,
+      [results.map((r) => r.eventId), results.map((r) => r.publishedAt), results.map((r) => r.partition), results.map((r) => r.offset), results.map((r) => r.attempts)],
+    );
+    return updated.rowCount ?? 0;
   }
 
   async recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void> {

@@ -124,6 +124,35 @@ function contract(factory: AdapterFactory): void {
     expect(await adapter.store.get(added.id)).toMatchObject({ status: 'published', kafka: { partition: 2, offset: '41' }, attempts: 1 });
   });
 
+  test('ownership: a fast claim shuts workflows out until released or its lease ends; a workflow claim is kept', async () => {
+    // Arrange
+    const add = (id: string) => adapter.inTransaction(id, (tx) => outbox.add(orderPlaced(id), tx));
+    const [a, b, c, d] = [await add('a'), await add('b'), await add('c'), await add('d')];
+    const { store } = adapter;
+    const sorted = (ids: string[]) => [...ids].sort();
+
+    // Act + Assert
+    expect(sorted(await store.claim([a.id, b.id], 'fast', 60_000))).toEqual(sorted([a.id, b.id]));
+    expect(await store.claim([a.id], 'fast', 60_000)).toEqual([]); // a live fast lease
+    expect(await store.claim([a.id], 'workflow')).toEqual([]); // the fast path owns it
+    expect(await store.claim([c.id], 'workflow')).toEqual([c.id]);
+    expect(await store.claim([c.id], 'fast', 60_000)).toEqual([]); // a workflow owns it for good
+    expect(await store.claim([c.id], 'workflow')).toEqual([c.id]); // its next attempt keeps it
+    await store.release([a.id]);
+    expect(await store.claim([a.id], 'workflow')).toEqual([a.id]); // handed over
+    expect(await store.claim([d.id], 'fast', 1)).toEqual([d.id]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await store.claim([d.id], 'workflow')).toEqual([d.id]); // the lease ran out
+    expect(await store.get(a.id)).toEqual(a); // ownership is the store's, not part of the envelope
+
+    const published = { topic: 'orders.v1', partition: 1, publishedAt: new Date(), attempts: 1, alreadyPublished: false };
+    expect(await store.markPublishedMany([{ ...published, eventId: b.id, offset: '7' }])).toBe(1);
+    expect(await store.markPublishedMany([{ ...published, eventId: b.id, offset: '8' }, { ...published, eventId: c.id, offset: '9' }])).toBe(1);
+    expect(await store.claim([b.id], 'workflow')).toEqual([]); // published: nothing left to own
+    expect(await store.get(b.id)).toMatchObject({ status: 'published', kafka: { partition: 1, offset: '7' } });
+    expect(await store.get(c.id)).toMatchObject({ status: 'published', kafka: { partition: 1, offset: '9' } });
+  });
+
   test('escalation transitions are conditional: pending → stuck → pending, stuck → discarded, and nothing else', async () => {
     // Arrange
     const added = await adapter.inTransaction('o-1', (tx) => outbox.add(orderPlaced('o-1'), tx));

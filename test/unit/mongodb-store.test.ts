@@ -87,6 +87,7 @@ class FakeDb implements MongoDbLike {
       insertOne: (doc, options) => raw.insertOne(doc, options),
       findOne: async (filter) => (await raw.findOne(filter)) as T | null,
       updateOne: (filter, update, options) => raw.updateOne(filter, update, options),
+      updateMany: () => Promise.reject(new Error('updateMany is not faked: ownership claims run against a real MongoDB in the contract suite')),
       deleteOne: (filter) => raw.deleteOne(filter),
       deleteMany: () => raw.deleteMany(),
       countDocuments: () => raw.countDocuments(),

@@ -13,7 +13,7 @@ import { sampleEvent } from '../support/sample-event';
 
 const event = sampleEvent;
 
-function fakes(stored: OutboxEvent | null, send: Producer['send']) {
+function fakes(stored: OutboxEvent | null, send: Producer['send'], options: { claimedElsewhere?: boolean } = {}) {
   const marked: PublishResult[] = [];
   const failures: Array<{ attempts: number; lastError: string }> = [];
   const sent: Parameters<Producer['send']>[0][] = [];
@@ -26,6 +26,7 @@ function fakes(stored: OutboxEvent | null, send: Producer['send']) {
     recordFailure: async (_id: string, failure: { attempts: number; lastError: string }) => {
       failures.push(failure);
     },
+    claim: async (ids: readonly string[]) => (options.claimedElsewhere ? [] : [...ids]),
   };
   const producer = {
     send: async (record: Parameters<Producer['send']>[0]) => {
@@ -94,6 +95,14 @@ describe('publishEvent activity', () => {
     const second = await env.run(createPublishEvent({ store: b.store, producer: b.producer }), 'e-1').catch((e: unknown) => e);
     expect(first).toMatchObject({ type: 'PUBLISH_FAILED', nonRetryable: false });
     expect(second).toMatchObject({ type: 'PUBLISH_FAILED', nonRetryable: true });
+  });
+
+  test('an event the relay\'s fast path holds is not sent: a retryable failure, so a later attempt finds it published or takes it over', async () => {
+    const f = fakes(event(), async () => [ack], { claimedElsewhere: true });
+    const run = new MockActivityEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-1');
+    await expect(run).rejects.toMatchObject({ type: 'CLAIMED_BY_FAST_PATH', nonRetryable: false });
+    expect(f.sent).toEqual([]);
+    expect(f.marked).toEqual([]);
   });
 
   test('an unknown topic (confirmed by the broker) is not retried', async () => {
