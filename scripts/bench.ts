@@ -10,6 +10,7 @@
  *   plain polling relay         SELECT ... FOR UPDATE SKIP LOCKED + batched send + UPDATE, no Temporal
  *   txoutbox, as fast as possible   relay and worker as separate processes, writes through outbox.add()
  *   txoutbox, at half that rate     the same, writes paced at half the measured maximum: latency under load
+ *   txoutbox fast path               the relay publishes in batches, workflows only on failure (issue 8), max and half rate
  *   step: ...                        one tuning change each (TUNING below), as fast as possible (not with --quick)
  *   default mode again               the first txoutbox row repeated last: how much the shared server drifted
  * For the txoutbox rows: events/s from the first commit to the last Kafka acknowledgement,
@@ -236,6 +237,8 @@ interface Variant {
   id: string;
   name: string;
   env?: Record<string, string>;
+  /** The relay publishes the benchmark's topic itself (TXOUTBOX_FAST_PATH_TOPICS). */
+  fastPath?: boolean;
 }
 
 async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): Promise<Row> {
@@ -255,6 +258,7 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
     TXOUTBOX_LOG_LEVEL: 'info',
     TXOUTBOX_HEALTH_PORT: '0',
     ...variantSpec.env,
+    ...(variantSpec.fastPath ? { TXOUTBOX_FAST_PATH_TOPICS: topic } : {}),
   };
   const relay = startProcess('relay.js', env, 'txoutbox_relay_');
   const worker = startProcess('worker.js', env, 'txoutbox_worker_');
@@ -305,10 +309,14 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
   const { rows } = await pool.query<{ id: string; published_at: Date }>(`select id, published_at from ${table}`);
   const latencies = rows.map((r) => r.published_at.getTime() - (committedAt.get(r.id) ?? eventIdTime(r.id))).sort((a, b) => a - b);
 
-  // History events per event, from one event's workflow.
-  const connection = await Connection.connect({ address: servers.temporal });
-  const history = await new Client({ connection }).workflow.getHandle(eventWorkflowId(rows[0]?.id ?? '')).fetchHistory();
-  await connection.close();
+  // History events per event, from one event's workflow (none on the fast path: no workflow at all).
+  let historyPerEvent = 0;
+  if (!variantSpec.fastPath) {
+    const connection = await Connection.connect({ address: servers.temporal });
+    const history = await new Client({ connection }).workflow.getHandle(eventWorkflowId(rows[0]?.id ?? '')).fetchHistory();
+    historyPerEvent = history.events?.length ?? NaN;
+    await connection.close();
+  }
 
   for (const p of [relay, worker]) p.child.kill('SIGTERM');
   await Promise.all([relay, worker].map((p) => new Promise((resolve) => p.child.once('exit', resolve))));
@@ -323,7 +331,7 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
     workerCpuS: worker.stats().cpuSeconds - base.worker,
     relayPeakMb: relay.stats().peakRssMb,
     workerPeakMb: worker.stats().peakRssMb,
-    historyPerEvent: history.events?.length ?? NaN,
+    historyPerEvent,
     note: rate === null ? undefined : `writes paced at ${rate.toFixed(1)} events/s`,
   };
 }
@@ -362,6 +370,12 @@ async function main(): Promise<void> {
   rows.push(max);
   log(`txoutbox at half the maximum rate (${(max.eventsPerSecond / 2).toFixed(1)} events/s)`);
   rows.push(await txoutbox(pool, { id: 'default', name: 'txoutbox default mode, at half the maximum rate' }, max.eventsPerSecond / 2));
+  const fastSpec: Variant = { id: 'fast', name: 'txoutbox fast path (relay publishes, workflows only on failure), writes as fast as possible', fastPath: true };
+  log(fastSpec.name);
+  const fast = await txoutbox(pool, fastSpec, null);
+  rows.push(fast);
+  log(`txoutbox fast path at half its maximum rate (${(fast.eventsPerSecond / 2).toFixed(1)} events/s)`);
+  rows.push(await txoutbox(pool, { ...fastSpec, name: 'txoutbox fast path, at half its maximum rate' }, fast.eventsPerSecond / 2));
   if (!values.quick) {
     for (const v of TUNING) {
       log(v.name);

@@ -2,7 +2,7 @@
  * The fault harness on its own (the soak): steady load, seeded random faults, the independent
  * checker's verdict line at the end. Exit code 0 when the verdict passes, 1 when it does not.
  *
- *   npm run faults -- [--minutes 20] [--faults 50] [--seed N] [--rate 4]
+ *   npm run faults -- [--minutes 20] [--faults 50] [--seed N] [--rate 4] [--fast-path]
  */
 import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -14,6 +14,7 @@ const { values } = parseArgs({
     faults: { type: 'string', default: '50' },
     seed: { type: 'string', default: String(Date.now() % 100_000) },
     rate: { type: 'string', default: '4' },
+    'fast-path': { type: 'boolean', default: false },
   },
 });
 
@@ -24,6 +25,7 @@ async function main(): Promise<number> {
     durationMs: Number(values.minutes) * 60_000,
     faults: Number(values.faults),
     ratePerSecond: Number(values.rate),
+    fastPath: values['fast-path'],
   });
   const byKind = new Map<string, number>();
   for (const f of verdict.faults) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);

@@ -68,6 +68,8 @@ export interface TxoutboxConfig {
   producerLingerMs: number | null;
   kafkaSecurity: KafkaSecurity;
   temporalSecurity: TemporalSecurity;
+  /** TXOUTBOX_FAST_PATH_TOPICS / _TYPES: events the relay publishes itself (comma-separated); none: off. */
+  fastPath: { topics: string[]; types: string[] } | null;
 }
 
 /** Every variable, with its default: printed by `txoutbox config`. */
@@ -91,6 +93,8 @@ TXOUTBOX_WORKER_WORKFLOW_TASKS=40       # worker: concurrent workflow tasks
 TXOUTBOX_WORKER_WORKFLOW_POLLS=10       # worker: concurrent workflow task polls (at most the tasks)
 TXOUTBOX_WORKER_ACTIVITY_TASKS=100      # worker: concurrent activities
 TXOUTBOX_PRODUCER_LINGER_MS=            # worker: coalesce publishes into batches within this window (unset: off)
+TXOUTBOX_FAST_PATH_TOPICS=              # relay: topics whose events it publishes itself, in batches (failures become workflows)
+TXOUTBOX_FAST_PATH_TYPES=               # relay: event types it publishes itself
 # Security. Secrets are never logged or printed (\`txoutbox config --effective\` shows them redacted).
 # PostgreSQL: TLS and credentials in TXOUTBOX_PG_URL (?sslmode=verify-full&sslrootcert=/path/ca.pem).
 # MongoDB: TLS and credentials in TXOUTBOX_MONGODB_URI (?tls=true&tlsCAFile=/path/ca.pem&authSource=admin).
@@ -195,6 +199,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   const temporalTls = flag('TXOUTBOX_TEMPORAL_TLS') || apiKey !== null;
   if (!temporalTls) tlsFilesGivenWithoutTls('TXOUTBOX_TEMPORAL_TLS');
   const serverName = get('TXOUTBOX_TEMPORAL_TLS_SERVER_NAME');
+  const list = (name: string, pattern: RegExp): string[] => {
+    const items = (get(name) ?? '').split(',').map((t) => t.trim()).filter((t) => t !== '');
+    for (const item of items) if (!pattern.test(item)) throw bad(name, `has ${JSON.stringify(item)}, which is not a valid name`);
+    return items;
+  };
+  const fastTopics = list('TXOUTBOX_FAST_PATH_TOPICS', /^[A-Za-z0-9._-]{1,249}$/);
+  const fastTypes = list('TXOUTBOX_FAST_PATH_TYPES', /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/);
   const lingerSet = get('TXOUTBOX_PRODUCER_LINGER_MS') !== undefined;
   return {
     relayStartConcurrency: integer('TXOUTBOX_RELAY_START_CONCURRENCY', 16, 1),
@@ -202,6 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     workerWorkflowPolls: integer('TXOUTBOX_WORKER_WORKFLOW_POLLS', Math.min(10, workerWorkflowTasks), 2, workerWorkflowTasks),
     workerActivityTasks: integer('TXOUTBOX_WORKER_ACTIVITY_TASKS', 100, 1),
     producerLingerMs: lingerSet ? integer('TXOUTBOX_PRODUCER_LINGER_MS', 0, 0, 1000) : null,
+    fastPath: fastTopics.length + fastTypes.length === 0 ? null : { topics: fastTopics, types: fastTypes },
     kafkaSecurity: {
       tls: kafkaTls ? tlsFiles('TXOUTBOX_KAFKA_TLS') : null,
       sasl: mechanism === undefined ? null : { mechanism, username: saslUser ?? '', password: saslPassword ?? '' },

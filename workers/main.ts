@@ -16,6 +16,9 @@ import { createJsonLogger, OutboxError, type Logger } from '../domain/outbox';
 import { collectDefaultMetrics } from 'prom-client';
 import { kafkaClientConfig, loadConfig, temporalConnectionOptions, type TxoutboxConfig } from './config';
 import { OutboxMetrics } from './metrics';
+import { cachedPartitions } from './coalescing-producer';
+import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from './fast-path';
+import { createOutboxProducer } from './kafka-producer';
 import { createRelay } from './relay';
 import { storeFromConfig } from './store-from-config';
 import { startOutboxWorker } from './worker';
@@ -62,7 +65,38 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         namespace: config.temporalNamespace,
         interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
       });
+      let fastPath: FastPath | undefined;
+      if (config.fastPath !== null) {
+        // Sends bounded below the claim's lease (see FastPathOptions.leaseMs): one kafkajs retry (the
+        // least an idempotent producer allows; a failure goes to a workflow, whose retries are
+        // Temporal's) and a 15 s request timeout.
+        const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-relay'), logLevel: kafkaLogLevel.NOTHING, requestTimeout: FAST_PATH_REQUEST_TIMEOUT_MS });
+        const producer = createOutboxProducer(kafka, { retries: 1 });
+        const admin = kafka.admin();
+        await reach(`Kafka at ${config.kafkaBrokers.join(',')}`, 'TXOUTBOX_KAFKA_BROKERS', async () => {
+          await producer.connect();
+          await admin.connect();
+        });
+        const closeTemporal = closeMore;
+        closeMore = async () => {
+          await closeTemporal();
+          await producer.disconnect().catch(() => undefined);
+          await admin.disconnect().catch(() => undefined);
+        };
+        fastPath = new FastPath(
+          store,
+          {
+            ...config.fastPath,
+            producer,
+            partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
+          },
+          logger,
+          metrics,
+        );
+        logger.info('fast path on', config.fastPath);
+      }
       const relay = createRelay({
+        fastPath,
         store,
         workflowClient: client.workflow,
         taskQueue: config.taskQueue,

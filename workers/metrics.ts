@@ -22,6 +22,8 @@ export class OutboxMetrics {
   /** From the event's creation in the write transaction (its UUIDv7 time) to Kafka's acknowledgement. */
   readonly commitToKafka: Histogram<'topic'>;
   readonly checkpointAge: Gauge;
+  /** Events by the path that published them: `fast` (the relay), `fallback` (fast failed: a workflow), `workflow`. */
+  readonly eventsByPath: Counter<'path'>;
   private lastCheckpointAt: number | null = null;
 
   constructor(registry: Registry = new Registry()) {
@@ -41,6 +43,12 @@ export class OutboxMetrics {
     this.eventsStuck = new Counter({ name: 'txoutbox_events_stuck_total', help: 'Events escalated as stuck.', labelNames: ['type'], registers });
     this.eventsCompensated = new Counter({ name: 'txoutbox_events_compensated_total', help: 'Stuck events compensated by an operator.', labelNames: ['type'], registers });
     this.eventsDiscarded = new Counter({ name: 'txoutbox_events_discarded_total', help: 'Stuck events discarded by an operator.', labelNames: ['type'], registers });
+    this.eventsByPath = new Counter({
+      name: 'txoutbox_events_by_path_total',
+      help: 'Events the relay handled, by path: fast (published by the relay), fallback (fast publish failed, handed to a workflow), workflow.',
+      labelNames: ['path'],
+      registers,
+    });
     const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
     this.publishDuration = new Histogram({ name: 'txoutbox_publish_duration_seconds', help: 'Time of one Kafka send with acks from all in-sync replicas.', labelNames: ['topic'], buckets, registers });
     this.commitToKafka = new Histogram({

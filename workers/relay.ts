@@ -11,6 +11,7 @@ import {
   type OutboxStore,
 } from '../domain/outbox';
 import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
+import type { FastPath } from './fast-path';
 import type { OutboxMetrics } from './metrics';
 import { DEFAULT_WORKFLOW_ID_PREFIX, startEventWorkflow, type StartOutcome } from './start-event-workflow';
 
@@ -46,6 +47,8 @@ export interface RelayOptions {
   metrics?: OutboxMetrics;
   /** @default Date.now */
   now?: () => number;
+  /** The fast path (opt-in): eligible events are published by the relay itself; failures become workflows. */
+  fastPath?: FastPath;
 }
 
 /** Named events a test (or a metrics exporter) can await instead of sleeping. */
@@ -60,6 +63,8 @@ export interface RelayEvents {
   sweep: [{ found: number; started: number; duplicates: number }];
   /** The feed may have skipped events (no checkpoint, lost history): a sweep follows. */
   gap: [FeedGap];
+  /** A feed batch's fast-path events: published by the relay, handed to workflows, or owned elsewhere. */
+  fast: [{ published: number; fallback: number; skipped: number }];
   /** An error the relay recovers from by reopening the feed. */
   error: [unknown];
 }
@@ -155,7 +160,7 @@ export class Relay extends EventEmitter<RelayEvents> {
         for await (const batch of feed.batches(signal)) {
           this.emit('ready');
           for (const event of batch.events) this.options.metrics?.eventsRelayed.inc({ type: event.type });
-          const outcomes = await this.startAll(batch.events, 'feed');
+          const outcomes = await this.dispatch(batch.events);
           const started = outcomes.filter((o) => o !== 'duplicate').length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
           await batch.checkpoint();
@@ -171,7 +176,22 @@ export class Relay extends EventEmitter<RelayEvents> {
     }
   }
 
-  private async startAll(events: OutboxEvent[], source: 'feed' | 'sweep'): Promise<StartOutcome[]> {
+  /** Starts a batch's workflows, after the fast path (when there is one) took what it can publish itself. */
+  private async dispatch(events: OutboxEvent[]): Promise<StartOutcome[]> {
+    const { fastPath, metrics } = this.options;
+    const eligible = fastPath ? events.filter((e) => fastPath.eligible(e)) : [];
+    const rest = fastPath ? events.filter((e) => !fastPath.eligible(e)) : events;
+    metrics?.eventsByPath.inc({ path: 'workflow' }, rest.length);
+    if (!fastPath || eligible.length === 0) return this.startAll(rest, 'feed');
+    const [started, fast] = await Promise.all([this.startAll(rest, 'feed'), fastPath.publish(eligible)]);
+    const fallback = await this.startAll(fast.fallback, 'fallback');
+    metrics?.eventsByPath.inc({ path: 'fast' }, fast.published.length);
+    metrics?.eventsByPath.inc({ path: 'fallback' }, fast.fallback.length);
+    this.emit('fast', { published: fast.published.length, fallback: fast.fallback.length, skipped: fast.skipped.length });
+    return [...started, ...fallback];
+  }
+
+  private async startAll(events: OutboxEvent[], source: 'feed' | 'sweep' | 'fallback'): Promise<StartOutcome[]> {
     const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, startConcurrency, logger, metrics } = this.options;
     return mapLimit(events, startConcurrency, async (event) => {
       const outcome = await startEventWorkflow(workflowClient, event, { taskQueue, policy: publishPolicy, workflowIdPrefix });
@@ -196,7 +216,11 @@ export function createRelay(options: RelayOptions): Relay {
   return new Relay(options);
 }
 
-type ResolvedRelayOptions = Required<Omit<RelayOptions, 'publishPolicy' | 'metrics'>> & { publishPolicy: PublishPolicy; metrics: OutboxMetrics | undefined };
+type ResolvedRelayOptions = Required<Omit<RelayOptions, 'publishPolicy' | 'metrics' | 'fastPath'>> & {
+  publishPolicy: PublishPolicy;
+  metrics: OutboxMetrics | undefined;
+  fastPath: FastPath | undefined;
+};
 
 function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions {
   const resolved = {
@@ -216,7 +240,12 @@ function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions {
     logger: options.logger ?? silentLogger,
     metrics: options.metrics,
     now: options.now ?? Date.now,
+    fastPath: options.fastPath,
   };
+  if (resolved.fastPath && resolved.fastPath.maxBatch < resolved.batchSize) {
+    // A key's events of one batch must leave in one request (see FastPath).
+    throw new OutboxError(OutboxErrorCode.invalidConfig, `relay: the fast path's maxBatch (${resolved.fastPath.maxBatch}) must be at least batchSize (${resolved.batchSize})`);
+  }
   if (typeof resolved.taskQueue !== 'string' || resolved.taskQueue.length === 0) {
     throw new OutboxError(OutboxErrorCode.invalidConfig, 'relay option "taskQueue" must be a non-empty string');
   }

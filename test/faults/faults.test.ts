@@ -9,10 +9,14 @@ import { runFaultHarness } from './harness';
 
 const seed = Number(process.env.TXOUTBOX_FAULT_SEED ?? Date.now() % 100_000);
 
-describe('fault harness (CI size)', () => {
+describe.each([
+  ['default mode', false],
+  ['fast path', true],
+])('fault harness (CI size), %s', (_mode, fastPath) => {
   it(`loses nothing, invents nothing and keeps per-key order under 7 faults (seed ${seed})`, async () => {
     const lines: string[] = [];
     const verdict = await runFaultHarness({
+      fastPath,
       seed,
       durationMs: 150_000,
       faults: 7,

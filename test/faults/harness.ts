@@ -15,7 +15,7 @@
  * It needs the servers scripts/infra.sh started (it stops and restarts them through that script).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
@@ -25,6 +25,7 @@ import { createEventRegistry, createOutbox, defineEventType } from '../../domain
 import { PostgresInbox } from '../../domain/stores/postgres-inbox';
 import { PostgresOutboxStore, withPgTransaction } from '../../domain/stores/postgres-store';
 import { createInboxConsumer, type RunningInboxConsumer } from '../../workers/inbox-consumer';
+import { infra, infraPid } from '../support/infra-control';
 import { seeded } from '../support/seeded';
 import { testServers, uniqueName, waitFor } from '../support/servers';
 
@@ -54,6 +55,8 @@ export interface HarnessOptions {
   keys?: number;
   /** Share of transactions that abort after outbox.add(). @default 0.1 */
   abortShare?: number;
+  /** Run the relay with the fast path for both event types (issue 8's mode). @default false */
+  fastPath?: boolean;
   /** Longest wait for every event to settle after the load, in ms. @default 600000 */
   drainTimeoutMs?: number;
   log?: (line: string) => void;
@@ -168,31 +171,6 @@ function tail(file: string, lines = 20): string {
   }
 }
 
-/** The servers this harness restarts must be the ones scripts/infra.sh started (it has their pids). */
-function infraPid(service: 'kafka' | 'temporal' | 'postgres'): number {
-  const file = join(DATA, 'run', `${service}.pid`);
-  const pid = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : NaN;
-  let alive = false;
-  try {
-    alive = Number.isInteger(pid) && process.kill(pid, 0);
-  } catch {
-    alive = false;
-  }
-  if (!alive) {
-    throw new Error(`the fault harness restarts the servers through scripts/infra.sh, but ${service} was not started by it (no live pid in ${file}); run \`bash scripts/infra.sh up\` first`);
-  }
-  return pid;
-}
-
-/** Runs scripts/infra.sh without blocking the event loop (the load and the inbox consumer go on meanwhile). */
-async function infra(action: 'up' | 'down', service: string): Promise<void> {
-  const child = spawn('bash', [join(REPO, 'scripts', 'infra.sh'), action, service], { env: process.env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  if (code !== 0) throw new Error(`scripts/infra.sh ${action} ${service} failed:\n${stderr}`);
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runFaultHarness(options: HarnessOptions): Promise<Verdict> {
@@ -209,7 +187,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   const taskQueue = uniqueName('faults');
   const logDir = join(DATA, 'logs', schema);
   mkdirSync(logDir, { recursive: true });
-  log(`seed ${options.seed}; schema ${schema}, topic ${topic}; process logs in ${logDir}`);
+  log(`${options.fastPath ? 'fast path; ' : ''}seed ${options.seed}; schema ${schema}, topic ${topic}; process logs in ${logDir}`);
 
   const pool = new Pool({ connectionString: servers.pgUrl, max: 12, connectionTimeoutMillis: 5_000 });
   pool.on('error', () => undefined); // idle connections broken by the PostgreSQL restart; the pool replaces them
@@ -262,6 +240,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
     TXOUTBOX_KAFKA_BROKERS: servers.kafkaBrokers.join(','),
     TXOUTBOX_LOG_LEVEL: 'info',
     TXOUTBOX_HEALTH_PORT: '0',
+    ...(options.fastPath ? { TXOUTBOX_FAST_PATH_TYPES: 'faults.Deposited,faults.LineAdded' } : {}),
   };
   const relay = new ManagedProcess('relay', env, join(logDir, 'relay.log'));
   const worker = new ManagedProcess(
@@ -511,7 +490,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
     verdictCounts.committed > 0;
   const seconds = Math.round((Date.now() - t0) / 1000);
   const line =
-    `verdict: ${ok ? 'PASS' : 'FAIL'} seed=${options.seed} faults=${done.length} committed=${verdictCounts.committed} published=${verdictCounts.published} ` +
+    `verdict: ${ok ? 'PASS' : 'FAIL'} mode=${options.fastPath ? 'fast-path' : 'default'} seed=${options.seed} faults=${done.length} committed=${verdictCounts.committed} published=${verdictCounts.published} ` +
     `stuck=${verdictCounts.stuck} duplicates=${verdictCounts.duplicates} lost=${verdictCounts.lost} invented=${verdictCounts.invented} ` +
     `aborted=${verdictCounts.aborted} aborted-leaked=${verdictCounts.abortedLeaked} missing-in-store=${verdictCounts.missingInStore} ` +
     `order-violations=${verdictCounts.orderViolations} unresolved=${verdictCounts.unresolved} inbox-once=${inboxApplied} inbox-wrong=${inboxWrong} ` +

@@ -15,6 +15,9 @@ import type { Compensation } from '../../activities';
 import type { OutboxMetrics } from '../../workers/metrics';
 import { createRelay, type Relay, type RelayOptions, type RunningRelay } from '../../workers/relay';
 import { OTEL_WORKFLOW_INTERCEPTORS, OUTBOX_WORKFLOWS_PATH, startOutboxWorker, type RunningWorker } from '../../workers/worker';
+import { cachedPartitions } from '../../workers/coalescing-producer';
+import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from '../../workers/fast-path';
+import { createOutboxProducer } from '../../workers/kafka-producer';
 import { KafkaCollector } from './kafka-collector';
 import { testServers, uniqueName } from './servers';
 
@@ -71,6 +74,7 @@ export class TestPipeline {
   private admin!: Admin;
   private readonly relays: RunningRelay[] = [];
   private readonly workers: RunningWorker[] = [];
+  private readonly closers: Array<() => Promise<void>> = [];
 
   constructor() {
     this.registry = createEventRegistry([
@@ -202,6 +206,29 @@ export class TestPipeline {
     return worker;
   }
 
+  /** A fast path over this test's topic (and the given types), with the relay's own producer settings. */
+  async fastPath(
+    options: { types?: string[]; leaseMs?: number; metrics?: OutboxMetrics; wrap?: (producer: Producer) => Pick<Producer, 'sendBatch'> } = {},
+  ): Promise<FastPath> {
+    const kafka = new Kafka({ clientId: 'txoutbox-test-fast', brokers: this.servers.kafkaBrokers, logLevel: logLevel.NOTHING, requestTimeout: FAST_PATH_REQUEST_TIMEOUT_MS });
+    const producer = createOutboxProducer(kafka, { retries: 1 });
+    await producer.connect();
+    this.closers.push(() => producer.disconnect());
+    const admin = this.admin;
+    return new FastPath(
+      this.store,
+      {
+        topics: options.types ? [] : [this.topic],
+        types: options.types ?? [],
+        leaseMs: options.leaseMs,
+        producer: options.wrap ? options.wrap(producer) : producer,
+        partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
+      },
+      undefined,
+      options.metrics,
+    );
+  }
+
   /** Workflow ids of this test's task queue, as Temporal's visibility lists them. */
   async workflowIds(): Promise<string[]> {
     const ids: string[] = [];
@@ -221,6 +248,7 @@ export class TestPipeline {
     }
     await Promise.all(this.relays.map((r) => r.shutdown()));
     await Promise.all(this.workers.map((w) => w.shutdown()));
+    await Promise.all(this.closers.map((close) => close().catch(() => undefined)));
     await this.collector.stop();
     const topics = (await this.admin.listTopics()).filter((t) => [this.topic, this.missingTopic, this.deadLetterTopic, this.smallTopic].includes(t));
     await this.admin?.deleteTopics({ topics }).catch(() => undefined);
