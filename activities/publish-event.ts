@@ -5,8 +5,22 @@ import { activeOr, eventIdTime, injectTraceContext, inSpan, OutboxErrorCode, Out
 import type { OutboxMetrics } from '../workers/metrics';
 import type { PublishReceipt } from '../workflows/types';
 
-/** kafkajs errors that only wrap the error that decided (see classify). */
-const KAFKAJS_WRAPPERS = new Set(['KafkaJSNonRetriableError', 'KafkaJSNumberOfRetriesExceeded']);
+/**
+ * kafkajs errors that say the send can never pass as things are (client and broker do not fit, the
+ * credentials are refused). Not on this list and not a broker error marked non-retriable: retried.
+ * kafkajs also marks passing conditions non-retriable (its lock and request timeouts while a broker
+ * hangs, its wrappers around a refused connection), so `retriable: false` alone decides nothing.
+ */
+const KAFKAJS_FATAL = new Set(['KafkaJSSASLAuthenticationError', 'KafkaJSServerDoesNotSupportApiKey', 'KafkaJSNotImplemented', 'KafkaJSUnsupportedMagicByteInMessageSet', 'KafkaJSInvariantViolation']);
+
+function isFatal(e: Error): boolean {
+  const { retriable, type } = e as { retriable?: unknown; type?: unknown };
+  if (KAFKAJS_FATAL.has(e.name)) return true;
+  // A broker's error code it calls non-retriable (MESSAGE_TOO_LARGE, TOPIC_AUTHORIZATION_FAILED, ...).
+  if (e.name === 'KafkaJSProtocolError' && typeof type === 'string' && retriable === false) return true;
+  // kafkajs refusing the request itself (bad arguments), not wrapping anything.
+  return e.name === 'KafkaJSNonRetriableError' && e.cause === undefined;
+}
 
 export interface PublishActivityDeps {
   /** Any adapter: the activity never sees a driver. */
@@ -129,10 +143,7 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
     const message = err instanceof Error ? err.message : String(err);
     const chain: Error[] = [];
     for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) chain.push(cause);
-    // kafkajs' retrier wraps what it gives up on in KafkaJSNonRetriableError / ...NumberOfRetriesExceeded
-    // (retriable: false) even when the cause is a passing one, such as a refused connection while the
-    // broker restarts: the wrappers say nothing, the errors they wrap decide.
-    const fatal = chain.find((e) => (e as { retriable?: unknown }).retriable === false && !KAFKAJS_WRAPPERS.has(e.name));
+    const fatal = chain.find(isFatal);
     if (fatal) return ApplicationFailure.nonRetryable(`cannot be published: ${fatal.message}`, OutboxErrorCode.publishFailed);
     const unknownTopic = chain.some((e) => (e as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.name === 'KafkaJSTopicMetadataNotLoaded');
     if (unknownTopic && deps.topicExists && !(await deps.topicExists(topic).catch(() => true))) {

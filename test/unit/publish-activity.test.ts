@@ -2,7 +2,7 @@
  * The publish activity's decisions, with small fakes of the store and the producer (pure logic:
  * the real store and broker are in the e2e tests).
  */
-import { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
+import { KafkaJSConnectionError, KafkaJSLockTimeout, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSRequestTimeoutError } from 'kafkajs';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Producer, RecordMetadata } from 'kafkajs';
@@ -64,8 +64,10 @@ describe('publishEvent activity', () => {
   });
 
   test('a broker error kafkajs calls retriable is retried; one it calls non-retriable is not', async () => {
-    const retriable = Object.assign(new Error('leader not available'), { retriable: true });
-    const fatal = Object.assign(new Error('message too large'), { retriable: false });
+    type ErrorCtor = new (e: unknown) => Error;
+    const Protocol = KafkaJSProtocolError as unknown as ErrorCtor;
+    const retriable = new Protocol({ type: 'LEADER_NOT_AVAILABLE', code: 5, retriable: true, message: 'leader not available' });
+    const fatal = new Protocol({ type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false, message: 'message too large' });
     const env = new MockActivityEnvironment();
     const a = fakes(event(), async () => Promise.reject(retriable));
     const b = fakes(event(), async () => Promise.reject(fatal));
@@ -76,6 +78,17 @@ describe('publishEvent activity', () => {
     expect(second).toMatchObject({ type: 'PUBLISH_FAILED', nonRetryable: true });
     expect(a.marked).toEqual([]);
     expect(a.failures).toEqual([{ attempts: 1, lastError: 'publish failed: leader not available' }]);
+  });
+
+  test.each([
+    // (typed without a constructor argument, though it takes the message)
+    ['a lock timeout while the broker hangs', () => new (KafkaJSLockTimeout as unknown as new (m: string) => Error)('Timeout while acquiring lock (1 waiting locks): "connect to broker 127.0.0.1:9092"')],
+    ['a request timeout', () => new KafkaJSRequestTimeoutError('Request Produce(key: 0, version: 7) timed out')],
+    ['a plain error (no kafkajs class)', () => new Error('socket hang up')],
+  ])('%s is retried, though kafkajs may call it non-retriable (seen in the fault harness)', async (_name, make) => {
+    const f = fakes(event(), async () => Promise.reject(make()));
+    const failure = await new MockActivityEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-1').catch((e: unknown) => e);
+    expect(failure).toMatchObject({ type: 'PUBLISH_FAILED', nonRetryable: false });
   });
 
   test('kafkajs wrapping a refused connection in its non-retriable wrappers (a broker restart) is still retried', async () => {
