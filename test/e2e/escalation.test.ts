@@ -6,7 +6,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { OutboxEvent } from '../../domain/outbox';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
-import { compensateUpdate, discardUpdate, retryUpdate, stateQuery } from '../../workflows/signals';
+import { compensateUpdate, discardSignal, discardUpdate, retryUpdate, stateQuery, type DiscardRequest } from '../../workflows/signals';
 import { KafkaCollector } from '../support/kafka-collector';
 import { TestPipeline } from '../support/pipeline';
 import { waitFor } from '../support/servers';
@@ -110,11 +110,16 @@ describe('escalation of events that cannot be published', () => {
 
     // Act
     const refused = await handle.executeUpdate(discardUpdate, { args: [{ reason: ' ' }] }).catch((err: unknown) => err);
+    // A signal (the Web UI's way) without a reason, or with a malformed body, is ignored: still stuck.
+    await handle.signal(discardSignal, { reason: '' });
+    await handle.signal(discardSignal, {} as DiscardRequest);
+    const afterSignals = await handle.query(stateQuery);
     const state = await handle.executeUpdate(discardUpdate, { args: [{ reason: 'order was a test' }] });
 
     // Assert
     expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
     expect(String((refused as WorkflowUpdateFailedError).cause?.message)).toContain('discard needs a reason');
+    expect(afterSignals).toMatchObject({ status: 'stuck' });
     expect(state).toMatchObject({ status: 'discarded', resolutionReason: 'order was a test' });
     expect(await p.store.get(eventId)).toMatchObject({ status: 'discarded', resolution: { reason: 'order was a test' } });
   });

@@ -1,7 +1,8 @@
 /**
- * The fault harness at CI size: a few minutes of steady load with every kind of fault injected once
- * (relay and worker SIGKILL, worker killed right after Kafka's acknowledgement, Kafka restart and
- * freeze, Temporal restart, PostgreSQL restart) plus aborted transactions; the independent checker's
+ * The fault harness at CI size, in the default mode and on the fast path: a few minutes of steady load
+ * with every kind of fault injected once (relay and worker SIGKILL, the sender — worker, or relay on
+ * the fast path — killed right after Kafka's acknowledgement, Kafka restart and freeze, Temporal
+ * restart, PostgreSQL restart) plus aborted transactions; the independent checker's
  * verdict must show nothing lost, nothing invented, order kept and the inbox applying each event once.
  * The seed is printed; TXOUTBOX_FAULT_SEED repeats a run. The long soak is `npm run faults`.
  */

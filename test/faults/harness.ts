@@ -36,6 +36,7 @@ export const FAULT_KINDS = [
   'kill-relay',
   'kill-worker',
   'kill-worker-after-ack',
+  'kill-relay-after-ack',
   'kafka-restart',
   'kafka-hang',
   'temporal-restart',
@@ -231,7 +232,9 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   };
   await startInbox();
 
-  const trigger = join(logDir, 'kill-after-ack');
+  const trigger = join(logDir, 'kill-worker-after-ack');
+  const relayTrigger = join(logDir, 'kill-relay-after-ack');
+  const preload = `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'kill-after-ack.js')}`.trim();
   const env = {
     TXOUTBOX_PG_URL: servers.pgUrl,
     TXOUTBOX_PG_SCHEMA: schema,
@@ -242,12 +245,8 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
     TXOUTBOX_HEALTH_PORT: '0',
     ...(options.fastPath ? { TXOUTBOX_FAST_PATH_TYPES: 'faults.Deposited,faults.LineAdded' } : {}),
   };
-  const relay = new ManagedProcess('relay', env, join(logDir, 'relay.log'));
-  const worker = new ManagedProcess(
-    'worker',
-    { ...env, TXOUTBOX_FAULT_KILL_AFTER_ACK_FILE: trigger, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'kill-after-ack.js')}`.trim() },
-    join(logDir, 'worker.log'),
-  );
+  const relay = new ManagedProcess('relay', { ...env, TXOUTBOX_FAULT_KILL_AFTER_ACK_FILE: relayTrigger, NODE_OPTIONS: preload }, join(logDir, 'relay.log'));
+  const worker = new ManagedProcess('worker', { ...env, TXOUTBOX_FAULT_KILL_AFTER_ACK_FILE: trigger, NODE_OPTIONS: preload }, join(logDir, 'worker.log'));
   await Promise.all([relay.start(), worker.start()]);
 
   // What the writers were told.
@@ -274,9 +273,11 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   };
 
   // The fault plan, from the seed: every kind once (shuffled) while there are enough faults, then at random.
+  // The relay sends only on the fast path; the worker there only sends the events that fell back.
+  const available = FAULT_KINDS.filter((k) => (options.fastPath ? k !== 'kill-worker-after-ack' : k !== 'kill-relay-after-ack'));
   const kinds: FaultKind[] = [];
   while (kinds.length < options.faults) {
-    const round: FaultKind[] = [...FAULT_KINDS];
+    const round: FaultKind[] = [...available];
     for (let i = round.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
       [round[i], round[j]] = [round[j] as FaultKind, round[i] as FaultKind];
@@ -332,18 +333,20 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
         await sleep(pauseMs);
         await worker.start();
         return;
-      case 'kill-worker-after-ack': {
-        writeFileSync(trigger, 'kill on the next acknowledged send\n');
-        const fired = await worker.exited(60_000).then(
+      case 'kill-worker-after-ack':
+      case 'kill-relay-after-ack': {
+        const [target, file] = kind === 'kill-worker-after-ack' ? [worker, trigger] : [relay, relayTrigger];
+        writeFileSync(file, 'kill on the next acknowledged send\n');
+        const fired = await target.exited(60_000).then(
           () => true,
           () => false,
         );
-        rmSync(trigger, { force: true });
+        rmSync(file, { force: true });
         if (!fired) {
-          log('kill-worker-after-ack: no send was acknowledged within 60 s; killing the worker instead');
-          await worker.kill9();
+          log(`${kind}: no send was acknowledged within 60 s; killing the ${target.role} instead`);
+          await target.kill9();
         }
-        await worker.start();
+        await target.start();
         return;
       }
       case 'kafka-restart':

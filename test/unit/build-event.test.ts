@@ -73,6 +73,22 @@ describe('buildEvent', () => {
     await expect(build(event)).rejects.toMatchObject({ name: 'OutboxError', code });
   });
 
+  test('bad input matrix: a payload exactly at the size limit is accepted, one byte over is PAYLOAD_TOO_LARGE; headers are bounded', async () => {
+    // {"orderId":"<n chars>","totalCents":1} is 29 + n bytes of canonical JSON; the limit here is 100.
+    const payload = (n: number) => ({ orderId: 'x'.repeat(n), totalCents: 1 });
+    expect(Buffer.byteLength(JSON.stringify(payload(71)))).toBe(100);
+    await expect(build({ type: 'orders.OrderPlaced', schemaVersion: 1, aggregateId: 'o-1', payload: payload(71) })).resolves.toMatchObject({ type: 'orders.OrderPlaced' });
+    await expect(build({ type: 'orders.OrderPlaced', schemaVersion: 1, aggregateId: 'o-1', payload: payload(72) })).rejects.toMatchObject({
+      code: OutboxErrorCode.payloadTooLarge,
+      message: expect.stringContaining('101 bytes, over the limit of 100'),
+    });
+    const extra = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`h${i}`, 'v']));
+    await expect(build({ type: 'orders.OrderPlaced', schemaVersion: 1, aggregateId: 'o-1', payload: payload(1), headers: { extra } })).rejects.toMatchObject({
+      code: OutboxErrorCode.invalidEvent,
+      message: expect.stringContaining('33 extra headers, over the limit of 32'),
+    });
+  });
+
   test('schema issues are reported with their paths', async () => {
     await expect(build({ type: 'orders.OrderPlaced', schemaVersion: 1, aggregateId: 'a', payload: { orderId: 'a', totalCents: 1.5 } })).rejects.toMatchObject({
       context: { issues: [expect.objectContaining({ path: '$.totalCents' })] },
