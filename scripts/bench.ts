@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- [--events 1000] [--keys 20] [--out BENCHMARKS.md] [--quick]
+ *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
@@ -11,6 +11,7 @@
  *   txoutbox, as fast as possible   relay and worker as separate processes, writes through outbox.add()
  *   txoutbox, at half that rate     the same, writes paced at half the measured maximum: latency under load
  *   txoutbox fast path               the relay publishes in batches, workflows only on failure (issue 8), max and half rate
+ *   ..., draining a backlog          polling relay and fast path: --backlog events written first, the relay's drain rate alone
  *   step: ...                        one tuning change each (TUNING below), as fast as possible (not with --quick)
  *   default mode again               the first txoutbox row repeated last: how much the shared server drifted
  * For the txoutbox rows: events/s from the first commit to the last Kafka acknowledgement,
@@ -49,9 +50,12 @@ const { values } = parseArgs({
     keys: { type: 'string', default: '20' },
     out: { type: 'string', default: '' },
     quick: { type: 'boolean', default: false },
+    backlog: { type: 'string', default: '5000' },
   },
 });
 const N = Number(values.events);
+/** Events written before a relay starts, for the drain-rate rows. */
+const BACKLOG = Number(values.backlog);
 const K = Number(values.keys);
 /** The tuning steps, each one change from the defaults, all writing as fast as possible. */
 const TUNING: Variant[] = [
@@ -107,11 +111,11 @@ async function createTopic(topic: string): Promise<void> {
 }
 
 /** Real envelopes (built by the outbox's own validation), for the baselines' messages. */
-async function sampleEvents(topic: string): Promise<OutboxEvent[]> {
+async function sampleEvents(topic: string, count = N): Promise<OutboxEvent[]> {
   const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic, schema })]);
   const options = applyOutboxDefaults({ source: 'bench' });
   const newId = createEventIdGenerator();
-  return mapLimit(Array.from({ length: N }, (_, i) => i), 64, (i) =>
+  return mapLimit(Array.from({ length: count }, (_, i) => i), 64, (i) =>
     buildEvent({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, registry, options, newId),
   );
 }
@@ -159,15 +163,21 @@ async function bareTemporal(): Promise<Row> {
   return { name: 'bare Temporal: one workflow + one no-op activity each', eventsPerSecond: N / seconds };
 }
 
-async function pollingRelay(pool: Pool): Promise<Row> {
-  const topic = `bench-poll-${stamp}`;
+async function pollingRelay(pool: Pool, backlog: number | null = null): Promise<Row> {
+  const count = backlog ?? N;
+  const topic = `bench-poll-${stamp}${backlog === null ? '' : '-backlog'}`;
   await createTopic(topic);
-  const table = `"bench_${stamp}".poll_outbox`;
-  await pool.query(`create schema if not exists "bench_${stamp}"`);
+  const pgSchema = `bench_${stamp}${backlog === null ? '' : '_backlog'}`;
+  const table = `"${pgSchema}".poll_outbox`;
+  await pool.query(`create schema if not exists "${pgSchema}"`);
   await pool.query(`create table ${table} (id bigserial primary key, key text, value text, headers jsonb, published boolean not null default false, created_at timestamptz default clock_timestamp(), published_at timestamptz)`);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
+  const messages = (await sampleEvents(topic, count)).map(toKafkaMessage);
+  const insertAll = () => mapLimit(messages, 8, (m) => pool.query(`insert into ${table} (key, value, headers) values ($1, $2, $3)`, [m.key, m.value, JSON.stringify(m.headers)]));
+  if (backlog !== null) await insertAll(); // written before the relay runs: its drain rate alone
   let stop = false;
+  const t0 = performance.now();
   const relay = (async () => {
     while (!stop) {
       const sent = await withPgTransaction(pool, async ({ client }) => {
@@ -182,9 +192,7 @@ async function pollingRelay(pool: Pool): Promise<Row> {
       if (sent === 0) await new Promise((resolve) => setTimeout(resolve, 20));
     }
   })();
-  const messages = (await sampleEvents(topic)).map(toKafkaMessage);
-  const t0 = performance.now();
-  await mapLimit(messages, 8, (m) => pool.query(`insert into ${table} (key, value, headers) values ($1, $2, $3)`, [m.key, m.value, JSON.stringify(m.headers)]));
+  if (backlog === null) await insertAll();
   for (;;) {
     const { rows } = await pool.query<{ n: string }>(`select count(*)::text as n from ${table} where not published`);
     if (rows[0]?.n === '0') break;
@@ -196,13 +204,14 @@ async function pollingRelay(pool: Pool): Promise<Row> {
   stop = true;
   await relay;
   await producer.disconnect();
-  await pool.query(`drop schema "bench_${stamp}" cascade`);
+  await pool.query(`drop schema "${pgSchema}" cascade`);
   return {
-    name: 'plain polling relay (no Temporal), batches of 100',
-    eventsPerSecond: N / seconds,
-    p50: percentile(latencies, 50),
-    p95: percentile(latencies, 95),
-    p99: percentile(latencies, 99),
+    name: backlog === null ? 'plain polling relay (no Temporal), batches of 100' : `plain polling relay, draining a backlog of ${count} written before it started`,
+    eventsPerSecond: count / seconds,
+    // A backlog's latency is its queueing: not reported.
+    p50: backlog === null ? percentile(latencies, 50) : undefined,
+    p95: backlog === null ? percentile(latencies, 95) : undefined,
+    p99: backlog === null ? percentile(latencies, 99) : undefined,
   };
 }
 
@@ -239,6 +248,8 @@ interface Variant {
   env?: Record<string, string>;
   /** The relay publishes the benchmark's topic itself (TXOUTBOX_FAST_PATH_TOPICS). */
   fastPath?: boolean;
+  /** Write this many events while the relay is stopped, then time its drain alone (from ready to all published). */
+  backlog?: number;
 }
 
 async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): Promise<Row> {
@@ -260,29 +271,56 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
     ...variantSpec.env,
     ...(variantSpec.fastPath ? { TXOUTBOX_FAST_PATH_TOPICS: topic } : {}),
   };
-  const relay = startProcess('relay.js', env, 'txoutbox_relay_');
-  const worker = startProcess('worker.js', env, 'txoutbox_worker_');
-  const readyBy = Date.now() + 120_000;
-  for (const p of [relay, worker]) {
+  const ready = async (p: ReturnType<typeof startProcess>): Promise<void> => {
+    const readyBy = Date.now() + 120_000;
     const port = await Promise.race([p.port, new Promise<number>((_, reject) => setTimeout(() => reject(new Error('relay/worker did not start within 120 s')), 120_000))]);
     for (;;) {
       const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
-      if (ok) break;
+      if (ok) return;
       if (Date.now() > readyBy) throw new Error('relay/worker not ready within 120 s');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-  }
+  };
+  let relay = startProcess('relay.js', env, 'txoutbox_relay_');
+  const worker = startProcess('worker.js', env, 'txoutbox_worker_');
+  for (const p of [relay, worker]) await ready(p);
   await Promise.all([relay.sample(), worker.sample()]);
   const base = { relay: relay.stats().cpuSeconds, worker: worker.stats().cpuSeconds };
   const sampler = setInterval(() => void Promise.all([relay.sample(), worker.sample()]).catch(() => undefined), 200);
+  const table = `"${pgSchema}".outbox_events`;
+  const allPublished = async (): Promise<void> => {
+    const deadline = Date.now() + 30 * 60_000;
+    for (;;) {
+      const { rows } = await pool.query<{ n: string }>(`select count(*)::text as n from ${table} where status <> 'published'`);
+      if (rows[0]?.n === '0') return;
+      if (Date.now() > deadline) throw new Error(`${name}: not all events published within 30 minutes`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
 
   const committedAt = new Map<string, number>();
-  const t0 = performance.now();
   const write = async (i: number): Promise<void> => {
     const event = await withPgTransaction(pool, ({ client }) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, { client }));
     committedAt.set(event.id, Date.now());
   };
-  if (rate === null) {
+  const count = variantSpec.backlog ?? N;
+  if (variantSpec.backlog !== undefined) {
+    // One event through the running relay (so its feed has a checkpoint), the relay stopped, the
+    // backlog written, the relay started again: the clock runs from its readiness.
+    await write(-1);
+    await allPublished();
+    relay.child.kill('SIGTERM');
+    await new Promise((resolve) => relay.child.once('exit', resolve));
+    await mapLimit(Array.from({ length: count }, (_, i) => i), 8, write);
+    relay = startProcess('relay.js', env, 'txoutbox_relay_');
+    await ready(relay);
+    await relay.sample();
+    base.relay = relay.stats().cpuSeconds;
+  }
+  const t0 = performance.now();
+  if (variantSpec.backlog !== undefined) {
+    // already written
+  } else if (rate === null) {
     await mapLimit(Array.from({ length: N }, (_, i) => i), 8, write);
   } else {
     const intervalMs = 1000 / rate;
@@ -295,14 +333,7 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
     }
     await Promise.all(pending);
   }
-  const table = `"${pgSchema}".outbox_events`;
-  const deadline = Date.now() + 30 * 60_000;
-  for (;;) {
-    const { rows } = await pool.query<{ n: string }>(`select count(*)::text as n from ${table} where status <> 'published'`);
-    if (rows[0]?.n === '0') break;
-    if (Date.now() > deadline) throw new Error(`${name}: not all events published within 30 minutes`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await allPublished();
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(sampler);
   await Promise.all([relay.sample(), worker.sample()]);
@@ -321,12 +352,14 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
   for (const p of [relay, worker]) p.child.kill('SIGTERM');
   await Promise.all([relay, worker].map((p) => new Promise((resolve) => p.child.once('exit', resolve))));
   await pool.query(`drop schema "${pgSchema}" cascade`);
+  // A backlog's latency is its queueing: not reported.
+  const backlog = variantSpec.backlog !== undefined;
   return {
     name,
-    eventsPerSecond: N / seconds,
-    p50: percentile(latencies, 50),
-    p95: percentile(latencies, 95),
-    p99: percentile(latencies, 99),
+    eventsPerSecond: count / seconds,
+    p50: backlog ? undefined : percentile(latencies, 50),
+    p95: backlog ? undefined : percentile(latencies, 95),
+    p99: backlog ? undefined : percentile(latencies, 99),
     relayCpuS: relay.stats().cpuSeconds - base.relay,
     workerCpuS: worker.stats().cpuSeconds - base.worker,
     relayPeakMb: relay.stats().peakRssMb,
@@ -376,6 +409,9 @@ async function main(): Promise<void> {
   rows.push(fast);
   log(`txoutbox fast path at half its maximum rate (${(fast.eventsPerSecond / 2).toFixed(1)} events/s)`);
   rows.push(await txoutbox(pool, { ...fastSpec, name: 'txoutbox fast path, at half its maximum rate' }, fast.eventsPerSecond / 2));
+  log(`backlogs of ${BACKLOG}: the plain polling relay and the fast path draining events written before they started`);
+  rows.push(await pollingRelay(pool, BACKLOG));
+  rows.push(await txoutbox(pool, { id: 'fast_backlog', name: `txoutbox fast path, draining a backlog of ${BACKLOG} written while the relay was stopped`, fastPath: true, backlog: BACKLOG }, null));
   if (!values.quick) {
     for (const v of TUNING) {
       log(v.name);
@@ -388,7 +424,7 @@ async function main(): Promise<void> {
 
   const versions = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
   const report = [
-    `Run ${new Date().toISOString()}: \`npm run bench -- --events ${N} --keys ${K}${values.quick ? ' --quick' : ''}\``,
+    `Run ${new Date().toISOString()}: \`npm run bench -- --events ${N} --keys ${K} --backlog ${BACKLOG}${values.quick ? ' --quick' : ''}\``,
     '',
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}; Node ${process.version};`,
     `Temporal CLI dev server 1.5.1 (server 1.29.1, SQLite file); Kafka 4.4.0 (one KRaft broker); PostgreSQL 15;`,
