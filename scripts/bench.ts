@@ -413,6 +413,16 @@ async function main(): Promise<void> {
   rows.push(await pollingRelay(pool, BACKLOG));
   rows.push(await txoutbox(pool, { id: 'fast_backlog', name: `txoutbox fast path, draining a backlog of ${BACKLOG} written while the relay was stopped`, fastPath: true, backlog: BACKLOG }, null));
   if (!values.quick) {
+    log('step: the fast path draining the backlog with feed batches of 500');
+    rows.push(
+      await txoutbox(
+        pool,
+        { id: 'fast_backlog500', name: `step: fast path, backlog of ${BACKLOG}, relay batches of 500 (default 100)`, fastPath: true, backlog: BACKLOG, env: { TXOUTBOX_RELAY_BATCH_SIZE: '500' } },
+        null,
+      ),
+    );
+  }
+  if (!values.quick) {
     for (const v of TUNING) {
       log(v.name);
       rows.push(await txoutbox(pool, v, null));

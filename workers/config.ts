@@ -58,6 +58,8 @@ export interface TxoutboxConfig {
   publishLocalActivity: boolean;
   /** TXOUTBOX_RELAY_START_CONCURRENCY: most workflow starts in flight. @default 16 */
   relayStartConcurrency: number;
+  /** TXOUTBOX_RELAY_BATCH_SIZE: most events the relay reads from the feed per batch. @default 100 */
+  relayBatchSize: number;
   /** TXOUTBOX_WORKER_WORKFLOW_TASKS: concurrent workflow tasks. @default 40 (the SDK's) */
   workerWorkflowTasks: number;
   /** TXOUTBOX_WORKER_WORKFLOW_POLLS: concurrent workflow task polls. @default 10 (the SDK's, capped at the tasks) */
@@ -89,6 +91,7 @@ TXOUTBOX_LOG_LEVEL=info                 # debug | info | warn | error
 TXOUTBOX_RELAY_NAME=relay               # checkpoint name; relays sharing it share a position
 TXOUTBOX_PUBLISH_LOCAL_ACTIVITY=false   # publish as a local activity (fewer history events)
 TXOUTBOX_RELAY_START_CONCURRENCY=16     # relay: workflow starts in flight
+TXOUTBOX_RELAY_BATCH_SIZE=100           # relay: events read from the feed per batch (fast path: per request, at most 500)
 TXOUTBOX_WORKER_WORKFLOW_TASKS=40       # worker: concurrent workflow tasks
 TXOUTBOX_WORKER_WORKFLOW_POLLS=10       # worker: concurrent workflow task polls (at most the tasks)
 TXOUTBOX_WORKER_ACTIVITY_TASKS=100      # worker: concurrent activities
@@ -209,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   const lingerSet = get('TXOUTBOX_PRODUCER_LINGER_MS') !== undefined;
   return {
     relayStartConcurrency: integer('TXOUTBOX_RELAY_START_CONCURRENCY', 16, 1),
+    relayBatchSize: integer('TXOUTBOX_RELAY_BATCH_SIZE', 100, 1, 500),
     workerWorkflowTasks,
     workerWorkflowPolls: integer('TXOUTBOX_WORKER_WORKFLOW_POLLS', Math.min(10, workerWorkflowTasks), 2, workerWorkflowTasks),
     workerActivityTasks: integer('TXOUTBOX_WORKER_ACTIVITY_TASKS', 100, 1),

@@ -105,6 +105,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         metrics,
         publishPolicy: { localActivity: config.publishLocalActivity },
         startConcurrency: config.relayStartConcurrency,
+        batchSize: config.relayBatchSize,
       });
       metrics.observeStore(store);
       relay.on('checkpoint', ({ events }) => events > 0 && logger.debug('checkpoint saved', { events }));

@@ -35,6 +35,9 @@ const WRONG: Array<[string, Record<string, string>, string]> = [
   ['a fractional task count', { TXOUTBOX_WORKER_ACTIVITY_TASKS: '1.5' }, 'TXOUTBOX_WORKER_ACTIVITY_TASKS'],
   ['more polls than tasks', { TXOUTBOX_WORKER_WORKFLOW_TASKS: '10', TXOUTBOX_WORKER_WORKFLOW_POLLS: '20' }, 'TXOUTBOX_WORKER_WORKFLOW_POLLS'],
   ['a negative linger', { TXOUTBOX_PRODUCER_LINGER_MS: '-5' }, 'TXOUTBOX_PRODUCER_LINGER_MS'],
+  ['a feed batch over 500', { TXOUTBOX_RELAY_BATCH_SIZE: '1000' }, 'TXOUTBOX_RELAY_BATCH_SIZE'],
+  ['a fast-path topic Kafka would refuse', { TXOUTBOX_FAST_PATH_TOPICS: 'orders,not ok' }, 'TXOUTBOX_FAST_PATH_TOPICS'],
+  ['a fast-path type that is not a type name', { TXOUTBOX_FAST_PATH_TYPES: '-bad' }, 'TXOUTBOX_FAST_PATH_TYPES'],
   ['a TLS flag that is not a boolean', { TXOUTBOX_KAFKA_TLS: 'on' }, 'TXOUTBOX_KAFKA_TLS'],
   ['a TLS file that does not exist', { TXOUTBOX_KAFKA_TLS: 'true', TXOUTBOX_KAFKA_TLS_CA_FILE: '/nonexistent/ca.pem' }, 'TXOUTBOX_KAFKA_TLS_CA_FILE'],
   ['a client certificate without its key', { TXOUTBOX_TEMPORAL_TLS: 'true', TXOUTBOX_TEMPORAL_TLS_CERT_FILE: cert }, 'TXOUTBOX_TEMPORAL_TLS_CERT_FILE'],
@@ -50,6 +53,11 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ store: 'postgres', temporalAddress: '127.0.0.1:7233', kafkaBrokers: ['127.0.0.1:9092'], relayStartConcurrency: 16 });
     expect(config.kafkaSecurity).toEqual({ tls: null, sasl: null });
     expect(config.temporalSecurity).toEqual({ tls: null, apiKey: null });
+    expect(config.fastPath).toBeNull();
+    expect(loadConfig({ TXOUTBOX_FAST_PATH_TOPICS: ' orders , payments ', TXOUTBOX_FAST_PATH_TYPES: 'orders.OrderPlaced' }).fastPath).toEqual({
+      topics: ['orders', 'payments'],
+      types: ['orders.OrderPlaced'],
+    });
   });
 
   test.each(WRONG)('%s is refused with INVALID_CONFIG naming the variable', (_name, env, variable) => {
