@@ -279,7 +279,7 @@ async function show(ctx: Context, eventId: string, print: Print): Promise<ExitCo
     JSON.stringify(event, null, 2),
     workflow
       ? `workflow ${eventWorkflowId(eventId)}: ${workflow.status}, ${workflow.historyEvents} history events, state ${JSON.stringify(workflow.state)}`
-      : `workflow ${eventWorkflowId(eventId)}: not found (not started yet, or past Temporal's retention)`,
+      : `workflow ${eventWorkflowId(eventId)}: not found (${event.status === 'published' ? "published by the relay's fast path, or past Temporal's retention" : 'not started yet, or past Temporal\'s retention'})`,
     ...(event.sequence !== null
       ? [`ordered: sequence ${event.sequence} of key ${event.key}${heldBy ? `, held back by ${heldBy} (${sequencer?.waiting.length ?? 0} waiting)` : ''}`]
       : []),
