@@ -16,6 +16,8 @@ export interface CoalescingProducerOptions {
 }
 
 interface Pending {
+  /** The messages of one `send()` call share a group: they are never split across requests. */
+  group: number;
   topic: string;
   message: Message & { partition: number };
   timeout: number;
@@ -41,6 +43,7 @@ export class CoalescingProducer implements Pick<Producer, 'send'> {
   private readonly maxBatch: number;
   private readonly maxQueued: number;
   private timer: NodeJS.Timeout | undefined;
+  private nextGroup = 0;
   private flushing = false;
   /** Requests sent and messages they carried (for the benchmark and tests). */
   readonly stats = { requests: 0, messages: 0 };
@@ -58,25 +61,51 @@ export class CoalescingProducer implements Pick<Producer, 'send'> {
     }
   }
 
+  /**
+   * Sends the record's messages, resolving with each message's own metadata, in order. The messages
+   * of one call always leave in the same request (so, in one partition, together or not at all), even
+   * when they are more than `maxBatch`.
+   */
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
     if (record.acks !== undefined && record.acks !== -1) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `the coalescing producer sends with acks=-1 only, got acks=${record.acks}`);
     }
     const partitionMetadata = await this.options.partitionsOf(record.topic);
-    const parts = record.messages.map((message) => {
+    const group = this.nextGroup++;
+    const results: Array<Promise<RecordMetadata[]>> = [];
+    const items = record.messages.map((message) => {
       const partition = message.partition ?? this.partitioner({ topic: record.topic, partitionMetadata, message });
-      return new Promise<RecordMetadata[]>((resolve, reject) => {
-        void this.enqueue({ topic: record.topic, message: { ...message, partition }, timeout: record.timeout ?? 30_000, resolve, reject });
-      });
+      let item!: Pending;
+      results.push(
+        new Promise<RecordMetadata[]>((resolve, reject) => {
+          item = { group, topic: record.topic, message: { ...message, partition }, timeout: record.timeout ?? 30_000, resolve, reject };
+        }),
+      );
+      return item;
     });
-    return (await Promise.all(parts)).flat();
+    await this.enqueue(items);
+    return (await Promise.all(results)).flat();
   }
 
-  private async enqueue(item: Pending): Promise<void> {
-    while (this.queue.length >= this.maxQueued) await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
-    this.queue.push(item);
+  private async enqueue(items: Pending[]): Promise<void> {
+    while (this.queue.length > 0 && this.queue.length + items.length > this.maxQueued) await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
+    this.queue.push(...items);
     if (this.queue.length >= this.maxBatch) this.flushSoon(0);
     else this.flushSoon(this.options.lingerMs);
+  }
+
+  /** Up to maxBatch queued messages, whole groups only (a group larger than maxBatch goes alone). */
+  private takeBatch(): Pending[] {
+    let n = 0;
+    while (n < this.queue.length) {
+      const group = this.queue[n]?.group;
+      let end = n;
+      while (end < this.queue.length && this.queue[end]?.group === group) end += 1;
+      if (n > 0 && end > this.maxBatch) break;
+      n = end;
+      if (n >= this.maxBatch) break;
+    }
+    return this.queue.splice(0, n);
   }
 
   private flushSoon(delayMs: number): void {
@@ -95,8 +124,8 @@ export class CoalescingProducer implements Pick<Producer, 'send'> {
     this.flushing = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        for (const wake of this.waitingForRoom.splice(0, batch.length)) wake();
+        const batch = this.takeBatch();
+        for (const wake of this.waitingForRoom.splice(0)) wake(); // each re-checks the room it needs
         await this.sendOne(batch);
       }
     } finally {

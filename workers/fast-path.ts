@@ -28,7 +28,7 @@ export interface FastPathOptions {
   leaseMs?: number;
   /** How long Kafka may take to acknowledge a batch, in ms. @default 10000 */
   ackTimeoutMs?: number;
-  /** Most messages in one request; at least the relay's batch size (see the class). @default 500 */
+  /** Most messages in one request (a key's run larger than this goes alone). @default 500 */
   maxBatch?: number;
 }
 
@@ -55,9 +55,9 @@ export interface FastPathResult {
  * published or resolved (its sequence is the key's next open one) and the events of its key in the
  * batch follow on without a gap; otherwise the key falls back to its sequencer (the gated path)
  * until it is clear. A failure hands the key's remaining events to the sequencer, in order. A key's
- * events are in one partition and, with `maxBatch` at least the relay's batch size, in one request:
- * they are written together or not at all, so a fallback never leaves a later event of the key in
- * Kafka ahead of an earlier one.
+ * run is sent as one group the coalescing producer never splits (one partition, one request): it is
+ * written together or not at all, so a fallback never leaves a later event of the key in Kafka ahead
+ * of an earlier one.
  */
 export class FastPath {
   private readonly topics: ReadonlySet<string>;
@@ -65,7 +65,6 @@ export class FastPath {
   private readonly coalescing: CoalescingProducer;
   private readonly leaseMs: number;
   private readonly ackTimeoutMs: number;
-  readonly maxBatch: number;
 
   constructor(
     private readonly store: Pick<OutboxStore<never>, 'claim' | 'release' | 'markPublishedMany' | 'nextOpenSequence'>,
@@ -83,8 +82,7 @@ export class FastPath {
     if (!Number.isSafeInteger(this.leaseMs) || this.leaseMs <= this.ackTimeoutMs) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `fast path: leaseMs (${this.leaseMs}) must be an integer above ackTimeoutMs (${this.ackTimeoutMs})`);
     }
-    this.maxBatch = options.maxBatch ?? 500;
-    this.coalescing = new CoalescingProducer(options.producer, { lingerMs: 0, maxBatch: this.maxBatch, maxQueued: 100_000, partitionsOf: options.partitionsOf });
+    this.coalescing = new CoalescingProducer(options.producer, { lingerMs: 0, maxBatch: options.maxBatch ?? 500, maxQueued: 100_000, partitionsOf: options.partitionsOf });
   }
 
   /** Whether an event takes the fast path at all. */
@@ -132,27 +130,45 @@ export class FastPath {
     }
     await this.store.release(cut.map((e) => e.id));
 
+    // Unordered events one by one (coalesced into requests); each ordered run as one group, which
+    // the coalescing producer never splits: a key's run is written together or not at all.
     const sentAt = Date.now();
+    const groups: OutboxEvent[][] = [];
+    const runOf = new Map<string, OutboxEvent[]>();
+    for (const event of toSend) {
+      if (event.sequence === null) groups.push([event]);
+      else {
+        const slot = `${event.topic}\0${event.key}`;
+        const run = runOf.get(slot);
+        if (run) run.push(event);
+        else {
+          const fresh = [event];
+          runOf.set(slot, fresh);
+          groups.push(fresh);
+        }
+      }
+    }
     const outcomes = await Promise.allSettled(
-      toSend.map((event) => this.coalescing.send({ topic: event.topic, acks: -1, timeout: this.ackTimeoutMs, messages: [toKafkaMessage(event)] })),
+      groups.map((group) => this.coalescing.send({ topic: (group[0] as OutboxEvent).topic, acks: -1, timeout: this.ackTimeoutMs, messages: group.map(toKafkaMessage) })),
     );
     const receipts: PublishResult[] = [];
     const failed: OutboxEvent[] = [];
-    outcomes.forEach((outcome, i) => {
-      const event = toSend[i] as OutboxEvent;
-      const meta = outcome.status === 'fulfilled' ? outcome.value[0] : undefined;
-      if (meta === undefined || meta.errorCode !== 0) {
-        this.logger.warn('fast path: publish failed; the event becomes a workflow', {
-          eventId: event.id,
-          topic: event.topic,
-          error: outcome.status === 'rejected' ? outcome.reason : `error code ${meta?.errorCode ?? 'none'}`,
-        });
-        this.metrics?.publishAttempts.inc({ topic: event.topic, outcome: 'failure' });
-        failed.push(event);
-        return;
-      }
-      receipts.push({ eventId: event.id, topic: event.topic, partition: meta.partition, offset: meta.baseOffset ?? '-1', publishedAt: new Date(), attempts: 1, alreadyPublished: false });
-      result.published.push(event);
+    outcomes.forEach((outcome, g) => {
+      (groups[g] as OutboxEvent[]).forEach((event, i) => {
+        const meta = outcome.status === 'fulfilled' ? outcome.value[i] : undefined;
+        if (meta === undefined || meta.errorCode !== 0) {
+          this.logger.warn('fast path: publish failed; the event becomes a workflow', {
+            eventId: event.id,
+            topic: event.topic,
+            error: outcome.status === 'rejected' ? outcome.reason : `error code ${meta?.errorCode ?? 'none'}`,
+          });
+          this.metrics?.publishAttempts.inc({ topic: event.topic, outcome: 'failure' });
+          failed.push(event);
+          return;
+        }
+        receipts.push({ eventId: event.id, topic: event.topic, partition: meta.partition, offset: meta.baseOffset ?? '-1', publishedAt: new Date(), attempts: 1, alreadyPublished: false });
+        result.published.push(event);
+      });
     });
     // Kafka has these; the store is told in one statement (a crash before it: the sweeper's workflow
     // finds the lease, waits it out and publishes again, with the same event id).

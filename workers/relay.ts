@@ -137,7 +137,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     for (;;) {
       const page = await store.findPending({ beforeId, afterId, limit: sweepBatchSize });
       if (page.length === 0) break;
-      const outcomes = await this.startAll(page, 'sweep');
+      const outcomes = await this.dispatch(page, 'sweep');
       totals.found += page.length;
       totals.started += outcomes.filter((o) => o !== 'duplicate').length;
       totals.duplicates += outcomes.filter((o) => o === 'duplicate').length;
@@ -160,7 +160,7 @@ export class Relay extends EventEmitter<RelayEvents> {
         for await (const batch of feed.batches(signal)) {
           this.emit('ready');
           for (const event of batch.events) this.options.metrics?.eventsRelayed.inc({ type: event.type });
-          const outcomes = await this.dispatch(batch.events);
+          const outcomes = await this.dispatch(batch.events, 'feed');
           const started = outcomes.filter((o) => o !== 'duplicate').length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
           await batch.checkpoint();
@@ -176,18 +176,25 @@ export class Relay extends EventEmitter<RelayEvents> {
     }
   }
 
-  /** Starts a batch's workflows, after the fast path (when there is one) took what it can publish itself. */
-  private async dispatch(events: OutboxEvent[]): Promise<StartOutcome[]> {
+  /**
+   * Starts a batch's workflows, after the fast path (when there is one) took what it can publish
+   * itself: for the feed's batches and the sweeper's pages alike, so a backlog the sweeper finds goes
+   * the fast way too (claims keep the two from publishing one event twice).
+   */
+  private async dispatch(events: OutboxEvent[], source: 'feed' | 'sweep'): Promise<StartOutcome[]> {
     const { fastPath, metrics } = this.options;
-    const eligible = fastPath ? events.filter((e) => fastPath.eligible(e)) : [];
-    const rest = fastPath ? events.filter((e) => !fastPath.eligible(e)) : events;
+    // Ordered events the sweeper finds go to their sequencers: the sweeper runs beside the feed, and
+    // the fast path's check of a key's next open sequence holds within one batch, not across two.
+    const fast = (e: OutboxEvent): boolean => fastPath !== undefined && fastPath.eligible(e) && (source === 'feed' || e.sequence === null);
+    const eligible = events.filter(fast);
+    const rest = events.filter((e) => !fast(e));
     metrics?.eventsByPath.inc({ path: 'workflow' }, rest.length);
-    if (!fastPath || eligible.length === 0) return this.startAll(rest, 'feed');
-    const [started, fast] = await Promise.all([this.startAll(rest, 'feed'), fastPath.publish(eligible)]);
-    const fallback = await this.startAll(fast.fallback, 'fallback');
-    metrics?.eventsByPath.inc({ path: 'fast' }, fast.published.length);
-    metrics?.eventsByPath.inc({ path: 'fallback' }, fast.fallback.length);
-    this.emit('fast', { published: fast.published.length, fallback: fast.fallback.length, skipped: fast.skipped.length });
+    if (!fastPath || eligible.length === 0) return this.startAll(rest, source);
+    const [started, result] = await Promise.all([this.startAll(rest, source), fastPath.publish(eligible)]);
+    const fallback = await this.startAll(result.fallback, 'fallback');
+    metrics?.eventsByPath.inc({ path: 'fast' }, result.published.length);
+    metrics?.eventsByPath.inc({ path: 'fallback' }, result.fallback.length);
+    this.emit('fast', { published: result.published.length, fallback: result.fallback.length, skipped: result.skipped.length });
     return [...started, ...fallback];
   }
 
@@ -242,10 +249,7 @@ function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions {
     now: options.now ?? Date.now,
     fastPath: options.fastPath,
   };
-  if (resolved.fastPath && resolved.fastPath.maxBatch < resolved.batchSize) {
-    // A key's events of one batch must leave in one request (see FastPath).
-    throw new OutboxError(OutboxErrorCode.invalidConfig, `relay: the fast path's maxBatch (${resolved.fastPath.maxBatch}) must be at least batchSize (${resolved.batchSize})`);
-  }
+
   if (typeof resolved.taskQueue !== 'string' || resolved.taskQueue.length === 0) {
     throw new OutboxError(OutboxErrorCode.invalidConfig, 'relay option "taskQueue" must be a non-empty string');
   }

@@ -75,6 +75,18 @@ describe('CoalescingProducer', () => {
     expect(broker.calls.map((c) => c.topicMessages?.[0]?.messages.length)).toEqual([10, 10, 5]);
   });
 
+  it('never splits the messages of one send across requests, even past maxBatch', async () => {
+    const broker = fakeBroker();
+    const producer = new CoalescingProducer(broker, { lingerMs: 20, maxBatch: 5, partitionsOf: async () => partitions });
+    const run = (key: string, n: number) => producer.send({ topic: 't', acks: -1, messages: Array.from({ length: n }, (_, i) => ({ key, value: `${key}-${i}` })) });
+    const [a, b, c] = await Promise.all([run('a', 3), run('b', 4), run('c', 7)]);
+    const sizes = broker.calls.map((call) => call.topicMessages?.[0]?.messages.length);
+    expect(sizes).toEqual([3, 4, 7]); // 3+4 > 5: b waits for the next request; c (7 > 5) goes alone
+    expect([a, b, c].map((r) => r.length)).toEqual([3, 4, 7]);
+    const first = Number(c[0]?.baseOffset);
+    expect(c.map((m) => Number(m.baseOffset))).toEqual([0, 1, 2, 3, 4, 5, 6].map((i) => first + i)); // one key, one partition, in order
+  });
+
   it('groups topics in one request', async () => {
     const broker = fakeBroker();
     const producer = new CoalescingProducer(broker, { lingerMs: 20, partitionsOf: async () => partitions });
