@@ -50,32 +50,66 @@ export class InboxConsumer<Tx> extends EventEmitter<InboxConsumerEvents> {
   }
 
   async start(): Promise<RunningInboxConsumer> {
+    await this.open();
+    return {
+      shutdown: async () => {
+        this.stopping = true;
+        if (this.restartTimer) clearTimeout(this.restartTimer);
+        await this.consumer?.disconnect();
+      },
+    };
+  }
+
+  private restartTimer: NodeJS.Timeout | undefined;
+
+  /** A kafkajs consumer, connected, subscribed and running; replaced if it crashes for good. */
+  private async open(): Promise<void> {
     const { kafka, groupId, topics, inbox, handle, logger = silentLogger } = this.options;
     const consumerName = this.options.consumerName ?? groupId;
     // After a crash (the broker restarting), kafkajs restarts the consumer on a timer; once shutdown
     // began it must not, or it reconnects after its disconnect and outlives its owner.
     const consumer = kafka.consumer({ groupId, retry: { restartOnFailure: async () => !this.stopping } });
     this.consumer = consumer;
-    await consumer.connect();
-    await consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning ?? false });
-    await consumer.run({
-      eachMessage: async ({ topic, partition, message }) => {
-        const event = toInboxEvent(topic, partition, message);
-        if (event.id === '') {
-          logger.warn('message without ce_id skipped: not an outbox event', { topic, partition, offset: message.offset });
-          return;
-        }
-        const outcome = await inbox.applyOnce(consumerName, event.id, (tx) => handle(event, tx));
-        logger.debug(outcome === 'applied' ? 'event applied' : 'event already applied: skipped', { eventId: event.id, type: event.type });
-        this.emit('handled', { eventId: event.id, outcome });
-      },
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      logger.error('inbox consumer crashed', { groupId, error: payload.error, restart: payload.restart });
+      // kafkajs gives up on some crashes (restart: false), e.g. after a broker was frozen: a consumer
+      // that stops for good would leave events unapplied, so a fresh one takes over.
+      if (!payload.restart && !this.stopping) this.replaceLater(consumer, 1_000);
     });
-    return {
-      shutdown: async () => {
-        this.stopping = true;
-        await consumer.disconnect();
-      },
-    };
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics, fromBeginning: this.options.fromBeginning ?? false });
+      await consumer.run({
+        eachMessage: async ({ topic, partition, message }) => {
+          const event = toInboxEvent(topic, partition, message);
+          if (event.id === '') {
+            logger.warn('message without ce_id skipped: not an outbox event', { topic, partition, offset: message.offset });
+            return;
+          }
+          const outcome = await inbox.applyOnce(consumerName, event.id, (tx) => handle(event, tx));
+          logger.debug(outcome === 'applied' ? 'event applied' : 'event already applied: skipped', { eventId: event.id, type: event.type });
+          this.emit('handled', { eventId: event.id, outcome });
+        },
+      });
+    } catch (err) {
+      await consumer.disconnect().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private replaceLater(crashed: Consumer, delayMs: number): void {
+    if (this.restartTimer) return;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      void (async () => {
+        await crashed.disconnect().catch(() => undefined);
+        if (this.stopping) return;
+        await this.open().catch((err: unknown) => {
+          (this.options.logger ?? silentLogger).error('inbox consumer could not restart; trying again', { error: err });
+          if (!this.stopping) this.replaceLater(crashed, Math.min(delayMs * 2, 30_000));
+        });
+      })();
+    }, delayMs);
   }
 }
 

@@ -15,13 +15,13 @@
  * It needs the servers scripts/infra.sh started (it stops and restarts them through that script).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import { Pool } from 'pg';
 import { z } from 'zod';
-import { createEventRegistry, createOutbox, defineEventType } from '../../domain/outbox';
+import { createEventRegistry, createJsonLogger, createOutbox, defineEventType } from '../../domain/outbox';
 import { PostgresInbox } from '../../domain/stores/postgres-inbox';
 import { PostgresOutboxStore, withPgTransaction } from '../../domain/stores/postgres-store';
 import { createInboxConsumer, type RunningInboxConsumer } from '../../workers/inbox-consumer';
@@ -225,6 +225,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
       topics: [topic],
       inbox,
       fromBeginning: true,
+      logger: createJsonLogger('info', (line) => appendFileSync(join(logDir, 'inbox.log'), `${line}\n`)),
       handle: async (event, tx) => {
         await tx.client.query(`insert into "${schema}".effects (event_id) values ($1)`, [event.id]);
       },
