@@ -13,7 +13,7 @@ import {
 import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
 import type { FastPath } from './fast-path';
 import type { OutboxMetrics } from './metrics';
-import { DEFAULT_WORKFLOW_ID_PREFIX, startEventWorkflow, type StartOutcome } from './start-event-workflow';
+import { DEFAULT_WORKFLOW_ID_PREFIX, enqueueKey, startEventWorkflow, type StartOutcome } from './start-event-workflow';
 
 export interface RelayOptions {
   /** The outbox store (any adapter). */
@@ -200,17 +200,33 @@ export class Relay extends EventEmitter<RelayEvents> {
 
   private async startAll(events: OutboxEvent[], source: 'feed' | 'sweep' | 'fallback'): Promise<StartOutcome[]> {
     const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, startConcurrency, logger, metrics } = this.options;
-    return mapLimit(events, startConcurrency, async (event) => {
-      const outcome = await startEventWorkflow(workflowClient, event, { taskQueue, policy: publishPolicy, workflowIdPrefix });
-      if (outcome === 'duplicate') metrics?.duplicatesRefused.inc({ source });
-      else metrics?.workflowsStarted.inc({ source });
-      logger.debug(outcome === 'duplicate' ? 'workflow already exists (deduplicated)' : `workflow ${outcome}`, {
-        eventId: event.id,
-        type: event.type,
-        workflowId: `${workflowIdPrefix}${event.id}`,
-      });
-      return outcome;
-    });
+    const unordered = events.filter((e) => e.sequence === null);
+    // Ordered events: one signal-with-start per key with all of the key's events (see enqueueKey).
+    const byKey = new Map<string, OutboxEvent[]>();
+    for (const event of events) {
+      if (event.sequence === null) continue;
+      const slot = `${event.topic}\0${event.key}`;
+      byKey.set(slot, [...(byKey.get(slot) ?? []), event]);
+    }
+    const [outcomes] = await Promise.all([
+      mapLimit(unordered, startConcurrency, async (event) => {
+        const outcome = await startEventWorkflow(workflowClient, event, { taskQueue, policy: publishPolicy, workflowIdPrefix });
+        if (outcome === 'duplicate') metrics?.duplicatesRefused.inc({ source });
+        else metrics?.workflowsStarted.inc({ source });
+        logger.debug(outcome === 'duplicate' ? 'workflow already exists (deduplicated)' : `workflow ${outcome}`, {
+          eventId: event.id,
+          type: event.type,
+          workflowId: `${workflowIdPrefix}${event.id}`,
+        });
+        return outcome;
+      }),
+      mapLimit([...byKey.values()], startConcurrency, async (group) => {
+        await enqueueKey(workflowClient, group, { taskQueue, policy: publishPolicy, workflowIdPrefix });
+        metrics?.workflowsStarted.inc({ source }, group.length);
+        logger.debug('events handed to their key sequencer', { key: group[0]?.key, topic: group[0]?.topic, events: group.length });
+      }),
+    ]);
+    return [...outcomes, ...events.filter((e) => e.sequence !== null).map((): StartOutcome => 'sequenced')];
   }
 
   private report(err: unknown, message: string): void {

@@ -45,26 +45,41 @@ async function enqueue(
   event: OutboxEvent,
   options: { taskQueue: string; policy: PublishPolicy; workflowIdPrefix?: string },
 ): Promise<StartOutcome> {
+  await enqueueKey(client, [event], options);
+  return 'sequenced';
+}
+
+/**
+ * Hands ordered events of one topic and key to their sequencer in ONE signal-with-start: a sweep
+ * that finds a held-back key's events again adds one signal to the sequencer's history, not one per
+ * event (the sequencer ignores what it already has).
+ */
+export async function enqueueKey(
+  client: WorkflowClient,
+  events: readonly OutboxEvent[],
+  options: { taskQueue: string; policy: PublishPolicy; workflowIdPrefix?: string },
+): Promise<void> {
+  const first = events[0];
+  if (first === undefined) return;
   const sequencer: KeySequencerInput = {
-    topic: event.topic,
-    key: event.key,
+    topic: first.topic,
+    key: first.key,
     policy: options.policy,
     workflowIdPrefix: options.workflowIdPrefix ?? DEFAULT_WORKFLOW_ID_PREFIX,
   };
-  const enqueued: EnqueuedEvent = { eventId: event.id, sequence: event.sequence ?? 0, type: event.type, aggregateId: event.aggregateId };
+  const enqueued: EnqueuedEvent[] = events.map((e) => ({ eventId: e.id, sequence: e.sequence ?? 0, type: e.type, aggregateId: e.aggregateId }));
   await client.signalWithStart('keySequencerWorkflow', {
     taskQueue: options.taskQueue,
-    workflowId: sequencerWorkflowId(event.topic, event.key, options.workflowIdPrefix),
+    workflowId: sequencerWorkflowId(first.topic, first.key, options.workflowIdPrefix),
     args: [sequencer],
     signal: 'enqueue',
-    signalArgs: [enqueued],
+    signalArgs: [enqueued.length === 1 ? (enqueued[0] as EnqueuedEvent) : enqueued],
     typedSearchAttributes: [
-      { key: OutboxSearchAttributes.topic, value: event.topic },
-      { key: OutboxSearchAttributes.aggregateId, value: event.aggregateId },
+      { key: OutboxSearchAttributes.topic, value: first.topic },
+      { key: OutboxSearchAttributes.aggregateId, value: first.aggregateId },
     ],
-    memo: { topic: event.topic, key: event.key },
+    memo: { topic: first.topic, key: first.key },
   });
-  return 'sequenced';
 }
 
 async function start(

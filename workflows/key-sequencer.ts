@@ -31,6 +31,8 @@ export interface KeySequencerInput {
 
 /** How long an idle sequencer waits for its key's next event before it closes (a new signal restarts it). */
 const IDLE_MS = 10 * 60_000;
+/** History length at which a waiting sequencer continues as new (signals keep arriving while it waits). */
+const WAITING_HISTORY_LIMIT = 2_000;
 /** How often a sequencer waiting for a missing sequence asks the store whether it was settled elsewhere. */
 const RECHECK_MS = 30_000;
 
@@ -52,9 +54,11 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
   let next: number | null = input.next ?? null;
   let holding: EnqueuedEvent | null = null;
 
-  setHandler(enqueueSignal, (event) => {
-    if (next !== null && event.sequence < next) return; // already published or settled: a replayed signal
-    buffer.set(event.sequence, event);
+  setHandler(enqueueSignal, (events) => {
+    for (const event of Array.isArray(events) ? events : [events]) {
+      if (next !== null && event.sequence < next) continue; // already published or settled: a repeat
+      buffer.set(event.sequence, event);
+    }
   });
   setHandler(sequencerQuery, (): SequencerState => ({
     topic,
@@ -75,6 +79,10 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
     const arrived = await condition(() => buffer.has(expected), buffer.size === 0 ? IDLE_MS : RECHECK_MS);
     if (!arrived) {
       if (buffer.size === 0) return; // idle: close; the next signal-with-start opens a new run
+      // A long wait (a key held back) collects signals: start a fresh history before it grows large.
+      if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > WAITING_HISTORY_LIMIT) {
+        await continueAsNew<typeof keySequencerWorkflow>({ topic, key, policy, workflowIdPrefix, buffered: [...buffer.values()], next });
+      }
       // Waiting for a sequence that may have been settled another way (e.g. an operator, a sweep).
       const open = await nextOpenSequence(topic, key);
       if (open !== null && open > expected) next = open;

@@ -48,7 +48,8 @@ export interface SequencerState {
   waiting: string[];
 }
 
-export const enqueueSignal = defineSignal<[EnqueuedEvent]>('enqueue');
+/** One ordered event, or several of one key (the relay sends a key's events of a batch in one signal). */
+export const enqueueSignal = defineSignal<[EnqueuedEvent | EnqueuedEvent[]]>('enqueue');
 export const sequencerQuery = defineQuery<SequencerState>('sequencer');
 
 export const retrySignal = defineSignal<[]>('retry');
