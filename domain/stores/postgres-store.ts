@@ -49,16 +49,26 @@ export interface PostgresStoreOptions {
  */
 export async function withPgTransaction<T>(pool: Pool, work: (tx: PgTx & { client: PoolClient }) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // A connection that breaks between two statements (a database restart) emits 'error' on the
+  // checked-out client; unheard, it would end the process. Heard, the transaction fails with it and
+  // the broken client is destroyed instead of pooled.
+  let broken: Error | undefined;
+  const onError = (err: Error): void => {
+    broken = err;
+  };
+  client.on('error', onError);
   try {
     await client.query('begin');
     const result = await work({ client });
+    if (broken) throw broken;
     await client.query('commit');
     return result;
   } catch (err) {
-    await client.query('rollback').catch(() => undefined);
+    if (!broken) await client.query('rollback').catch(() => undefined);
     throw err;
   } finally {
-    client.release();
+    client.release(broken);
+    if (!broken) client.off('error', onError);
   }
 }
 
