@@ -102,11 +102,14 @@ export class FastPath {
       else byKey.set(`${event.topic}\0${event.key}`, [...(byKey.get(`${event.topic}\0${event.key}`) ?? []), event]);
     }
     const runs: OutboxEvent[][] = [];
-    for (const group of byKey.values()) {
+    // Each key's next open sequence, asked for all keys of the batch at once (not one after another).
+    const keyGroups = [...byKey.values()];
+    const opens = await Promise.all(keyGroups.map((group) => this.store.nextOpenSequence((group[0] as OutboxEvent).topic, (group[0] as OutboxEvent).key)));
+    for (const [g, group] of keyGroups.entries()) {
       group.sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0));
       const first = group[0] as OutboxEvent;
       // Nothing open: these were settled meanwhile (the claim below skips them).
-      const open = (await this.store.nextOpenSequence(first.topic, first.key)) ?? first.sequence ?? 0;
+      const open = opens[g] ?? first.sequence ?? 0;
       let run = 0;
       while (run < group.length && group[run]?.sequence === open + run) run += 1;
       runs.push(group.slice(0, run));
