@@ -19,6 +19,8 @@
 #
 # Builds are cached in $TXOUTBOX_CACHE (default ~/.cache/txoutbox); state, logs and pid files live in
 # $TXOUTBOX_DATA (default <repo>/.data). Ports can be moved with the TXOUTBOX_*_PORT variables below.
+# $TXOUTBOX_MAVEN_REPO moves Maven's local repository and $TXOUTBOX_PG_DATADIR the PostgreSQL cluster
+# (CI points both at fresh folders). Only `env` settings reach standard output; all else goes to stderr.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -211,7 +213,10 @@ install_kafka() {
   command -v mvn >/dev/null || die "kafka: Maven (mvn) is needed to fetch the broker's jars and was not found on PATH"
   log "kafka: resolving the Kafka $(kafka_version) broker jars from Maven Central (first run only)"
   rm -rf "$libs.tmp"
-  mvn -q -B -f "$INFRA/kafka/pom.xml" dependency:copy-dependencies \
+  local mvn_args=(-q -B)
+  # TXOUTBOX_MAVEN_REPO moves Maven's local repository (CI points it at a fresh, empty folder).
+  [[ -n "${TXOUTBOX_MAVEN_REPO:-}" ]] && mvn_args+=("-Dmaven.repo.local=$TXOUTBOX_MAVEN_REPO")
+  mvn "${mvn_args[@]}" -f "$INFRA/kafka/pom.xml" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$libs.tmp" ||
     die "kafka: mvn dependency:copy-dependencies failed (see above)"
   mv "$libs.tmp" "$libs"
@@ -307,6 +312,7 @@ install_postgres() {
 # PostgreSQL refuses to run as root: as root the cluster belongs to the 'postgres' user and lives
 # where that user can reach it; otherwise it is the caller's own, under the data folder.
 pg_datadir() {
+  if [[ -n "${TXOUTBOX_PG_DATADIR:-}" ]]; then echo "$TXOUTBOX_PG_DATADIR"; return; fi
   if [[ $EUID -eq 0 ]]; then echo "/var/lib/txoutbox/postgres-$PG_PORT"; else echo "$DATA/postgres"; fi
 }
 
@@ -402,10 +408,16 @@ cmd_up() {
   services_from_args "${args[@]+"${args[@]}"}"
   command -v python3 >/dev/null || die "python3 is needed for the health checks and was not found"
   local s t0=$SECONDS
-  # Start everything first, then wait: the three servers boot in parallel.
-  for s in "${SERVICES[@]}"; do "start_$s"; done
-  for s in "${SERVICES[@]}"; do "wait_$s"; done
-  log "up in $((SECONDS - t0))s (started now: ${STARTED[*]:-none})"
+  # Callers evaluate this command's standard output as settings, so only cmd_env writes there: every
+  # tool run in between (Go, Maven, apt, pip, initdb...) writes to standard error, whatever it prints
+  # and whether or not this is a first run (Maven's quiet mode, for one, prints ANSI resets on stdout).
+  # No copy of stdout is kept open meanwhile: a server started here must not hold the caller's pipe.
+  {
+    # Start everything first, then wait: the servers boot in parallel.
+    for s in "${SERVICES[@]}"; do "start_$s"; done
+    for s in "${SERVICES[@]}"; do "wait_$s"; done
+    log "up in $((SECONDS - t0))s (started now: ${STARTED[*]:-none})"
+  } >&2
   cmd_env
 }
 

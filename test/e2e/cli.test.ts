@@ -27,6 +27,7 @@ describe('txoutbox CLI', () => {
       TXOUTBOX_PG_URL: p.servers.pgUrl,
       TXOUTBOX_PG_SCHEMA: p.schema,
       TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress,
+      TXOUTBOX_TEMPORAL_UI_URL: p.servers.temporalUiUrl,
       TXOUTBOX_TASK_QUEUE: p.taskQueue,
       TXOUTBOX_KAFKA_BROKERS: p.servers.kafkaBrokers.join(','),
     };
@@ -71,7 +72,7 @@ describe('txoutbox CLI', () => {
     expect(JSON.parse(list.out)).toEqual([expect.objectContaining({ id: stuck, status: 'stuck', lastError: expect.stringContaining('does not exist') })]);
     expect(show.code).toBe(ExitCode.ok);
     expect(show.out).toContain(`workflow ${eventWorkflowId(stuck)}: RUNNING`);
-    expect(show.out).toContain(`Web UI: http://127.0.0.1:8233/namespaces/default/workflows/${eventWorkflowId(stuck)}`);
+    expect(show.out).toContain(`Web UI: ${p.servers.temporalUiUrl}/namespaces/default/workflows/${eventWorkflowId(stuck)}`);
   });
 
   test('discard asks first: refused without --yes where there is no terminal, done with --yes', async () => {

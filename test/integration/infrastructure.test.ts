@@ -63,7 +63,7 @@ describe('Temporal dev server', () => {
     }
   });
 
-  test('the Web UI answers HTTP 200 on 127.0.0.1:8233', async () => {
+  test('the Web UI answers HTTP 200 on 127.0.0.1', async () => {
     // Act
     const response = await fetch(servers.temporalUiUrl);
     const body = await response.text();
