@@ -25,7 +25,7 @@ function isFatal(e: Error): boolean {
 export interface PublishActivityDeps {
   /** Any adapter: the activity never sees a driver. */
   store: Pick<OutboxStore<unknown>, 'get' | 'markPublished' | 'recordFailure' | 'claim'>;
-  /** A connected kafkajs producer (idempotent). */
+  /** A connected kafkajs producer (`createOutboxProducer`: one request in flight, not idempotent). */
   producer: Pick<Producer, 'send'>;
   logger?: Logger;
   /** How long Kafka may take to acknowledge, in ms. @default 10000 */
@@ -112,11 +112,16 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
     if (metadata === undefined || metadata.errorCode !== 0) {
       throw ApplicationFailure.retryable(`Kafka answered error code ${metadata?.errorCode ?? 'none'} for ${eventId}`, OutboxErrorCode.publishFailed);
     }
+    const offset = metadata.baseOffset ?? metadata.offset;
+    if (offset === undefined) {
+      // acks=-1 always names an offset; without one the acknowledgement says nothing checkable.
+      throw ApplicationFailure.retryable(`Kafka acknowledged ${eventId} without an offset`, OutboxErrorCode.publishFailed);
+    }
     const receipt: PublishReceipt = {
       eventId,
       topic: event.topic,
       partition: metadata.partition,
-      offset: metadata.baseOffset ?? metadata.offset ?? '-1',
+      offset,
       publishedAt: clock().toISOString(),
       attempts: attempt,
       alreadyPublished: false,

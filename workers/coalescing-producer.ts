@@ -28,8 +28,8 @@ interface Pending {
 /**
  * Coalesces concurrent one-message sends (one per publish activity) into `sendBatch` requests:
  * the first message waits at most `lingerMs` for others, a batch holds at most `maxBatch`, and while
- * a request is in flight the next batch fills (the producer has one request in flight, as
- * idempotence requires). kafkajs has no linger of its own.
+ * a request is in flight the next batch fills (the producer has one request in flight, so a retried
+ * request never overtakes a later one). kafkajs has no linger of its own.
  *
  * Each caller gets its own message's partition and offset: partitions are chosen here with kafkajs'
  * default partitioner (murmur2 of the key, as Java clients do), so a message's offset is its
@@ -160,7 +160,11 @@ export class CoalescingProducer implements Pick<Producer, 'send'> {
         continue;
       }
       const base = result.baseOffset ?? result.offset;
-      const offset = base === undefined ? '-1' : (BigInt(base) + BigInt(index)).toString();
+      if (base === undefined) {
+        item.reject(new OutboxError(OutboxErrorCode.publishFailed, `Kafka acknowledged ${item.topic}/${item.message.partition} without an offset`));
+        continue;
+      }
+      const offset = (BigInt(base) + BigInt(index)).toString();
       item.resolve([{ ...result, baseOffset: offset, offset }]);
     }
   }

@@ -4,8 +4,8 @@ import { CoalescingProducer } from './coalescing-producer';
 import type { OutboxMetrics } from './metrics';
 
 /**
- * The kafkajs request timeout for the fast path's client, whose producer retries once (an idempotent
- * producer needs at least one retry): a send ends within about twice this long, inside the default lease.
+ * The kafkajs request timeout for the fast path's client, whose producer retries once: a send ends
+ * within about twice this long, inside the default lease.
  */
 export const FAST_PATH_REQUEST_TIMEOUT_MS = 15_000;
 
@@ -159,7 +159,7 @@ export class FastPath {
     outcomes.forEach((outcome, g) => {
       (groups[g] as OutboxEvent[]).forEach((event, i) => {
         const meta = outcome.status === 'fulfilled' ? outcome.value[i] : undefined;
-        if (meta === undefined || meta.errorCode !== 0) {
+        if (meta === undefined || meta.errorCode !== 0 || meta.baseOffset === undefined) {
           this.logger.warn('fast path: publish failed; the event becomes a workflow', {
             eventId: event.id,
             topic: event.topic,
@@ -169,7 +169,7 @@ export class FastPath {
           failed.push(event);
           return;
         }
-        receipts.push({ eventId: event.id, topic: event.topic, partition: meta.partition, offset: meta.baseOffset ?? '-1', publishedAt: new Date(), attempts: 1, alreadyPublished: false });
+        receipts.push({ eventId: event.id, topic: event.topic, partition: meta.partition, offset: meta.baseOffset, publishedAt: new Date(), attempts: 1, alreadyPublished: false });
         result.published.push(event);
       });
     });

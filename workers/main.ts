@@ -67,9 +67,8 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
       });
       let fastPath: FastPath | undefined;
       if (config.fastPath !== null) {
-        // Sends bounded below the claim's lease (see FastPathOptions.leaseMs): one kafkajs retry (the
-        // least an idempotent producer allows; a failure goes to a workflow, whose retries are
-        // Temporal's) and a 15 s request timeout.
+        // Sends bounded below the claim's lease (see FastPathOptions.leaseMs): one kafkajs retry (a
+        // failure goes to a workflow, whose retries are Temporal's) and a 15 s request timeout.
         const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-relay'), logLevel: kafkaLogLevel.NOTHING, requestTimeout: FAST_PATH_REQUEST_TIMEOUT_MS });
         const producer = createOutboxProducer(kafka, { retries: 1 });
         const admin = kafka.admin();

@@ -22,6 +22,12 @@ export const OutboxErrorCode = {
   eventNotFound: 'EVENT_NOT_FOUND',
   /** Kafka refused or failed the publication. */
   publishFailed: 'PUBLISH_FAILED',
+  /**
+   * Another event is already recorded at the Kafka topic, partition and offset an acknowledgement
+   * named: that acknowledgement cannot be this event's publication. Retriable: publishing again
+   * writes it at a position of its own.
+   */
+  kafkaPositionTaken: 'KAFKA_POSITION_TAKEN',
   /** A saved change-feed position the store cannot use (ahead of the database, unreadable): dropped, and the sweeper covers the gap. */
   checkpointCorrupt: 'CHECKPOINT_CORRUPT',
 } as const;

@@ -132,6 +132,14 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
       { key: { status: 1, _id: 1 }, name: 'outbox_status_id' },
       { key: { _id: 1 }, name: 'outbox_pending_id', partialFilterExpression: { status: 'pending' } },
       { key: { aggregateType: 1, aggregateId: 1 }, name: 'outbox_aggregate' },
+      // One Kafka position holds one message: a second event recorded there was never written by that
+      // acknowledgement (see markPublished).
+      {
+        key: { topic: 1, 'kafka.partition': 1, 'kafka.offset': 1 },
+        name: 'outbox_kafka_position',
+        unique: true,
+        partialFilterExpression: { 'kafka.offset': { $type: 'string' } },
+      },
     ]);
   }
 
@@ -173,7 +181,8 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   }
 
   async markPublished(result: PublishResult): Promise<MarkResult> {
-    const { matchedCount } = await this.events.updateOne(
+    const { matchedCount } = await this.events
+      .updateOne(
       { _id: result.eventId, status: { $in: ['pending', 'stuck'] } },
       {
         $set: {
@@ -184,7 +193,16 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
           lastError: null,
         },
       },
-    );
+    )
+      .catch((err: unknown) => {
+        const { code, message } = err as { code?: unknown; message?: unknown };
+        if (code !== 11000 || !String(message).includes('outbox_kafka_position')) throw err;
+        throw new OutboxError(
+          OutboxErrorCode.kafkaPositionTaken,
+          `another event is already recorded at the Kafka position acknowledged for event ${result.eventId} (${result.topic}/${result.partition}@${result.offset}): not marked published`,
+          { retriable: true, cause: err, context: { eventId: result.eventId, topic: result.topic } },
+        );
+      });
     if (matchedCount === 1) return 'marked';
     return (await this.events.findOne({ _id: result.eventId })) === null ? 'not-found' : 'already-published';
   }

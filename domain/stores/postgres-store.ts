@@ -194,6 +194,11 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
       await client.query(`create index if not exists outbox_events_feed on ${this.events} (txid, id)`);
       await client.query(`create index if not exists outbox_events_pending on ${this.events} (id) where status = 'pending'`);
       await client.query(`create index if not exists outbox_events_aggregate on ${this.events} (aggregate_type, aggregate_id)`);
+      // One Kafka position holds one message: a second event recorded there was never written by that
+      // acknowledgement (see markPublished).
+      await client.query(
+        `create unique index if not exists outbox_events_kafka_position on ${this.events} (topic, kafka_partition, kafka_offset) where kafka_offset is not null`,
+      );
       await client.query(`
         create table if not exists ${this.checkpoints} (
           name text primary key,
@@ -280,12 +285,16 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
   }
 
   async markPublished(result: PublishResult): Promise<MarkResult> {
-    const updated = await this.pool.query(
-      `update ${this.events}
-          set status = 'published', published_at = $2, kafka_partition = $3, kafka_offset = $4, attempts = $5, last_error = null
-        where id = $1 and status in ('pending', 'stuck')`,
-      [result.eventId, result.publishedAt, result.partition, result.offset, result.attempts],
-    );
+    const updated = await this.pool
+      .query(
+        `update ${this.events}
+            set status = 'published', published_at = $2, kafka_partition = $3, kafka_offset = $4, attempts = $5, last_error = null
+          where id = $1 and status in ('pending', 'stuck')`,
+        [result.eventId, result.publishedAt, result.partition, result.offset, result.attempts],
+      )
+      .catch((err: unknown) => {
+        throw positionTakenOr(err, [result]);
+      });
     if (updated.rowCount === 1) return 'marked';
     const current = await this.get(result.eventId);
     return current === null ? 'not-found' : 'already-published';
@@ -325,7 +334,9 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
          from unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::bigint[], $5::int[]) as v(id, published_at, kafka_partition, kafka_offset, attempts)
         where e.id = v.id and e.status in ('pending', 'stuck')`,
       [results.map((r) => r.eventId), results.map((r) => r.publishedAt), results.map((r) => r.partition), results.map((r) => r.offset), results.map((r) => r.attempts)],
-    );
+    ).catch((err: unknown) => {
+      throw positionTakenOr(err, results);
+    });
     return updated.rowCount ?? 0;
   }
 
@@ -544,4 +555,18 @@ function toEvent(row: EventRow): OutboxEvent {
     resolution: row.resolution === null ? null : { ...row.resolution, at: new Date(row.resolution.at) },
     sequence: row.sequence === null ? null : Number(row.sequence),
   };
+}
+
+/** A unique violation of the Kafka position index as a typed, retriable error; anything else as it is. */
+function positionTakenOr(err: unknown, results: readonly PublishResult[]): unknown {
+  const { code, constraint } = err as { code?: unknown; constraint?: unknown };
+  if (code !== '23505' || constraint !== 'outbox_events_kafka_position') return err;
+  const first = results[0];
+  return new OutboxError(
+    OutboxErrorCode.kafkaPositionTaken,
+    `another event is already recorded at a Kafka position acknowledged for ${results.length === 1 ? `event ${first?.eventId}` : `${results.length} events`}` +
+      (results.length === 1 ? ` (${first?.topic}/${first?.partition}@${first?.offset})` : '') +
+      ': not marked published',
+    { retriable: true, cause: err, context: results.length === 1 ? { eventId: first?.eventId, topic: first?.topic } : {} },
+  );
 }

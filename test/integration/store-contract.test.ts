@@ -124,6 +124,26 @@ function contract(factory: AdapterFactory): void {
     expect(await adapter.store.get(added.id)).toMatchObject({ status: 'published', kafka: { partition: 2, offset: '41' }, attempts: 1 });
   });
 
+  test('one Kafka position is one publication: a second event recorded at a taken topic, partition and offset is refused and stays unpublished', async () => {
+    // Arrange
+    const first = await adapter.inTransaction('o-1', (tx) => outbox.add(orderPlaced('o-1'), tx));
+    const second = await adapter.inTransaction('o-2', (tx) => outbox.add(orderPlaced('o-2'), tx));
+    const third = await adapter.inTransaction('o-3', (tx) => outbox.add(orderPlaced('o-3'), tx));
+    const at = { topic: 'orders.v1', partition: 0, offset: '745', publishedAt: new Date(), attempts: 1, alreadyPublished: false };
+    await adapter.store.markPublished({ ...at, eventId: first.id });
+
+    // Act
+    const single = adapter.store.markPublished({ ...at, eventId: second.id });
+    const many = adapter.store.markPublishedMany([{ ...at, eventId: third.id }]);
+
+    // Assert
+    await expect(single).rejects.toMatchObject({ name: 'OutboxError', code: OutboxErrorCode.kafkaPositionTaken, retriable: true });
+    await expect(many).rejects.toMatchObject({ name: 'OutboxError', code: OutboxErrorCode.kafkaPositionTaken });
+    expect(await adapter.store.get(second.id)).toMatchObject({ status: 'pending', kafka: null });
+    expect(await adapter.store.get(third.id)).toMatchObject({ status: 'pending', kafka: null });
+    expect(await adapter.store.markPublished({ ...at, offset: '746', eventId: second.id })).toBe('marked');
+  });
+
   test('ownership: a fast claim shuts workflows out until released or its lease ends; a workflow claim is kept', async () => {
     // Arrange
     const add = (id: string) => adapter.inTransaction(id, (tx) => outbox.add(orderPlaced(id), tx));
@@ -184,9 +204,9 @@ function contract(factory: AdapterFactory): void {
     // Arrange
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await adapter.inTransaction(`o-${i}`, (tx) => outbox.add(orderPlaced(`o-${i}`), tx))).id);
-    const published = (eventId: string, at: Date) => ({ eventId, topic: 'orders.v1', partition: 0, offset: '1', publishedAt: at, attempts: 1, alreadyPublished: false });
-    await adapter.store.markPublished(published(ids[0] ?? '', new Date('2026-01-01T00:00:00Z')));
-    await adapter.store.markPublished(published(ids[1] ?? '', new Date()));
+    const published = (eventId: string, at: Date, offset: string) => ({ eventId, topic: 'orders.v1', partition: 0, offset, publishedAt: at, attempts: 1, alreadyPublished: false });
+    await adapter.store.markPublished(published(ids[0] ?? '', new Date('2026-01-01T00:00:00Z'), '1'));
+    await adapter.store.markPublished(published(ids[1] ?? '', new Date(), '2'));
     await adapter.store.transition(ids[2] ?? '', { from: 'pending', to: 'stuck', attempts: 1, lastError: 'x' });
 
     // Act

@@ -1,0 +1,90 @@
+/**
+ * The outbox's producer on the real broker, through a broker stall longer than the client's request
+ * timeout, with concurrent sends to one partition: the conditions under which kafkajs' idempotent
+ * producer handed a failed batch's sequence number to the next batch, and the broker, taking that
+ * batch for a retry, acknowledged it with the earlier batch's offset and never wrote it.
+ *
+ * Freezes the broker scripts/infra.sh started (SIGSTOP), so it needs that script's Kafka.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { createOutboxProducer } from '../../workers/kafka-producer';
+import { infraPid } from '../support/infra-control';
+import { testServers, uniqueName, waitFor } from '../support/servers';
+
+const servers = testServers();
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Reads a topic's one partition from the start up to its end offset: offset → message value. */
+async function readPartition(kafka: Kafka, topic: string): Promise<Map<string, string>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const [end] = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const high = BigInt(end?.high ?? '0');
+  const found = new Map<string, string>();
+  const consumer = kafka.consumer({ groupId: uniqueName('producer-reader'), maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ message }) => void found.set(message.offset, String(message.value)) });
+  try {
+    await waitFor(() => BigInt(found.size) >= high, { timeoutMs: 60_000, what: `${high} records read back` });
+  } finally {
+    await consumer.disconnect();
+  }
+  return found;
+}
+
+describe('the outbox producer on the real broker', () => {
+  it('every acknowledged send is in the topic at the offset it was acknowledged with, after a broker stall longer than the request timeout', async () => {
+    // Arrange: one partition; a client timeout (3 s) shorter than the stall (8 s); 20 senders.
+    const kafka = new Kafka({ clientId: 'test-stall', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING, requestTimeout: 3_000 });
+    const admin = kafka.admin();
+    await admin.connect();
+    const topic = uniqueName('producer-stall');
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    const producer = createOutboxProducer(kafka);
+    await producer.connect();
+    const kafkaPid = infraPid('kafka');
+    const acknowledged: Array<{ value: string; offset: string }> = [];
+    let stalledSends = 0; // sends that outlasted the request timeout: the stall reached the producer
+    let next = 0;
+    let sending = true;
+
+    // Act: senders run for 16 s; the broker is frozen from the 4th to the 12th second.
+    const senders = Array.from({ length: 20 }, async () => {
+      while (sending) {
+        const value = `m${next++}`;
+        const began = Date.now();
+        try {
+          const [meta] = await producer.send({ topic, acks: -1, messages: [{ key: value, value }] });
+          acknowledged.push({ value, offset: meta?.baseOffset ?? meta?.offset ?? '-1' });
+        } catch {
+          // A failed send promises nothing: the outbox retries it as a new attempt.
+        } finally {
+          if (Date.now() - began > 3_000) stalledSends += 1;
+        }
+      }
+    });
+    await sleep(4_000);
+    process.kill(kafkaPid, 'SIGSTOP');
+    try {
+      await sleep(8_000);
+    } finally {
+      process.kill(kafkaPid, 'SIGCONT');
+    }
+    await sleep(4_000);
+    sending = false;
+    await Promise.all(senders);
+    await producer.disconnect();
+    const topicHolds = await readPartition(kafka, topic);
+
+    // Assert: nothing acknowledged is missing, and each acknowledgement names where its message is.
+    const present = new Set(topicHolds.values());
+    const missing = acknowledged.filter((a) => !present.has(a.value)).map((a) => a.value);
+    const misplaced = acknowledged.filter((a) => topicHolds.get(a.offset) !== a.value).map((a) => `${a.value}@${a.offset} holds ${topicHolds.get(a.offset) ?? 'nothing'}`);
+    expect(stalledSends).toBeGreaterThan(0);
+    expect(acknowledged.length).toBeGreaterThan(100);
+    expect({ missing, misplaced }).toEqual({ missing: [], misplaced: [] });
+  }, 180_000);
+});
