@@ -5,6 +5,7 @@ import {
   executeChild,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   upsertMemo,
@@ -14,6 +15,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { OutboxActivities } from '../activities';
 import { publishEventWorkflow } from './publish-event';
+import { Patches } from './patches';
 import { OutboxSearchAttributes } from './search-attributes';
 import { enqueueSignal, sequencerQuery, type EnqueuedEvent, type SequencerState } from './signals';
 import type { PublishPolicy } from './types';
@@ -76,8 +78,12 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
       next = Math.min(...buffer.keys());
     }
     const expected: number = next;
-    const arrived = await condition(() => buffer.has(expected), buffer.size === 0 ? IDLE_MS : RECHECK_MS);
-    if (!arrived) {
+    const idle = buffer.size === 0;
+    // Waiting idle, a later event of the key wakes it: the missing ones may have been settled another
+    // way (the fast path publishes a key's run when the key is clear), and the store says so at once.
+    const wakeOnLater = idle && patched(Patches.sequencerWakesOnLaterEvents);
+    const arrived = await condition(() => buffer.has(expected) || (wakeOnLater && buffer.size > 0), idle ? IDLE_MS : RECHECK_MS);
+    if (wakeOnLater ? !buffer.has(expected) : !arrived) {
       if (buffer.size === 0) return; // idle: close; the next signal-with-start opens a new run
       // A long wait (a key held back) collects signals: start a fresh history before it grows large.
       if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > WAITING_HISTORY_LIMIT) {

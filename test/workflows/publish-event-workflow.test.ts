@@ -5,7 +5,7 @@
  */
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import type { OutboxActivities } from '../../activities';
 import { DEFAULT_PUBLISH_POLICY, type PublishEventOutcome, type PublishReceipt } from '../../workflows/types';
 import { outboxWorkflowBundle } from '../support/pipeline';
@@ -15,20 +15,24 @@ const policy = { ...DEFAULT_PUBLISH_POLICY, initialIntervalMs: 50, maximumInterv
 
 describe('publishEventWorkflow', () => {
   let connection: Connection;
+  let workerConnection: NativeConnection;
   let client: Client;
 
   beforeAll(async () => {
     connection = await Connection.connect({ address: testServers().temporalAddress });
+    // The worker polls the same server as the client (not the SDK's default localhost:7233).
+    workerConnection = await NativeConnection.connect({ address: testServers().temporalAddress });
     client = new Client({ connection });
   });
 
   afterAll(async () => {
     await connection.close();
+    await workerConnection.close();
   });
 
   async function run(publishEvent: OutboxActivities['publishEvent'], eventId = uniqueName('evt')) {
     const taskQueue = uniqueName('wf-publish');
-    const worker = await Worker.create({ taskQueue, workflowBundle: await outboxWorkflowBundle(), activities: { publishEvent } });
+    const worker = await Worker.create({ connection: workerConnection, taskQueue, workflowBundle: await outboxWorkflowBundle(), activities: { publishEvent } });
     const workflowId = `outbox-${eventId}`;
     const outcome = await worker.runUntil(
       client.workflow.execute('publishEventWorkflow', { taskQueue, workflowId, args: [{ eventId, policy }] }).then(

@@ -1,0 +1,14 @@
+/**
+ * The `patched()` ids of workflow behaviour changes. Running workflows replay on new code: each
+ * change that alters the commands a workflow issues is taken only where `patched(id)` says so, and an
+ * id stays here (and in the code) until no workflow that started before it can still be running.
+ */
+export const Patches = {
+  /**
+   * A key sequencer that waits idle (nothing buffered) for its next sequence wakes when any event of
+   * its key arrives, and asks the store at once whether the missing ones were settled another way
+   * (the fast path), instead of sleeping out the ten-minute idle timeout first.
+   */
+  sequencerWakesOnLaterEvents: 'sequencer-wakes-on-later-events',
+} as const;
+export type Patch = (typeof Patches)[keyof typeof Patches];
