@@ -48,6 +48,8 @@ export interface TxoutboxConfig {
   taskQueue: string;
   /** TXOUTBOX_KAFKA_BROKERS, comma-separated host:port. @default ["127.0.0.1:9092"] */
   kafkaBrokers: string[];
+  /** TXOUTBOX_KAFKA_REQUEST_TIMEOUT_MS: how long kafkajs waits for a broker's answer to one request (1000-300000). @default 30000 */
+  kafkaRequestTimeoutMs: number;
   /** TXOUTBOX_HEALTH_PORT: liveness/readiness HTTP port of the relay or worker (0 = any free port). @default 0 */
   healthPort: number;
   /** TXOUTBOX_LOG_LEVEL: debug, info, warn or error. @default "info" */
@@ -86,6 +88,7 @@ TXOUTBOX_TEMPORAL_NAMESPACE=default
 TXOUTBOX_TEMPORAL_UI_URL=http://127.0.0.1:8233
 TXOUTBOX_TASK_QUEUE=txoutbox
 TXOUTBOX_KAFKA_BROKERS=127.0.0.1:9092
+TXOUTBOX_KAFKA_REQUEST_TIMEOUT_MS=30000 # kafkajs' wait for one broker answer (the fast path uses 15000)
 TXOUTBOX_HEALTH_PORT=0                  # /healthz and /readyz of the relay or worker (0: any free port)
 TXOUTBOX_LOG_LEVEL=info                 # debug | info | warn | error
 TXOUTBOX_RELAY_NAME=relay               # checkpoint name; relays sharing it share a position
@@ -216,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     workerWorkflowTasks,
     workerWorkflowPolls: integer('TXOUTBOX_WORKER_WORKFLOW_POLLS', Math.min(10, workerWorkflowTasks), 2, workerWorkflowTasks),
     workerActivityTasks: integer('TXOUTBOX_WORKER_ACTIVITY_TASKS', 100, 1),
+    kafkaRequestTimeoutMs: integer('TXOUTBOX_KAFKA_REQUEST_TIMEOUT_MS', 30_000, 1_000, 300_000),
     producerLingerMs: lingerSet ? integer('TXOUTBOX_PRODUCER_LINGER_MS', 0, 0, 1000) : null,
     fastPath: fastTopics.length + fastTypes.length === 0 ? null : { topics: fastTopics, types: fastTypes },
     kafkaSecurity: {
@@ -275,6 +279,7 @@ export function kafkaClientConfig(config: TxoutboxConfig, clientId: string): Kaf
   return {
     clientId,
     brokers: config.kafkaBrokers,
+    requestTimeout: config.kafkaRequestTimeoutMs,
     ...(tls === null ? {} : { ssl: Object.keys(tls).length === 0 ? true : { ...tls, rejectUnauthorized: true } }),
     ...(sasl === null ? {} : { sasl: sasl.mechanism === 'plain' ? { mechanism: 'plain', username: sasl.username, password: sasl.password } : sasl }),
   } as KafkaConfig;

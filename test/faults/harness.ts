@@ -75,7 +75,7 @@ export interface Verdict {
   stuck: number;
   messages: number;
   duplicates: number;
-  /** Committed events neither in Kafka nor stuck. */
+  /** Committed events neither in Kafka nor stuck, or recorded at a Kafka position that holds another message. */
   lost: number;
   /** Messages whose event id no writer committed. */
   invented: number;
@@ -244,6 +244,10 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
     TXOUTBOX_KAFKA_BROKERS: servers.kafkaBrokers.join(','),
     TXOUTBOX_LOG_LEVEL: 'info',
     TXOUTBOX_HEALTH_PORT: '0',
+    // Shorter than every Kafka freeze (12-22 s): a hang outlasts the client's requests, with concurrent
+    // publishes to one partition, where kafkajs' idempotent producer once acknowledged an event with
+    // another event's offset (issue 15, test/integration/kafka-producer.test.ts).
+    TXOUTBOX_KAFKA_REQUEST_TIMEOUT_MS: '5000',
     ...(options.fastPath ? { TXOUTBOX_FAST_PATH_TYPES: 'faults.Deposited,faults.LineAdded' } : {}),
   };
   const relay = new ManagedProcess('relay', { ...env, TXOUTBOX_FAULT_KILL_AFTER_ACK_FILE: relayTrigger, NODE_OPTIONS: preload }, join(logDir, 'relay.log'));
@@ -415,9 +419,15 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   });
   await reader.disconnect();
 
-  const { rows: stored } = await pool.query<{ id: string; status: string; last_error: string | null; aggregate_id: string; sequence: string | null }>(
-    `select id, status, last_error, aggregate_id, sequence::text from ${table}`,
-  );
+  const { rows: stored } = await pool.query<{
+    id: string;
+    status: string;
+    last_error: string | null;
+    aggregate_id: string;
+    sequence: string | null;
+    kafka_partition: number | null;
+    kafka_offset: string | null;
+  }>(`select id, status, last_error, aggregate_id, sequence::text, kafka_partition, kafka_offset::text from ${table}`);
   const storedById = new Map(stored.map((r) => [r.id, r]));
   const inKafka = new Set(messages.map((m) => m.id));
   // A commit that failed with an error counts as committed when the store has the row.
@@ -425,7 +435,14 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   for (const [id, info] of uncertain) if (storedById.has(id)) allCommitted.set(id, info);
 
   const stuck = stored.filter((r) => r.status === 'stuck');
-  const lost = [...allCommitted.keys()].filter((id) => !inKafka.has(id) && storedById.get(id)?.status !== 'stuck');
+  // An event whose recorded position holds another message (or none) was acknowledged with someone
+  // else's offset: that acknowledgement wrote nothing of it, so it counts as lost even if a later
+  // duplicate happens to carry its id.
+  const atPosition = new Map(messages.map((m) => [`${m.partition}:${m.offset}`, m.id]));
+  const misrecorded = stored.filter((r) => r.kafka_offset !== null && atPosition.get(`${r.kafka_partition}:${r.kafka_offset}`) !== r.id).map((r) => r.id);
+  const lost = [
+    ...new Set([...[...allCommitted.keys()].filter((id) => !inKafka.has(id) && storedById.get(id)?.status !== 'stuck'), ...misrecorded]),
+  ];
   const invented = messages.filter((m) => !allCommitted.has(m.id));
   const abortedLeaked = [...aborted].filter((id) => storedById.has(id) || inKafka.has(id));
   const missingInStore = [...committed.keys()].filter((id) => !storedById.has(id));
