@@ -7,7 +7,7 @@
 #   scripts/infra.sh logs [SERVICE] [-n LINES]            tail of a server's log
 #   scripts/infra.sh env                                  the connection settings, as shell exports
 #
-# SERVICE is one of: temporal kafka postgres (default: all three).
+# SERVICE is one of: temporal kafka postgres mongodb (default: all four).
 #
 #   temporal  Temporal CLI dev server, built from its Go module (scripts/infra/temporal-cli/go.mod);
 #             SQLite database file under the data folder; gRPC 7233, Web UI 8233; the outbox's
@@ -16,6 +16,12 @@
 #             broker and controller in one process; 9092 (controller 9093). Topics are not
 #             auto-created: an unknown topic is an error, as it should be for an outbox.
 #   postgres  PostgreSQL from Debian's packages, a cluster of our own on 5432, database `txoutbox`.
+#   mongodb   SecantusDB (PyPI `secantusdb`, pinned below), a single-node server speaking the MongoDB
+#             wire protocol over WiredTiger, with transactions and change streams; it presents itself
+#             as the primary of the one-member replica set `secantus`; 27017. A surrogate for mongod,
+#             and GPL-2.0: a server these scripts run, never a dependency of the package. When
+#             MONGODB_URI is set (a real replica set of the user's), none is started and everything
+#             runs against that one.
 #
 # Builds are cached in $TXOUTBOX_CACHE (default ~/.cache/txoutbox); state, logs and pid files live in
 # $TXOUTBOX_DATA (default <repo>/.data). Ports can be moved with the TXOUTBOX_*_PORT variables below.
@@ -33,9 +39,12 @@ TEMPORAL_UI_PORT=${TXOUTBOX_TEMPORAL_UI_PORT:-8233}
 KAFKA_PORT=${TXOUTBOX_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${TXOUTBOX_KAFKA_CONTROLLER_PORT:-9093}
 PG_PORT=${TXOUTBOX_PG_PORT:-5432}
+MONGODB_PORT=${TXOUTBOX_MONGODB_PORT:-27017}
+SECANTUS_VERSION=0.7.0b3
+USER_MONGODB_URI=${MONGODB_URI:-}
 START_TIMEOUT_S=${TXOUTBOX_START_TIMEOUT_S:-180}
 SEARCH_ATTRIBUTES=(OutboxStatus OutboxEventType OutboxAggregateId OutboxTopic)
-ALL_SERVICES=(temporal kafka postgres)
+ALL_SERVICES=(temporal kafka postgres mongodb)
 RUN="$DATA/run"
 STARTED=()
 STARTED_FILE=""
@@ -382,6 +391,80 @@ stop_postgres() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# MongoDB: SecantusDB from PyPI, in a virtual environment under the cache.
+# ---------------------------------------------------------------------------------------------
+
+mongodb_venv() { echo "$CACHE/secantusdb-$SECANTUS_VERSION"; }
+
+mongodb_uri() {
+  if [[ -n "$USER_MONGODB_URI" ]]; then echo "$USER_MONGODB_URI"; else echo "mongodb://$HOST:$MONGODB_PORT/?replicaSet=secantus"; fi
+}
+
+python311() {
+  local candidate
+  for candidate in python3.11 python3; do
+    command -v "$candidate" >/dev/null || continue
+    [[ "$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" == 3.11 ]] && { command -v "$candidate"; return 0; }
+  done
+  die "mongodb: SecantusDB $SECANTUS_VERSION ships a wheel for Python 3.11, and no python3.11 was found on PATH"
+}
+
+install_mongodb() {
+  local venv
+  venv=$(mongodb_venv)
+  [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c 'import secantus' 2>/dev/null && return 0
+  log "mongodb: installing SecantusDB $SECANTUS_VERSION from PyPI into $venv (first run only)"
+  # Built in place (a venv's scripts name their interpreter by path); a failed install is removed.
+  rm -rf "$venv"
+  { "$(python311)" -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check "secantusdb==$SECANTUS_VERSION"; } ||
+    { rm -rf "$venv"; die "mongodb: pip install secantusdb==$SECANTUS_VERSION failed (see above)"; }
+}
+
+mongodb_answers() {
+  "$(mongodb_venv)/bin/python" - "$(mongodb_uri)" <<'PY' >/dev/null 2>&1
+import sys, pymongo
+client = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=2000, connectTimeoutMS=2000)
+hello = client.admin.command("hello")
+sys.exit(0 if hello.get("isWritablePrimary") and hello.get("setName") else 1)
+PY
+}
+
+start_mongodb() {
+  local pid
+  if [[ -n "$USER_MONGODB_URI" ]]; then
+    log "mongodb: MONGODB_URI is set: using that replica set, starting none"
+    return 0
+  fi
+  install_mongodb
+  if pid=$(live_pid mongodb); then
+    log "mongodb: already running (pid $pid, started by this script)"
+    return 0
+  fi
+  require_port_free mongodb "$MONGODB_PORT"
+  mkdir -p "$DATA/mongodb"
+  spawn mongodb "$(mongodb_venv)/bin/python" -m secantus --host "$HOST" --port "$MONGODB_PORT" \
+    --storage-path "$DATA/mongodb" --log-level WARNING --sync-on-commit
+  mark_started mongodb
+}
+
+wait_mongodb() {
+  if [[ -n "$USER_MONGODB_URI" ]]; then
+    install_mongodb # the probe uses its pymongo
+    local deadline=$((SECONDS + START_TIMEOUT_S))
+    until mongodb_answers; do
+      ((SECONDS < deadline)) || die "mongodb: MONGODB_URI does not answer as the primary of a replica set within ${START_TIMEOUT_S}s"
+      sleep 1
+    done
+    log "mongodb: using MONGODB_URI (a replica set's primary answers)"
+    return 0
+  fi
+  local pid
+  pid=$(live_pid mongodb) || { log_tail mongodb; die "mongodb is not running (log: $LOGS/mongodb.log)"; }
+  wait_until mongodb "$pid" "$HOST:$MONGODB_PORT (hello)" mongodb_answers
+  log "mongodb: ready on $HOST:$MONGODB_PORT, SecantusDB $SECANTUS_VERSION, replica set secantus (pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------
 
@@ -390,7 +473,7 @@ services_from_args() {
   SERVICES=()
   for s in "$@"; do
     case "$s" in
-      temporal | kafka | postgres) SERVICES+=("$s") ;;
+      temporal | kafka | postgres | mongodb) SERVICES+=("$s") ;;
       *) die "unknown service '$s' (expected: ${ALL_SERVICES[*]})" ;;
     esac
   done
@@ -450,6 +533,7 @@ cmd_status() {
       temporal) answers=temporal_answers ;;
       kafka) answers=kafka_answers ;;
       postgres) answers=pg_answers ;;
+      mongodb) answers=mongodb_answers ;;
     esac
     if pid=$(live_pid "$s"); then
       if "$answers" 2>/dev/null; then echo "$s: running (pid $pid), answering"; else echo "$s: running (pid $pid), NOT answering"; fi
@@ -481,6 +565,8 @@ export TXOUTBOX_TEMPORAL_ADDRESS=$HOST:$TEMPORAL_PORT
 export TXOUTBOX_TEMPORAL_UI_URL=http://$HOST:$TEMPORAL_UI_PORT
 export TXOUTBOX_KAFKA_BROKERS=$HOST:$KAFKA_PORT
 export TXOUTBOX_PG_URL=postgres://txoutbox:txoutbox@$HOST:$PG_PORT/txoutbox
+export TXOUTBOX_MONGODB_URI='$(mongodb_uri)'
+export MONGODB_URI='$(mongodb_uri)'
 EOF
 }
 

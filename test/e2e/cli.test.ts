@@ -8,6 +8,7 @@ import { ExitCode, runCli, type Io } from '../../workers/cli';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { stateQuery } from '../../workflows/signals';
 import { TestPipeline } from '../support/pipeline';
+import { STORE_KINDS } from '../support/pipeline-store';
 import { waitFor } from '../support/servers';
 
 interface Run {
@@ -16,16 +17,14 @@ interface Run {
   err: string;
 }
 
-describe('txoutbox CLI', () => {
+describe.each(STORE_KINDS)('txoutbox CLI (%s store)', (kind) => {
   let p: TestPipeline;
   let env: NodeJS.ProcessEnv;
 
   beforeEach(async () => {
-    p = await new TestPipeline().setup();
+    p = await new TestPipeline(kind).setup();
     env = {
-      TXOUTBOX_STORE: 'postgres',
-      TXOUTBOX_PG_URL: p.servers.pgUrl,
-      TXOUTBOX_PG_SCHEMA: p.schema,
+      ...p.db.env,
       TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress,
       TXOUTBOX_TEMPORAL_UI_URL: p.servers.temporalUiUrl,
       TXOUTBOX_TASK_QUEUE: p.taskQueue,
@@ -163,7 +162,7 @@ describe('txoutbox CLI', () => {
   test('purge deletes published events older than the retention, after confirmation', async () => {
     // Arrange
     const { published, stuck } = await oneStuckAndOnePublished();
-    await p.pool.query(`update "${p.schema}".outbox_events set published_at = now() - interval '8 days' where id = $1`, [published]);
+    await p.db.setPublishedAt(published, new Date(Date.now() - 8 * 24 * 3600_000));
 
     // Act
     const run = await cli(['purge', '--published-older-than', '7d', '--yes']);

@@ -9,13 +9,14 @@ import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { compensateUpdate, discardSignal, discardUpdate, retryUpdate, stateQuery, type DiscardRequest } from '../../workflows/signals';
 import { KafkaCollector } from '../support/kafka-collector';
 import { TestPipeline } from '../support/pipeline';
+import { STORE_KINDS } from '../support/pipeline-store';
 import { waitFor } from '../support/servers';
 
-describe('escalation of events that cannot be published', () => {
+describe.each(STORE_KINDS)('escalation of events that cannot be published (%s store)', (kind) => {
   let p: TestPipeline;
 
   beforeEach(async () => {
-    p = await new TestPipeline().setup();
+    p = await new TestPipeline(kind).setup();
   });
 
   afterEach(async () => {

@@ -4,29 +4,28 @@
  * nothing lost, duplicates only with the same event id, per-key order, one owner at a time.
  */
 import type { Producer } from 'kafkajs';
-import type { PoolClient } from 'pg';
 import { OutboxMetrics, metricValue } from '../../workers/metrics';
 import { mapLimit } from '../../workers/relay';
 import { eventWorkflowId, startEventWorkflow } from '../../workers/start-event-workflow';
 import { DEFAULT_PUBLISH_POLICY, type PublishEventOutcome } from '../../workflows/types';
 import { infra } from '../support/infra-control';
 import { TestPipeline } from '../support/pipeline';
+import { STORE_KINDS } from '../support/pipeline-store';
 import { seeded } from '../support/seeded';
 import { waitFor } from '../support/servers';
 
-describe('fast path', () => {
+describe.each(STORE_KINDS)('fast path (%s store)', (kind) => {
   let p: TestPipeline;
 
   beforeEach(async () => {
-    p = await new TestPipeline().setup();
+    p = await new TestPipeline(kind).setup();
   });
 
   afterEach(async () => {
     await p.teardown();
   });
 
-  const addLine = (client: PoolClient, orderId: string, line: number) =>
-    p.outbox.add({ type: 'orders.LineAdded', aggregateId: orderId, payload: { orderId, line } }, { client });
+  const addLine = (tx: unknown, orderId: string, line: number) => p.outbox.add({ type: 'orders.LineAdded', aggregateId: orderId, payload: { orderId, line } }, tx);
 
   test('the relay publishes each committed event itself: one message each, offsets recorded, no workflow', async () => {
     // Arrange

@@ -3,17 +3,16 @@
  * event id) and two consumer instances receiving the same event at the same moment change its
  * effects once.
  */
-import { PostgresInbox } from '../../domain/stores/postgres-inbox';
 import { createInboxConsumer, type InboxConsumer } from '../../workers/inbox-consumer';
-import type { PgTx } from '../../domain/stores/postgres-store';
 import { TestPipeline } from '../support/pipeline';
+import { STORE_KINDS } from '../support/pipeline-store';
 import { uniqueName, waitFor } from '../support/servers';
 
-describe('inbox consumer', () => {
+describe.each(STORE_KINDS)('inbox consumer (%s store)', (kind) => {
   let p: TestPipeline;
 
   beforeEach(async () => {
-    p = await new TestPipeline().setup();
+    p = await new TestPipeline(kind).setup();
   });
 
   afterEach(async () => {
@@ -35,12 +34,10 @@ describe('inbox consumer', () => {
     });
     await producer.disconnect();
 
-    const inbox = new PostgresInbox(p.pool, p.schema);
-    await inbox.setup();
-    await p.pool.query(`create table "${p.schema}".billing_effects (event_id text not null, order_id text not null)`);
+    const inbox = p.db.inbox;
     const outcomes: string[] = [];
-    const instance = (): InboxConsumer<PgTx> => {
-      const consumer = createInboxConsumer<PgTx>({
+    const instance = (): InboxConsumer<unknown> => {
+      const consumer = createInboxConsumer<unknown>({
         kafka: p.kafka,
         groupId: uniqueName('billing-instance'), // each instance receives every message, as after a rebalance
         consumerName: 'billing',
@@ -49,7 +46,7 @@ describe('inbox consumer', () => {
         inbox,
         handle: async (event, tx) => {
           const { orderId } = event.payload as { orderId: string };
-          await tx.client.query(`insert into "${p.schema}".billing_effects (event_id, order_id) values ($1, $2)`, [event.id, orderId]);
+          await p.db.recordEffect(tx, event.id, orderId);
           await new Promise((resolve) => setTimeout(resolve, 20)); // widen the window in which both instances hold the event
         },
       });
@@ -63,10 +60,7 @@ describe('inbox consumer', () => {
     await Promise.all(running.map((r) => r.shutdown()));
 
     // Assert
-    const { rows } = await p.pool.query<{ event_id: string; n: string }>(
-      `select event_id, count(*)::text as n from "${p.schema}".billing_effects group by event_id order by event_id`,
-    );
-    expect(rows).toEqual([...ids].sort().map((id) => ({ event_id: id, n: '1' })));
+    expect(await p.db.effectCounts()).toEqual([...ids].sort().map((id) => ({ eventId: id, n: 1 })));
     expect(outcomes.filter((o) => o === 'applied')).toHaveLength(ids.length);
     expect(outcomes.filter((o) => o === 'duplicate')).toHaveLength(3 * ids.length);
   });

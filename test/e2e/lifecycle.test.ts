@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { TestPipeline } from '../support/pipeline';
+import { STORE_KINDS } from '../support/pipeline-store';
 import { waitFor } from '../support/servers';
 
 const RELAY_BIN = join(__dirname, '..', '..', 'workers', 'bin', 'relay.js');
@@ -17,18 +18,16 @@ interface RelayProcess {
   exited: Promise<number | null>;
 }
 
-describe('relay process lifecycle', () => {
+describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
   let p: TestPipeline;
   let env: NodeJS.ProcessEnv;
   const children: ChildProcess[] = [];
 
   beforeEach(async () => {
-    p = await new TestPipeline().setup();
+    p = await new TestPipeline(kind).setup();
     env = {
       ...process.env,
-      TXOUTBOX_STORE: 'postgres',
-      TXOUTBOX_PG_URL: p.servers.pgUrl,
-      TXOUTBOX_PG_SCHEMA: p.schema,
+      ...p.db.env,
       TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress,
       TXOUTBOX_TASK_QUEUE: p.taskQueue,
       TXOUTBOX_HEALTH_PORT: '0',
@@ -76,7 +75,7 @@ describe('relay process lifecycle', () => {
     first.child.kill('SIGTERM');
     for (let i = 11; i <= 20; i++) ids.push(await p.placeOrder(`order-${i}`));
     const firstExit = await first.exited;
-    const { rows: checkpoints } = await p.pool.query(`select name from "${p.schema}".outbox_checkpoints`);
+    const checkpoints = await p.db.checkpointNames();
     const second = startRelayProcess();
     await ready(second);
     await p.collector.waitForEventIds(ids);
@@ -87,7 +86,7 @@ describe('relay process lifecycle', () => {
     expect(live.status).toBe(200);
     expect(firstExit).toBe(0);
     expect(first.logs.some((l) => l.includes('"msg":"relay stopped"'))).toBe(true);
-    expect(checkpoints).toEqual([{ name: 'relay' }]);
+    expect(checkpoints).toEqual(['relay']);
     expect(second.logs.some((l) => l.includes('no checkpoint'))).toBe(false);
     expect(secondExit).toBe(0);
     const workflowIds = await p.workflowIds();
@@ -100,7 +99,9 @@ describe('relay process lifecycle', () => {
   test.each([
     ['relay', 'Temporal', { TXOUTBOX_TEMPORAL_ADDRESS: '127.0.0.1:1' }, 'cannot reach Temporal at 127.0.0.1:1 (TXOUTBOX_TEMPORAL_ADDRESS)'],
     ['worker', 'Kafka', { TXOUTBOX_KAFKA_BROKERS: '127.0.0.1:1' }, 'cannot reach Kafka at 127.0.0.1:1 (TXOUTBOX_KAFKA_BROKERS)'],
-    ['relay', 'PostgreSQL', { TXOUTBOX_PG_URL: 'postgres://txoutbox:pw-not-shown@127.0.0.1:1/txoutbox' }, 'cannot reach PostgreSQL (TXOUTBOX_PG_URL): postgres://txoutbox:[redacted]@127.0.0.1:1/txoutbox'],
+    kind === 'mongodb'
+      ? ['relay', 'MongoDB', { TXOUTBOX_MONGODB_URI: 'mongodb://txoutbox:pw-not-shown@127.0.0.1:1/?directConnection=true' }, 'cannot reach MongoDB (TXOUTBOX_MONGODB_URI): mongodb://txoutbox:[redacted]@127.0.0.1:1/?directConnection=true']
+      : ['relay', 'PostgreSQL', { TXOUTBOX_PG_URL: 'postgres://txoutbox:pw-not-shown@127.0.0.1:1/txoutbox' }, 'cannot reach PostgreSQL (TXOUTBOX_PG_URL): postgres://txoutbox:[redacted]@127.0.0.1:1/txoutbox'],
   ])('bad input: the %s with an unreachable %s stops by itself with a clear message (exit 1), not waiting forever', async (role, _server, overrides, message) => {
     // Act
     const bin = join(__dirname, '..', '..', 'workers', 'bin', `${role}.js`);

@@ -6,14 +6,15 @@ import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { histogramCount, metricValue, OutboxMetrics } from '../../workers/metrics';
 import { retryUpdate, stateQuery } from '../../workflows/signals';
 import { TestPipeline } from '../support/pipeline';
+import { STORE_KINDS } from '../support/pipeline-store';
 import { waitFor } from '../support/servers';
 
-describe('metrics', () => {
+describe.each(STORE_KINDS)('metrics (%s store)', (kind) => {
   let p: TestPipeline;
   let metrics: OutboxMetrics;
 
   beforeEach(async () => {
-    p = await new TestPipeline().setup();
+    p = await new TestPipeline(kind).setup();
     metrics = new OutboxMetrics();
     metrics.observeStore(p.store);
   });

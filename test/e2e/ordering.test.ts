@@ -3,21 +3,22 @@
  * event, while other keys are not held up.
  */
 import type { Producer } from 'kafkajs';
-import type { PoolClient } from 'pg';
+import type { OutboxEvent } from '../../domain/outbox';
 import { sequencerWorkflowId } from '../../workers/start-event-workflow';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { runCli } from '../../workers/cli';
 import { mapLimit } from '../../workers/relay';
 import { discardUpdate, sequencerQuery, stateQuery } from '../../workflows/signals';
 import { TestPipeline } from '../support/pipeline';
+import { STORE_KINDS } from '../support/pipeline-store';
 import { seeded } from '../support/seeded';
 import { waitFor } from '../support/servers';
 
-describe('per-key ordering', () => {
+describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
   let p: TestPipeline;
 
   beforeEach(async () => {
-    p = await new TestPipeline().setup();
+    p = await new TestPipeline(kind).setup();
   });
 
   afterEach(async () => {
@@ -26,13 +27,13 @@ describe('per-key ordering', () => {
 
   async function runCliCapture(args: string[]): Promise<string> {
     const out: string[] = [];
-    const env = { TXOUTBOX_PG_URL: p.servers.pgUrl, TXOUTBOX_PG_SCHEMA: p.schema, TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress };
+    const env = { ...p.db.env, TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress };
     await runCli(args, { out: (l) => out.push(l), err: (l) => out.push(l), confirm: async () => null }, env);
     return out.join('\n');
   }
 
-  function addLine(client: PoolClient, orderId: string, line: number, type = 'orders.LineAdded', note = '') {
-    return p.outbox.add({ type, aggregateId: orderId, payload: { orderId, line, note } }, { client });
+  function addLine(tx: unknown, orderId: string, line: number, type = 'orders.LineAdded', note = '') {
+    return p.outbox.add({ type, aggregateId: orderId, payload: { orderId, line, note } }, tx);
   }
 
   /** Kafka order per key, as the independent consumer read it: the payloads' line numbers. */
@@ -89,19 +90,17 @@ describe('per-key ordering', () => {
     // Arrange
     await p.startWorker();
     await p.startRelay();
-    const early = await p.pool.connect();
-    const late = await p.pool.connect();
+    let first: OutboxEvent | undefined;
 
-    // Act: `early` starts first and takes its transaction id first, but commits last.
-    await early.query('begin');
-    await early.query(`insert into "${p.schema}".orders (id, customer_id, total_cents) values ('x', 'c', 1)`);
-    await late.query('begin');
-    const first = await addLine(late, 'order-1', 1);
-    await late.query('commit');
-    const second = await addLine(early, 'order-1', 2);
-    await early.query('commit');
-    early.release();
-    late.release();
+    // Act: `early` starts first and writes first (PostgreSQL: it takes its transaction id first), but
+    // adds its event and commits only after `late` committed. (MongoDB: early's sequence increment
+    // then meets late's as a write conflict, and withTransaction runs early again, after late.)
+    const second = await p.inTransaction(async (early) => {
+      await p.db.insertOrder(early, { id: 'x', customerId: 'c', totalCents: 1 });
+      first ??= await p.inTransaction((late) => addLine(late, 'order-1', 1));
+      return addLine(early, 'order-1', 2);
+    });
+    if (first === undefined) throw new Error('the late transaction did not run');
     await p.collector.waitForEventIds([first.id, second.id]);
 
     // Assert

@@ -8,13 +8,14 @@ import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { DEFAULT_PUBLISH_POLICY } from '../../workflows/types';
 import { crashBeforeCheckpoint } from '../support/faulty-store';
 import { TestPipeline } from '../support/pipeline';
+import { STORE_KINDS } from '../support/pipeline-store';
 import { waitFor } from '../support/servers';
 
-describe('outbox pipeline on PostgreSQL, Temporal and Kafka', () => {
+describe.each(STORE_KINDS)('outbox pipeline on Temporal and Kafka (%s store)', (kind) => {
   let p: TestPipeline;
 
   beforeEach(async () => {
-    p = await new TestPipeline().setup();
+    p = await new TestPipeline(kind).setup();
   });
 
   afterEach(async () => {
@@ -63,8 +64,7 @@ describe('outbox pipeline on PostgreSQL, Temporal and Kafka', () => {
     expect((await p.eventRows()).map((r) => r.id)).toEqual([committed]);
     expect(await p.workflowIds()).toEqual([eventWorkflowId(committed)]);
     expect(p.collector.messages.map((m) => m.key)).toEqual(['order-committed']);
-    const { rows } = await p.pool.query(`select id from "${p.schema}".orders order by id`);
-    expect(rows).toEqual([{ id: 'order-committed' }]);
+    expect(await p.db.orderIds()).toEqual(['order-committed']);
   });
 
   /** Runs a relay over one event so that its feed has a saved position, then stops it. */
@@ -219,7 +219,7 @@ describe('outbox pipeline on PostgreSQL, Temporal and Kafka', () => {
 
     // Act
     const relay = p.relay({ sweepGraceMs: 0 });
-    await p.pool.query(`update "${p.schema}".outbox_events set status = 'pending' where id = $1`, [eventId]);
+    await p.db.setStatus(eventId, 'pending');
     const sweep = await relay.sweepNow();
 
     // Assert

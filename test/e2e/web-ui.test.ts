@@ -9,12 +9,13 @@ import { chromium, type Browser } from 'playwright-core';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { stateQuery } from '../../workflows/signals';
 import { TestPipeline } from '../support/pipeline';
+import { STORE_KINDS } from '../support/pipeline-store';
 import { waitFor } from '../support/servers';
 
 const CHROMIUM = process.env.TXOUTBOX_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
 
-describe('Temporal Web UI', () => {
+describe.each(STORE_KINDS)('Temporal Web UI (%s store)', (kind) => {
   let p: TestPipeline;
   let browser: Browser | undefined;
 
@@ -25,7 +26,7 @@ describe('Temporal Web UI', () => {
   });
 
   beforeEach(async () => {
-    p = await new TestPipeline().setup();
+    p = await new TestPipeline(kind).setup();
   });
 
   afterEach(async () => {

@@ -1,16 +1,15 @@
 /**
- * Builds a whole outbox pipeline on the real servers for one test: a PostgreSQL schema of its own,
- * a Kafka topic of its own, a Temporal task queue of its own; relay and worker started on demand.
+ * Builds a whole outbox pipeline on the real servers for one test: a database of its own on the
+ * store it is given (MongoDB or PostgreSQL), a Kafka topic of its own, a Temporal task queue of its
+ * own; relay and worker started on demand.
  */
 import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
-import { Pool, type PoolClient } from 'pg';
 import { z } from 'zod';
 import { createEventRegistry, createOutbox, defineEventType, type EventRegistry, type Outbox } from '../../domain/outbox';
-import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres-store';
 import type { Compensation } from '../../activities';
 import type { OutboxMetrics } from '../../workers/metrics';
 import { createRelay, type Relay, type RelayOptions, type RunningRelay } from '../../workers/relay';
@@ -19,6 +18,7 @@ import { cachedPartitions } from '../../workers/coalescing-producer';
 import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from '../../workers/fast-path';
 import { createOutboxProducer } from '../../workers/kafka-producer';
 import { KafkaCollector } from './kafka-collector';
+import { pipelineStore, StoreKind, type EventRow, type PipelineStore } from './pipeline-store';
 import { testServers, uniqueName } from './servers';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -55,7 +55,9 @@ export const orderPlacedSchema = z.object({
 
 export class TestPipeline {
   readonly servers = testServers();
-  readonly schema = uniqueName('t').replace(/-/g, '_');
+  /** The store under test, with its database of this test. */
+  readonly db: PipelineStore;
+  readonly store: PipelineStore['store'];
   readonly topic = uniqueName('orders');
   /** A topic no broker has: events of `orders.OrderShipped` can never be published until it is created. */
   readonly missingTopic = uniqueName('shipments');
@@ -63,11 +65,9 @@ export class TestPipeline {
   /** A topic whose broker-side message limit (max.message.bytes = 1024) is below the outbox's. */
   readonly smallTopic = uniqueName('notes');
   readonly taskQueue = uniqueName('outbox');
-  readonly pool = new Pool({ connectionString: this.servers.pgUrl, max: 20 });
-  readonly store = new PostgresOutboxStore({ pool: this.pool, schema: this.schema });
   readonly kafka = new Kafka({ clientId: 'txoutbox-test', brokers: this.servers.kafkaBrokers, logLevel: logLevel.NOTHING });
   readonly registry: EventRegistry;
-  readonly outbox: Outbox<PgTx>;
+  readonly outbox: Outbox<unknown>;
   readonly collector: KafkaCollector;
   connection!: Connection;
   client!: Client;
@@ -76,7 +76,9 @@ export class TestPipeline {
   private readonly workers: RunningWorker[] = [];
   private readonly closers: Array<() => Promise<void>> = [];
 
-  constructor() {
+  constructor(kind: StoreKind = StoreKind.mongodb) {
+    this.db = pipelineStore(kind);
+    this.store = this.db.store;
     this.registry = createEventRegistry([
       defineEventType({ type: 'orders.OrderPlaced', schemaVersion: 1, aggregateType: 'order', topic: this.topic, schema: orderPlacedSchema }),
       defineEventType({
@@ -127,20 +129,19 @@ export class TestPipeline {
       ],
       waitForLeaders: true,
     });
-    await this.store.setup();
-    await this.pool.query(`create table "${this.schema}".orders (id text primary key, customer_id text not null, total_cents int not null)`);
+    await this.db.setup();
     await this.collector.start();
     return this;
   }
 
   /** Places an order and its event in one transaction; `fail` throws after add() to roll back. */
   async placeOrder(orderId: string, options: { fail?: boolean; totalCents?: number } = {}): Promise<string> {
-    return this.inTransaction(async (client) => {
+    return this.inTransaction(async (tx) => {
       const totalCents = options.totalCents ?? 1000;
-      await client.query(`insert into "${this.schema}".orders (id, customer_id, total_cents) values ($1, $2, $3)`, [orderId, 'c-1', totalCents]);
+      await this.db.insertOrder(tx, { id: orderId, customerId: 'c-1', totalCents });
       const event = await this.outbox.add(
         { type: 'orders.OrderPlaced', aggregateId: orderId, payload: { orderId, customerId: 'c-1', totalCents }, headers: { correlationId: `corr-${orderId}` } },
-        { client },
+        tx,
       );
       if (options.fail) throw new Error('rolled back on purpose');
       return event.id;
@@ -150,19 +151,20 @@ export class TestPipeline {
   /** An event for the topic that does not exist. */
   async shipOrder(orderId: string): Promise<string> {
     return this.inTransaction(
-      async (client) => (await this.outbox.add({ type: 'orders.OrderShipped', aggregateId: orderId, payload: { orderId } }, { client })).id,
+      async (tx) => (await this.outbox.add({ type: 'orders.OrderShipped', aggregateId: orderId, payload: { orderId } }, tx)).id,
     );
   }
 
   /** An event for the small topic; a long note makes it larger than the broker accepts there. */
   async noteOrder(orderId: string, note: string): Promise<string> {
     return this.inTransaction(
-      async (client) => (await this.outbox.add({ type: 'orders.OrderNoted', aggregateId: orderId, payload: { orderId, note } }, { client })).id,
+      async (tx) => (await this.outbox.add({ type: 'orders.OrderNoted', aggregateId: orderId, payload: { orderId, note } }, tx)).id,
     );
   }
 
-  inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    return withPgTransaction(this.pool, ({ client }) => work(client));
+  /** One transaction of the store under test; `tx` is what `outbox.add()` takes ({ session } or { client }). */
+  inTransaction<T>(work: (tx: unknown) => Promise<T>): Promise<T> {
+    return this.db.inTransaction(work);
   }
 
   relay(options: Partial<RelayOptions> = {}): Relay {
@@ -236,9 +238,8 @@ export class TestPipeline {
     return ids.sort();
   }
 
-  async eventRows(): Promise<Array<{ id: string; status: string; kafka_offset: string | null }>> {
-    const { rows } = await this.pool.query(`select id, status, kafka_offset::text from "${this.schema}".outbox_events order by id`);
-    return rows;
+  eventRows(): Promise<EventRow[]> {
+    return this.db.eventRows();
   }
 
   async teardown(): Promise<void> {
@@ -253,8 +254,7 @@ export class TestPipeline {
     const topics = (await this.admin.listTopics()).filter((t) => [this.topic, this.missingTopic, this.deadLetterTopic, this.smallTopic].includes(t));
     await this.admin?.deleteTopics({ topics }).catch(() => undefined);
     await this.admin?.disconnect();
-    await this.pool.query(`drop schema if exists "${this.schema}" cascade`);
-    await this.pool.end();
+    await this.db.teardown();
     await this.connection?.close();
   }
 }

@@ -1,0 +1,202 @@
+/**
+ * The database side of a test pipeline, once per store adapter: a database (MongoDB) or schema
+ * (PostgreSQL) of its own, with an `orders` table or collection written in the same transaction as
+ * the event, an inbox with its effects, and the few direct edits some tests make to simulate what an
+ * operator or a crash would leave behind. The e2e suites run on each of `STORE_KINDS`.
+ */
+import { MongoClient, type ClientSession } from 'mongodb';
+import { Pool } from 'pg';
+import type { InboxStore } from '../../domain/inbox/inbox';
+import type { OutboxStatus, OutboxStore } from '../../domain/outbox';
+import { MongoInbox } from '../../domain/stores/mongodb-inbox';
+import { MongoOutboxStore, type MongoTx } from '../../domain/stores/mongodb-store';
+import { PostgresInbox } from '../../domain/stores/postgres-inbox';
+import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres-store';
+import { testServers, uniqueName } from './servers';
+
+export const StoreKind = { mongodb: 'mongodb', postgres: 'postgres' } as const;
+export type StoreKind = (typeof StoreKind)[keyof typeof StoreKind];
+
+/** Every store an e2e suite runs on: MongoDB (the default store) and PostgreSQL. */
+export const STORE_KINDS: readonly StoreKind[] = [StoreKind.mongodb, StoreKind.postgres];
+
+/** The MongoDB replica set the scripts started (or the user's, named by MONGODB_URI). */
+export function mongoUri(): string {
+  const uri = process.env.TXOUTBOX_MONGODB_URI ?? process.env.MONGODB_URI;
+  if (!uri) throw new Error('MONGODB_URI is not set: run the tests through `npm test`, or export `bash scripts/infra.sh env` first');
+  return uri;
+}
+
+export interface EventRow {
+  id: string;
+  status: string;
+  kafka_offset: string | null;
+}
+
+export interface PipelineStore {
+  readonly kind: StoreKind;
+  readonly store: OutboxStore<unknown> & { deleteCheckpoint(name: string): Promise<void> };
+  /** The consumer-side inbox in the same database. */
+  readonly inbox: InboxStore<unknown>;
+  /** TXOUTBOX_* settings that point a relay, worker or CLI process at this store. */
+  readonly env: Record<string, string>;
+  setup(): Promise<void>;
+  /** Runs `work` in one database transaction (the driver's own way: withTransaction / BEGIN…COMMIT). */
+  inTransaction<T>(work: (tx: unknown) => Promise<T>): Promise<T>;
+  /** Writes the business record of an order inside `tx`. */
+  insertOrder(tx: unknown, order: { id: string; customerId: string; totalCents: number }): Promise<void>;
+  orderIds(): Promise<string[]>;
+  eventRows(): Promise<EventRow[]>;
+  /** Writes an inbox consumer's effect inside `tx`; `effectCounts` says how often each event's was written. */
+  recordEffect(tx: unknown, eventId: string, orderId: string): Promise<void>;
+  effectCounts(): Promise<Array<{ eventId: string; n: number }>>;
+  /** Direct edits that simulate an old publication or a lost status. */
+  setPublishedAt(eventId: string, at: Date): Promise<void>;
+  setStatus(eventId: string, status: OutboxStatus): Promise<void>;
+  checkpointNames(): Promise<string[]>;
+  teardown(): Promise<void>;
+}
+
+export function pipelineStore(kind: StoreKind): PipelineStore {
+  return kind === StoreKind.mongodb ? new MongoPipelineStore() : new PostgresPipelineStore();
+}
+
+class PostgresPipelineStore implements PipelineStore {
+  readonly kind = StoreKind.postgres;
+  private readonly servers = testServers();
+  readonly schema = uniqueName('t').replace(/-/g, '_');
+  private readonly pool = new Pool({ connectionString: this.servers.pgUrl, max: 20 });
+  readonly store = new PostgresOutboxStore({ pool: this.pool, schema: this.schema });
+  readonly inbox = new PostgresInbox(this.pool, this.schema);
+  readonly env = { TXOUTBOX_STORE: 'postgres', TXOUTBOX_PG_URL: this.servers.pgUrl, TXOUTBOX_PG_SCHEMA: this.schema };
+
+  async setup(): Promise<void> {
+    await this.store.setup();
+    await this.inbox.setup();
+    await this.pool.query(`create table "${this.schema}".orders (id text primary key, customer_id text not null, total_cents int not null)`);
+    await this.pool.query(`create table "${this.schema}".billing_effects (event_id text not null, order_id text not null)`);
+  }
+
+  inTransaction<T>(work: (tx: PgTx) => Promise<T>): Promise<T> {
+    return withPgTransaction(this.pool, work);
+  }
+
+  async insertOrder(tx: unknown, order: { id: string; customerId: string; totalCents: number }): Promise<void> {
+    await (tx as PgTx).client.query(`insert into "${this.schema}".orders (id, customer_id, total_cents) values ($1, $2, $3)`, [order.id, order.customerId, order.totalCents]);
+  }
+
+  async orderIds(): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>(`select id from "${this.schema}".orders order by id`);
+    return rows.map((r) => r.id);
+  }
+
+  async eventRows(): Promise<EventRow[]> {
+    const { rows } = await this.pool.query<EventRow>(`select id, status, kafka_offset::text from "${this.schema}".outbox_events order by id`);
+    return rows;
+  }
+
+  async recordEffect(tx: unknown, eventId: string, orderId: string): Promise<void> {
+    await (tx as PgTx).client.query(`insert into "${this.schema}".billing_effects (event_id, order_id) values ($1, $2)`, [eventId, orderId]);
+  }
+
+  async effectCounts(): Promise<Array<{ eventId: string; n: number }>> {
+    const { rows } = await this.pool.query<{ event_id: string; n: number }>(
+      `select event_id, count(*)::int as n from "${this.schema}".billing_effects group by event_id order by event_id`,
+    );
+    return rows.map((r) => ({ eventId: r.event_id, n: r.n }));
+  }
+
+  async setPublishedAt(eventId: string, at: Date): Promise<void> {
+    await this.pool.query(`update "${this.schema}".outbox_events set published_at = $2 where id = $1`, [eventId, at]);
+  }
+
+  async setStatus(eventId: string, status: OutboxStatus): Promise<void> {
+    await this.pool.query(`update "${this.schema}".outbox_events set status = $2 where id = $1`, [eventId, status]);
+  }
+
+  async checkpointNames(): Promise<string[]> {
+    const { rows } = await this.pool.query<{ name: string }>(`select name from "${this.schema}".outbox_checkpoints order by name`);
+    return rows.map((r) => r.name);
+  }
+
+  async teardown(): Promise<void> {
+    await this.pool.query(`drop schema if exists "${this.schema}" cascade`);
+    await this.pool.end();
+  }
+}
+
+class MongoPipelineStore implements PipelineStore {
+  readonly kind = StoreKind.mongodb;
+  private readonly uri = mongoUri();
+  private readonly client = new MongoClient(this.uri);
+  readonly dbName = uniqueName('t').replace(/-/g, '_');
+  private readonly db = this.client.db(this.dbName);
+  readonly store = new MongoOutboxStore({ db: this.db });
+  readonly inbox = new MongoInbox(this.client, this.db);
+  readonly env = { TXOUTBOX_STORE: 'mongodb', TXOUTBOX_MONGODB_URI: this.uri, TXOUTBOX_MONGODB_DB: this.dbName };
+  private readonly orders = this.db.collection<{ _id: string; customerId: string; totalCents: number }>('orders');
+  private readonly effects = this.db.collection<{ eventId: string; orderId: string }>('billing_effects');
+  private readonly events = this.db.collection<{ _id: string; status: string; publishedAt?: Date; kafka: { offset: string } | null }>('outbox_events');
+
+  async setup(): Promise<void> {
+    await this.client.connect();
+    // Collections exist before the first transaction writes to them (mongod < 4.4 cannot create them inside one).
+    for (const name of ['outbox_events', 'outbox_checkpoints', 'outbox_key_sequences', 'orders', 'billing_effects']) {
+      await this.db.createCollection(name).catch(() => undefined);
+    }
+    await this.store.setup();
+    await this.inbox.setup();
+  }
+
+  async inTransaction<T>(work: (tx: MongoTx) => Promise<T>): Promise<T> {
+    const session = this.client.startSession();
+    try {
+      return await session.withTransaction(() => work({ session }));
+    } finally {
+      await session.endSession();
+    }
+  }
+
+  async insertOrder(tx: unknown, order: { id: string; customerId: string; totalCents: number }): Promise<void> {
+    await this.orders.insertOne({ _id: order.id, customerId: order.customerId, totalCents: order.totalCents }, { session: sessionOf(tx) });
+  }
+
+  async orderIds(): Promise<string[]> {
+    return (await this.orders.find({}, { sort: { _id: 1 } }).toArray()).map((d) => d._id);
+  }
+
+  async eventRows(): Promise<EventRow[]> {
+    const docs = await this.events.find({}, { sort: { _id: 1 } }).toArray();
+    return docs.map((d) => ({ id: d._id, status: d.status, kafka_offset: d.kafka?.offset ?? null }));
+  }
+
+  async recordEffect(tx: unknown, eventId: string, orderId: string): Promise<void> {
+    await this.effects.insertOne({ eventId, orderId }, { session: sessionOf(tx) });
+  }
+
+  async effectCounts(): Promise<Array<{ eventId: string; n: number }>> {
+    const counts = await this.effects.aggregate<{ _id: string; n: number }>([{ $group: { _id: '$eventId', n: { $sum: 1 } } }, { $sort: { _id: 1 } }]).toArray();
+    return counts.map((c) => ({ eventId: c._id, n: c.n }));
+  }
+
+  async setPublishedAt(eventId: string, at: Date): Promise<void> {
+    await this.events.updateOne({ _id: eventId }, { $set: { publishedAt: at } });
+  }
+
+  async setStatus(eventId: string, status: OutboxStatus): Promise<void> {
+    await this.events.updateOne({ _id: eventId }, { $set: { status } });
+  }
+
+  async checkpointNames(): Promise<string[]> {
+    return (await this.db.collection<{ _id: string }>('outbox_checkpoints').find({}, { sort: { _id: 1 } }).toArray()).map((d) => d._id);
+  }
+
+  async teardown(): Promise<void> {
+    await this.db.dropDatabase().catch(() => undefined);
+    await this.client.close();
+  }
+}
+
+function sessionOf(tx: unknown): ClientSession {
+  return (tx as MongoTx).session as ClientSession;
+}
