@@ -1,17 +1,21 @@
 /**
  * The main job (README's first command): the orders demo service writes real events through the
- * whole pipeline — PostgreSQL transaction → relay → one Temporal workflow per event → Kafka — and an
- * independent consumer reads them back. One transaction is rolled back on purpose; its event must
- * never appear.
+ * whole pipeline — MongoDB transaction (or PostgreSQL, with TXOUTBOX_STORE=postgres) → relay → one
+ * Temporal workflow per event → Kafka — and an independent consumer reads them back. One transaction
+ * is rolled back on purpose; its event must never appear.
  */
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Kafka, logLevel } from 'kafkajs';
+import { MongoClient } from 'mongodb';
 import { Pool } from 'pg';
-import { createJsonLogger, createOutbox, readCloudEventHeaders, type OutboxEvent } from '../domain/outbox';
+import { createJsonLogger, createOutbox, readCloudEventHeaders, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
 import { OrderRuleViolation, type OrderLine } from '../domain/orders/order';
 import { ORDERS_TOPIC, orderEventRegistry } from '../domain/orders/order-events';
-import { OrderService } from '../domain/orders/order-service';
+import { MongoOrderService } from '../domain/orders/mongodb-order-service';
+import type { OrderService } from '../domain/orders/order-service';
+import { PostgresOrderService } from '../domain/orders/postgres-order-service';
+import { MongoOutboxStore } from '../domain/stores/mongodb-store';
 import { PostgresOutboxStore } from '../domain/stores/postgres-store';
 import { createRelay, mapLimit } from '../workers/relay';
 import { eventWorkflowId } from '../workers/start-event-workflow';
@@ -21,6 +25,7 @@ const ORDERS = 30;
 const CANCELLATIONS = 10;
 const CONCURRENCY = 4;
 const DELIVERY_TIMEOUT_MS = 120_000;
+/** The demo's PostgreSQL schema or MongoDB database, dropped and created anew on every run. */
 const SCHEMA = 'txoutbox_demo';
 const TASK_QUEUE = 'txoutbox-demo';
 
@@ -33,18 +38,12 @@ async function main(): Promise<void> {
   const temporalAddress = process.env.TXOUTBOX_TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   const uiUrl = process.env.TXOUTBOX_TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233';
   const brokers = (process.env.TXOUTBOX_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
-  const pgUrl = process.env.TXOUTBOX_PG_URL ?? 'postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox';
   const logger = createJsonLogger('warn');
   Runtime.install({ logger: new DefaultLogger('WARN') });
 
-  // Arrange the demo's own schema and topic, fresh for every run.
-  const pool = new Pool({ connectionString: pgUrl, max: 20 });
-  await pool.query(`drop schema if exists "${SCHEMA}" cascade`);
-  const store = new PostgresOutboxStore({ pool, schema: SCHEMA, logger });
-  await store.setup();
-  const outbox = createOutbox({ store, registry: orderEventRegistry(), source: 'txoutbox-demo/orders' });
-  const orders = new OrderService(pool, outbox, SCHEMA);
-  await orders.setup();
+  // Arrange the demo's own database and topic, fresh for every run.
+  const { kind, store, orders, close: closeStore } = await demoStore(logger);
+  console.log(`store: ${kind}`);
 
   const kafka = new Kafka({ clientId: 'txoutbox-demo', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
@@ -108,11 +107,11 @@ async function main(): Promise<void> {
   }
 
   // Assert and report.
-  const rows = new Map(
-    (await pool.query<{ id: string; status: string; published_at: Date | null }>(`select id, status, published_at from "${SCHEMA}".outbox_events`)).rows.map(
-      (r) => [r.id, r],
-    ),
-  );
+  const rows = new Map<string, OutboxEvent>();
+  for (const id of [...committed.map((c) => c.event.id), rolledBackEventId]) {
+    const stored = await store.get(id);
+    if (stored !== null) rows.set(id, stored);
+  }
   committed.sort((a, b) => (a.event.id < b.event.id ? -1 : 1));
   const latencies: number[] = [];
   console.log('');
@@ -120,7 +119,7 @@ async function main(): Promise<void> {
   console.log('------------------------------------  ----------------------  ----------------  ------------');
   for (const { event, committedAt } of committed) {
     const landed = received.get(event.id);
-    const publishedAt = rows.get(event.id)?.published_at?.getTime();
+    const publishedAt = rows.get(event.id)?.publishedAt?.getTime();
     const latency = publishedAt === undefined ? undefined : Math.max(0, publishedAt - committedAt);
     if (latency !== undefined) latencies.push(latency);
     console.log(
@@ -150,8 +149,7 @@ async function main(): Promise<void> {
   await consumer.disconnect();
   await admin.disconnect();
   await connection.close();
-  await store.close();
-  await pool.end();
+  await closeStore();
 
   const ok = published === committed.length && delivered === committed.length && !rolledBackLeaked;
   if (!ok) {
@@ -159,6 +157,34 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   console.log('demo OK: every committed event reached Kafka; the rolled-back one did not.');
+}
+
+/**
+ * The demo's store: MongoDB unless TXOUTBOX_STORE=postgres, at the address scripts/infra.sh printed
+ * (TXOUTBOX_MONGODB_URI, TXOUTBOX_PG_URL).
+ */
+async function demoStore(logger: Logger): Promise<{ kind: string; store: OutboxStore<never>; orders: OrderService; close: () => Promise<void> }> {
+  const registry = orderEventRegistry();
+  const source = 'txoutbox-demo/orders';
+  if ((process.env.TXOUTBOX_STORE ?? 'mongodb') === 'postgres') {
+    const pool = new Pool({ connectionString: process.env.TXOUTBOX_PG_URL ?? 'postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox', max: 20 });
+    await pool.query(`drop schema if exists "${SCHEMA}" cascade`);
+    const store = new PostgresOutboxStore({ pool, schema: SCHEMA, logger });
+    await store.setup();
+    const orders = new PostgresOrderService(pool, createOutbox({ store, registry, source }), SCHEMA);
+    await orders.setup();
+    return { kind: 'PostgreSQL', store, orders, close: async () => { await store.close(); await pool.end(); } };
+  }
+  const uri = process.env.TXOUTBOX_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/?replicaSet=secantus';
+  const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 });
+  const db = client.db(SCHEMA);
+  await db.dropDatabase();
+  for (const name of ['outbox_events', 'outbox_checkpoints', 'outbox_key_sequences']) await db.createCollection(name);
+  const store = new MongoOutboxStore({ db, logger });
+  await store.setup();
+  const orders = new MongoOrderService(client, db, createOutbox({ store, registry, source }));
+  await orders.setup();
+  return { kind: 'MongoDB', store, orders, close: async () => { await store.close(); await client.close(); } };
 }
 
 function linesFor(i: number): OrderLine[] {
