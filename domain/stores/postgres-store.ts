@@ -27,9 +27,15 @@ export interface PgQueryable {
   query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
 }
 
+/** A connection that can say whether a transaction is open on it (a pg `Client` or `PoolClient`). */
+export interface PgTransactionClient extends PgQueryable {
+  /** pg's view of the last ReadyForQuery: 'T' inside a transaction block. */
+  getTransactionStatus(): string | null;
+}
+
 /** The PostgreSQL adapter's transaction handle: the client on which the caller ran `BEGIN`. */
 export interface PgTx {
-  client: PgQueryable;
+  client: PgTransactionClient;
 }
 
 export interface PostgresStoreOptions {
@@ -226,8 +232,13 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
   }
 
   async insert(event: OutboxEvent, tx: PgTx): Promise<number | null> {
-    if (!tx || typeof tx.client?.query !== 'function') {
-      throw new OutboxError(OutboxErrorCode.notInTransaction, 'postgres store: add() needs { client } on which a transaction is open', {
+    // A Pool, or a client with no BEGIN, autocommits: the event would be published even if the
+    // business change rolled back, and per-key sequences would stop following commit order.
+    const client: Partial<PgTransactionClient> | undefined = tx?.client;
+    const status = typeof client?.getTransactionStatus === 'function' ? client.getTransactionStatus() : 'no client';
+    if (typeof client?.query !== 'function' || status !== 'T') {
+      const why = status === 'no client' ? 'got no pg client (a Pool autocommits each statement)' : status === 'E' ? 'its transaction already failed' : 'no transaction is open on that client';
+      throw new OutboxError(OutboxErrorCode.notInTransaction, `postgres store: add() needs { client } on which a transaction is open (BEGIN): ${why}`, {
         context: { eventId: event.id, type: event.type },
       });
     }

@@ -96,6 +96,27 @@ function contract(factory: AdapterFactory): void {
     expect(await adapter.businessIds()).toEqual([]);
   });
 
+  test('add() outside an open transaction fails with NOT_IN_TRANSACTION and writes nothing', async () => {
+    // Arrange
+    const handles = await adapter.withoutTransaction();
+
+    // Act
+    const outcomes = await Promise.all(
+      handles.map(async ([name, tx]) => {
+        const added = await outbox.add(orderPlaced(`o-${name.length}`), tx).then(
+          (event) => ({ name, code: 'ADDED', id: event.id }),
+          (err: unknown) => ({ name, code: (err as { code?: string }).code ?? String(err), id: null }),
+        );
+        return { ...added, stored: added.id === null ? null : await adapter.store.get(added.id) };
+      }),
+    );
+
+    // Assert
+    expect(outcomes.map(({ name, code, stored }) => ({ name, code, stored }))).toEqual(
+      handles.map(([name]) => ({ name, code: OutboxErrorCode.notInTransaction, stored: null })),
+    );
+  });
+
   test.each(INVALID_EVENTS)('bad input: %s gets its typed error at add() and aborts only its own transaction', async (_name, event, code) => {
     // Arrange
     const good = await adapter.inTransaction('good', (tx) => outbox.add(orderPlaced('good'), tx));

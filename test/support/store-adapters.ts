@@ -22,6 +22,8 @@ export interface AdapterUnderTest<Tx> {
   inTransaction<T>(businessId: string, work: (tx: Tx) => Promise<T>): Promise<T>;
   /** Ids of the business records that exist. */
   businessIds(): Promise<string[]>;
+  /** Transaction handles on which no transaction is open (what a caller might pass by mistake), by name. */
+  withoutTransaction(): Promise<Array<[string, unknown]>>; // unknown: a Pool is refused by the types too; this is the runtime check
   /** Damages the saved feed position `name` the way a bad restore or a hand edit would. */
   corruptCheckpoint(name: string): Promise<void>;
   teardown(): Promise<void>;
@@ -45,6 +47,7 @@ export const postgresAdapter: AdapterFactory = {
     await pool.query(`create table "${schema}".business (id text primary key)`);
     const inbox = new PostgresInbox(pool, schema);
     await inbox.setup();
+    const opened: Array<() => void> = [];
     return {
       store,
       inbox,
@@ -59,6 +62,14 @@ export const postgresAdapter: AdapterFactory = {
         const { rows } = await pool.query<{ id: string }>(`select id from "${schema}".business order by id`);
         return rows.map((r) => r.id);
       },
+      async withoutTransaction() {
+        const idle = await pool.connect();
+        opened.push(() => idle.release());
+        return [
+          ['the pool itself (each statement autocommits)', { client: pool }],
+          ['a connection with no BEGIN', { client: idle }],
+        ];
+      },
       async corruptCheckpoint(name) {
         // A position a million transactions ahead of the database (e.g. a checkpoint from another cluster).
         const { rowCount } = await pool.query(
@@ -68,6 +79,7 @@ export const postgresAdapter: AdapterFactory = {
         if (rowCount !== 1) throw new Error(`no checkpoint ${name} to corrupt`);
       },
       async teardown() {
+        for (const close of opened.splice(0)) close();
         await pool.query(`drop schema "${schema}" cascade`);
         await pool.end();
       },
@@ -108,6 +120,10 @@ export const mongoAdapter: AdapterFactory = {
       },
       async businessIds() {
         return (await business.find({}, { sort: { _id: 1 } }).toArray()).map((d) => d._id);
+      },
+      async withoutTransaction() {
+        const session = client.startSession();
+        return [['a session with no transaction started', { session }]];
       },
       async corruptCheckpoint(name) {
         const { matchedCount } = await db.collection<{ _id: string }>('outbox_checkpoints').updateOne({ _id: name }, { $set: { resumeToken: 'garbage' } });
