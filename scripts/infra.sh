@@ -41,7 +41,10 @@ KAFKA_CONTROLLER_PORT=${TXOUTBOX_KAFKA_CONTROLLER_PORT:-9093}
 PG_PORT=${TXOUTBOX_PG_PORT:-5432}
 MONGODB_PORT=${TXOUTBOX_MONGODB_PORT:-27017}
 SECANTUS_VERSION=0.7.0b3
+# A replica set of the user's, or empty. The settings this script prints name its own server as
+# MONGODB_URI too: a caller that evaluated them (tests restarting the server) still means ours.
 USER_MONGODB_URI=${MONGODB_URI:-}
+[[ "$USER_MONGODB_URI" == "mongodb://$HOST:$MONGODB_PORT/?replicaSet=secantus" ]] && USER_MONGODB_URI=""
 START_TIMEOUT_S=${TXOUTBOX_START_TIMEOUT_S:-180}
 SEARCH_ATTRIBUTES=(OutboxStatus OutboxEventType OutboxAggregateId OutboxTopic)
 ALL_SERVICES=(temporal kafka postgres mongodb)

@@ -10,7 +10,7 @@ const REPO = join(__dirname, '..', '..');
 const DATA = process.env.TXOUTBOX_DATA ?? join(REPO, '.data');
 
 /** The pid of a server scripts/infra.sh started; throws when it did not start it. */
-export function infraPid(service: 'kafka' | 'temporal' | 'postgres'): number {
+export function infraPid(service: 'kafka' | 'temporal' | 'postgres' | 'mongodb'): number {
   const file = join(DATA, 'run', `${service}.pid`);
   const pid = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : NaN;
   let alive = false;

@@ -65,7 +65,9 @@ class PostgresPipelineStore implements PipelineStore {
   readonly kind = StoreKind.postgres;
   private readonly servers = testServers();
   readonly schema = uniqueName('t').replace(/-/g, '_');
-  private readonly pool = new Pool({ connectionString: this.servers.pgUrl, max: 20 });
+  private readonly pool = new Pool({ connectionString: this.servers.pgUrl, max: 20 }).on('error', () => {
+    // An idle connection broken by a server restart (test/e2e/store-restart) is dropped by the pool.
+  });
   readonly store = new PostgresOutboxStore({ pool: this.pool, schema: this.schema });
   readonly inbox = new PostgresInbox(this.pool, this.schema);
   readonly env = { TXOUTBOX_STORE: 'postgres', TXOUTBOX_PG_URL: this.servers.pgUrl, TXOUTBOX_PG_SCHEMA: this.schema };
