@@ -264,6 +264,7 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
   const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic, schema })]);
   const outbox = createOutbox({ store, registry, source: 'bench' });
   const env = {
+    TXOUTBOX_STORE: 'postgres', // the benchmark's rows are measured on PostgreSQL (MongoDB rows: not yet)
     TXOUTBOX_PG_SCHEMA: pgSchema,
     TXOUTBOX_TASK_QUEUE: taskQueue,
     TXOUTBOX_LOG_LEVEL: 'info',

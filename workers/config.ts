@@ -28,14 +28,15 @@ export interface TemporalSecurity {
 
 /** The settings of the relay, the worker and the CLI, from `TXOUTBOX_*` environment variables. */
 export interface TxoutboxConfig {
-  /** TXOUTBOX_STORE: `postgres` or `mongodb`. @default "postgres" */
+  /** TXOUTBOX_STORE: `mongodb` or `postgres`. @default "mongodb" */
   store: 'postgres' | 'mongodb';
   /** TXOUTBOX_PG_URL. @default "postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox" */
   pgUrl: string;
   /** TXOUTBOX_PG_SCHEMA: schema of the outbox tables. @default "public" */
   pgSchema: string;
   /** TXOUTBOX_MONGODB_URI: a replica set (required when the store is mongodb). */
-  mongodbUri: string | null;
+  /** TXOUTBOX_MONGODB_URI: a replica set (transactions and change streams need one). @default "mongodb://127.0.0.1:27017/?replicaSet=secantus" (the server scripts/infra.sh starts) */
+  mongodbUri: string;
   /** TXOUTBOX_MONGODB_DB. @default "txoutbox" */
   mongodbDb: string;
   /** TXOUTBOX_TEMPORAL_ADDRESS. @default "127.0.0.1:7233" */
@@ -78,10 +79,10 @@ export interface TxoutboxConfig {
 
 /** Every variable, with its default: printed by `txoutbox config`. */
 export const CONFIG_TEMPLATE = `# txoutbox configuration (environment variables)
-TXOUTBOX_STORE=postgres                 # postgres | mongodb
+TXOUTBOX_STORE=mongodb                  # mongodb | postgres
 TXOUTBOX_PG_URL=postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox
 TXOUTBOX_PG_SCHEMA=public
-TXOUTBOX_MONGODB_URI=                   # mongodb://host1,host2/?replicaSet=rs0 (store = mongodb)
+TXOUTBOX_MONGODB_URI=mongodb://127.0.0.1:27017/?replicaSet=secantus # a replica set (store = mongodb)
 TXOUTBOX_MONGODB_DB=txoutbox
 TXOUTBOX_TEMPORAL_ADDRESS=127.0.0.1:7233
 TXOUTBOX_TEMPORAL_NAMESPACE=default
@@ -131,15 +132,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     const value = env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   };
-  const store = get('TXOUTBOX_STORE') ?? 'postgres';
-  if (store !== 'postgres' && store !== 'mongodb') throw bad('TXOUTBOX_STORE', `must be "postgres" or "mongodb", got ${JSON.stringify(store)}`);
+  const store = get('TXOUTBOX_STORE') ?? 'mongodb';
+  if (store !== 'postgres' && store !== 'mongodb') throw bad('TXOUTBOX_STORE', `must be "mongodb" or "postgres", got ${JSON.stringify(store)}`);
   const pgUrl = get('TXOUTBOX_PG_URL') ?? 'postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox';
   if (!/^postgres(ql)?:\/\//.test(pgUrl)) throw bad('TXOUTBOX_PG_URL', 'must be a postgres:// URL');
   const pgSchema = get('TXOUTBOX_PG_SCHEMA') ?? 'public';
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(pgSchema)) throw bad('TXOUTBOX_PG_SCHEMA', `must be a lower-case SQL identifier, got ${JSON.stringify(pgSchema)}`);
-  const mongodbUri = get('TXOUTBOX_MONGODB_URI') ?? null;
-  if (store === 'mongodb' && mongodbUri === null) throw bad('TXOUTBOX_MONGODB_URI', 'is required when TXOUTBOX_STORE=mongodb');
-  if (mongodbUri !== null && !/^mongodb(\+srv)?:\/\//.test(mongodbUri)) throw bad('TXOUTBOX_MONGODB_URI', 'must be a mongodb:// URL');
+  const mongodbUri = get('TXOUTBOX_MONGODB_URI') ?? 'mongodb://127.0.0.1:27017/?replicaSet=secantus';
+  if (!/^mongodb(\+srv)?:\/\//.test(mongodbUri)) throw bad('TXOUTBOX_MONGODB_URI', 'must be a mongodb:// URL');
   const temporalAddress = get('TXOUTBOX_TEMPORAL_ADDRESS') ?? '127.0.0.1:7233';
   if (!HOST_PORT.test(temporalAddress)) throw bad('TXOUTBOX_TEMPORAL_ADDRESS', `must be host:port, got ${JSON.stringify(temporalAddress)}`);
   const kafkaBrokers = (get('TXOUTBOX_KAFKA_BROKERS') ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
@@ -261,7 +261,7 @@ export function redactConfig(config: TxoutboxConfig): Record<string, unknown> {
   return {
     ...config,
     pgUrl: redactUrl(config.pgUrl),
-    mongodbUri: config.mongodbUri === null ? null : redactUrl(config.mongodbUri),
+    mongodbUri: redactUrl(config.mongodbUri),
     kafkaSecurity: {
       tls: pem(config.kafkaSecurity.tls),
       sasl: config.kafkaSecurity.sasl === null ? null : { ...config.kafkaSecurity.sasl, password: REDACTED },

@@ -8,7 +8,7 @@ import { redactUrl, type TxoutboxConfig } from './config';
 /** The configured store adapter, with what closes its connections. */
 export async function storeFromConfig(config: TxoutboxConfig, logger?: Logger): Promise<{ store: OutboxStore<never>; close: () => Promise<void> }> {
   if (config.store === 'mongodb') {
-    const uri = config.mongodbUri ?? '';
+    const uri = config.mongodbUri;
     const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 }).catch((err: unknown) => {
       throw new Error(`${redactUrl(uri)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     });

@@ -237,6 +237,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   const relayTrigger = join(logDir, 'kill-relay-after-ack');
   const preload = `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'kill-after-ack.js')}`.trim();
   const env = {
+    TXOUTBOX_STORE: 'postgres',
     TXOUTBOX_PG_URL: servers.pgUrl,
     TXOUTBOX_PG_SCHEMA: schema,
     TXOUTBOX_TASK_QUEUE: taskQueue,

@@ -23,7 +23,6 @@ const WRONG: Array<[string, Record<string, string>, string]> = [
   ['an unknown store', { TXOUTBOX_STORE: 'redis' }, 'TXOUTBOX_STORE'],
   ['a PostgreSQL URL that is not one', { TXOUTBOX_PG_URL: 'mysql://x' }, 'TXOUTBOX_PG_URL'],
   ['a schema that is not an identifier', { TXOUTBOX_PG_SCHEMA: 'Robert"); drop' }, 'TXOUTBOX_PG_SCHEMA'],
-  ['mongodb without a URI', { TXOUTBOX_STORE: 'mongodb' }, 'TXOUTBOX_MONGODB_URI'],
   ['a MongoDB URI that is not one', { TXOUTBOX_MONGODB_URI: 'http://x' }, 'TXOUTBOX_MONGODB_URI'],
   ['a Temporal address without a port', { TXOUTBOX_TEMPORAL_ADDRESS: 'temporal' }, 'TXOUTBOX_TEMPORAL_ADDRESS'],
   ['a broker list with a bad entry', { TXOUTBOX_KAFKA_BROKERS: '127.0.0.1:9092,broker' }, 'TXOUTBOX_KAFKA_BROKERS'],
@@ -50,7 +49,7 @@ const WRONG: Array<[string, Record<string, string>, string]> = [
 describe('loadConfig', () => {
   test('the defaults need no variable at all', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ store: 'postgres', temporalAddress: '127.0.0.1:7233', kafkaBrokers: ['127.0.0.1:9092'], relayStartConcurrency: 16 });
+    expect(config).toMatchObject({ store: 'mongodb', mongodbUri: 'mongodb://127.0.0.1:27017/?replicaSet=secantus', temporalAddress: '127.0.0.1:7233', kafkaBrokers: ['127.0.0.1:9092'], relayStartConcurrency: 16 });
     expect(config.kafkaSecurity).toEqual({ tls: null, sasl: null });
     expect(config.temporalSecurity).toEqual({ tls: null, apiKey: null });
     expect(config.fastPath).toBeNull();
