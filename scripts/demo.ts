@@ -175,7 +175,7 @@ async function demoStore(logger: Logger): Promise<{ kind: string; store: OutboxS
     await orders.setup();
     return { kind: 'PostgreSQL', store, orders, close: async () => { await store.close(); await pool.end(); } };
   }
-  const uri = process.env.TXOUTBOX_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/?replicaSet=secantus';
+  const uri = process.env.TXOUTBOX_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/?replicaSet=secantus&directConnection=true';
   const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 });
   const db = client.db(SCHEMA);
   await db.dropDatabase();

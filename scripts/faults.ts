@@ -2,14 +2,16 @@
  * The fault harness on its own (the soak): steady load, seeded random faults, the independent
  * checker's verdict line at the end. Exit code 0 when the verdict passes, 1 when it does not.
  *
- *   npm run faults -- [--minutes 20] [--faults 50] [--seed N] [--rate 4] [--fast-path]
+ *   npm run faults -- [--store mongodb|postgres] [--minutes 20] [--faults 50] [--seed N] [--rate 4] [--fast-path]
  */
 import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { runFaultHarness } from '../test/faults/harness';
+import { STORE_KINDS, type StoreKind } from '../test/support/pipeline-store';
 
 const { values } = parseArgs({
   options: {
+    store: { type: 'string', default: 'mongodb' },
     minutes: { type: 'string', default: '20' },
     faults: { type: 'string', default: '50' },
     seed: { type: 'string', default: String(Date.now() % 100_000) },
@@ -20,7 +22,13 @@ const { values } = parseArgs({
 
 async function main(): Promise<number> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const store = STORE_KINDS.find((kind) => kind === values.store);
+  if (store === undefined) {
+    console.error(`--store must be one of ${STORE_KINDS.join(', ')}, got ${JSON.stringify(values.store)}`);
+    return 2;
+  }
   const verdict = await runFaultHarness({
+    store: store satisfies StoreKind,
     seed: Number(values.seed),
     durationMs: Number(values.minutes) * 60_000,
     faults: Number(values.faults),

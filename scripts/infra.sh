@@ -44,7 +44,7 @@ SECANTUS_VERSION=0.7.0b3
 # A replica set of the user's, or empty. The settings this script prints name its own server as
 # MONGODB_URI too: a caller that evaluated them (tests restarting the server) still means ours.
 USER_MONGODB_URI=${MONGODB_URI:-}
-[[ "$USER_MONGODB_URI" == "mongodb://$HOST:$MONGODB_PORT/?replicaSet=secantus" ]] && USER_MONGODB_URI=""
+[[ "$USER_MONGODB_URI" == "mongodb://$HOST:$MONGODB_PORT/?replicaSet=secantus&directConnection=true" ]] && USER_MONGODB_URI=""
 START_TIMEOUT_S=${TXOUTBOX_START_TIMEOUT_S:-180}
 SEARCH_ATTRIBUTES=(OutboxStatus OutboxEventType OutboxAggregateId OutboxTopic)
 ALL_SERVICES=(temporal kafka postgres mongodb)
@@ -399,8 +399,12 @@ stop_postgres() {
 
 mongodb_venv() { echo "$CACHE/secantusdb-$SECANTUS_VERSION"; }
 
+# directConnection: the one node is the whole topology. With discovery, a Node driver that met
+# SecantusDB's answers while it restarted dropped the node from its replica-set view for good (every
+# later operation: "Server selection timed out", no server left to monitor); found by the fault
+# harness. A real replica set (MONGODB_URI) is used as its URI says.
 mongodb_uri() {
-  if [[ -n "$USER_MONGODB_URI" ]]; then echo "$USER_MONGODB_URI"; else echo "mongodb://$HOST:$MONGODB_PORT/?replicaSet=secantus"; fi
+  if [[ -n "$USER_MONGODB_URI" ]]; then echo "$USER_MONGODB_URI"; else echo "mongodb://$HOST:$MONGODB_PORT/?replicaSet=secantus&directConnection=true"; fi
 }
 
 python311() {

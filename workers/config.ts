@@ -35,7 +35,7 @@ export interface TxoutboxConfig {
   /** TXOUTBOX_PG_SCHEMA: schema of the outbox tables. @default "public" */
   pgSchema: string;
   /** TXOUTBOX_MONGODB_URI: a replica set (required when the store is mongodb). */
-  /** TXOUTBOX_MONGODB_URI: a replica set (transactions and change streams need one). @default "mongodb://127.0.0.1:27017/?replicaSet=secantus" (the server scripts/infra.sh starts) */
+  /** TXOUTBOX_MONGODB_URI: a replica set (transactions and change streams need one). @default "mongodb://127.0.0.1:27017/?replicaSet=secantus&directConnection=true" (the server scripts/infra.sh starts) */
   mongodbUri: string;
   /** TXOUTBOX_MONGODB_DB. @default "txoutbox" */
   mongodbDb: string;
@@ -82,7 +82,7 @@ export const CONFIG_TEMPLATE = `# txoutbox configuration (environment variables)
 TXOUTBOX_STORE=mongodb                  # mongodb | postgres
 TXOUTBOX_PG_URL=postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox
 TXOUTBOX_PG_SCHEMA=public
-TXOUTBOX_MONGODB_URI=mongodb://127.0.0.1:27017/?replicaSet=secantus # a replica set (store = mongodb)
+TXOUTBOX_MONGODB_URI=mongodb://127.0.0.1:27017/?replicaSet=secantus&directConnection=true # a replica set (store = mongodb)
 TXOUTBOX_MONGODB_DB=txoutbox
 TXOUTBOX_TEMPORAL_ADDRESS=127.0.0.1:7233
 TXOUTBOX_TEMPORAL_NAMESPACE=default
@@ -138,7 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   if (!/^postgres(ql)?:\/\//.test(pgUrl)) throw bad('TXOUTBOX_PG_URL', 'must be a postgres:// URL');
   const pgSchema = get('TXOUTBOX_PG_SCHEMA') ?? 'public';
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(pgSchema)) throw bad('TXOUTBOX_PG_SCHEMA', `must be a lower-case SQL identifier, got ${JSON.stringify(pgSchema)}`);
-  const mongodbUri = get('TXOUTBOX_MONGODB_URI') ?? 'mongodb://127.0.0.1:27017/?replicaSet=secantus';
+  const mongodbUri = get('TXOUTBOX_MONGODB_URI') ?? 'mongodb://127.0.0.1:27017/?replicaSet=secantus&directConnection=true';
   if (!/^mongodb(\+srv)?:\/\//.test(mongodbUri)) throw bad('TXOUTBOX_MONGODB_URI', 'must be a mongodb:// URL');
   const temporalAddress = get('TXOUTBOX_TEMPORAL_ADDRESS') ?? '127.0.0.1:7233';
   if (!HOST_PORT.test(temporalAddress)) throw bad('TXOUTBOX_TEMPORAL_ADDRESS', `must be host:port, got ${JSON.stringify(temporalAddress)}`);

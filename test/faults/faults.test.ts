@@ -1,22 +1,22 @@
 /**
- * The fault harness at CI size, in the default mode and on the fast path: a few minutes of steady load
+ * The fault harness at CI size, on MongoDB and on PostgreSQL, in the default mode and on the fast
+ * path: a few minutes of steady load
  * with every kind of fault injected once (relay and worker SIGKILL, the sender — worker, or relay on
  * the fast path — killed right after Kafka's acknowledgement, Kafka restart and freeze, Temporal
- * restart, PostgreSQL restart) plus aborted transactions; the independent checker's
+ * restart, the store's server restarted) plus aborted transactions; the independent checker's
  * verdict must show nothing lost, nothing invented, order kept and the inbox applying each event once.
  * The seed is printed; TXOUTBOX_FAULT_SEED repeats a run. The long soak is `npm run faults`.
  */
+import { STORE_KINDS } from '../support/pipeline-store';
 import { runFaultHarness } from './harness';
 
 const seed = Number(process.env.TXOUTBOX_FAULT_SEED ?? Date.now() % 100_000);
 
-describe.each([
-  ['default mode', false],
-  ['fast path', true],
-])('fault harness (CI size), %s', (_mode, fastPath) => {
+describe.each(STORE_KINDS.flatMap((store) => [[store, 'default mode', false], [store, 'fast path', true]] as const))('fault harness (CI size), %s store, %s', (store, _mode, fastPath) => {
   it(`loses nothing, invents nothing and keeps per-key order under 7 faults (seed ${seed})`, async () => {
     const lines: string[] = [];
     const verdict = await runFaultHarness({
+      store,
       fastPath,
       seed,
       durationMs: 150_000,

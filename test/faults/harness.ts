@@ -1,9 +1,9 @@
 /**
- * The fault harness: steady load through the public API (outbox.add in PostgreSQL transactions,
- * some aborted after add) while, at seeded random points, the relay or worker is killed with
- * SIGKILL (the worker also right after Kafka acknowledged a send), the Kafka broker is restarted or
- * frozen (SIGSTOP) for longer than the producer's timeouts, and the Temporal dev server and
- * PostgreSQL are restarted. The relay and worker run as their real processes (workers/bin).
+ * The fault harness: steady load through the public API (outbox.add in MongoDB or PostgreSQL
+ * transactions, some aborted after add) while, at seeded random points, the relay or worker is killed
+ * with SIGKILL (the worker also right after Kafka acknowledged a send), the Kafka broker is restarted
+ * or frozen (SIGSTOP) for longer than the producer's timeouts, and the Temporal dev server and the
+ * store's server (MongoDB or PostgreSQL) are restarted. The relay and worker run as their real processes (workers/bin).
  *
  * At the end an independent reader consumes the whole topic with a consumer group of its own and
  * compares it with the store and with what the writers were told: every committed event present,
@@ -19,13 +19,11 @@ import { appendFileSync, createWriteStream, mkdirSync, readFileSync, rmSync, wri
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
-import { Pool } from 'pg';
 import { z } from 'zod';
 import { createEventRegistry, createJsonLogger, createOutbox, defineEventType } from '../../domain/outbox';
-import { PostgresInbox } from '../../domain/stores/postgres-inbox';
-import { PostgresOutboxStore, withPgTransaction } from '../../domain/stores/postgres-store';
 import { createInboxConsumer, type RunningInboxConsumer } from '../../workers/inbox-consumer';
 import { infra, infraPid } from '../support/infra-control';
+import { pipelineStore, StoreKind } from '../support/pipeline-store';
 import { seeded } from '../support/seeded';
 import { testServers, uniqueName, waitFor } from '../support/servers';
 
@@ -40,7 +38,7 @@ export const FAULT_KINDS = [
   'kafka-restart',
   'kafka-hang',
   'temporal-restart',
-  'postgres-restart',
+  'store-restart',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -58,6 +56,8 @@ export interface HarnessOptions {
   abortShare?: number;
   /** Run the relay with the fast path for both event types (issue 8's mode). @default false */
   fastPath?: boolean;
+  /** The store the load writes to and the relay and worker read. @default "mongodb" */
+  store?: StoreKind;
   /** Longest wait for every event to settle after the load, in ms. @default 600000 */
   drainTimeoutMs?: number;
   log?: (line: string) => void;
@@ -181,22 +181,17 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   const abortShare = options.abortShare ?? 0.1;
   const random = seeded(options.seed);
   const servers = testServers();
-  for (const service of ['kafka', 'temporal', 'postgres'] as const) infraPid(service);
+  const storeKind = options.store ?? StoreKind.mongodb;
+  for (const service of ['kafka', 'temporal', storeKind] as const) infraPid(service);
 
-  const schema = uniqueName('faults').replace(/-/g, '_');
+  const db = pipelineStore(storeKind);
+  await db.setup();
+  const { store, inbox } = db;
   const topic = uniqueName('faults');
   const taskQueue = uniqueName('faults');
-  const logDir = join(DATA, 'logs', schema);
+  const logDir = join(DATA, 'logs', topic);
   mkdirSync(logDir, { recursive: true });
-  log(`${options.fastPath ? 'fast path; ' : ''}seed ${options.seed}; schema ${schema}, topic ${topic}; process logs in ${logDir}`);
-
-  const pool = new Pool({ connectionString: servers.pgUrl, max: 12, connectionTimeoutMillis: 5_000 });
-  pool.on('error', () => undefined); // idle connections broken by the PostgreSQL restart; the pool replaces them
-  const store = new PostgresOutboxStore({ pool, schema });
-  await store.setup();
-  const inbox = new PostgresInbox(pool, schema);
-  await inbox.setup();
-  await pool.query(`create table "${schema}".effects (event_id text not null, applied_at timestamptz not null default now())`);
+  log(`store ${storeKind}; ${options.fastPath ? 'fast path; ' : ''}seed ${options.seed}; ${db.location}, topic ${topic}; process logs in ${logDir}`);
   const registry = createEventRegistry([
     defineEventType({ type: 'faults.Deposited', schemaVersion: 1, aggregateType: 'account', topic, schema: z.object({ account: z.string(), n: z.number().int() }) }),
     defineEventType({
@@ -221,13 +216,13 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   const startInbox = async (): Promise<void> => {
     inboxConsumer = await createInboxConsumer({
       kafka,
-      groupId: `${schema}-inbox`,
+      groupId: `${topic}-inbox`,
       topics: [topic],
       inbox,
       fromBeginning: true,
       logger: createJsonLogger('info', (line) => appendFileSync(join(logDir, 'inbox.log'), `${line}\n`)),
       handle: async (event, tx) => {
-        await tx.client.query(`insert into "${schema}".effects (event_id) values ($1)`, [event.id]);
+        await db.recordEffect(tx, event.id, '');
       },
     }).start();
   };
@@ -237,9 +232,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   const relayTrigger = join(logDir, 'kill-relay-after-ack');
   const preload = `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'kill-after-ack.js')}`.trim();
   const env = {
-    TXOUTBOX_STORE: 'postgres',
-    TXOUTBOX_PG_URL: servers.pgUrl,
-    TXOUTBOX_PG_SCHEMA: schema,
+    ...db.env,
     TXOUTBOX_TASK_QUEUE: taskQueue,
     TXOUTBOX_TEMPORAL_ADDRESS: servers.temporalAddress,
     TXOUTBOX_KAFKA_BROKERS: servers.kafkaBrokers.join(','),
@@ -263,8 +256,8 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   const write = async (n: number, key: string, ordered: boolean, abort: boolean): Promise<void> => {
     let id: string | undefined;
     try {
-      await withPgTransaction(pool, async ({ client }) => {
-        const event = await outbox.add({ type: ordered ? 'faults.LineAdded' : 'faults.Deposited', aggregateId: key, payload: { account: key, n } }, { client });
+      await db.inTransaction(async (tx) => {
+        const event = await outbox.add({ type: ordered ? 'faults.LineAdded' : 'faults.Deposited', aggregateId: key, payload: { account: key, n } }, tx);
         id = event.id;
         if (abort) throw new AbortedOnPurpose('aborted after outbox.add()');
       });
@@ -373,10 +366,10 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
         await sleep(pauseMs);
         await infra('up', 'temporal');
         return;
-      case 'postgres-restart':
-        await infra('down', 'postgres');
+      case 'store-restart':
+        await infra('down', storeKind);
         await sleep(pauseMs);
-        await infra('up', 'postgres');
+        await infra('up', storeKind);
         return;
     }
   }
@@ -387,13 +380,9 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
 
   // Settle: every event in the store published, or stuck (escalated, with its reason).
   const drainTimeoutMs = options.drainTimeoutMs ?? 600_000;
-  const table = `"${schema}".outbox_events`;
   log('waiting for every event to be published or stuck');
   await waitFor(
-    async () => {
-      const { rows } = await pool.query<{ n: string }>(`select count(*)::text as n from ${table} where status = 'pending'`);
-      return rows[0]?.n === '0';
-    },
+    async () => (await db.store.stats()).counts.pending === 0,
     { timeoutMs: drainTimeoutMs, intervalMs: 1_000, what: 'every event published or stuck' },
   ).catch((err: unknown) => log(`drain incomplete: ${String(err)}`));
 
@@ -420,15 +409,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   });
   await reader.disconnect();
 
-  const { rows: stored } = await pool.query<{
-    id: string;
-    status: string;
-    last_error: string | null;
-    aggregate_id: string;
-    sequence: string | null;
-    kafka_partition: number | null;
-    kafka_offset: string | null;
-  }>(`select id, status, last_error, aggregate_id, sequence::text, kafka_partition, kafka_offset::text from ${table}`);
+  const stored = await db.auditRows();
   const storedById = new Map(stored.map((r) => [r.id, r]));
   const inKafka = new Set(messages.map((m) => m.id));
   // A commit that failed with an error counts as committed when the store has the row.
@@ -440,14 +421,14 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   // else's offset: that acknowledgement wrote nothing of it, so it counts as lost even if a later
   // duplicate happens to carry its id.
   const atPosition = new Map(messages.map((m) => [`${m.partition}:${m.offset}`, m.id]));
-  const misrecorded = stored.filter((r) => r.kafka_offset !== null && atPosition.get(`${r.kafka_partition}:${r.kafka_offset}`) !== r.id).map((r) => r.id);
+  const misrecorded = stored.filter((r) => r.offset !== null && atPosition.get(`${r.partition}:${r.offset}`) !== r.id).map((r) => r.id);
   const lost = [
     ...new Set([...[...allCommitted.keys()].filter((id) => !inKafka.has(id) && storedById.get(id)?.status !== 'stuck'), ...misrecorded]),
   ];
   const invented = messages.filter((m) => !allCommitted.has(m.id));
   const abortedLeaked = [...aborted].filter((id) => storedById.has(id) || inKafka.has(id));
   const missingInStore = [...committed.keys()].filter((id) => !storedById.has(id));
-  const unresolved = stored.filter((r) => !(r.status === 'published' || (r.status === 'stuck' && r.last_error)));
+  const unresolved = stored.filter((r) => !(r.status === 'published' || (r.status === 'stuck' && r.lastError)));
 
   // Per-key order of the ordered type: first appearances in partition order follow the store's sequence.
   let orderViolations = 0;
@@ -467,10 +448,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   }
 
   // The inbox: each event in Kafka applied exactly once (waiting for the consumer to catch up).
-  const countEffects = async (): Promise<Map<string, number>> => {
-    const { rows } = await pool.query<{ event_id: string; n: string }>(`select event_id, count(*)::text as n from "${schema}".effects group by event_id`);
-    return new Map(rows.map((r) => [r.event_id, Number(r.n)]));
-  };
+  const countEffects = async (): Promise<Map<string, number>> => new Map((await db.effectCounts()).map((r) => [r.eventId, r.n]));
   const effects = await waitFor(
     async () => {
       const counted = await countEffects();
@@ -512,7 +490,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
     verdictCounts.committed > 0;
   const seconds = Math.round((Date.now() - t0) / 1000);
   const line =
-    `verdict: ${ok ? 'PASS' : 'FAIL'} mode=${options.fastPath ? 'fast-path' : 'default'} seed=${options.seed} faults=${done.length} committed=${verdictCounts.committed} published=${verdictCounts.published} ` +
+    `verdict: ${ok ? 'PASS' : 'FAIL'} store=${storeKind} mode=${options.fastPath ? 'fast-path' : 'default'} seed=${options.seed} faults=${done.length} committed=${verdictCounts.committed} published=${verdictCounts.published} ` +
     `stuck=${verdictCounts.stuck} duplicates=${verdictCounts.duplicates} lost=${verdictCounts.lost} invented=${verdictCounts.invented} ` +
     `aborted=${verdictCounts.aborted} aborted-leaked=${verdictCounts.abortedLeaked} missing-in-store=${verdictCounts.missingInStore} ` +
     `order-violations=${verdictCounts.orderViolations} unresolved=${verdictCounts.unresolved} inbox-once=${inboxApplied} inbox-wrong=${inboxWrong} ` +
@@ -531,14 +509,14 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   }
   await connection.close();
   if (ok) {
-    await pool.query(`drop schema "${schema}" cascade`);
+    await db.teardown();
     const cleanup = kafka.admin();
     await cleanup.connect();
     await cleanup.deleteTopics({ topics: [topic] }).catch(() => undefined);
     await cleanup.disconnect();
   } else {
-    log(`kept for inspection: schema ${schema}, topic ${topic}, logs ${logDir}`);
+    log(`kept for inspection: ${db.location}, topic ${topic}, logs ${logDir}`);
+    await db.close();
   }
-  await pool.end();
   return { ok, seed: options.seed, faults: done, ...verdictCounts, seconds, line };
 }

@@ -33,6 +33,17 @@ export interface EventRow {
   kafka_offset: string | null;
 }
 
+/** What the fault harness's checker compares with Kafka. */
+export interface AuditRow {
+  id: string;
+  status: string;
+  lastError: string | null;
+  aggregateId: string;
+  sequence: number | null;
+  partition: number | null;
+  offset: string | null;
+}
+
 export interface PipelineStore {
   readonly kind: StoreKind;
   readonly store: OutboxStore<unknown> & { deleteCheckpoint(name: string): Promise<void> };
@@ -47,6 +58,7 @@ export interface PipelineStore {
   insertOrder(tx: unknown, order: { id: string; customerId: string; totalCents: number }): Promise<void>;
   orderIds(): Promise<string[]>;
   eventRows(): Promise<EventRow[]>;
+  auditRows(): Promise<AuditRow[]>;
   /** Writes an inbox consumer's effect inside `tx`; `effectCounts` says how often each event's was written. */
   recordEffect(tx: unknown, eventId: string, orderId: string): Promise<void>;
   effectCounts(): Promise<Array<{ eventId: string; n: number }>>;
@@ -54,6 +66,11 @@ export interface PipelineStore {
   setPublishedAt(eventId: string, at: Date): Promise<void>;
   setStatus(eventId: string, status: OutboxStatus): Promise<void>;
   checkpointNames(): Promise<string[]>;
+  /** Where its data is, for a report that keeps it for inspection. */
+  readonly location: string;
+  /** Closes the connections and keeps the data. */
+  close(): Promise<void>;
+  /** Drops the data and closes the connections. */
   teardown(): Promise<void>;
 }
 
@@ -65,7 +82,8 @@ class PostgresPipelineStore implements PipelineStore {
   readonly kind = StoreKind.postgres;
   private readonly servers = testServers();
   readonly schema = uniqueName('t').replace(/-/g, '_');
-  private readonly pool = new Pool({ connectionString: this.servers.pgUrl, max: 20 }).on('error', () => {
+  readonly location = `PostgreSQL schema ${this.schema}`;
+  private readonly pool = new Pool({ connectionString: this.servers.pgUrl, max: 20, connectionTimeoutMillis: 5_000 }).on('error', () => {
     // An idle connection broken by a server restart (test/e2e/store-restart) is dropped by the pool.
   });
   readonly store = new PostgresOutboxStore({ pool: this.pool, schema: this.schema });
@@ -97,6 +115,15 @@ class PostgresPipelineStore implements PipelineStore {
     return rows;
   }
 
+  async auditRows(): Promise<AuditRow[]> {
+    const { rows } = await this.pool.query<AuditRow>(
+      `select id, status, last_error as "lastError", aggregate_id as "aggregateId", sequence::int as sequence,
+              kafka_partition as partition, kafka_offset::text as offset
+         from "${this.schema}".outbox_events`,
+    );
+    return rows;
+  }
+
   async recordEffect(tx: unknown, eventId: string, orderId: string): Promise<void> {
     await (tx as PgTx).client.query(`insert into "${this.schema}".billing_effects (event_id, order_id) values ($1, $2)`, [eventId, orderId]);
   }
@@ -121,9 +148,13 @@ class PostgresPipelineStore implements PipelineStore {
     return rows.map((r) => r.name);
   }
 
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
   async teardown(): Promise<void> {
     await this.pool.query(`drop schema if exists "${this.schema}" cascade`);
-    await this.pool.end();
+    await this.close();
   }
 }
 
@@ -132,13 +163,22 @@ class MongoPipelineStore implements PipelineStore {
   private readonly uri = mongoUri();
   private readonly client = new MongoClient(this.uri);
   readonly dbName = uniqueName('t').replace(/-/g, '_');
+  readonly location = `MongoDB database ${this.dbName}`;
   private readonly db = this.client.db(this.dbName);
   readonly store = new MongoOutboxStore({ db: this.db });
   readonly inbox = new MongoInbox(this.client, this.db);
   readonly env = { TXOUTBOX_STORE: 'mongodb', TXOUTBOX_MONGODB_URI: this.uri, TXOUTBOX_MONGODB_DB: this.dbName };
   private readonly orders = this.db.collection<{ _id: string; customerId: string; totalCents: number }>('orders');
   private readonly effects = this.db.collection<{ eventId: string; orderId: string }>('billing_effects');
-  private readonly events = this.db.collection<{ _id: string; status: string; publishedAt?: Date; kafka: { offset: string } | null }>('outbox_events');
+  private readonly events = this.db.collection<{
+    _id: string;
+    status: string;
+    publishedAt?: Date;
+    lastError: string | null;
+    aggregateId: string;
+    sequence: number | null;
+    kafka: { partition: number; offset: string } | null;
+  }>('outbox_events');
 
   async setup(): Promise<void> {
     await this.client.connect();
@@ -172,6 +212,19 @@ class MongoPipelineStore implements PipelineStore {
     return docs.map((d) => ({ id: d._id, status: d.status, kafka_offset: d.kafka?.offset ?? null }));
   }
 
+  async auditRows(): Promise<AuditRow[]> {
+    const docs = await this.events.find({}).toArray();
+    return docs.map((d) => ({
+      id: d._id,
+      status: d.status,
+      lastError: d.lastError ?? null,
+      aggregateId: d.aggregateId,
+      sequence: d.sequence ?? null,
+      partition: d.kafka?.partition ?? null,
+      offset: d.kafka?.offset ?? null,
+    }));
+  }
+
   async recordEffect(tx: unknown, eventId: string, orderId: string): Promise<void> {
     await this.effects.insertOne({ eventId, orderId }, { session: sessionOf(tx) });
   }
@@ -193,9 +246,13 @@ class MongoPipelineStore implements PipelineStore {
     return (await this.db.collection<{ _id: string }>('outbox_checkpoints').find({}, { sort: { _id: 1 } }).toArray()).map((d) => d._id);
   }
 
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
   async teardown(): Promise<void> {
     await this.db.dropDatabase().catch(() => undefined);
-    await this.client.close();
+    await this.close();
   }
 }
 

@@ -49,7 +49,7 @@ const WRONG: Array<[string, Record<string, string>, string]> = [
 describe('loadConfig', () => {
   test('the defaults need no variable at all', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ store: 'mongodb', mongodbUri: 'mongodb://127.0.0.1:27017/?replicaSet=secantus', temporalAddress: '127.0.0.1:7233', kafkaBrokers: ['127.0.0.1:9092'], relayStartConcurrency: 16 });
+    expect(config).toMatchObject({ store: 'mongodb', mongodbUri: 'mongodb://127.0.0.1:27017/?replicaSet=secantus&directConnection=true', temporalAddress: '127.0.0.1:7233', kafkaBrokers: ['127.0.0.1:9092'], relayStartConcurrency: 16 });
     expect(config.kafkaSecurity).toEqual({ tls: null, sasl: null });
     expect(config.temporalSecurity).toEqual({ tls: null, apiKey: null });
     expect(config.fastPath).toBeNull();

@@ -2,31 +2,18 @@
  * The key sequencer's own logic on the real Temporal dev server, with its activities replaced by
  * small stand-ins (the store's next open sequence is a variable the test moves).
  */
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import type { OutboxActivities } from '../../activities';
 import { enqueueSignal, type EnqueuedEvent } from '../../workflows/signals';
 import { DEFAULT_PUBLISH_POLICY, type PublishReceipt } from '../../workflows/types';
 import { outboxWorkflowBundle } from '../support/pipeline';
-import { testServers, uniqueName, waitFor } from '../support/servers';
+import { uniqueName, waitFor } from '../support/servers';
+import { useTemporalConnections } from '../support/temporal-connections';
 
 const policy = { ...DEFAULT_PUBLISH_POLICY, initialIntervalMs: 50, maximumIntervalMs: 100 };
 
 describe('keySequencerWorkflow', () => {
-  let connection: Connection;
-  let workerConnection: NativeConnection;
-  let client: Client;
-
-  beforeAll(async () => {
-    connection = await Connection.connect({ address: testServers().temporalAddress });
-    workerConnection = await NativeConnection.connect({ address: testServers().temporalAddress });
-    client = new Client({ connection });
-  });
-
-  afterAll(async () => {
-    await connection.close();
-    await workerConnection.close();
-  });
+  const temporal = useTemporalConnections();
 
   test('a key whose next events were settled elsewhere (the fast path) moves on as soon as a later event arrives, not after the idle timeout', async () => {
     // Arrange: the store's next open sequence; events 2 and 3 will be published by the fast path.
@@ -41,14 +28,14 @@ describe('keySequencerWorkflow', () => {
       },
     };
     const taskQueue = uniqueName('wf-sequencer');
-    const worker = await Worker.create({ connection: workerConnection, taskQueue, workflowBundle: await outboxWorkflowBundle(), activities });
+    const worker = await Worker.create({ connection: temporal.workerConnection, taskQueue, workflowBundle: await outboxWorkflowBundle(), activities });
     const event = (sequence: number): EnqueuedEvent => ({ eventId: uniqueName(`e${sequence}`), sequence, type: 'orders.LineAdded', aggregateId: 'order-1' });
     const [first, fourth] = [event(1), event(4)];
     const sequencerId = `outbox-key-${taskQueue}/order-1`;
 
     // Act
     await worker.runUntil(async () => {
-      const handle = await client.workflow.signalWithStart('keySequencerWorkflow', {
+      const handle = await temporal.client.workflow.signalWithStart('keySequencerWorkflow', {
         taskQueue,
         workflowId: sequencerId,
         args: [{ topic: 't', key: 'order-1', policy }],

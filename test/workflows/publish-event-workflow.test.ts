@@ -3,44 +3,31 @@
  * small stand-ins: retries under the given policy, the search attribute it sets, and no retry of
  * what can never succeed.
  */
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import type { OutboxActivities } from '../../activities';
 import { DEFAULT_PUBLISH_POLICY, type PublishEventOutcome, type PublishReceipt } from '../../workflows/types';
 import { outboxWorkflowBundle } from '../support/pipeline';
-import { testServers, uniqueName } from '../support/servers';
+import { uniqueName } from '../support/servers';
+import { useTemporalConnections } from '../support/temporal-connections';
 
 const policy = { ...DEFAULT_PUBLISH_POLICY, initialIntervalMs: 50, maximumIntervalMs: 100 };
 
 describe('publishEventWorkflow', () => {
-  let connection: Connection;
-  let workerConnection: NativeConnection;
-  let client: Client;
-
-  beforeAll(async () => {
-    connection = await Connection.connect({ address: testServers().temporalAddress });
-    // The worker polls the same server as the client (not the SDK's default localhost:7233).
-    workerConnection = await NativeConnection.connect({ address: testServers().temporalAddress });
-    client = new Client({ connection });
-  });
-
-  afterAll(async () => {
-    await connection.close();
-    await workerConnection.close();
-  });
+  const temporal = useTemporalConnections();
 
   async function run(publishEvent: OutboxActivities['publishEvent'], eventId = uniqueName('evt')) {
     const taskQueue = uniqueName('wf-publish');
-    const worker = await Worker.create({ connection: workerConnection, taskQueue, workflowBundle: await outboxWorkflowBundle(), activities: { publishEvent } });
+    const worker = await Worker.create({ connection: temporal.workerConnection, taskQueue, workflowBundle: await outboxWorkflowBundle(), activities: { publishEvent } });
     const workflowId = `outbox-${eventId}`;
     const outcome = await worker.runUntil(
-      client.workflow.execute('publishEventWorkflow', { taskQueue, workflowId, args: [{ eventId, policy }] }).then(
+      temporal.client.workflow.execute('publishEventWorkflow', { taskQueue, workflowId, args: [{ eventId, policy }] }).then(
         (value: PublishEventOutcome) => ({ value, error: undefined }),
         (error: unknown) => ({ value: undefined, error }),
       ),
     );
-    const description = await client.workflow.getHandle(workflowId).describe();
+    const description = await temporal.client.workflow.getHandle(workflowId).describe();
     return { ...outcome, description };
   }
 
