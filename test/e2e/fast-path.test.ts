@@ -49,7 +49,7 @@ describe.each(STORE_KINDS)('fast path (%s store)', (kind) => {
     expect(await metricValue(metrics.registry, 'txoutbox_events_published_total')).toBe(30);
   });
 
-  test('Kafka stopped mid-batch: the affected events become workflows and are published after recovery, once each', async () => {
+  test('Kafka stopped mid-batch: the affected events become workflows and are published after recovery, at least once, each recorded where a copy of it is', async () => {
     // Arrange
     const metrics = new OutboxMetrics();
     await p.startWorker();
@@ -70,23 +70,35 @@ describe.each(STORE_KINDS)('fast path (%s store)', (kind) => {
       await infra('up', 'kafka');
     }
     await p.collector.waitForEventIds([...before, ...during], 180_000);
+    await waitFor(async () => (await p.eventRows()).every((r) => r.status === 'published'), { what: 'every event marked published' });
 
-    // Assert
-    for (const id of [...before, ...during]) expect({ id, messages: p.collector.withEventId(id).length }).toEqual({ id, messages: 1 });
+    // Assert: at least once (a send whose answer the restart cut off may have been written, and is
+    // written again: the producer is not idempotent, see workers/kafka-producer.ts); every copy carries
+    // the event's id, and the store's position holds one of them.
+    const rows = await p.eventRows();
+    for (const id of [...before, ...during]) {
+      const copies = p.collector.withEventId(id);
+      expect({ id, atLeastOnce: copies.length >= 1, recordedWhereACopyIs: copies.some((m) => m.offset === rows.find((r) => r.id === id)?.kafka_offset) }).toEqual({
+        id,
+        atLeastOnce: true,
+        recordedWhereACopyIs: true,
+      });
+    }
     const workflows = await p.workflowIds();
     for (const id of during) expect(workflows).toContain(eventWorkflowId(id));
     for (const id of before) expect(workflows).not.toContain(eventWorkflowId(id));
     expect(await metricValue(metrics.registry, 'txoutbox_events_by_path_total', { path: 'fallback' })).toBe(during.length);
-    expect((await p.eventRows()).every((r) => r.status === 'published')).toBe(true);
+    expect(rows.every((r) => r.status === 'published')).toBe(true);
   }, 300_000);
 
   test('per-key order holds with random fast-path and workflow failures: a failed key falls back to its sequencer until clear', async () => {
-    // Arrange: 1 in 5 sends fails on the fast path (before reaching Kafka), and 1 in 5 in the workflows.
+    // Arrange: the first send fails, then 1 in 5 sends fails, on the fast path (before reaching Kafka)
+    // and in the workflows. (With few large batches, chance alone may inject nothing.)
     const seed = Date.now() % 100_000;
     const random = seeded(seed);
     let injected = 0;
     const failSometimes = <T>(send: () => Promise<T>): Promise<T> => {
-      if (random() < 0.2) {
+      if (injected === 0 || random() < 0.2) {
         injected += 1;
         return Promise.reject(new Error('injected publish failure'));
       }
