@@ -55,6 +55,8 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
   const buffer = new Map<number, EnqueuedEvent>((input.buffered ?? []).map((e) => [e.sequence, e]));
   let next: number | null = input.next ?? null;
   let holding: EnqueuedEvent | null = null;
+  /** The sequence the store was last asked about while waiting for it. */
+  let askedFor: number | null = null;
 
   setHandler(enqueueSignal, (events) => {
     for (const event of Array.isArray(events) ? events : [events]) {
@@ -79,17 +81,23 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
     }
     const expected: number = next;
     const idle = buffer.size === 0;
-    // Waiting idle, a later event of the key wakes it: the missing ones may have been settled another
-    // way (the fast path publishes a key's run when the key is clear), and the store says so at once.
-    const wakeOnLater = idle && patched(Patches.sequencerWakesOnLaterEvents);
-    const arrived = await condition(() => buffer.has(expected) || (wakeOnLater && buffer.size > 0), idle ? IDLE_MS : RECHECK_MS);
-    if (wakeOnLater ? !buffer.has(expected) : !arrived) {
+    // Later events of the key while the expected one is missing: it may have been settled another way
+    // (the fast path publishes a key's run when the key is clear), and the store says so at once. So
+    // the store is asked before waiting (once per sequence), and an idle wait ends when any event
+    // arrives, instead of after the recheck or idle timeout.
+    const settledElsewhere = patched(Patches.sequencerWakesOnLaterEvents);
+    const askFirst = settledElsewhere && !idle && !buffer.has(expected) && askedFor !== expected;
+    const arrived = askFirst
+      ? false
+      : await condition(() => buffer.has(expected) || (settledElsewhere && idle && buffer.size > 0), idle ? IDLE_MS : RECHECK_MS);
+    if (settledElsewhere ? !buffer.has(expected) : !arrived) {
       if (buffer.size === 0) return; // idle: close; the next signal-with-start opens a new run
       // A long wait (a key held back) collects signals: start a fresh history before it grows large.
       if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > WAITING_HISTORY_LIMIT) {
         await continueAsNew<typeof keySequencerWorkflow>({ topic, key, policy, workflowIdPrefix, buffered: [...buffer.values()], next });
       }
       // Waiting for a sequence that may have been settled another way (e.g. an operator, a sweep).
+      askedFor = expected;
       const open = await nextOpenSequence(topic, key);
       if (open !== null && open > expected) next = open;
       else if (open === null) next = Math.min(...buffer.keys());

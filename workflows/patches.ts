@@ -5,9 +5,9 @@
  */
 export const Patches = {
   /**
-   * A key sequencer that waits idle (nothing buffered) for its next sequence wakes when any event of
-   * its key arrives, and asks the store at once whether the missing ones were settled another way
-   * (the fast path), instead of sleeping out the ten-minute idle timeout first.
+   * A key sequencer missing its next sequence while later events of its key arrive asks the store at
+   * once whether the missing ones were settled another way (the fast path), instead of sleeping out
+   * the 30-second recheck or the ten-minute idle timeout first.
    */
   sequencerWakesOnLaterEvents: 'sequencer-wakes-on-later-events',
 } as const;

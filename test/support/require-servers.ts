@@ -23,12 +23,19 @@ function reachable(hostPort: string): Promise<boolean> {
  */
 export default async function requireServers(): Promise<void> {
   const servers = testServers();
+  const missing: string[] = [];
   const needed: Array<[string, string]> = [
     ['Temporal', servers.temporalAddress],
     ['Kafka', servers.kafkaBrokers[0] ?? ''],
     ['PostgreSQL', servers.pgUrl],
   ];
-  const missing: string[] = [];
+  // MongoDB: the scripts' server or the user's replica set; its first seed is enough to say "not up".
+  const mongo = process.env.TXOUTBOX_MONGODB_URI ?? process.env.MONGODB_URI;
+  if (mongo === undefined) missing.push('MongoDB (TXOUTBOX_MONGODB_URI / MONGODB_URI is not set)');
+  else {
+    const seed = /^mongodb:\/\/(?:[^@/]*@)?([^,/?]+:\d+)/.exec(mongo)?.[1]; // none for mongodb+srv: DNS decides
+    if (seed !== undefined) needed.push(['MongoDB', seed]);
+  }
   for (const [name, address] of needed) {
     if (!(await reachable(address))) missing.push(`${name} (${address.replace(/\/\/[^@]*@/, '//')})`);
   }
