@@ -17,6 +17,7 @@ import type { OrderService } from '../domain/orders/order-service';
 import { PostgresOrderService } from '../domain/orders/postgres-order-service';
 import { MongoOutboxStore } from '../domain/stores/mongodb-store';
 import { PostgresOutboxStore } from '../domain/stores/postgres-store';
+import { DEFAULT_MONGODB_URI } from '../workers/config';
 import { createRelay, mapLimit } from '../workers/relay';
 import { eventWorkflowId } from '../workers/start-event-workflow';
 import { startOutboxWorker } from '../workers/worker';
@@ -175,11 +176,10 @@ async function demoStore(logger: Logger): Promise<{ kind: string; store: OutboxS
     await orders.setup();
     return { kind: 'PostgreSQL', store, orders, close: async () => { await store.close(); await pool.end(); } };
   }
-  const uri = process.env.TXOUTBOX_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/?replicaSet=secantus&directConnection=true';
+  const uri = process.env.TXOUTBOX_MONGODB_URI ?? process.env.MONGODB_URI ?? DEFAULT_MONGODB_URI;
   const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 });
   const db = client.db(SCHEMA);
   await db.dropDatabase();
-  for (const name of ['outbox_events', 'outbox_checkpoints', 'outbox_key_sequences']) await db.createCollection(name);
   const store = new MongoOutboxStore({ db, logger });
   await store.setup();
   const orders = new MongoOrderService(client, db, createOutbox({ store, registry, source }));

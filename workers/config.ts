@@ -77,6 +77,9 @@ export interface TxoutboxConfig {
   fastPath: { topics: string[]; types: string[] } | null;
 }
 
+/** The MongoDB server scripts/infra.sh starts (one node, connected to directly; see that script). */
+export const DEFAULT_MONGODB_URI = 'mongodb://127.0.0.1:27017/?replicaSet=secantus&directConnection=true';
+
 /** Every variable, with its default: printed by `txoutbox config`. */
 export const CONFIG_TEMPLATE = `# txoutbox configuration (environment variables)
 TXOUTBOX_STORE=mongodb                  # mongodb | postgres
@@ -138,7 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   if (!/^postgres(ql)?:\/\//.test(pgUrl)) throw bad('TXOUTBOX_PG_URL', 'must be a postgres:// URL');
   const pgSchema = get('TXOUTBOX_PG_SCHEMA') ?? 'public';
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(pgSchema)) throw bad('TXOUTBOX_PG_SCHEMA', `must be a lower-case SQL identifier, got ${JSON.stringify(pgSchema)}`);
-  const mongodbUri = get('TXOUTBOX_MONGODB_URI') ?? 'mongodb://127.0.0.1:27017/?replicaSet=secantus&directConnection=true';
+  const mongodbUri = get('TXOUTBOX_MONGODB_URI') ?? DEFAULT_MONGODB_URI;
   if (!/^mongodb(\+srv)?:\/\//.test(mongodbUri)) throw bad('TXOUTBOX_MONGODB_URI', 'must be a mongodb:// URL');
   const temporalAddress = get('TXOUTBOX_TEMPORAL_ADDRESS') ?? '127.0.0.1:7233';
   if (!HOST_PORT.test(temporalAddress)) throw bad('TXOUTBOX_TEMPORAL_ADDRESS', `must be host:port, got ${JSON.stringify(temporalAddress)}`);

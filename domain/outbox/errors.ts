@@ -70,6 +70,20 @@ export class OutboxError extends Error {
   }
 }
 
+/**
+ * The error of a store that refused to record `results` because another event already holds one of
+ * their Kafka positions (each adapter's unique index). `cause` is the driver's duplicate-key error.
+ */
+export function kafkaPositionTaken(results: ReadonlyArray<{ eventId: string; topic: string; partition: number; offset: string }>, cause: unknown): OutboxError {
+  const [first] = results;
+  const single = results.length === 1 && first !== undefined;
+  return new OutboxError(
+    OutboxErrorCode.kafkaPositionTaken,
+    `another event is already recorded at a Kafka position acknowledged for ${single ? `event ${first.eventId} (${first.topic}/${first.partition}@${first.offset})` : `${results.length} events`}: not marked published`,
+    { retriable: true, cause, context: single ? { eventId: first.eventId, topic: first.topic } : {} },
+  );
+}
+
 export function isOutboxError(err: unknown, code?: OutboxErrorCode): err is OutboxError {
   return err instanceof OutboxError && (code === undefined || err.code === code);
 }

@@ -16,6 +16,7 @@ import {
   createChangeFeed,
   ENVELOPE_VERSION,
   CLOUDEVENTS_SPEC_VERSION,
+  kafkaPositionTaken,
   OutboxError,
   OutboxErrorCode,
   silentLogger,
@@ -61,6 +62,7 @@ interface CheckpointDocument {
  */
 export interface MongoDbLike {
   collection<T extends Document>(name: string): MongoCollectionLike<T>;
+  createCollection(name: string): Promise<unknown>;
 }
 
 export interface MongoCollectionLike<T extends Document> {
@@ -118,16 +120,28 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   private readonly checkpoints: MongoCollectionLike<CheckpointDocument>;
   private readonly sequences: MongoCollectionLike<{ _id: string; sequence: number }>;
   private readonly logger: Logger;
+  private readonly db: MongoDbLike;
+  private readonly collectionNames: readonly string[];
 
   constructor(options: MongoStoreOptions) {
-    const db: MongoDbLike = options.db;
-    this.events = db.collection<OutboxDocument>(options.eventsCollection ?? 'outbox_events');
-    this.checkpoints = db.collection<CheckpointDocument>(options.checkpointsCollection ?? 'outbox_checkpoints');
-    this.sequences = db.collection<{ _id: string; sequence: number }>('outbox_key_sequences');
+    this.db = options.db;
+    const events = options.eventsCollection ?? 'outbox_events';
+    const checkpoints = options.checkpointsCollection ?? 'outbox_checkpoints';
+    const sequences = 'outbox_key_sequences';
+    this.collectionNames = [events, checkpoints, sequences];
+    this.events = this.db.collection<OutboxDocument>(events);
+    this.checkpoints = this.db.collection<CheckpointDocument>(checkpoints);
+    this.sequences = this.db.collection<{ _id: string; sequence: number }>(sequences);
     this.logger = options.logger ?? silentLogger;
   }
 
+  /** Creates the collections (a transaction is no place to create one: mongod before 4.4 refuses) and indexes. */
   async setup(): Promise<void> {
+    for (const name of this.collectionNames) {
+      await this.db.createCollection(name).catch((err: unknown) => {
+        if ((err as { codeName?: unknown }).codeName !== 'NamespaceExists') throw err;
+      });
+    }
     await this.events.createIndexes([
       { key: { status: 1, _id: 1 }, name: 'outbox_status_id' },
       { key: { _id: 1 }, name: 'outbox_pending_id', partialFilterExpression: { status: 'pending' } },
@@ -196,12 +210,7 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     )
       .catch((err: unknown) => {
         const { code, message } = err as { code?: unknown; message?: unknown };
-        if (code !== 11000 || !String(message).includes('outbox_kafka_position')) throw err;
-        throw new OutboxError(
-          OutboxErrorCode.kafkaPositionTaken,
-          `another event is already recorded at the Kafka position acknowledged for event ${result.eventId} (${result.topic}/${result.partition}@${result.offset}): not marked published`,
-          { retriable: true, cause: err, context: { eventId: result.eventId, topic: result.topic } },
-        );
+        throw code === 11000 && String(message).includes('outbox_kafka_position') ? kafkaPositionTaken([result], err) : err;
       });
     if (matchedCount === 1) return 'marked';
     return (await this.events.findOne({ _id: result.eventId })) === null ? 'not-found' : 'already-published';

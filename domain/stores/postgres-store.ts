@@ -1,6 +1,7 @@
 import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
 import {
   createChangeFeed,
+  kafkaPositionTaken,
   OutboxError,
   OutboxErrorCode,
   OutboxStatus,
@@ -571,13 +572,5 @@ function toEvent(row: EventRow): OutboxEvent {
 /** A unique violation of the Kafka position index as a typed, retriable error; anything else as it is. */
 function positionTakenOr(err: unknown, results: readonly PublishResult[]): unknown {
   const { code, constraint } = err as { code?: unknown; constraint?: unknown };
-  if (code !== '23505' || constraint !== 'outbox_events_kafka_position') return err;
-  const first = results[0];
-  return new OutboxError(
-    OutboxErrorCode.kafkaPositionTaken,
-    `another event is already recorded at a Kafka position acknowledged for ${results.length === 1 ? `event ${first?.eventId}` : `${results.length} events`}` +
-      (results.length === 1 ? ` (${first?.topic}/${first?.partition}@${first?.offset})` : '') +
-      ': not marked published',
-    { retriable: true, cause: err, context: results.length === 1 ? { eventId: first?.eventId, topic: first?.topic } : {} },
-  );
+  return code === '23505' && constraint === 'outbox_events_kafka_position' ? kafkaPositionTaken(results, err) : err;
 }

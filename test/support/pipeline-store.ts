@@ -182,10 +182,9 @@ class MongoPipelineStore implements PipelineStore {
 
   async setup(): Promise<void> {
     await this.client.connect();
-    // Collections exist before the first transaction writes to them (mongod < 4.4 cannot create them inside one).
-    for (const name of ['outbox_events', 'outbox_checkpoints', 'outbox_key_sequences', 'orders', 'billing_effects']) {
-      await this.db.createCollection(name).catch(() => undefined);
-    }
+    // Collections exist before the first transaction writes to them (mongod < 4.4 cannot create them
+    // inside one); the store's and the inbox's own setup() create theirs.
+    for (const name of ['orders', 'billing_effects']) await this.db.createCollection(name);
     await this.store.setup();
     await this.inbox.setup();
   }

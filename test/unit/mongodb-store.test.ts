@@ -80,6 +80,9 @@ class FakeCollection<T extends Document = Document> {
 
 class FakeDb implements MongoDbLike {
   readonly collections = new Map<string, FakeCollection>();
+  async createCollection(name: string): Promise<void> {
+    this.raw(name);
+  }
   collection<T extends Document>(name: string): MongoCollectionLike<T> {
     const raw = this.raw(name);
     // A typed view over the untyped fake: documents go in and out as they are.
