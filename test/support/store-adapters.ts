@@ -10,6 +10,7 @@ import { MongoInbox } from '../../domain/stores/mongodb-inbox';
 import { PostgresInbox } from '../../domain/stores/postgres-inbox';
 import { MongoOutboxStore, type MongoTx } from '../../domain/stores/mongodb-store';
 import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres-store';
+import { mongoUri } from './pipeline-store';
 import { testServers, uniqueName } from './servers';
 
 export interface AdapterUnderTest<Tx> {
@@ -31,14 +32,11 @@ export interface AdapterUnderTest<Tx> {
 
 export interface AdapterFactory {
   name: string;
-  /** Why it does not run here, or null when it does. */
-  notRunReason: string | null;
   create(): Promise<AdapterUnderTest<unknown>>;
 }
 
 export const postgresAdapter: AdapterFactory = {
   name: 'PostgreSQL',
-  notRunReason: null,
   async create(): Promise<AdapterUnderTest<PgTx>> {
     const pool = new Pool({ connectionString: testServers().pgUrl, max: 10 });
     const schema = uniqueName('c').replace(/-/g, '_');
@@ -87,20 +85,15 @@ export const postgresAdapter: AdapterFactory = {
   },
 };
 
-const mongoUri = process.env.MONGODB_URI;
-
 export const mongoAdapter: AdapterFactory = {
   name: 'MongoDB',
-  notRunReason: mongoUri ? null : 'MONGODB_URI is not set; it must name a replica set (transactions and change streams need one)',
   async create(): Promise<AdapterUnderTest<MongoTx>> {
-    if (!mongoUri) throw new Error('MONGODB_URI is not set');
-    const client = await MongoClient.connect(mongoUri);
+    const client = await MongoClient.connect(mongoUri());
     const db = client.db(uniqueName('txoutbox').replace(/-/g, '_'));
     const store = new MongoOutboxStore({ db });
     await store.setup();
     const business = db.collection<{ _id: string }>('business');
-    await db.createCollection('outbox_events').catch(() => undefined);
-    await db.createCollection('business').catch(() => undefined);
+    await db.createCollection('business');
     const inbox = new MongoInbox(client, db);
     await inbox.setup();
     return {
