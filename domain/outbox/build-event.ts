@@ -1,4 +1,5 @@
 import { canonicalJson, payloadHash } from './canonical-json';
+import { RESERVED_HEADER_NAMES } from './cloudevents';
 import { OutboxError, OutboxErrorCode } from './errors';
 import {
   CLOUDEVENTS_SPEC_VERSION,
@@ -134,6 +135,9 @@ function checkHeaders(
     for (const name of names) {
       // CloudEvents extension attribute names: lower-case letters and digits, at most 20.
       if (!HEADER_NAME.test(name)) throw invalidEvent(`header name ${JSON.stringify(name)} must match ${HEADER_NAME.source}`, ctx);
+      if (RESERVED_HEADER_NAMES.has(name)) {
+        throw invalidEvent(`header name ${JSON.stringify(name)} is reserved: ce_${name} is one of the event's own CloudEvents attributes`, ctx);
+      }
       const value = extra[name];
       checkHeaderValue(name, value, options, ctx);
       out.extra[name] = value as string;

@@ -9,13 +9,44 @@ export interface OutboxMessage {
 }
 
 /**
+ * Names an extra header cannot take: each would become a `ce_<name>` header that is one of the
+ * event's own CloudEvents attributes (the spec's context attributes and the ones txoutbox sets), and
+ * consumers deduplicate and route on those.
+ */
+export const RESERVED_HEADER_NAMES: ReadonlySet<string> = new Set([
+  // CloudEvents 1.0 context attributes
+  'id',
+  'source',
+  'specversion',
+  'type',
+  'datacontenttype',
+  'dataschema',
+  'subject',
+  'time',
+  'data',
+  // set by txoutbox
+  'schemaversion',
+  'aggregatetype',
+  'payloadhash',
+  'partitionkey',
+  'correlationid',
+  'causationid',
+  'traceparent',
+  'tracestate',
+]);
+
+/**
  * The event as a Kafka message in CloudEvents' Kafka protocol binding, binary content mode: the
  * payload is the value (canonical JSON), attributes are `ce_*` headers, `content-type` carries
  * `datacontenttype`, the key is the aggregate key. The W3C `traceparent`/`tracestate` headers are
  * also set as themselves, for tracing instrumentation that reads them there.
  */
 export function toKafkaMessage(event: OutboxEvent): OutboxMessage {
-  const headers: Record<string, string> = {
+  const headers: Record<string, string> = {};
+  // Extra headers first, so the event's own attributes win over any an older version accepted
+  // under a reserved name (add() now refuses those).
+  for (const [name, value] of Object.entries(event.headers.extra ?? {})) headers[`ce_${name}`] = value;
+  Object.assign(headers, {
     ce_specversion: event.specVersion,
     ce_id: event.id,
     ce_source: event.source,
@@ -27,13 +58,12 @@ export function toKafkaMessage(event: OutboxEvent): OutboxMessage {
     ce_aggregatetype: event.aggregateType,
     ce_payloadhash: event.payloadHash,
     ce_partitionkey: event.key,
-  };
-  const { correlationId, causationId, traceparent, tracestate, extra } = event.headers;
+  });
+  const { correlationId, causationId, traceparent, tracestate } = event.headers;
   if (correlationId !== undefined) headers.ce_correlationid = correlationId;
   if (causationId !== undefined) headers.ce_causationid = causationId;
   if (traceparent !== undefined) headers.ce_traceparent = headers.traceparent = traceparent;
   if (tracestate !== undefined) headers.ce_tracestate = headers.tracestate = tracestate;
-  for (const [name, value] of Object.entries(extra ?? {})) headers[`ce_${name}`] = value;
   return { key: event.key, value: canonicalJson(event.payload), headers };
 }
 

@@ -146,3 +146,25 @@ describe('CloudEvents Kafka binding', () => {
     });
   });
 });
+
+describe('extra headers never overwrite a CloudEvents attribute', () => {
+  test.each(['id', 'type', 'source', 'time', 'specversion', 'subject', 'datacontenttype', 'schemaversion', 'payloadhash', 'correlationid', 'traceparent'])(
+    'extra header "%s" is refused at add() with INVALID_EVENT',
+    async (name) => {
+      await expect(build({ type: 'orders.OrderPlaced', schemaVersion: 1, aggregateId: 'o-1', payload: { orderId: 'o-1', totalCents: 1 }, headers: { extra: { [name]: 'spoofed' } } })).rejects.toMatchObject({
+        code: OutboxErrorCode.invalidEvent,
+        message: expect.stringContaining(`reserved`),
+      });
+    },
+  );
+
+  test('an event stored before the check keeps its own attributes on the wire (ce_id is the event id)', async () => {
+    const event = await build({ type: 'orders.OrderPlaced', schemaVersion: 1, aggregateId: 'o-1', payload: { orderId: 'o-1', totalCents: 1 } });
+    // As an older version accepted it, read back from the store.
+    const legacy = { ...event, headers: { extra: { id: 'spoofed', type: 'spoofed', tenant: 't1' } } };
+    const message = toKafkaMessage(legacy);
+    expect(message.headers.ce_id).toBe(event.id);
+    expect(message.headers.ce_type).toBe('orders.OrderPlaced');
+    expect(message.headers.ce_tenant).toBe('t1');
+  });
+});
