@@ -1,0 +1,143 @@
+/**
+ * Records the event histories the replay test (test/workflows/replay.test.ts) replays on the current
+ * workflow code. Run on purpose, when a workflow changes what it does, and keep the older files:
+ * each one stands for workflows that may still be running in production when new code deploys.
+ *
+ *   npm run record-histories -- [--workflows DIR] [--label NAME] [--out DIR]
+ *
+ * --workflows  the workflow code to record with (default: this checkout's workflows/); point it at an
+ *              older checkout's workflows/ to record what an earlier version left running
+ * --label      the files' suffix: <scenario>.<label>.json (default: the short git commit)
+ * --out        where the files go (default: test/replay/histories)
+ *
+ * The workflows run on the real Temporal server the scripts started, with their activities replaced
+ * by stand-ins: a history records an activity's result, not how it was computed, so the stand-ins
+ * only choose which path each scenario takes.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import type { OutboxActivities } from '../activities';
+import { enqueueSignal, type EnqueuedEvent } from '../workflows/signals';
+import { DEFAULT_PUBLISH_POLICY, type PublishPolicy, type PublishReceipt } from '../workflows/types';
+
+const REPO = join(__dirname, '..');
+const { values } = parseArgs({
+  options: {
+    workflows: { type: 'string', default: join(REPO, 'workflows') },
+    label: { type: 'string', default: '' },
+    out: { type: 'string', default: join(REPO, 'test', 'replay', 'histories') },
+  },
+});
+const label = values.label || execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
+const address = process.env.TXOUTBOX_TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+const stamp = Date.now().toString(36);
+/** Fast retries: the histories hold the same commands as with the default policy, sooner. */
+const policy: PublishPolicy = { ...DEFAULT_PUBLISH_POLICY, initialIntervalMs: 50, maximumIntervalMs: 100, maximumAttempts: 2, deadLetterTopic: 'orders.dlq' };
+
+/** Event ids whose publication fails (until an operator retries it). */
+const failing = new Set<string>();
+const published: string[] = [];
+let openSequence: number | null = 1;
+
+const activities: OutboxActivities = {
+  publishEvent: async (eventId: string): Promise<PublishReceipt> => {
+    if (failing.has(eventId)) throw ApplicationFailure.retryable('broker unavailable (stand-in)', 'PUBLISH_FAILED');
+    published.push(eventId);
+    return { eventId, topic: 'orders', partition: 0, offset: String(published.length), publishedAt: new Date(0).toISOString(), attempts: 1, alreadyPublished: false };
+  },
+  escalateEvent: async () => ({ attempts: policy.maximumAttempts }),
+  reopenEvent: async (eventId: string) => {
+    failing.delete(eventId);
+  },
+  resolveEvent: async () => undefined,
+  compensateEvent: async () => undefined,
+  publishDeadLetter: async () => undefined,
+  nextOpenSequence: async () => openSequence,
+  waitUntilSettled: async () => undefined,
+} as unknown as OutboxActivities;
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`record-histories: ${what} did not happen within 60 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function statusOf(handle: WorkflowHandle): Promise<string> {
+  return ((await handle.query('state')) as { status: string }).status;
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const taskQueue = `record-histories-${stamp}`;
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const workerConnection = await NativeConnection.connect({ address });
+  const workflowsPath = resolve(values.workflows);
+  const worker = await Worker.create({ connection: workerConnection, taskQueue, workflowBundle: await bundleWorkflowCode({ workflowsPath }), activities });
+  const recorded: Array<{ name: string; handle: WorkflowHandle }> = [];
+  const publish = (name: string, eventId: string): Promise<WorkflowHandle> =>
+    client.workflow.start('publishEventWorkflow', { taskQueue, workflowId: `outbox-${eventId}`, args: [{ eventId, policy }] }).then((handle) => {
+      recorded.push({ name, handle });
+      return handle;
+    });
+
+  await worker.runUntil(async () => {
+    // publishEventWorkflow: published at the first attempt.
+    await (await publish('publish-event.published', `${stamp}-published`)).result();
+
+    // Escalated (attempts spent, dead-letter copy), then each operator action.
+    for (const action of ['retry', 'discard', 'compensate'] as const) {
+      const eventId = `${stamp}-stuck-${action}`;
+      failing.add(eventId);
+      const handle = await publish(`publish-event.stuck-then-${action}`, eventId);
+      await waitFor(`${eventId} stuck`, async () => (await statusOf(handle)) === 'stuck');
+      if (action === 'retry') await handle.executeUpdate('retry', { args: [] });
+      else if (action === 'discard') await handle.executeUpdate('discard', { args: [{ reason: 'recorded for the replay test' }] });
+      else await handle.signal('compensate', { reason: 'recorded for the replay test' });
+      await handle.result();
+    }
+
+    // keySequencerWorkflow: events 1 and 2 in order; then 3 and 4 settled elsewhere (the fast path)
+    // while 5 arrives; 5 published; the run is then ended (it would idle for ten minutes).
+    const key = `order-${stamp}`;
+    const sequencerId = `outbox-key-orders/${key}`;
+    const event = (sequence: number): EnqueuedEvent => ({ eventId: `${stamp}-seq-${sequence}`, sequence, type: 'orders.LineAdded', aggregateId: key });
+    const sequencer = await client.workflow.signalWithStart('keySequencerWorkflow', {
+      taskQueue,
+      workflowId: sequencerId,
+      args: [{ topic: 'orders', key, policy }],
+      signal: enqueueSignal,
+      signalArgs: [[event(1), event(2)]],
+    });
+    recorded.push({ name: 'key-sequencer.in-order-then-settled-elsewhere', handle: sequencer });
+    await waitFor('events 1 and 2 published', () => published.includes(event(2).eventId));
+    openSequence = 5;
+    await sequencer.signal(enqueueSignal, event(5));
+    // Without the wake-up patch the sequencer only notices after its 30 s recheck: still recorded.
+    await waitFor('event 5 published', () => published.includes(event(5).eventId));
+    await sequencer.terminate('recorded for the replay test');
+  });
+
+  mkdirSync(values.out, { recursive: true });
+  for (const { name, handle } of recorded) {
+    const history = await handle.fetchHistory();
+    const file = join(values.out, `${name}.${label}.json`);
+    writeFileSync(file, historyToJSON(history) + '\n');
+    process.stdout.write(`${file}: ${history.events?.length ?? 0} events\n`);
+  }
+  await workerConnection.close();
+  await connection.close();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
