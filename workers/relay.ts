@@ -13,7 +13,7 @@ import {
 import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
 import type { FastPath } from './fast-path';
 import type { OutboxMetrics } from './metrics';
-import { DEFAULT_WORKFLOW_ID_PREFIX, enqueueKey, startEventWorkflow, type StartOutcome } from './start-event-workflow';
+import { DEFAULT_WORKFLOW_ID_PREFIX, enqueueKey, isPermanentStartError, startEventWorkflow, type StartOutcome } from './start-event-workflow';
 
 export interface RelayOptions {
   /** The outbox store (any adapter). */
@@ -139,7 +139,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       if (page.length === 0) break;
       const outcomes = await this.dispatch(page, 'sweep');
       totals.found += page.length;
-      totals.started += outcomes.filter((o) => o !== 'duplicate').length;
+      totals.started += outcomes.filter((o) => o === 'started' || o === 'sequenced').length;
       totals.duplicates += outcomes.filter((o) => o === 'duplicate').length;
       afterId = page[page.length - 1]?.id;
       if (page.length < sweepBatchSize) break;
@@ -161,7 +161,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           this.emit('ready');
           for (const event of batch.events) this.options.metrics?.eventsRelayed.inc({ type: event.type });
           const outcomes = await this.dispatch(batch.events, 'feed');
-          const started = outcomes.filter((o) => o !== 'duplicate').length;
+          const started = outcomes.filter((o) => o === 'started' || o === 'sequenced').length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
           await batch.checkpoint();
           this.options.metrics?.checkpointSaved();
@@ -208,11 +208,11 @@ export class Relay extends EventEmitter<RelayEvents> {
       const slot = `${event.topic}\0${event.key}`;
       byKey.set(slot, [...(byKey.get(slot) ?? []), event]);
     }
-    const [outcomes] = await Promise.all([
-      mapLimit(unordered, startConcurrency, async (event) => {
-        const outcome = await startEventWorkflow(workflowClient, event, { taskQueue, policy: publishPolicy, workflowIdPrefix });
+    const [outcomes, groups] = await Promise.all([
+      mapLimit(unordered, startConcurrency, async (event): Promise<StartOutcome> => {
+        const outcome = await this.refusedIfPermanent([event], () => startEventWorkflow(workflowClient, event, { taskQueue, policy: publishPolicy, workflowIdPrefix }));
         if (outcome === 'duplicate') metrics?.duplicatesRefused.inc({ source });
-        else metrics?.workflowsStarted.inc({ source });
+        else if (outcome === 'started') metrics?.workflowsStarted.inc({ source });
         logger.debug(outcome === 'duplicate' ? 'workflow already exists (deduplicated)' : `workflow ${outcome}`, {
           eventId: event.id,
           type: event.type,
@@ -220,13 +220,40 @@ export class Relay extends EventEmitter<RelayEvents> {
         });
         return outcome;
       }),
-      mapLimit([...byKey.values()], startConcurrency, async (group) => {
-        await enqueueKey(workflowClient, group, { taskQueue, policy: publishPolicy, workflowIdPrefix });
-        metrics?.workflowsStarted.inc({ source }, group.length);
-        logger.debug('events handed to their key sequencer', { key: group[0]?.key, topic: group[0]?.topic, events: group.length });
+      mapLimit([...byKey.values()], startConcurrency, async (group): Promise<StartOutcome[]> => {
+        const outcome = await this.refusedIfPermanent(group, async () => {
+          await enqueueKey(workflowClient, group, { taskQueue, policy: publishPolicy, workflowIdPrefix });
+          return 'sequenced';
+        });
+        if (outcome === 'sequenced') {
+          metrics?.workflowsStarted.inc({ source }, group.length);
+          logger.debug('events handed to their key sequencer', { key: group[0]?.key, topic: group[0]?.topic, events: group.length });
+        }
+        return group.map(() => outcome);
       }),
     ]);
-    return [...outcomes, ...events.filter((e) => e.sequence !== null).map((): StartOutcome => 'sequenced')];
+    return [...outcomes, ...groups.flat()];
+  }
+
+  /**
+   * Runs a start; when Temporal refuses it for good (isPermanentStartError), the events become
+   * `stuck` with the reason (the CLI lists them, an operator decides) instead of the error stopping
+   * the feed, which would read the same batch again forever. Other errors propagate (the feed retries).
+   */
+  private async refusedIfPermanent(events: readonly OutboxEvent[], start: () => Promise<StartOutcome>): Promise<StartOutcome> {
+    try {
+      return await start();
+    } catch (err) {
+      if (!isPermanentStartError(err)) throw err;
+      const lastError = `Temporal refused to start its workflow: ${err instanceof Error ? err.message : String(err)}`;
+      for (const event of events) {
+        if (await this.options.store.transition(event.id, { from: 'pending', to: 'stuck', attempts: event.attempts, lastError })) {
+          this.options.metrics?.eventsStuck.inc({ type: event.type });
+        }
+        this.options.logger.error('event stuck: its workflow can never start', { eventId: event.id, type: event.type, lastError });
+      }
+      return 'refused';
+    }
   }
 
   private report(err: unknown, message: string): void {

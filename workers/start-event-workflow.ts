@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { WorkflowClient } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { extractTraceContext, inSpan, type OutboxEvent } from '../domain/outbox';
@@ -13,12 +14,42 @@ export function eventWorkflowId(eventId: string, prefix = DEFAULT_WORKFLOW_ID_PR
   return `${prefix}${eventId}`;
 }
 
-/** `sequenced`: an ordered event handed to its key's sequencer, which starts its workflow in turn. */
-export type StartOutcome = 'started' | 'duplicate' | 'sequenced';
+/**
+ * `sequenced`: an ordered event handed to its key's sequencer, which starts its workflow in turn.
+ * `refused`: Temporal refuses to start it, and always will (see `isPermanentStartError`): the event
+ * is marked `stuck` with the reason, for an operator.
+ */
+export type StartOutcome = 'started' | 'duplicate' | 'sequenced' | 'refused';
 
-/** Workflow id of the sequencer of one topic and key. */
+/** Temporal's default limit on a workflow id (`limit.maxIDLength`), in bytes. */
+export const MAX_WORKFLOW_ID_BYTES = 1000;
+
+/**
+ * Workflow id of the sequencer of one topic and key: `<prefix>key-<topic>/<key>`, readable in the
+ * Web UI. A key too long for that (keys may have 1,024 bytes; Temporal takes 1,000 for the whole id)
+ * is replaced by its SHA-256, `<prefix>key-<topic>/sha256:<hex>`; the sequencer's memo still holds
+ * the key. Ids that fit stay as they were, so a running sequencer keeps its id across a deploy.
+ */
 export function sequencerWorkflowId(topic: string, key: string, prefix = DEFAULT_WORKFLOW_ID_PREFIX): string {
-  return `${prefix}key-${topic}/${key}`;
+  const readable = `${prefix}key-${topic}/${key}`;
+  if (Buffer.byteLength(readable, 'utf8') <= MAX_WORKFLOW_ID_BYTES) return readable;
+  return `${prefix}key-${topic}/sha256:${createHash('sha256').update(key, 'utf8').digest('hex')}`;
+}
+
+/** gRPC status codes Temporal answers a start with when the request itself can never be accepted. */
+const INVALID_ARGUMENT = 3;
+
+/**
+ * True when Temporal refused a workflow start for a reason in the request (gRPC INVALID_ARGUMENT:
+ * an id, memo or search attribute over a limit, ...): starting it again can never succeed, unlike an
+ * unavailable server or a timeout.
+ */
+export function isPermanentStartError(err: unknown): boolean {
+  for (let current: unknown = err, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (code === INVALID_ARGUMENT) return true;
+  }
+  return false;
 }
 
 /**

@@ -41,7 +41,7 @@ describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
     const byKey = new Map<string, number[]>();
     const ordered = [...p.collector.messages].sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
     for (const m of ordered) {
-      if (m.cloudEvent.type !== 'orders.LineAdded' && m.cloudEvent.type !== 'orders.NoteLineAdded') continue;
+      if (!['orders.LineAdded', 'orders.NoteLineAdded', 'orders.TenantLineAdded'].includes(m.cloudEvent.type)) continue;
       const { line } = JSON.parse(m.value ?? '{}') as { line: number };
       byKey.set(m.key ?? '', [...(byKey.get(m.key ?? '') ?? []), line]);
     }
@@ -85,6 +85,48 @@ describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
     expect(injected).toBeGreaterThan(0);
     console.log(`ordering: 2000 events, 20 keys, ${injected} publish failures injected, seed ${seed}`);
   }, 900_000);
+
+  test('a key too long for a Temporal workflow id is published in order, and the events after it flow on', async () => {
+    // Arrange: a 1,000-byte key (under the 1,024-byte key limit) would make its sequencer's id
+    // `outbox-key-<topic>/<key>` longer than Temporal's 1,000-byte workflow id limit.
+    await p.startWorker();
+    await p.startRelay();
+    const tenant = `tenant-${'x'.repeat(985)}`;
+    const longKey = `${tenant}/order-1`;
+    const addTenantLine = (tx: unknown, line: number) => p.outbox.add({ type: 'orders.TenantLineAdded', aggregateId: 'order-1', payload: { orderId: 'order-1', line, tenant } }, tx);
+
+    // Act
+    const long1 = await p.inTransaction((tx) => addTenantLine(tx, 1));
+    const long2 = await p.inTransaction((tx) => addTenantLine(tx, 2));
+    const after = await p.inTransaction((tx) => addLine(tx, 'order-after', 1));
+    await p.collector.waitForEventIds([long1.id, long2.id, after.id], 60_000);
+
+    // Assert
+    expect(linesByKey().get(longKey)).toEqual([1, 2]);
+    expect(linesByKey().get('order-after')).toEqual([1]);
+  });
+
+  test('an event whose workflow Temporal can never start becomes stuck with the reason, and the events after it are published', async () => {
+    // Arrange: a workflow-id prefix so long that an event's own id still fits Temporal's 1,000-byte
+    // limit but its key sequencer's id cannot (even hashed): Temporal refuses that start every time.
+    await p.startWorker();
+    const workflowIdPrefix = `outbox-${'p'.repeat(1000 - 36 - 7)}`;
+    await p.startRelay(p.relay({ workflowIdPrefix }));
+
+    // Act
+    const ordered = await p.inTransaction((tx) => addLine(tx, 'order-refused', 1));
+    const after = await p.inTransaction((tx) => p.outbox.add({ type: 'orders.OrderPlaced', aggregateId: 'o-after', payload: { orderId: 'o-after', customerId: 'c', totalCents: 1 } }, tx));
+    await p.collector.waitForEventIds([after.id], 60_000);
+    const stuck = await waitFor(async () => {
+      const event = await p.store.get(ordered.id);
+      return event?.status === 'stuck' ? event : undefined;
+    }, { what: 'the refused event stuck' });
+
+    // Assert
+    expect(stuck.lastError).toMatch(/^Temporal refused to start its workflow: .*/);
+    expect(p.collector.messages.map((m) => m.cloudEvent.id)).not.toContain(ordered.id);
+    expect(await runCliCapture(['list', '--status', 'stuck'])).toContain(ordered.id);
+  });
 
   test('overlapping transactions on one key keep commit order, not start order', async () => {
     // Arrange

@@ -97,6 +97,16 @@ export class TestPipeline {
         schema: z.object({ orderId: z.string(), line: z.number().int(), note: z.string().optional() }),
       }),
       defineEventType({
+        // Ordered under a key of the tenant and the order: keys up to the 1,024-byte limit.
+        type: 'orders.TenantLineAdded',
+        schemaVersion: 1,
+        aggregateType: 'order',
+        topic: this.topic,
+        ordering: 'per-key',
+        schema: z.object({ orderId: z.string(), line: z.number().int(), tenant: z.string() }),
+        key: (aggregateId, payload) => `${(payload as { tenant: string }).tenant}/${aggregateId}`,
+      }),
+      defineEventType({
         type: 'orders.NoteLineAdded',
         schemaVersion: 1,
         aggregateType: 'order',
