@@ -320,11 +320,41 @@ async function operate(
           : await handle.executeUpdate(discardUpdate, { args: [{ reason: reason ?? '' }] });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw new CliError(`refused: ${err.cause?.message ?? err.message}`, ExitCode.refused);
-    if (err instanceof WorkflowNotFoundError) throw new CliError(`no running workflow for event ${eventId}`, ExitCode.notFound);
+    if (err instanceof WorkflowNotFoundError) return operateWithoutWorkflow(ctx, event, action, reason, print);
     throw err;
   }
   print(`${action}: event ${eventId} is now ${state.status}${state.lastError && state.status === 'stuck' ? ` (${state.lastError})` : ''}`, state);
   return state.status === 'stuck' && action !== 'retry' ? ExitCode.failure : ExitCode.ok;
+}
+
+/**
+ * A stuck event whose workflow is no longer open (terminated or cancelled in the Web UI, or gone
+ * after Temporal's retention): the action is taken in the store. `retry` makes it pending again, and
+ * the relay's sweeper starts a new workflow for it; `discard` discards it with the reason;
+ * `compensate` needs the worker's registered compensation, which only a workflow runs: refused.
+ */
+async function operateWithoutWorkflow(
+  ctx: Context,
+  event: OutboxEvent,
+  action: 'retry' | 'compensate' | 'discard',
+  reason: string | undefined,
+  print: Print,
+): Promise<ExitCode> {
+  const eventId = event.id;
+  if (action === 'compensate') {
+    throw new CliError(`event ${eventId} has no open workflow to run its compensation: retry it (a new workflow takes it up) or discard it`, ExitCode.refused);
+  }
+  if (action === 'discard' && (reason === undefined || reason.trim() === '')) throw new CliError('discard needs a reason (--reason "...")', ExitCode.usage);
+  const changed =
+    action === 'retry'
+      ? await ctx.store.transition(eventId, { from: 'stuck', to: 'pending' })
+      : await ctx.store.transition(eventId, { from: 'stuck', to: 'discarded', resolution: { status: 'discarded', reason: reason ?? null, at: new Date() } });
+  const now = await ctx.store.get(eventId);
+  if (!changed) throw new CliError(`event ${eventId} is ${now?.status ?? 'gone'}: ${action} applies only to a stuck event`, ExitCode.refused);
+  const status = now?.status ?? (action === 'retry' ? 'pending' : 'discarded');
+  const note = action === 'retry' ? ' (its workflow had closed: the relay\'s sweeper starts a new one)' : ' (its workflow had closed: done in the store)';
+  print(`${action}: event ${eventId} is now ${status}${note}`, { eventId, status, workflow: 'closed' });
+  return ExitCode.ok;
 }
 
 async function replay(ctx: Context, eventId: string | undefined, values: Values, io: Io, print: Print): Promise<ExitCode> {

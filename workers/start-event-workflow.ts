@@ -53,9 +53,11 @@ export function isPermanentStartError(err: unknown): boolean {
 }
 
 /**
- * Starts the publish workflow of one event. A second start of the same event, running or closed,
- * is refused by Temporal (REJECT_DUPLICATE, FAIL on conflict) and reported as `duplicate`: the
- * normal path of deduplication, not an error.
+ * Starts the publish workflow of one event. A second start of the same event while its workflow
+ * runs, or after it completed, is refused by Temporal (ALLOW_DUPLICATE_FAILED_ONLY, FAIL on
+ * conflict) and reported as `duplicate`: the normal path of deduplication, not an error. A workflow
+ * that closed without completing (terminated, cancelled, failed, timed out) left its event pending
+ * (the sweeper only finds pending events), so a new run is started for it.
  */
 export async function startEventWorkflow(
   client: WorkflowClient,
@@ -123,7 +125,7 @@ async function start(
     await client.start('publishEventWorkflow', {
       taskQueue: options.taskQueue,
       workflowId: eventWorkflowId(event.id, options.workflowIdPrefix),
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       args: [input],
       typedSearchAttributes: [

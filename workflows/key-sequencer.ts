@@ -8,6 +8,7 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  sleep,
   upsertMemo,
   workflowInfo,
   WorkflowIdReusePolicy,
@@ -37,6 +38,8 @@ const IDLE_MS = 10 * 60_000;
 const WAITING_HISTORY_LIMIT = 2_000;
 /** How often a sequencer waiting for a missing sequence asks the store whether it was settled elsewhere. */
 const RECHECK_MS = 30_000;
+/** Wait before starting again a publish workflow that closed without settling its event. */
+const RESTART_CLOSED_MS = 5_000;
 
 /**
  * Per-key ordering: one sequencer per topic and key (workflow id `outbox-key-<topic>/<key>`), fed by
@@ -106,31 +109,44 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
     const event = buffer.get(expected) as EnqueuedEvent;
     holding = event;
     upsertMemo({ holdingEventId: event.eventId, holdingSequence: expected });
-    try {
-      await executeChild(publishEventWorkflow, {
-        workflowId: `${workflowIdPrefix}${event.eventId}`,
-        args: [{ eventId: event.eventId, policy }],
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        typedSearchAttributes: [
-          { key: OutboxSearchAttributes.status, value: 'pending' },
-          { key: OutboxSearchAttributes.eventType, value: event.type },
-          { key: OutboxSearchAttributes.aggregateId, value: event.aggregateId },
-          { key: OutboxSearchAttributes.topic, value: topic },
-        ],
-        memo: { eventId: event.eventId, sequence: expected, key },
-      });
-    } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-        if (err instanceof ChildWorkflowFailure) {
-          log.error('publish workflow of a sequenced event failed; waiting until the event is settled', { eventId: event.eventId, error: err.message });
-        } else {
-          throw err;
+    const restartClosed = patched(Patches.sequencerRestartsClosedChild);
+    for (;;) {
+      try {
+        await executeChild(publishEventWorkflow, {
+          workflowId: `${workflowIdPrefix}${event.eventId}`,
+          args: [{ eventId: event.eventId, policy }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          workflowIdReusePolicy: restartClosed ? WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY : WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          typedSearchAttributes: [
+            { key: OutboxSearchAttributes.status, value: 'pending' },
+            { key: OutboxSearchAttributes.eventType, value: event.type },
+            { key: OutboxSearchAttributes.aggregateId, value: event.aggregateId },
+            { key: OutboxSearchAttributes.topic, value: topic },
+          ],
+          memo: { eventId: event.eventId, sequence: expected, key },
+        });
+      } catch (err) {
+        if (restartClosed && err instanceof ChildWorkflowFailure) {
+          // Closed without settling its event (terminated or cancelled by an operator, failed): start
+          // it again, unless the store says the event was settled meanwhile (the CLI, the fast path).
+          log.warn('publish workflow of a sequenced event closed without settling it; starting it again', { eventId: event.eventId, error: err.message });
+          await sleep(RESTART_CLOSED_MS);
+          const open = await nextOpenSequence(topic, key);
+          if (open === expected) continue;
+          break;
         }
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+          if (err instanceof ChildWorkflowFailure) {
+            log.error('publish workflow of a sequenced event failed; waiting until the event is settled', { eventId: event.eventId, error: err.message });
+          } else {
+            throw err;
+          }
+        }
+        // Started elsewhere (an earlier sequencer run, a sweep before ordering was enabled): wait for
+        // the store to say it is settled, so order still holds.
+        await waitUntilSettled(event.eventId);
       }
-      // Started elsewhere (an earlier sequencer run, a sweep before ordering was enabled): wait for
-      // the store to say it is settled, so order still holds.
-      await waitUntilSettled(event.eventId);
+      break;
     }
     buffer.delete(expected);
     holding = null;

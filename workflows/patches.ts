@@ -10,5 +10,11 @@ export const Patches = {
    * the 30-second recheck or the ten-minute idle timeout first.
    */
   sequencerWakesOnLaterEvents: 'sequencer-wakes-on-later-events',
+  /**
+   * A key sequencer whose event's publish workflow closed without settling it (terminated, cancelled,
+   * failed) starts that workflow again (ALLOW_DUPLICATE_FAILED_ONLY), unless the store says the event
+   * was settled meanwhile, instead of waiting forever for a settlement nobody will make.
+   */
+  sequencerRestartsClosedChild: 'sequencer-restarts-closed-child',
 } as const;
 export type Patch = (typeof Patches)[keyof typeof Patches];

@@ -6,7 +6,6 @@ import type { Producer } from 'kafkajs';
 import type { OutboxEvent } from '../../domain/outbox';
 import { sequencerWorkflowId } from '../../workers/start-event-workflow';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
-import { runCli } from '../../workers/cli';
 import { mapLimit } from '../../workers/relay';
 import { discardUpdate, sequencerQuery, stateQuery } from '../../workflows/signals';
 import { TestPipeline } from '../support/pipeline';
@@ -26,10 +25,7 @@ describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
   });
 
   async function runCliCapture(args: string[]): Promise<string> {
-    const out: string[] = [];
-    const env = { ...p.db.env, TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress };
-    await runCli(args, { out: (l) => out.push(l), err: (l) => out.push(l), confirm: async () => null }, env);
-    return out.join('\n');
+    return (await p.cli(args)).output;
   }
 
   function addLine(tx: unknown, orderId: string, line: number, type = 'orders.LineAdded', note = '') {

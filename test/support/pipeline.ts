@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { createEventRegistry, createOutbox, defineEventType, type EventRegistry, type Outbox } from '../../domain/outbox';
 import type { Compensation } from '../../activities';
 import type { OutboxMetrics } from '../../workers/metrics';
+import { runCli } from '../../workers/cli';
 import { createRelay, type Relay, type RelayOptions, type RunningRelay } from '../../workers/relay';
 import { OTEL_WORKFLOW_INTERCEPTORS, OUTBOX_WORKFLOWS_PATH, startOutboxWorker, type RunningWorker } from '../../workers/worker';
 import { cachedPartitions } from '../../workers/coalescing-producer';
@@ -201,6 +202,8 @@ export class TestPipeline {
       metrics?: OutboxMetrics;
       workflowSpanExporter?: SpanExporter;
       wrapProducer?: (producer: Pick<Producer, 'send'>) => Pick<Producer, 'send'>;
+      /** The store the worker uses, when not this pipeline's own (a fault-injecting wrapper of it). */
+      store?: PipelineStore['store'];
     } = {},
   ): Promise<RunningWorker> {
     const worker = await startOutboxWorker({
@@ -210,7 +213,7 @@ export class TestPipeline {
       workflowSpanExporter: options.workflowSpanExporter,
       temporalAddress: this.servers.temporalAddress,
       taskQueue: this.taskQueue,
-      store: this.store,
+      store: options.store ?? this.store,
       kafka: this.kafka,
       workflowBundle: await outboxWorkflowBundle(options.workflowSpanExporter !== undefined),
     });
@@ -242,6 +245,14 @@ export class TestPipeline {
   }
 
   /** Workflow ids of this test's task queue, as Temporal's visibility lists them. */
+  /** Runs the operator CLI against this pipeline's store and Temporal; its exit code and output. */
+  async cli(args: string[]): Promise<{ code: number; output: string }> {
+    const out: string[] = [];
+    const env = { ...this.db.env, TXOUTBOX_TEMPORAL_ADDRESS: this.servers.temporalAddress };
+    const code = await runCli(args, { out: (l) => out.push(l), err: (l) => out.push(l), confirm: async () => null }, env);
+    return { code, output: out.join('\n') };
+  }
+
   async workflowIds(): Promise<string[]> {
     const ids: string[] = [];
     for await (const wf of this.client.workflow.list({ query: `TaskQueue = '${this.taskQueue}'` })) ids.push(wf.workflowId);
