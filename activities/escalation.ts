@@ -1,13 +1,14 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { OutboxMetrics } from '../workers/metrics';
 import type { Producer } from 'kafkajs';
-import { OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
+import { OutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
+import type { PublishReceipt } from '../workflows/types';
 
 /** The compensation a service registers for an event type: undo the business change. */
 export type Compensation = (event: OutboxEvent) => Promise<void>;
 
 export interface EscalationDeps {
-  store: Pick<OutboxStore<unknown>, 'get' | 'transition' | 'nextOpenSequence'>;
+  store: Pick<OutboxStore<unknown>, 'get' | 'transition' | 'nextOpenSequence' | 'markPublished'>;
   producer: Pick<Producer, 'send'>;
   /** Compensations by event type. */
   compensations?: Record<string, Compensation>;
@@ -28,6 +29,34 @@ export function createEscalationActivities(deps: EscalationDeps) {
   }
 
   return {
+    /**
+     * The store's record of the event's publication, or null when it is not published. Given `sent`
+     * (a publication Kafka acknowledged that the publish activity could not record), records it
+     * first. Asked before escalating and before an operator's compensate or discard, so a delivered
+     * event is never escalated, undone or discarded.
+     */
+    async publishedReceipt(eventId: string, sent: PublishReceipt | null): Promise<PublishReceipt | null> {
+      if (sent !== null) {
+        try {
+          await deps.store.markPublished({ ...sent, publishedAt: new Date(sent.publishedAt) });
+        } catch (err) {
+          // Another event's position: the acknowledgement was not this event's publication.
+          if (!(err instanceof OutboxError && err.code === OutboxErrorCode.kafkaPositionTaken)) throw err;
+        }
+      }
+      const event = await load(eventId);
+      if (event.status !== OutboxStatus.published || event.kafka === null) return null;
+      return {
+        eventId,
+        topic: event.topic,
+        partition: event.kafka.partition,
+        offset: event.kafka.offset,
+        publishedAt: (event.publishedAt ?? clock()).toISOString(),
+        attempts: event.attempts,
+        alreadyPublished: sent === null,
+      };
+    },
+
     /** pending → stuck, with the last error; returns the attempts the store counted. */
     async escalateEvent(eventId: string, lastError: string): Promise<{ attempts: number }> {
       const event = await load(eventId);

@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Producer } from 'kafkajs';
 import { context } from '@opentelemetry/api';
-import { activeOr, eventIdTime, injectTraceContext, inSpan, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
+import { activeOr, eventIdTime, injectTraceContext, inSpan, OutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type MarkResult, type OutboxEvent, type OutboxStore } from '../domain/outbox';
 import type { OutboxMetrics } from '../workers/metrics';
 import type { PublishReceipt } from '../workflows/types';
 
@@ -39,6 +39,12 @@ export interface PublishActivityDeps {
   /** Prometheus metrics to count into; none by default. */
   metrics?: OutboxMetrics;
 }
+
+/** Failure type of a publication Kafka acknowledged that the store could not record (details: the receipt). */
+export const PUBLISHED_NOT_RECORDED = 'PUBLISHED_NOT_RECORDED';
+/** Tries at recording a publication within one attempt, backing off from 250 ms. */
+const MARK_ATTEMPTS = 3;
+const MARK_BACKOFF_MS = 250;
 
 /**
  * Loads the event, skips it if the store already says `published` (Temporal's id deduplication
@@ -131,7 +137,7 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
       logger.warn('event replayed on purpose (same event id)', { ...fields, partition: receipt.partition, offset: receipt.offset });
       return { ...receipt, replayed: true };
     }
-    const marked = await deps.store.markPublished({ ...receipt, publishedAt: new Date(receipt.publishedAt) });
+    const marked = await recordPublication(receipt, fields);
     if (marked === 'marked') {
       metrics?.eventsPublished.inc(topic);
       metrics?.commitToKafka.observe(topic, Math.max(0, Date.parse(receipt.publishedAt) - eventIdTime(eventId)) / 1000);
@@ -139,6 +145,33 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
     logger.info('event published', { ...fields, partition: receipt.partition, offset: receipt.offset, marked });
     return receipt;
   };
+
+  /**
+   * Records a publication Kafka acknowledged, retrying a failing store inside the attempt. If the
+   * store still fails, the failure says the message IS in Kafka (type PUBLISHED_NOT_RECORDED, the
+   * receipt in its details), so the workflow records it instead of escalating a delivered event. A
+   * position another event holds (KAFKA_POSITION_TAKEN) is no publication: thrown as it is.
+   */
+  async function recordPublication(receipt: PublishReceipt, fields: Record<string, unknown>): Promise<MarkResult> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < MARK_ATTEMPTS; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, MARK_BACKOFF_MS * 2 ** (attempt - 1)));
+      try {
+        return await deps.store.markPublished({ ...receipt, publishedAt: new Date(receipt.publishedAt) });
+      } catch (err) {
+        if (err instanceof OutboxError && err.code === OutboxErrorCode.kafkaPositionTaken) throw err;
+        lastError = err;
+        logger.warn('could not record the publication; trying again', { ...fields, attempt: attempt + 1, error: err });
+      }
+    }
+    const why = lastError instanceof Error ? lastError.message : String(lastError);
+    logger.error('event is in Kafka but the store could not record it', { ...fields, partition: receipt.partition, offset: receipt.offset, error: lastError });
+    throw ApplicationFailure.create({
+      message: `published to ${receipt.topic} partition ${receipt.partition} offset ${receipt.offset}, but the store could not record it: ${why}`,
+      type: PUBLISHED_NOT_RECORDED,
+      details: [receipt],
+    });
+  }
 
   /**
    * kafkajs says whether an error can pass (`retriable`); what cannot must not be retried. An unknown

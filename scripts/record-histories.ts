@@ -58,6 +58,7 @@ const activities: OutboxActivities = {
   resolveEvent: async () => undefined,
   compensateEvent: async () => undefined,
   publishDeadLetter: async () => undefined,
+  publishedReceipt: async () => null,
   nextOpenSequence: async () => openSequence,
   waitUntilSettled: async () => undefined,
 } as unknown as OutboxActivities;

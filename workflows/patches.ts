@@ -16,5 +16,11 @@ export const Patches = {
    * was settled meanwhile, instead of waiting forever for a settlement nobody will make.
    */
   sequencerRestartsClosedChild: 'sequencer-restarts-closed-child',
+  /**
+   * The publish workflow asks the store before it escalates and before an operator's compensate or
+   * discard, and records a publication the activity could not (PUBLISHED_NOT_RECORDED): an event the
+   * store says is published completes as published.
+   */
+  escalationChecksStore: 'escalation-checks-store',
 } as const;
 export type Patch = (typeof Patches)[keyof typeof Patches];

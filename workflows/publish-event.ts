@@ -4,6 +4,7 @@ import {
   ApplicationFailure,
   condition,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -11,6 +12,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { OutboxActivities } from '../activities';
+import { Patches } from './patches';
 import { OutboxSearchAttributes } from './search-attributes';
 import {
   compensateSignal,
@@ -23,7 +25,7 @@ import {
   type CompensateRequest,
   type EventWorkflowState,
 } from './signals';
-import type { PublishEventInput, PublishEventOutcome } from './types';
+import type { PublishEventInput, PublishEventOutcome, PublishReceipt } from './types';
 
 type OperatorAction = { kind: 'retry' } | { kind: 'compensate'; reason: string | null } | { kind: 'discard'; reason: string };
 
@@ -56,7 +58,7 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
   const { publishEvent } = policy.localActivity
     ? proxyLocalActivities<OutboxActivities>(publishOptions)
     : proxyActivities<OutboxActivities>(publishOptions);
-  const { escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter } = proxyActivities<OutboxActivities>(BOOKKEEPING);
+  const { escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter, publishedReceipt } = proxyActivities<OutboxActivities>(BOOKKEEPING);
 
   const state: EventWorkflowState = { eventId, status: 'pending', attempts: 0, retryRounds: 0, lastError: null, resolutionReason: null };
   let action: OperatorAction | undefined;
@@ -127,18 +129,29 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
     upsertSearchAttributes([{ key: OutboxSearchAttributes.status, value: status }]);
   };
 
+  const published = (receipt: PublishReceipt): PublishEventOutcome => {
+    state.attempts = Math.max(state.attempts, receipt.attempts);
+    state.lastError = null;
+    setStatus('published');
+    log.info('event published', { eventId, topic: receipt.topic, partition: receipt.partition, offset: receipt.offset, alreadyPublished: receipt.alreadyPublished });
+    return { status: 'published', receipt };
+  };
+
   for (;;) {
     try {
-      const receipt = await publishEvent(eventId, { replay: input.replay === true });
-      state.attempts = Math.max(state.attempts, receipt.attempts);
-      state.lastError = null;
-      setStatus('published');
-      log.info('event published', { eventId, topic: receipt.topic, partition: receipt.partition, offset: receipt.offset, alreadyPublished: receipt.alreadyPublished });
-      return { status: 'published', receipt };
+      return published(await publishEvent(eventId, { replay: input.replay === true }));
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       if (err.cause instanceof ApplicationFailure && err.cause.type === 'EVENT_NOT_FOUND') throw err;
       state.lastError = failureText(err);
+      if (patched(Patches.escalationChecksStore)) {
+        // In Kafka but not recorded (the store failed after the acknowledgement), or published by a
+        // late acknowledgement of an attempt that timed out: recorded, and never escalated.
+        const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+        const sent = cause?.type === 'PUBLISHED_NOT_RECORDED' ? ((cause.details?.[0] as PublishReceipt | undefined) ?? null) : null;
+        const receipt = await publishedReceipt(eventId, sent);
+        if (receipt !== null) return published(receipt);
+      }
     }
 
     // Escalation.
@@ -152,6 +165,18 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
     for (;;) {
       await condition(() => action !== undefined);
       const next = action as OperatorAction;
+      if (next.kind !== 'retry' && patched(Patches.escalationChecksStore)) {
+        // A late acknowledgement may have published it meanwhile: then nothing is undone or dropped.
+        const receipt = await publishedReceipt(eventId, null);
+        if (receipt !== null) {
+          const outcome = published(receipt);
+          action = undefined;
+          handled += 1;
+          log.info(`${next.kind} not carried out: the store says the event is published`, { eventId });
+          await condition(allHandlersFinished); // let the operator's update return before the workflow closes
+          return outcome;
+        }
+      }
       if (next.kind === 'retry') {
         await reopenEvent(eventId);
         state.retryRounds += 1;

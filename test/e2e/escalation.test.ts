@@ -7,6 +7,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { OutboxEvent } from '../../domain/outbox';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { compensateUpdate, discardSignal, discardUpdate, retryUpdate, stateQuery, type DiscardRequest } from '../../workflows/signals';
+import { failingMarkPublished } from '../support/faulty-store';
 import { KafkaCollector } from '../support/kafka-collector';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';
@@ -123,6 +124,54 @@ describe.each(STORE_KINDS)('escalation of events that cannot be published (%s st
     expect(afterSignals).toMatchObject({ status: 'stuck' });
     expect(state).toMatchObject({ status: 'discarded', resolutionReason: 'order was a test' });
     expect(await p.store.get(eventId)).toMatchObject({ status: 'discarded', resolution: { reason: 'order was a test' } });
+  });
+
+  test('a publication Kafka acknowledged but the store could not record is never escalated: it is recorded and the workflow completes as published, with no dead-letter copy', async () => {
+    // Arrange: the store fails every write of the publication during the only attempt.
+    const deadLetters = new KafkaCollector(p.kafka, p.deadLetterTopic);
+    await deadLetters.start();
+    const failures = { left: 4 };
+    await p.startWorker({ store: failingMarkPublished(p.store, failures) });
+    await p.startRelay(p.relay({ publishPolicy: { initialIntervalMs: 100, maximumIntervalMs: 200, maximumAttempts: 1, deadLetterTopic: p.deadLetterTopic } }));
+
+    // Act
+    const eventId = await p.placeOrder('order-1');
+    await p.collector.waitForEventIds([eventId]);
+    const outcome = await waitFor(() => p.client.workflow.getHandle(eventWorkflowId(eventId)).result(), { what: 'the workflow to close' });
+
+    // Assert
+    expect(failures.left).toBe(0);
+    expect(outcome).toMatchObject({ status: 'published', receipt: { eventId } });
+    const [message] = p.collector.withEventId(eventId);
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'published', kafka: { partition: message?.partition, offset: message?.offset } });
+    expect(p.collector.withEventId(eventId)).toHaveLength(1);
+    expect(deadLetters.withEventId(eventId)).toHaveLength(0);
+    await deadLetters.stop();
+  });
+
+  test('a stuck event the store says is published (a late acknowledgement recorded) completes as published on compensate or discard: nothing is undone', async () => {
+    // Arrange: two stuck events whose late publications were then recorded in the store.
+    const compensated: string[] = [];
+    const { eventId, handle } = await stuckEvent({ compensations: { 'orders.OrderShipped': async (event) => void compensated.push(event.id) } });
+    const second = await p.shipOrder('order-2');
+    const secondHandle = p.client.workflow.getHandle(eventWorkflowId(second));
+    await waitFor(async () => (await secondHandle.query(stateQuery)).status === 'stuck', { what: 'the second event stuck' });
+    for (const [id, offset] of [[eventId, '7'], [second, '8']] as const) {
+      await p.store.markPublished({ eventId: id, topic: p.missingTopic, partition: 0, offset, publishedAt: new Date(), attempts: 1, alreadyPublished: false });
+    }
+
+    // Act
+    const afterCompensate = await handle.executeUpdate(compensateUpdate, { args: [{ reason: 'shipment cancelled' }] });
+    const afterDiscard = await secondHandle.executeUpdate(discardUpdate, { args: [{ reason: 'order was a test' }] });
+
+    // Assert
+    expect(compensated).toEqual([]);
+    expect(afterCompensate).toMatchObject({ status: 'published' });
+    expect(afterDiscard).toMatchObject({ status: 'published' });
+    expect(await handle.result()).toMatchObject({ status: 'published', receipt: { eventId, offset: '7' } });
+    expect(await secondHandle.result()).toMatchObject({ status: 'published', receipt: { eventId: second, offset: '8' } });
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'published', resolution: null });
+    expect(await p.store.get(second)).toMatchObject({ status: 'published', resolution: null });
   });
 
   test('a compensation that is not registered leaves the event stuck, with the reason, and it can still be discarded', async () => {

@@ -42,3 +42,19 @@ export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { cou
     },
   };
 }
+
+/**
+ * The real store with `markPublished` failing its first `failures.left` calls (a store outage right
+ * after Kafka acknowledged): the publication happened, its record did not.
+ */
+export function failingMarkPublished<S extends OutboxStore<unknown>>(store: S, failures: { left: number }): S {
+  const wrapped = Object.create(store) as S;
+  wrapped.markPublished = async (result) => {
+    if (failures.left > 0) {
+      failures.left -= 1;
+      throw new Error('store unavailable while recording the publication (test fault)');
+    }
+    return store.markPublished(result);
+  };
+  return wrapped;
+}
