@@ -14,6 +14,8 @@
  *   ..., draining a backlog          polling relay and fast path: --backlog events written first, the relay's drain rate alone
  *   step: ...                        one tuning change each (TUNING below), as fast as possible (not with --quick)
  *   default mode again               the first txoutbox row repeated last: how much the shared server drifted
+ * The txoutbox rows (default mode, half rate, fast path, backlog) run on each store, MongoDB first (the
+ * default store) then PostgreSQL, in the same table; the tuning steps run on PostgreSQL.
  * For the txoutbox rows: events/s from the first commit to the last Kafka acknowledgement,
  * commit-to-Kafka latency percentiles, CPU seconds and peak RSS of the relay and the worker (their
  * own /metrics), Temporal history events per event.
@@ -39,7 +41,8 @@ import {
   toKafkaMessage,
   type OutboxEvent,
 } from '../domain/outbox';
-import { PostgresOutboxStore, withPgTransaction } from '../domain/stores/postgres-store';
+import { withPgTransaction } from '../domain/stores/postgres-store';
+import { pipelineStore, StoreKind } from '../test/support/pipeline-store';
 import { mapLimit } from '../workers/relay';
 import { eventWorkflowId } from '../workers/start-event-workflow';
 
@@ -57,6 +60,8 @@ const N = Number(values.events);
 /** Events written before a relay starts, for the drain-rate rows. */
 const BACKLOG = Number(values.backlog);
 const K = Number(values.keys);
+/** The largest backlog written to MongoDB (SecantusDB) for the drain row. */
+const MONGODB_BACKLOG = 1000;
 /** The tuning steps, each one change from the defaults, all writing as fast as possible. */
 const TUNING: Variant[] = [
   { id: 'local', name: 'step: publish as a local activity', env: { TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: 'true' } },
@@ -77,6 +82,8 @@ const stamp = Date.now().toString(36);
 
 interface Row {
   name: string;
+  /** The outbox's store, for the txoutbox rows. */
+  store?: StoreKind;
   eventsPerSecond: number;
   p50?: number;
   p95?: number;
@@ -233,7 +240,9 @@ function startProcess(bin: string, env: NodeJS.ProcessEnv, prefix: string): { ch
   let cpuSeconds = 0;
   let peakRssMb = 0;
   const sample = async (): Promise<void> => {
-    const text = await (await fetch(`http://127.0.0.1:${await port}/metrics`)).text();
+    // A process too busy to answer within 5 s keeps its last figures (the run goes on).
+    const text = await fetch(`http://127.0.0.1:${await port}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text(), () => '');
+    if (text === '') return;
     const read = (name: string): number => Number(new RegExp(`^${prefix}${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
     cpuSeconds = read('process_cpu_seconds_total');
     peakRssMb = Math.max(peakRssMb, read('process_resident_memory_bytes') / 1024 / 1024);
@@ -250,22 +259,24 @@ interface Variant {
   fastPath?: boolean;
   /** Write this many events while the relay is stopped, then time its drain alone (from ready to all published). */
   backlog?: number;
+  /** The outbox's store. @default StoreKind.mongodb (the default store) */
+  store?: StoreKind;
 }
 
-async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): Promise<Row> {
+async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row> {
   const name = variantSpec.name;
-  const variant = `${rate === null ? 'max' : 'paced'}_${variantSpec.id}`;
-  const pgSchema = `bench_tx_${stamp}_${variant}`;
+  const kind = variantSpec.store ?? StoreKind.mongodb;
+  const variant = `${rate === null ? 'max' : 'paced'}_${variantSpec.id}_${kind}`;
   const topic = `bench-tx-${stamp}-${variant}`;
   const taskQueue = `bench-tx-${stamp}-${variant}`;
   await createTopic(topic);
-  const store = new PostgresOutboxStore({ pool, schema: pgSchema });
-  await store.setup();
+  // A database (MongoDB) or schema (PostgreSQL) of its own, on the servers the scripts started.
+  const db = pipelineStore(kind);
+  await db.setup();
   const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic, schema })]);
-  const outbox = createOutbox({ store, registry, source: 'bench' });
+  const outbox = createOutbox({ store: db.store, registry, source: 'bench' });
   const env = {
-    TXOUTBOX_STORE: 'postgres', // the benchmark's rows are measured on PostgreSQL (MongoDB rows: not yet)
-    TXOUTBOX_PG_SCHEMA: pgSchema,
+    ...db.env,
     TXOUTBOX_TASK_QUEUE: taskQueue,
     TXOUTBOX_LOG_LEVEL: 'info',
     TXOUTBOX_HEALTH_PORT: '0',
@@ -288,20 +299,20 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
   await Promise.all([relay.sample(), worker.sample()]);
   const base = { relay: relay.stats().cpuSeconds, worker: worker.stats().cpuSeconds };
   const sampler = setInterval(() => void Promise.all([relay.sample(), worker.sample()]).catch(() => undefined), 200);
-  const table = `"${pgSchema}".outbox_events`;
   const allPublished = async (): Promise<void> => {
     const deadline = Date.now() + 30 * 60_000;
     for (;;) {
-      const { rows } = await pool.query<{ n: string }>(`select count(*)::text as n from ${table} where status <> 'published'`);
-      if (rows[0]?.n === '0') return;
+      if ((await db.unpublishedCount()) === 0) return;
       if (Date.now() > deadline) throw new Error(`${name}: not all events published within 30 minutes`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Once a second: the clock stops at the last event's own publication time (below), so a
+      // slower poll costs no precision and leaves the store (SecantusDB's one Python process) alone.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   };
 
   const committedAt = new Map<string, number>();
   const write = async (i: number): Promise<void> => {
-    const event = await withPgTransaction(pool, ({ client }) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, { client }));
+    const event = await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx));
     committedAt.set(event.id, Date.now());
   };
   const count = variantSpec.backlog ?? N;
@@ -319,6 +330,7 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
     base.relay = relay.stats().cpuSeconds;
   }
   const t0 = performance.now();
+  const t0Wall = Date.now();
   if (variantSpec.backlog !== undefined) {
     // already written
   } else if (rate === null) {
@@ -335,11 +347,12 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
     await Promise.all(pending);
   }
   await allPublished();
-  const seconds = (performance.now() - t0) / 1000;
   clearInterval(sampler);
   await Promise.all([relay.sample(), worker.sample()]);
-  const { rows } = await pool.query<{ id: string; published_at: Date }>(`select id, published_at from ${table}`);
-  const latencies = rows.map((r) => r.published_at.getTime() - (committedAt.get(r.id) ?? eventIdTime(r.id))).sort((a, b) => a - b);
+  const rows = await db.publishedTimes();
+  // From the first write to the last publication the store recorded (same machine, same clock).
+  const seconds = (Math.max(...rows.map((r) => r.publishedAt.getTime())) - t0Wall) / 1000;
+  const latencies = rows.map((r) => r.publishedAt.getTime() - (committedAt.get(r.id) ?? eventIdTime(r.id))).sort((a, b) => a - b);
 
   // History events per event, from one event's workflow (none on the fast path: no workflow at all).
   let historyPerEvent = 0;
@@ -352,11 +365,12 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
 
   for (const p of [relay, worker]) p.child.kill('SIGTERM');
   await Promise.all([relay, worker].map((p) => new Promise((resolve) => p.child.once('exit', resolve))));
-  await pool.query(`drop schema "${pgSchema}" cascade`);
+  await db.teardown();
   // A backlog's latency is its queueing: not reported.
   const backlog = variantSpec.backlog !== undefined;
   return {
     name,
+    store: kind,
     eventsPerSecond: count / seconds,
     p50: backlog ? undefined : percentile(latencies, 50),
     p95: backlog ? undefined : percentile(latencies, 95),
@@ -373,12 +387,12 @@ async function txoutbox(pool: Pool, variantSpec: Variant, rate: number | null): 
 function table(rows: Row[], bareTemporalRate: number, pollingRate: number): string {
   const f = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? '' : n.toFixed(digits));
   const lines = [
-    '| mode | events/s | vs bare Temporal | vs polling relay | p50 ms | p95 ms | p99 ms | relay CPU s | worker CPU s | relay peak MB | worker peak MB | history events/event |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| mode | store | events/s | vs bare Temporal | vs polling relay | p50 ms | p95 ms | p99 ms | relay CPU s | worker CPU s | relay peak MB | worker peak MB | history events/event |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.name}${r.note ? ` (${r.note})` : ''} | ${f(r.eventsPerSecond, 1)} | ${f(r.eventsPerSecond / bareTemporalRate, 2)} | ${f(r.eventsPerSecond / pollingRate, 2)} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.relayCpuS, 1)} | ${f(r.workerCpuS, 1)} | ${f(r.relayPeakMb)} | ${f(r.workerPeakMb)} | ${f(r.historyPerEvent)} |`,
+      `| ${r.name}${r.note ? ` (${r.note})` : ''} | ${r.store ?? ''} | ${f(r.eventsPerSecond, 1)} | ${f(r.eventsPerSecond / bareTemporalRate, 2)} | ${f(r.eventsPerSecond / pollingRate, 2)} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.relayCpuS, 1)} | ${f(r.workerCpuS, 1)} | ${f(r.relayPeakMb)} | ${f(r.workerPeakMb)} | ${f(r.historyPerEvent)} |`,
     );
   }
   return lines.join('\n');
@@ -398,38 +412,43 @@ async function main(): Promise<void> {
   log('plain polling relay');
   const polling = await pollingRelay(pool);
   rows.push(polling);
-  const defaults: Variant = { id: 'default', name: 'txoutbox default mode, writes as fast as possible (8 writers)' };
-  log(defaults.name);
-  const max = await txoutbox(pool, defaults, null);
-  rows.push(max);
-  log(`txoutbox at half the maximum rate (${(max.eventsPerSecond / 2).toFixed(1)} events/s)`);
-  rows.push(await txoutbox(pool, { id: 'default', name: 'txoutbox default mode, at half the maximum rate' }, max.eventsPerSecond / 2));
-  const fastSpec: Variant = { id: 'fast', name: 'txoutbox fast path (relay publishes, workflows only on failure), writes as fast as possible', fastPath: true };
-  log(fastSpec.name);
-  const fast = await txoutbox(pool, fastSpec, null);
-  rows.push(fast);
-  log(`txoutbox fast path at half its maximum rate (${(fast.eventsPerSecond / 2).toFixed(1)} events/s)`);
-  rows.push(await txoutbox(pool, { ...fastSpec, name: 'txoutbox fast path, at half its maximum rate' }, fast.eventsPerSecond / 2));
-  log(`backlogs of ${BACKLOG}: the plain polling relay and the fast path draining events written before they started`);
+  // The core rows on each store: MongoDB (the default store) then PostgreSQL.
+  for (const store of [StoreKind.mongodb, StoreKind.postgres]) {
+    const defaults: Variant = { id: 'default', name: 'txoutbox default mode, writes as fast as possible (8 writers)', store };
+    log(`${store}: ${defaults.name}`);
+    const max = await txoutbox(defaults, null);
+    rows.push(max);
+    log(`${store}: txoutbox at half the maximum rate (${(max.eventsPerSecond / 2).toFixed(1)} events/s)`);
+    rows.push(await txoutbox({ ...defaults, name: 'txoutbox default mode, at half the maximum rate' }, max.eventsPerSecond / 2));
+    const fastSpec: Variant = { id: 'fast', name: 'txoutbox fast path (relay publishes, workflows only on failure), writes as fast as possible', fastPath: true, store };
+    log(`${store}: ${fastSpec.name}`);
+    const fast = await txoutbox(fastSpec, null);
+    rows.push(fast);
+    log(`${store}: txoutbox fast path at half its maximum rate (${(fast.eventsPerSecond / 2).toFixed(1)} events/s)`);
+    rows.push(await txoutbox({ ...fastSpec, name: 'txoutbox fast path, at half its maximum rate' }, fast.eventsPerSecond / 2));
+    // SecantusDB writes about ten outbox transactions a second: its backlog is smaller, and its row says so.
+    const backlog = store === StoreKind.mongodb ? Math.min(BACKLOG, MONGODB_BACKLOG) : BACKLOG;
+    log(`${store}: the fast path draining a backlog of ${backlog}`);
+    rows.push(await txoutbox({ id: 'fast_backlog', name: `txoutbox fast path, draining a backlog of ${backlog} written while the relay was stopped`, fastPath: true, backlog, store }, null));
+  }
+  log(`a backlog of ${BACKLOG} drained by the plain polling relay (PostgreSQL)`);
   rows.push(await pollingRelay(pool, BACKLOG));
-  rows.push(await txoutbox(pool, { id: 'fast_backlog', name: `txoutbox fast path, draining a backlog of ${BACKLOG} written while the relay was stopped`, fastPath: true, backlog: BACKLOG }, null));
   if (!values.quick) {
+    // The tuning steps change the relay's or the worker's Temporal settings, not the store: measured
+    // on PostgreSQL, where the store is not the bottleneck (see the MongoDB rows above).
     log('step: the fast path draining the backlog with feed batches of 500');
     rows.push(
       await txoutbox(
-        pool,
-        { id: 'fast_backlog500', name: `step: fast path, backlog of ${BACKLOG}, relay batches of 500 (default 100)`, fastPath: true, backlog: BACKLOG, env: { TXOUTBOX_RELAY_BATCH_SIZE: '500' } },
+        { id: 'fast_backlog500', name: `step: fast path, backlog of ${BACKLOG}, relay batches of 500 (default 100)`, fastPath: true, backlog: BACKLOG, env: { TXOUTBOX_RELAY_BATCH_SIZE: '500' }, store: StoreKind.postgres },
         null,
       ),
     );
-  }
-  if (!values.quick) {
     for (const v of TUNING) {
       log(v.name);
-      rows.push(await txoutbox(pool, v, null));
+      rows.push(await txoutbox({ ...v, store: StoreKind.postgres }, null));
     }
     log('txoutbox default mode again (drift of the shared server over the run)');
-    rows.push(await txoutbox(pool, { id: 'default_again', name: 'txoutbox default mode again, at the end of the run (drift check)' }, null));
+    rows.push(await txoutbox({ id: 'default_again', name: 'txoutbox default mode again, at the end of the run (drift check)', store: StoreKind.postgres }, null));
   }
   await pool.end();
 
@@ -438,7 +457,7 @@ async function main(): Promise<void> {
     `Run ${new Date().toISOString()}: \`npm run bench -- --events ${N} --keys ${K} --backlog ${BACKLOG}${values.quick ? ' --quick' : ''}\``,
     '',
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}; Node ${process.version};`,
-    `Temporal CLI dev server 1.5.1 (server 1.29.1, SQLite file); Kafka 4.4.0 (one KRaft broker); PostgreSQL 15;`,
+    `Temporal CLI dev server 1.5.1 (server 1.29.1, SQLite file); Kafka 4.4.0 (one KRaft broker); PostgreSQL 15; MongoDB: SecantusDB 0.7.0b3 (a Python server speaking MongoDB's protocol, one-member replica set; its own docs put it 4–17× slower than mongod per operation);`,
     `kafkajs ${versions.dependencies.kafkajs}, @temporalio/* ${versions.dependencies['@temporalio/client']}. All servers and the benchmark share the one machine.`,
     '',
     table(rows, bare.eventsPerSecond, polling.eventsPerSecond),

@@ -59,6 +59,10 @@ export interface PipelineStore {
   orderIds(): Promise<string[]>;
   eventRows(): Promise<EventRow[]>;
   auditRows(): Promise<AuditRow[]>;
+  /** How many events are not yet `published` (the benchmark's and the harness's drain check). */
+  unpublishedCount(): Promise<number>;
+  /** When each published event was marked published (the benchmark's latency). */
+  publishedTimes(): Promise<Array<{ id: string; publishedAt: Date }>>;
   /** Writes an inbox consumer's effect inside `tx`; `effectCounts` says how often each event's was written. */
   recordEffect(tx: unknown, eventId: string, orderId: string): Promise<void>;
   effectCounts(): Promise<Array<{ eventId: string; n: number }>>;
@@ -120,6 +124,18 @@ class PostgresPipelineStore implements PipelineStore {
       `select id, status, last_error as "lastError", aggregate_id as "aggregateId", sequence::int as sequence,
               kafka_partition as partition, kafka_offset::text as offset
          from "${this.schema}".outbox_events`,
+    );
+    return rows;
+  }
+
+  async unpublishedCount(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(`select count(*)::int as n from "${this.schema}".outbox_events where status <> 'published'`);
+    return rows[0]?.n ?? 0;
+  }
+
+  async publishedTimes(): Promise<Array<{ id: string; publishedAt: Date }>> {
+    const { rows } = await this.pool.query<{ id: string; publishedAt: Date }>(
+      `select id, published_at as "publishedAt" from "${this.schema}".outbox_events where status = 'published'`,
     );
     return rows;
   }
@@ -222,6 +238,15 @@ class MongoPipelineStore implements PipelineStore {
       partition: d.kafka?.partition ?? null,
       offset: d.kafka?.offset ?? null,
     }));
+  }
+
+  async unpublishedCount(): Promise<number> {
+    return this.events.countDocuments({ status: { $ne: 'published' } });
+  }
+
+  async publishedTimes(): Promise<Array<{ id: string; publishedAt: Date }>> {
+    const docs = await this.events.find({ status: 'published' }, { projection: { publishedAt: 1 } }).toArray();
+    return docs.map((d) => ({ id: d._id, publishedAt: d.publishedAt as Date }));
   }
 
   async recordEffect(tx: unknown, eventId: string, orderId: string): Promise<void> {
