@@ -344,7 +344,6 @@ async function operateWithoutWorkflow(
   if (action === 'compensate') {
     throw new CliError(`event ${eventId} has no open workflow to run its compensation: retry it (a new workflow takes it up) or discard it`, ExitCode.refused);
   }
-  if (action === 'discard' && (reason === undefined || reason.trim() === '')) throw new CliError('discard needs a reason (--reason "...")', ExitCode.usage);
   const changed =
     action === 'retry'
       ? await ctx.store.transition(eventId, { from: 'stuck', to: 'pending' })

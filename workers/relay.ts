@@ -139,7 +139,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       if (page.length === 0) break;
       const outcomes = await this.dispatch(page, 'sweep');
       totals.found += page.length;
-      totals.started += outcomes.filter((o) => o === 'started' || o === 'sequenced').length;
+      totals.started += outcomes.filter(wasStarted).length;
       totals.duplicates += outcomes.filter((o) => o === 'duplicate').length;
       afterId = page[page.length - 1]?.id;
       if (page.length < sweepBatchSize) break;
@@ -161,7 +161,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           this.emit('ready');
           for (const event of batch.events) this.options.metrics?.eventsRelayed.inc({ type: event.type });
           const outcomes = await this.dispatch(batch.events, 'feed');
-          const started = outcomes.filter((o) => o === 'started' || o === 'sequenced').length;
+          const started = outcomes.filter(wasStarted).length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
           await batch.checkpoint();
           this.options.metrics?.checkpointSaved();
@@ -263,6 +263,11 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.options.logger.error(message, { error: err });
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
+}
+
+/** A workflow started, or an ordered event handed to its sequencer: not a duplicate, not refused. */
+function wasStarted(outcome: StartOutcome): boolean {
+  return outcome === 'started' || outcome === 'sequenced';
 }
 
 export function createRelay(options: RelayOptions): Relay {

@@ -107,10 +107,7 @@ describe.each(STORE_KINDS)('events whose workflow closed before publishing (%s s
     // Act
     const retried = await p.cli(['retry', toRetry]);
     const discarded = await p.cli(['discard', toDiscard, '--reason', 'duplicate order', '--yes']);
-    const admin = p.kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: p.missingTopic, numPartitions: 1 }], waitForLeaders: true });
-    await admin.disconnect();
+    await p.createMissingTopic();
     const delivered = new KafkaCollector(p.kafka, p.missingTopic);
     await delivered.start();
     const sweep = await relay.sweepNow();

@@ -68,10 +68,7 @@ describe.each(STORE_KINDS)('escalation of events that cannot be published (%s st
   test('operator retry after the cause is fixed publishes the event with a fresh attempt budget', async () => {
     // Arrange
     const { eventId, handle } = await stuckEvent();
-    const admin = p.kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: p.missingTopic, numPartitions: 1 }], waitForLeaders: true });
-    await admin.disconnect();
+    await p.createMissingTopic();
     const shipments = new KafkaCollector(p.kafka, p.missingTopic);
     await shipments.start();
 

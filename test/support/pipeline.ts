@@ -245,6 +245,11 @@ export class TestPipeline {
   }
 
   /** Workflow ids of this test's task queue, as Temporal's visibility lists them. */
+  /** Creates `missingTopic` (one partition), so the events stuck for want of it can be published. */
+  async createMissingTopic(): Promise<void> {
+    await this.admin.createTopics({ topics: [{ topic: this.missingTopic, numPartitions: 1 }], waitForLeaders: true });
+  }
+
   /** Runs the operator CLI against this pipeline's store and Temporal; its exit code and output. */
   async cli(args: string[]): Promise<{ code: number; output: string }> {
     const out: string[] = [];
