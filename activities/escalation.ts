@@ -3,6 +3,7 @@ import type { OutboxMetrics } from '../workers/metrics';
 import type { Producer } from 'kafkajs';
 import { OutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
 import type { PublishReceipt } from '../workflows/types';
+import { storedReceipt } from './publish-event';
 
 /** The compensation a service registers for an event type: undo the business change. */
 export type Compensation = (event: OutboxEvent) => Promise<void>;
@@ -44,17 +45,7 @@ export function createEscalationActivities(deps: EscalationDeps) {
           if (!(err instanceof OutboxError && err.code === OutboxErrorCode.kafkaPositionTaken)) throw err;
         }
       }
-      const event = await load(eventId);
-      if (event.status !== OutboxStatus.published || event.kafka === null) return null;
-      return {
-        eventId,
-        topic: event.topic,
-        partition: event.kafka.partition,
-        offset: event.kafka.offset,
-        publishedAt: (event.publishedAt ?? clock()).toISOString(),
-        attempts: event.attempts,
-        alreadyPublished: sent === null,
-      };
+      return storedReceipt(await load(eventId), clock, sent === null);
     },
 
     /** pending → stuck, with the last error; returns the attempts the store counted. */

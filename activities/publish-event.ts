@@ -40,6 +40,23 @@ export interface PublishActivityDeps {
   metrics?: OutboxMetrics;
 }
 
+/**
+ * The receipt of a publication the store has recorded (partition, offset, time), or null when the
+ * store does not say `published`. `alreadyPublished`: nothing was sent by the caller.
+ */
+export function storedReceipt(event: OutboxEvent, clock: () => Date, alreadyPublished = true): PublishReceipt | null {
+  if (event.status !== OutboxStatus.published || event.kafka === null) return null;
+  return {
+    eventId: event.id,
+    topic: event.topic,
+    partition: event.kafka.partition,
+    offset: event.kafka.offset,
+    publishedAt: (event.publishedAt ?? clock()).toISOString(),
+    attempts: event.attempts,
+    alreadyPublished,
+  };
+}
+
 /** Failure type of a publication Kafka acknowledged that the store could not record (details: the receipt). */
 export const PUBLISHED_NOT_RECORDED = 'PUBLISHED_NOT_RECORDED';
 /** Tries at recording a publication within one attempt, backing off from 250 ms. */
@@ -64,18 +81,7 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
       throw ApplicationFailure.nonRetryable(`event ${eventId} is not in the outbox store`, OutboxErrorCode.eventNotFound);
     }
     const fields = { eventId, type: event.type, topic: event.topic, attempt };
-    const alreadyPublished = (published: OutboxEvent): PublishReceipt | null =>
-      published.status === OutboxStatus.published && published.kafka !== null
-        ? {
-            eventId,
-            topic: published.topic,
-            partition: published.kafka.partition,
-            offset: published.kafka.offset,
-            publishedAt: (published.publishedAt ?? clock()).toISOString(),
-            attempts: published.attempts,
-            alreadyPublished: true,
-          }
-        : null;
+    const alreadyPublished = (published: OutboxEvent): PublishReceipt | null => storedReceipt(published, clock);
     const done = replay ? null : alreadyPublished(event);
     if (done !== null) {
       logger.info('event already published: not sending it again', fields);
