@@ -5,7 +5,7 @@
  */
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { isEventId, minEventIdAt, OutboxError, TYPE_NAME, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
 import {
   compensateUpdate,
@@ -42,6 +42,8 @@ const USAGE = `usage: txoutbox <command> [options]
   retry <eventId>                         publish a stuck event again, with a fresh attempt budget
   compensate <eventId> [--reason R]       run the compensation of a stuck event's type   (asks; --yes)
   discard <eventId> --reason R            drop a stuck event, keeping the reason          (asks; --yes)
+                                          retry, compensate, discard: --timeout 2m (default) for the
+                                          workflow to carry the action out
   replay <eventId> | --from T --to T      publish published events again, same event id  (asks; --yes)
   purge --published-older-than 7d         delete published events older than that        (asks; --yes)
   config [--effective]                    print the TXOUTBOX_* variables and their defaults;
@@ -87,6 +89,7 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
         effective: { type: 'boolean', default: false },
         interval: { type: 'string' },
         iterations: { type: 'string' },
+        timeout: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -168,7 +171,7 @@ async function connect(config: TxoutboxConfig): Promise<Context> {
 }
 
 type Print = (human: string, json: unknown) => void;
-type Values = { interval?: string; iterations?: string; json?: boolean; yes?: boolean; status?: string; type?: string; limit?: string; from?: string; to?: string; 'published-older-than'?: string };
+type Values = { timeout?: string; interval?: string; iterations?: string; json?: boolean; yes?: boolean; status?: string; type?: string; limit?: string; from?: string; to?: string; 'published-older-than'?: string };
 
 async function status(ctx: Context, print: Print): Promise<ExitCode> {
   const stats = await ctx.store.stats();
@@ -305,6 +308,8 @@ async function operate(
   io: Io,
   print: Print,
 ): Promise<ExitCode> {
+  const timeout = values.timeout ?? DEFAULT_OPERATE_TIMEOUT;
+  const timeoutMs = parseDuration(timeout);
   const event = await ctx.store.get(eventId);
   if (event === null) throw new CliError(`event ${eventId} is not in the outbox store`, ExitCode.notFound);
   if (event.status !== 'stuck') throw new CliError(`event ${eventId} is ${event.status}: ${action} applies only to a stuck event`, ExitCode.refused);
@@ -312,19 +317,39 @@ async function operate(
   const handle = ctx.client.workflow.getHandle(eventWorkflowId(eventId));
   let state: EventWorkflowState;
   try {
-    state =
+    // The whole update (its request and the wait for its outcome) within the timeout.
+    state = await ctx.client.connection.withDeadline(Date.now() + timeoutMs, () =>
       action === 'retry'
-        ? await handle.executeUpdate(retryUpdate)
+        ? handle.executeUpdate(retryUpdate)
         : action === 'compensate'
-          ? await handle.executeUpdate(compensateUpdate, { args: [{ reason }] })
-          : await handle.executeUpdate(discardUpdate, { args: [{ reason: reason ?? '' }] });
+          ? handle.executeUpdate(compensateUpdate, { args: [{ reason }] })
+          : handle.executeUpdate(discardUpdate, { args: [{ reason: reason ?? '' }] }),
+    );
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw new CliError(`refused: ${err.cause?.message ?? err.message}`, ExitCode.refused);
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isDeadlineExceeded(err)) {
+      throw new CliError(
+        `${action} of event ${eventId} was not carried out within ${timeout} (is a worker running? a compensation is tried for up to about ` +
+          `a minute and a half); the workflow still has the request, if it accepted it: see \`txoutbox show ${eventId}\``,
+        ExitCode.failure,
+      );
+    }
     if (err instanceof WorkflowNotFoundError) return operateWithoutWorkflow(ctx, event, action, reason, print);
     throw err;
   }
   print(`${action}: event ${eventId} is now ${state.status}${state.lastError && state.status === 'stuck' ? ` (${state.lastError})` : ''}`, state);
   return state.status === 'stuck' && action !== 'retry' ? ExitCode.failure : ExitCode.ok;
+}
+
+/** How long retry, compensate and discard wait for the workflow to carry the action out. */
+const DEFAULT_OPERATE_TIMEOUT = '2m';
+
+/** gRPC DEADLINE_EXCEEDED, anywhere in the error's causes. */
+function isDeadlineExceeded(err: unknown): boolean {
+  for (let current: unknown = err, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if ((current as { code?: unknown }).code === 4) return true;
+  }
+  return false;
 }
 
 /**

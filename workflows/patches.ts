@@ -22,5 +22,11 @@ export const Patches = {
    * store says is published completes as published.
    */
   escalationChecksStore: 'escalation-checks-store',
+  /**
+   * The operator loop never blocks on a failing side step: the dead-letter copy and the compensation
+   * are tried a bounded number of times (OPERATOR_STEP); when they still fail the event stays stuck,
+   * waiting for the next action, with the failure in `lastError`.
+   */
+  operatorStepsBounded: 'operator-steps-bounded',
 } as const;
 export type Patch = (typeof Patches)[keyof typeof Patches];

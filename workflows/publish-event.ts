@@ -36,6 +36,16 @@ const BOOKKEEPING: ActivityOptions = {
 };
 
 /**
+ * The dead-letter copy and the compensation, when an operator loop must go on whatever they do: five
+ * attempts within about a minute and a half (30 s each at most, backoff 1 s to 10 s), then the event
+ * stays stuck, waiting for the next action, with the failure in `lastError`.
+ */
+export const OPERATOR_STEP: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: ['EVENT_NOT_FOUND', 'NO_COMPENSATION'] },
+};
+
+/**
  * One event, one workflow (id `outbox-<eventId>`). Publish under the given retry policy; when the
  * retries are exhausted or the failure can never pass, escalate: the event becomes `stuck` (store and
  * `OutboxStatus`), a copy goes to the dead-letter topic if one is set, and the workflow waits, as long
@@ -59,6 +69,7 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
     ? proxyLocalActivities<OutboxActivities>(publishOptions)
     : proxyActivities<OutboxActivities>(publishOptions);
   const { escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter, publishedReceipt } = proxyActivities<OutboxActivities>(BOOKKEEPING);
+  const bounded = proxyActivities<OutboxActivities>(OPERATOR_STEP);
 
   const state: EventWorkflowState = { eventId, status: 'pending', attempts: 0, retryRounds: 0, lastError: null, resolutionReason: null };
   let action: OperatorAction | undefined;
@@ -159,7 +170,18 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
     state.attempts = escalated.attempts;
     setStatus('stuck');
     log.warn('event stuck: waiting for an operator (retry, compensate or discard)', { eventId, attempts: state.attempts, lastError: state.lastError });
-    if (policy.deadLetterTopic) await publishDeadLetter(eventId, policy.deadLetterTopic, state.lastError ?? '');
+    if (policy.deadLetterTopic) {
+      if (patched(Patches.operatorStepsBounded)) {
+        // A dead-letter topic that is missing or down must not keep the operator waiting.
+        const cause = state.lastError ?? '';
+        await bounded.publishDeadLetter(eventId, policy.deadLetterTopic, cause).catch((err: unknown) => {
+          state.lastError = `${cause}; the dead-letter copy failed: ${failureText(err)}`;
+          log.error('dead-letter copy failed; the event waits for an operator all the same', { eventId, error: state.lastError });
+        });
+      } else {
+        await publishDeadLetter(eventId, policy.deadLetterTopic, state.lastError ?? '');
+      }
+    }
 
     // Wait for an operator; a compensation that fails leaves the event stuck and waiting again.
     for (;;) {
@@ -187,7 +209,7 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
       }
       if (next.kind === 'compensate') {
         try {
-          await compensateEvent(eventId);
+          await (patched(Patches.operatorStepsBounded) ? bounded.compensateEvent : compensateEvent)(eventId);
         } catch (err) {
           state.lastError = `compensation failed: ${failureText(err)}`;
           log.error('compensation failed; the event stays stuck', { eventId, error: state.lastError });

@@ -24,13 +24,15 @@ describe.each(STORE_KINDS)('escalation of events that cannot be published (%s st
     await p.teardown();
   });
 
-  async function stuckEvent(options: { compensations?: Record<string, (e: OutboxEvent) => Promise<void>> } = {}) {
-    await p.startWorker(options);
-    await p.startRelay(p.relay({ publishPolicy: { initialIntervalMs: 100, maximumIntervalMs: 200, maximumAttempts: 3, deadLetterTopic: p.deadLetterTopic } }));
+  async function stuckEvent(options: { compensations?: Record<string, (e: OutboxEvent) => Promise<void>>; deadLetterTopic?: string } = {}) {
+    const worker = await p.startWorker(options);
+    await p.startRelay(
+      p.relay({ publishPolicy: { initialIntervalMs: 100, maximumIntervalMs: 200, maximumAttempts: 3, deadLetterTopic: options.deadLetterTopic ?? p.deadLetterTopic } }),
+    );
     const eventId = await p.shipOrder('order-1');
     const handle = p.client.workflow.getHandle(eventWorkflowId(eventId));
     await waitFor(async () => (await handle.query(stateQuery)).status === 'stuck', { what: 'the event to be stuck' });
-    return { eventId, handle };
+    return { eventId, handle, worker };
   }
 
   test('a failure that can never pass escalates: stuck in the store and the search attribute, with its error, and a dead-letter copy', async () => {
@@ -182,6 +184,61 @@ describe.each(STORE_KINDS)('escalation of events that cannot be published (%s st
     // Assert
     expect(afterCompensate).toMatchObject({ status: 'stuck', lastError: expect.stringContaining('no compensation is registered for event type orders.OrderShipped') });
     expect(retryOfDiscarded).toMatchObject({ status: 'discarded' });
+  });
+
+  test('a compensation that keeps failing is tried a bounded number of times: the event stays stuck with the failure, and can still be discarded', async () => {
+    // Arrange
+    let calls = 0;
+    const { eventId, handle } = await stuckEvent({
+      compensations: {
+        'orders.OrderShipped': async () => {
+          calls += 1;
+          throw new Error('the warehouse refused the cancellation');
+        },
+      },
+    });
+
+    // Act
+    const afterCompensate = await handle.executeUpdate(compensateUpdate, { args: [{ reason: 'cancel it' }] });
+    const afterDiscard = await handle.executeUpdate(discardUpdate, { args: [{ reason: 'cancelled by phone' }] });
+
+    // Assert
+    expect(afterCompensate).toMatchObject({ status: 'stuck', lastError: 'compensation failed: the warehouse refused the cancellation' });
+    expect(calls).toBe(5);
+    expect(afterDiscard).toMatchObject({ status: 'discarded', resolutionReason: 'cancelled by phone' });
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'discarded' });
+  });
+
+  test('a dead-letter topic that does not exist does not block the operator: the event waits with the failure, and retry publishes it', async () => {
+    // Arrange: the dead-letter topic is the missing topic too.
+    const { eventId, handle } = await stuckEvent({ deadLetterTopic: p.missingTopic });
+    await waitFor(async () => (await handle.query(stateQuery)).lastError?.includes('the dead-letter copy failed') === true, {
+      what: 'the dead-letter copy to be given up',
+      timeoutMs: 180_000,
+    });
+    await p.createMissingTopic();
+
+    // Act
+    const afterRetry = await handle.executeUpdate(retryUpdate);
+    const outcome = await handle.result();
+
+    // Assert
+    expect(afterRetry).toMatchObject({ retryRounds: 1 });
+    expect(outcome).toMatchObject({ status: 'published', receipt: { eventId } });
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'published' });
+  });
+
+  test('the CLI gives up on an action no worker carries out, within its --timeout, with a clear message', async () => {
+    // Arrange
+    const { eventId, worker } = await stuckEvent();
+    await worker.shutdown();
+
+    // Act
+    const { code, output } = await p.cli(['retry', eventId, '--timeout', '3s']);
+
+    // Assert
+    expect(code).toBe(1);
+    expect(output).toContain(`retry of event ${eventId} was not carried out within 3s (is a worker running?`);
   });
 
   test('a message larger than the topic accepts is not retried: it escalates after one attempt', async () => {
