@@ -44,6 +44,8 @@ const policy: PublishPolicy = { ...DEFAULT_PUBLISH_POLICY, initialIntervalMs: 50
 const failing = new Set<string>();
 const published: string[] = [];
 let openSequence: number | null = 1;
+/** The lowest open sequence of the held key (the held-across-continue-as-new scenario). */
+let heldOpen: number | null = 1;
 
 const activities: OutboxActivities = {
   publishEvent: async (eventId: string): Promise<PublishReceipt> => {
@@ -59,14 +61,14 @@ const activities: OutboxActivities = {
   compensateEvent: async () => undefined,
   publishDeadLetter: async () => undefined,
   publishedReceipt: async () => null,
-  nextOpenSequence: async () => openSequence,
+  nextOpenSequence: async (_topic: string, key: string) => (key.startsWith('held-') ? heldOpen : openSequence),
   waitUntilSettled: async () => undefined,
 } as unknown as OutboxActivities;
 
 async function waitFor(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 90_000;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`record-histories: ${what} did not happen within 60 s`);
+    if (Date.now() > deadline) throw new Error(`record-histories: ${what} did not happen within 90 s`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -125,6 +127,37 @@ async function main(): Promise<void> {
     // Without the wake-up patch the sequencer only notices after its 30 s recheck: still recorded.
     await waitFor('event 5 published', () => published.includes(event(5).eventId));
     await sequencer.terminate('recorded for the replay test');
+
+    // keySequencerWorkflow holding a stuck event while signals keep arriving: it continues as new
+    // (a small holdingHistoryLimit), the next run finds the held workflow running elsewhere and
+    // watches the store; an operator's retry publishes it, and the next run moves on to event 2.
+    const heldKey = `held-${stamp}`;
+    const heldId = `outbox-key-orders/${heldKey}`;
+    const held = (sequence: number): EnqueuedEvent => ({ eventId: `${stamp}-held-${sequence}`, sequence, type: 'orders.LineAdded', aggregateId: heldKey });
+    failing.add(held(1).eventId);
+    const holding = await client.workflow.signalWithStart('keySequencerWorkflow', {
+      taskQueue,
+      workflowId: heldId,
+      args: [{ topic: 'orders', key: heldKey, policy, holdingHistoryLimit: 20 }],
+      signal: enqueueSignal,
+      signalArgs: [[held(1), held(2)]],
+    });
+    const firstRun = client.workflow.getHandle(heldId, holding.signaledRunId);
+    const child = client.workflow.getHandle(`outbox-${held(1).eventId}`);
+    await waitFor('held event 1 stuck', async () => (await statusOf(child).catch(() => '')) === 'stuck');
+    await waitFor('the holding sequencer to continue as new', async () => {
+      await client.workflow.getHandle(heldId).signal(enqueueSignal, held(2));
+      return (await client.workflow.getHandle(heldId).describe()).runId !== holding.signaledRunId;
+    });
+    const secondRun = client.workflow.getHandle(heldId, (await client.workflow.getHandle(heldId).describe()).runId);
+    recorded.push({ name: 'key-sequencer.held-across-continue-as-new', handle: firstRun });
+    recorded.push({ name: 'key-sequencer.held-run-settled-elsewhere', handle: secondRun });
+    await child.executeUpdate('retry', { args: [] });
+    await child.result();
+    heldOpen = 2;
+    // The next run asks the store at its 30 s recheck.
+    await waitFor('held event 2 published', () => published.includes(held(2).eventId));
+    await secondRun.terminate('recorded for the replay test');
   });
 
   mkdirSync(values.out, { recursive: true });

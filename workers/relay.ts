@@ -13,7 +13,7 @@ import {
 import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
 import type { FastPath } from './fast-path';
 import type { OutboxMetrics } from './metrics';
-import { DEFAULT_WORKFLOW_ID_PREFIX, enqueueKey, isPermanentStartError, startEventWorkflow, type StartOutcome } from './start-event-workflow';
+import { DEFAULT_WORKFLOW_ID_PREFIX, enqueueKey, eventsNotHeld, isPermanentStartError, startEventWorkflow, type StartOutcome } from './start-event-workflow';
 
 export interface RelayOptions {
   /** The outbox store (any adapter). */
@@ -224,15 +224,21 @@ export class Relay extends EventEmitter<RelayEvents> {
         return outcome;
       }),
       mapLimit([...byKey.values()], startConcurrency, async (group): Promise<StartOutcome[]> => {
-        const outcome = await this.refusedIfPermanent(group, async () => {
-          await enqueueKey(workflowClient, group, { taskQueue, policy: publishPolicy, workflowIdPrefix });
+        // A sweep finds the events a held-back key's sequencer already has: they are not handed over
+        // again (its history would grow by a signal each sweep), nor counted or logged as started.
+        const handOver = source === 'sweep' ? new Set(await eventsNotHeld(workflowClient, group, workflowIdPrefix)) : new Set(group);
+        const held = group.length - handOver.size;
+        if (held > 0) metrics?.duplicatesRefused.inc({ source }, held);
+        if (handOver.size === 0) return group.map(() => 'duplicate');
+        const outcome = await this.refusedIfPermanent([...handOver], async () => {
+          await enqueueKey(workflowClient, [...handOver], { taskQueue, policy: publishPolicy, workflowIdPrefix });
           return 'sequenced';
         });
         if (outcome === 'sequenced') {
-          metrics?.workflowsStarted.inc({ source }, group.length);
-          logger.debug('events handed to their key sequencer', { key: group[0]?.key, topic: group[0]?.topic, events: group.length });
+          metrics?.workflowsStarted.inc({ source }, handOver.size);
+          logger.debug('events handed to their key sequencer', { key: group[0]?.key, topic: group[0]?.topic, events: handOver.size });
         }
-        return group.map(() => outcome);
+        return group.map((e) => (handOver.has(e) ? outcome : 'duplicate'));
       }),
     ]);
     return [...outcomes, ...groups.flat()];

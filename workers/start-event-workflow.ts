@@ -4,7 +4,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, Workflo
 import { extractTraceContext, inSpan, type OutboxEvent } from '../domain/outbox';
 import { OutboxSearchAttributes } from '../workflows/search-attributes';
 import type { KeySequencerInput } from '../workflows/key-sequencer';
-import type { EnqueuedEvent } from '../workflows/signals';
+import { sequencerQuery, type EnqueuedEvent } from '../workflows/signals';
 import type { PublishEventInput, PublishPolicy } from '../workflows/types';
 
 /** Workflow ids are `<prefix><eventId>`. */
@@ -113,6 +113,34 @@ export async function enqueueKey(
     ],
     memo: { topic: first.topic, key: first.key },
   });
+}
+
+/** How long a sweep waits for a sequencer to say what it holds before handing it the events anyway. */
+const SEQUENCER_QUERY_TIMEOUT_MS = 5_000;
+
+/**
+ * The events of one topic and key (found by a sweep) that their running sequencer does not already
+ * have: not held, not waiting in its buffer, not behind its next sequence. None while its buffer is
+ * full (the rest waits in the store until it has room). All of them when no sequencer runs, or when
+ * it does not answer in time: handing an event over twice is harmless (it ignores what it has).
+ */
+export async function eventsNotHeld(client: WorkflowClient, events: readonly OutboxEvent[], workflowIdPrefix = DEFAULT_WORKFLOW_ID_PREFIX): Promise<OutboxEvent[]> {
+  const first = events[0];
+  if (first === undefined) return [];
+  const handle = client.getHandle(sequencerWorkflowId(first.topic, first.key, workflowIdPrefix));
+  try {
+    const state = await client.connection.withDeadline(Date.now() + SEQUENCER_QUERY_TIMEOUT_MS, async () => {
+      // A closed run is not asked (a query would replay it on a worker): it holds nothing.
+      if ((await handle.describe()).status.name !== 'RUNNING') return null;
+      return handle.query(sequencerQuery);
+    });
+    if (state === null) return [...events];
+    if (state.full === true) return [];
+    const held = new Set([state.holding, ...state.waiting]);
+    return events.filter((e) => !held.has(e.id) && (state.next === null || (e.sequence ?? 0) >= state.next));
+  } catch {
+    return [...events];
+  }
 }
 
 async function start(

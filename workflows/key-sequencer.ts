@@ -4,6 +4,7 @@ import {
   continueAsNew,
   executeChild,
   log,
+  startChild,
   ParentClosePolicy,
   patched,
   proxyActivities,
@@ -19,7 +20,7 @@ import { publishEventWorkflow } from './publish-event';
 import { Patches } from './patches';
 import { OutboxSearchAttributes } from './search-attributes';
 import { enqueueSignal, sequencerQuery, type EnqueuedEvent, type SequencerState } from './signals';
-import type { PublishPolicy } from './types';
+import type { PublishEventInput, PublishPolicy } from './types';
 
 export interface KeySequencerInput {
   topic: string;
@@ -27,6 +28,13 @@ export interface KeySequencerInput {
   policy: PublishPolicy;
   /** Prefix of the events' workflow ids, the relay's. @default "outbox-" */
   workflowIdPrefix?: string;
+  /**
+   * History events a sequencer may gather while it holds one event (signals keep arriving) before it
+   * continues as new. @default 1000 (a test sets a small one)
+   */
+  holdingHistoryLimit?: number;
+  /** Most events a sequencer keeps buffered behind the one it holds. @default 500 */
+  bufferLimit?: number;
   /** Carried over by continue-as-new. */
   buffered?: EnqueuedEvent[];
   next?: number | null;
@@ -40,6 +48,13 @@ const WAITING_HISTORY_LIMIT = 2_000;
 const RECHECK_MS = 30_000;
 /** Wait before starting again a publish workflow that closed without settling its event. */
 const RESTART_CLOSED_MS = 5_000;
+const DEFAULT_HOLDING_HISTORY_LIMIT = 1_000;
+/**
+ * Events beyond the buffer limit are dropped from the buffer (the highest sequences): they stay
+ * pending in the store, and the relay's sweeper hands them over again once the sequencer has room.
+ * It keeps the continue-as-new payload (the buffer) far below Temporal's 2 MB limit.
+ */
+const DEFAULT_BUFFER_LIMIT = 500;
 
 /**
  * Per-key ordering: one sequencer per topic and key (workflow id `outbox-key-<topic>/<key>`), fed by
@@ -60,12 +75,27 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
   let holding: EnqueuedEvent | null = null;
   /** The sequence the store was last asked about while waiting for it. */
   let askedFor: number | null = null;
-
+  const bufferLimit = input.bufferLimit ?? DEFAULT_BUFFER_LIMIT;
+  const holdingHistoryLimit = input.holdingHistoryLimit ?? DEFAULT_HOLDING_HISTORY_LIMIT;
+  /** What a continue-as-new carries over. */
+  const carried = (): KeySequencerInput => ({
+    topic,
+    key,
+    policy,
+    workflowIdPrefix,
+    buffered: [...buffer.values()],
+    next,
+    ...(input.holdingHistoryLimit !== undefined ? { holdingHistoryLimit } : {}),
+    ...(input.bufferLimit !== undefined ? { bufferLimit } : {}),
+  });
+  // Runs that began before the bound replay without it (a dropped event would change their commands).
+  const bounded = patched(Patches.sequencerHoldsAcrossContinueAsNew);
   setHandler(enqueueSignal, (events) => {
     for (const event of Array.isArray(events) ? events : [events]) {
       if (next !== null && event.sequence < next) continue; // already published or settled: a repeat
       buffer.set(event.sequence, event);
     }
+    while (bounded && buffer.size > bufferLimit) buffer.delete(Math.max(...buffer.keys()));
   });
   setHandler(sequencerQuery, (): SequencerState => ({
     topic,
@@ -73,6 +103,7 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
     next,
     holding: holding?.eventId ?? null,
     waiting: [...buffer.values()].filter((e) => e.eventId !== holding?.eventId).sort((a, b) => a.sequence - b.sequence).map((e) => e.eventId),
+    full: bounded && buffer.size >= bufferLimit,
   }));
 
   if (next === null) next = await nextOpenSequence(topic, key);
@@ -97,7 +128,7 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
       if (buffer.size === 0) return; // idle: close; the next signal-with-start opens a new run
       // A long wait (a key held back) collects signals: start a fresh history before it grows large.
       if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > WAITING_HISTORY_LIMIT) {
-        await continueAsNew<typeof keySequencerWorkflow>({ topic, key, policy, workflowIdPrefix, buffered: [...buffer.values()], next });
+        await continueAsNew<typeof keySequencerWorkflow>(carried());
       }
       // Waiting for a sequence that may have been settled another way (e.g. an operator, a sweep).
       askedFor = expected;
@@ -109,22 +140,66 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
     const event = buffer.get(expected) as EnqueuedEvent;
     holding = event;
     upsertMemo({ holdingEventId: event.eventId, holdingSequence: expected });
+    if (bounded) {
+      await hold(event, expected);
+    } else {
+      await holdUntilChildCloses(event, expected);
+    }
+    buffer.delete(expected);
+    holding = null;
+    next = expected + 1;
+    upsertMemo({ holdingEventId: null, holdingSequence: null });
+    if (workflowInfo().continueAsNewSuggested) {
+      await continueAsNew<typeof keySequencerWorkflow>(carried());
+    }
+  }
+
+  /**
+   * Holds the key until the event is settled: runs its publish workflow as a child and waits for it.
+   * When signals arriving meanwhile have grown the history past the limit, it continues as new: the
+   * child runs on (ABANDON), and the next run finds it running. A child running elsewhere (an
+   * earlier run's, a sweep's) is watched through the store, and started again if it closes without
+   * settling the event, so no run of the event can leave the key waiting forever.
+   */
+  async function hold(event: EnqueuedEvent, expected: number): Promise<void> {
+    const historyAtStart = workflowInfo().historyLength;
+    const grown = (): boolean => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength - historyAtStart > holdingHistoryLimit;
+    for (;;) {
+      let closed: 'settled' | Error | undefined;
+      try {
+        const child = await startChild(publishEventWorkflow, childOptions(event, expected, WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY));
+        child.result().then(
+          () => void (closed = 'settled'),
+          (err: unknown) => void (closed = err instanceof Error ? err : new Error(String(err))),
+        );
+        await condition(() => closed !== undefined || grown());
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        // Running elsewhere: its outcome is read from the store.
+        await condition(grown, RECHECK_MS);
+      }
+      if (closed === 'settled') return;
+      if (closed === undefined && grown()) await continueAsNew<typeof keySequencerWorkflow>(carried());
+      if (closed !== undefined) {
+        log.warn('publish workflow of a sequenced event closed without settling it; starting it again', { eventId: event.eventId, error: closed.message });
+        await sleep(RESTART_CLOSED_MS);
+      }
+      // Settled by another run, an operator or the CLI? Otherwise start it again (a run that closed
+      // without settling it is replaced; one still running refuses the start).
+      const open = await nextOpenSequence(topic, key);
+      if (open !== expected) return;
+    }
+  }
+
+  /** What a sequencer did before `sequencerHoldsAcrossContinueAsNew`, kept for the runs that replay it. */
+  async function holdUntilChildCloses(event: EnqueuedEvent, expected: number): Promise<void> {
     const restartClosed = patched(Patches.sequencerRestartsClosedChild);
     for (;;) {
       try {
-        await executeChild(publishEventWorkflow, {
-          workflowId: `${workflowIdPrefix}${event.eventId}`,
-          args: [{ eventId: event.eventId, policy }],
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-          workflowIdReusePolicy: restartClosed ? WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY : WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          typedSearchAttributes: [
-            { key: OutboxSearchAttributes.status, value: 'pending' },
-            { key: OutboxSearchAttributes.eventType, value: event.type },
-            { key: OutboxSearchAttributes.aggregateId, value: event.aggregateId },
-            { key: OutboxSearchAttributes.topic, value: topic },
-          ],
-          memo: { eventId: event.eventId, sequence: expected, key },
-        });
+        await executeChild(
+          publishEventWorkflow,
+          childOptions(event, expected, restartClosed ? WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY : WorkflowIdReusePolicy.REJECT_DUPLICATE),
+        );
       } catch (err) {
         if (restartClosed && err instanceof ChildWorkflowFailure) {
           // Closed without settling its event (terminated or cancelled by an operator, failed): start
@@ -148,12 +223,21 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
       }
       break;
     }
-    buffer.delete(expected);
-    holding = null;
-    next = expected + 1;
-    upsertMemo({ holdingEventId: null, holdingSequence: null });
-    if (workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof keySequencerWorkflow>({ topic, key, policy, workflowIdPrefix, buffered: [...buffer.values()], next });
-    }
+  }
+
+  function childOptions(event: EnqueuedEvent, expected: number, workflowIdReusePolicy: WorkflowIdReusePolicy) {
+    return {
+      workflowId: `${workflowIdPrefix}${event.eventId}`,
+      args: [{ eventId: event.eventId, policy }] as [PublishEventInput],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowIdReusePolicy,
+      typedSearchAttributes: [
+        { key: OutboxSearchAttributes.status, value: 'pending' },
+        { key: OutboxSearchAttributes.eventType, value: event.type },
+        { key: OutboxSearchAttributes.aggregateId, value: event.aggregateId },
+        { key: OutboxSearchAttributes.topic, value: topic },
+      ],
+      memo: { eventId: event.eventId, sequence: expected, key },
+    };
   }
 }

@@ -28,5 +28,13 @@ export const Patches = {
    * waiting for the next action, with the failure in `lastError`.
    */
   operatorStepsBounded: 'operator-steps-bounded',
+  /**
+   * A key sequencer holding an event continues as new when the signals that arrive meanwhile have
+   * grown its history (the held publish workflow runs on, abandoned to the new run), and a held event
+   * whose workflow runs elsewhere is watched in the store and started again if that run closes
+   * without settling it, instead of one activity waiting for the store forever. Its buffer keeps at
+   * most `bufferLimit` events (the lowest sequences); the rest wait in the store for a sweep.
+   */
+  sequencerHoldsAcrossContinueAsNew: 'sequencer-holds-across-continue-as-new',
 } as const;
 export type Patch = (typeof Patches)[keyof typeof Patches];

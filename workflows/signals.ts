@@ -46,6 +46,8 @@ export interface SequencerState {
   holding: string | null;
   /** Events waiting behind it, in order. */
   waiting: string[];
+  /** Its buffer is at its limit: later events wait in the store until it has room. */
+  full?: boolean;
 }
 
 /** One ordered event, or several of one key (the relay sends a key's events of a batch in one signal). */

@@ -7,7 +7,10 @@ import type { OutboxEvent } from '../../domain/outbox';
 import { sequencerWorkflowId } from '../../workers/start-event-workflow';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { mapLimit } from '../../workers/relay';
-import { discardUpdate, sequencerQuery, stateQuery } from '../../workflows/signals';
+import type { KeySequencerInput } from '../../workflows/key-sequencer';
+import { discardUpdate, enqueueSignal, sequencerQuery, stateQuery, type EnqueuedEvent } from '../../workflows/signals';
+import { DEFAULT_PUBLISH_POLICY } from '../../workflows/types';
+import { KafkaCollector } from '../support/kafka-collector';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';
 import { seeded } from '../support/seeded';
@@ -176,6 +179,55 @@ describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
     const lines = (key: string) => smallTopic.messages.filter((m) => m.key === key).map((m) => (JSON.parse(m.value ?? '{}') as { line: number }).line);
     expect(lines('order-A')).toEqual([2, 3, 4]);
     expect(lines('order-B')).toEqual([1, 2, 3]);
+    await smallTopic.stop();
+  });
+
+  test('a sequencer holding a stuck event stays bounded: it continues as new as signals arrive, keeps a bounded buffer, is not sent again what it has, and starts again a held run that was terminated', async () => {
+    // Arrange: key A's sequencer runs with small limits before its events arrive; its first event is
+    // larger than the topic accepts, six more follow.
+    await p.startWorker();
+    const policy = { ...DEFAULT_PUBLISH_POLICY, initialIntervalMs: 50, maximumIntervalMs: 100, maximumAttempts: 2 };
+    const relay = p.relay({ sweepIntervalMs: 1_000, sweepGraceMs: 500, publishPolicy: policy });
+    const sweeps: Array<{ found: number; started: number; duplicates: number }> = [];
+    relay.on('sweep', (totals) => sweeps.push(totals));
+    const sequencerId = sequencerWorkflowId(p.smallTopic, 'order-A');
+    const input: KeySequencerInput = { topic: p.smallTopic, key: 'order-A', policy, holdingHistoryLimit: 30, bufferLimit: 3 };
+    await p.client.workflow.signalWithStart('keySequencerWorkflow', { taskQueue: p.taskQueue, workflowId: sequencerId, args: [input], signal: enqueueSignal, signalArgs: [[]] });
+    await p.startRelay(relay);
+    const smallTopic = new KafkaCollector(p.kafka, p.smallTopic);
+    await smallTopic.start();
+    const a: OutboxEvent[] = [];
+    a.push(await p.inTransaction((c) => addLine(c, 'order-A', 1, 'orders.NoteLineAdded', 'x'.repeat(5_000))));
+    for (let line = 2; line <= 7; line++) a.push(await p.inTransaction((c) => addLine(c, 'order-A', line, 'orders.NoteLineAdded', 'ok')));
+    const ids = a.map((e) => e.id);
+    const stuck = p.client.workflow.getHandle(eventWorkflowId(ids[0] ?? ''));
+    await waitFor(async () => (await stuck.query(stateQuery).catch(() => null))?.status === 'stuck', { what: "key A's first event to be stuck" });
+    const sequencer = p.client.workflow.getHandle(sequencerId);
+    const firstRun = (await sequencer.describe()).runId;
+
+    // Act: signals keep arriving while it holds (repeats of what it has, as every sweep used to send).
+    const repeat: EnqueuedEvent = { eventId: ids[1] ?? '', sequence: 2, type: 'orders.NoteLineAdded', aggregateId: 'order-A' };
+    for (let i = 0; i < 20; i++) await sequencer.signal(enqueueSignal, repeat);
+    await waitFor(async () => (await sequencer.describe()).runId !== firstRun, { what: 'the holding sequencer to continue as new' });
+    const held = await sequencer.query(sequencerQuery);
+    const sweepsBefore = sweeps.length;
+    await waitFor(() => sweeps.length >= sweepsBefore + 2, { what: 'two sweeps while the key is held' });
+    const heldSweeps = sweeps.slice(sweepsBefore);
+    // The held run is terminated (the Web UI offers it): the sequencer starts it again.
+    const terminatedRun = (await stuck.describe()).runId;
+    await stuck.terminate('terminated by mistake');
+    await waitFor(async () => (await stuck.describe()).runId !== terminatedRun && (await stuck.query(stateQuery).catch(() => null))?.status === 'stuck', {
+      what: 'a new run of the held event, stuck again',
+      timeoutMs: 90_000,
+    });
+    await stuck.executeUpdate(discardUpdate, { args: [{ reason: 'note too large' }] });
+    await smallTopic.waitForEventIds(ids.slice(1), 90_000);
+
+    // Assert
+    expect(held).toMatchObject({ holding: ids[0], waiting: ids.slice(1, 3), full: true });
+    expect(heldSweeps.map((t) => ({ found: t.found, started: t.started }))).toEqual(heldSweeps.map(() => ({ found: 6, started: 0 })));
+    const lines = smallTopic.messages.filter((m) => m.key === 'order-A').map((m) => (JSON.parse(m.value ?? '{}') as { line: number }).line);
+    expect(lines).toEqual([2, 3, 4, 5, 6, 7]);
     await smallTopic.stop();
   });
 });
