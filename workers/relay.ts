@@ -99,20 +99,35 @@ export class Relay extends EventEmitter<RelayEvents> {
       this.once('ready', () => resolve());
     });
     const feedLoop = this.runFeed(abort.signal);
+    // One sweep at a time, and one timer: a gap reschedules the pending sweep (never a second chain),
+    // a sweep due while one runs follows it, and nothing is scheduled after shutdown.
     let sweepTimer: NodeJS.Timeout | undefined;
-    let sweeping: Promise<unknown> = Promise.resolve();
+    let sweeping: Promise<void> | undefined;
+    let sweepDue = false;
     const scheduleSweep = (delayMs: number): void => {
+      clearTimeout(sweepTimer);
       if (this.options.sweepIntervalMs <= 0 || abort.signal.aborted) return;
-      sweepTimer = setTimeout(() => {
-        sweeping = this.sweepNow()
-          .catch((err: unknown) => this.report(err, 'sweep failed'))
-          .finally(() => scheduleSweep(this.options.sweepIntervalMs));
-      }, delayMs);
+      sweepTimer = setTimeout(runSweep, delayMs);
+    };
+    const runSweep = (): void => {
+      if (sweeping !== undefined) {
+        sweepDue = true;
+        return;
+      }
+      sweeping = this.sweepNow(abort.signal)
+        .then(
+          () => undefined,
+          (err: unknown) => this.report(err, 'sweep failed'),
+        )
+        .finally(() => {
+          sweeping = undefined;
+          scheduleSweep(sweepDue ? 0 : this.options.sweepIntervalMs);
+          sweepDue = false;
+        });
     };
     scheduleSweep(this.options.sweepIntervalMs);
     const onGap = (): void => {
       // Whatever the feed may have skipped is found by a sweep once the grace period has passed.
-      if (sweepTimer) clearTimeout(sweepTimer);
       scheduleSweep(this.options.sweepGraceMs);
     };
     this.on('gap', onGap);
@@ -120,21 +135,21 @@ export class Relay extends EventEmitter<RelayEvents> {
     return {
       shutdown: async () => {
         abort.abort();
-        if (sweepTimer) clearTimeout(sweepTimer);
+        clearTimeout(sweepTimer);
+        this.off('gap', onGap);
         await feedLoop;
         await sweeping;
-        this.off('gap', onGap);
       },
     };
   }
 
-  /** Starts every event still `pending` that is older than the grace period. */
-  async sweepNow(): Promise<{ found: number; started: number; duplicates: number }> {
+  /** Starts every event still `pending` that is older than the grace period; stops between pages once `signal` aborts. */
+  async sweepNow(signal?: AbortSignal): Promise<{ found: number; started: number; duplicates: number }> {
     const { store, sweepGraceMs, sweepBatchSize, now } = this.options;
     const beforeId = minEventIdAt(now() - sweepGraceMs);
     const totals = { found: 0, started: 0, duplicates: 0 };
     let afterId: string | undefined;
-    for (;;) {
+    while (signal?.aborted !== true) {
       const page = await store.findPending({ beforeId, afterId, limit: sweepBatchSize });
       if (page.length === 0) break;
       const outcomes = await this.dispatch(page, 'sweep');

@@ -119,6 +119,40 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
     expect(stderr).not.toContain('pw-not-shown');
   });
 
+  test('sweeps run one at a time, however often the feed reports a gap, and none runs or starts after shutdown', async () => {
+    // Arrange: every page the sweeper reads takes 200 ms, and is counted while it runs.
+    const reads = { inFlight: 0, most: 0, total: 0 };
+    const store = Object.create(p.store) as typeof p.store;
+    store.findPending = async (query) => {
+      reads.inFlight += 1;
+      reads.total += 1;
+      reads.most = Math.max(reads.most, reads.inFlight);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return await p.store.findPending(query);
+      } finally {
+        reads.inFlight -= 1;
+      }
+    };
+    const relay = p.relay({ store, sweepIntervalMs: 50, sweepGraceMs: 0 });
+    const running = await relay.start();
+
+    // Act: gaps reported while sweeps run (a feed that reopens keeps reporting them).
+    for (let i = 0; i < 20; i++) {
+      relay.emit('gap', 'history-lost');
+      await new Promise((resolve) => setTimeout(resolve, 60));
+    }
+    await running.shutdown();
+    const atShutdown = { ...reads };
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+
+    // Assert
+    expect(atShutdown.total).toBeGreaterThan(1);
+    expect(atShutdown.most).toBe(1);
+    expect(atShutdown.inFlight).toBe(0);
+    expect(reads.total).toBe(atShutdown.total);
+  });
+
   test('a bad config value fails at start, naming the variable', () => {
     // Act
     const result = spawnSync('node', [RELAY_BIN], { env: { ...env, TXOUTBOX_HEALTH_PORT: 'eighty' }, encoding: 'utf8', timeout: 60_000 });
