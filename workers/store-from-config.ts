@@ -2,7 +2,7 @@ import { MongoClient } from 'mongodb';
 import { Pool } from 'pg';
 import type { Logger, OutboxStore } from '../domain/outbox';
 import { MongoOutboxStore } from '../domain/stores/mongodb-store';
-import { PostgresOutboxStore } from '../domain/stores/postgres-store';
+import { pgPoolConfig, PostgresOutboxStore } from '../domain/stores/postgres-store';
 import { redactUrl, type TxoutboxConfig } from './config';
 
 /** The configured store adapter, with what closes its connections. */
@@ -14,7 +14,7 @@ export async function storeFromConfig(config: TxoutboxConfig, logger?: Logger): 
     });
     return { store: new MongoOutboxStore({ db: client.db(config.mongodbDb), logger }), close: () => client.close() };
   }
-  const pool = new Pool({ connectionString: config.pgUrl, max: 10, connectionTimeoutMillis: 10_000 });
+  const pool = new Pool(pgPoolConfig(config.pgUrl));
   // An idle connection broken by a database restart is dropped by the pool; without a listener its
   // 'error' would end the process.
   pool.on('error', (err) => logger?.warn('idle database connection failed; the pool replaces it', { error: err }));

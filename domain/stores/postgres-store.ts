@@ -1,6 +1,7 @@
 import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
 import {
   createChangeFeed,
+  DEFAULT_PURGE_BATCH,
   kafkaPositionTaken,
   OutboxError,
   OutboxErrorCode,
@@ -18,6 +19,7 @@ import {
   type OutboxStore,
   type PublishResult,
   type ListQuery,
+  type PurgeOptions,
   type OutboxStats,
   type OutboxStatus as Status,
   type StatusChange,
@@ -48,6 +50,28 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Logger for the feed. @default silentLogger */
   logger?: Logger;
+  /**
+   * Longest a query of the store's own pool may take before it fails (a connection whose server
+   * stopped answering would hang it, and the feed with it). Only for a pool the store creates; a
+   * pool you give keeps its own settings (see `pgPoolConfig`). @default 30000
+   */
+  queryTimeoutMs?: number;
+}
+
+/**
+ * Pool settings for an outbox store: a client-side query timeout, so a half-open connection (a
+ * server frozen, a network path lost without a reset) fails a query instead of hanging the feed,
+ * and TCP keepalive from 10 s, so such a connection is found even while idle.
+ */
+export function pgPoolConfig(connectionString: string, options: { queryTimeoutMs?: number; max?: number } = {}): PoolConfig {
+  return {
+    connectionString,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: 10_000,
+    query_timeout: options.queryTimeoutMs ?? 30_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  };
 }
 
 /**
@@ -141,7 +165,7 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
       throw new OutboxError(OutboxErrorCode.invalidConfig, 'postgres store: give a pool or a connectionString');
     }
     this.schema = schema;
-    this.pool = options.pool ?? new Pool({ connectionString: options.connectionString, max: 10 } satisfies PoolConfig);
+    this.pool = options.pool ?? new Pool(pgPoolConfig(options.connectionString ?? '', { queryTimeoutMs: options.queryTimeoutMs }));
     this.ownsPool = !options.pool;
     this.logger = options.logger ?? silentLogger;
     if (this.ownsPool) this.pool.on('error', (err) => this.logger.warn('idle database connection failed', { error: err }));
@@ -411,9 +435,18 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     return { counts, oldestPending: first ? { id: first.id, occurredAt: first.occurred_at } : null };
   }
 
-  async purgePublished(before: Date): Promise<number> {
-    const result = await this.pool.query(`delete from ${this.events} where status = 'published' and published_at < $1`, [before]);
-    return result.rowCount ?? 0;
+  async purgePublished(before: Date, options: PurgeOptions = {}): Promise<number> {
+    const batchSize = options.batchSize ?? DEFAULT_PURGE_BATCH;
+    let deleted = 0;
+    for (;;) {
+      const result = await this.pool.query(
+        `delete from ${this.events} where id in (
+           select id from ${this.events} where status = 'published' and published_at < $1 limit $2 for update skip locked)`,
+        [before, batchSize],
+      );
+      deleted += result.rowCount ?? 0;
+      if ((result.rowCount ?? 0) < batchSize) return deleted;
+    }
   }
 
   openFeed(options: FeedOptions): ChangeFeed {
@@ -503,6 +536,11 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
           wake = undefined;
         }
       }
+    } catch (err) {
+      // A query that failed (a timeout on a connection that stopped answering) leaves the LISTEN
+      // connection unusable too: it is destroyed, not pooled.
+      broken ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
     } finally {
       signal.removeEventListener('abort', onAbort);
       listener.off('notification', onNotify);
