@@ -60,11 +60,22 @@ export interface OutboxStore<Tx> {
   /** Counts by status and the oldest pending event (for `status`, lag and alerts). */
   stats(): Promise<OutboxStats>;
   /** Deletes `published` events published before `before` (retention); returns how many. */
-  purgePublished(before: Date): Promise<number>;
+  purgePublished(before: Date, options?: PurgeOptions): Promise<number>;
   /** A change feed of inserted events, resuming from the checkpoint saved under `name`. */
   openFeed(options: FeedOptions): ChangeFeed;
   /** Releases the store's own connections (not the caller's client). */
   close(): Promise<void>;
+}
+
+/** Events a purge deletes per statement. */
+export const DEFAULT_PURGE_BATCH = 1000;
+
+export interface PurgeOptions {
+  /**
+   * Events deleted per statement: each batch commits on its own, so a large purge never holds one
+   * long transaction (on PostgreSQL that would hold the change feed back until it ends). @default 1000
+   */
+  batchSize?: number;
 }
 
 export interface ListQuery {

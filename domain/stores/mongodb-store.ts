@@ -14,6 +14,7 @@ import type {
 } from 'mongodb';
 import {
   createChangeFeed,
+  DEFAULT_PURGE_BATCH,
   ENVELOPE_VERSION,
   CLOUDEVENTS_SPEC_VERSION,
   kafkaPositionTaken,
@@ -32,6 +33,7 @@ import {
   type OutboxStore,
   type PublishResult,
   type ListQuery,
+  type PurgeOptions,
   type OutboxStats,
   type StatusChange,
 } from '../outbox';
@@ -283,9 +285,16 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     return { counts, oldestPending: oldest ? { id: oldest._id, occurredAt: oldest.occurredAt } : null };
   }
 
-  async purgePublished(before: Date): Promise<number> {
-    const { deletedCount } = await this.events.deleteMany({ status: 'published', publishedAt: { $lt: before } });
-    return deletedCount;
+  async purgePublished(before: Date, options: PurgeOptions = {}): Promise<number> {
+    const batchSize = options.batchSize ?? DEFAULT_PURGE_BATCH;
+    const filter = { status: 'published' as const, publishedAt: { $lt: before } };
+    let deleted = 0;
+    for (;;) {
+      const ids = (await this.events.find(filter, { sort: { _id: 1 }, limit: batchSize }).toArray()).map((d) => d._id);
+      if (ids.length === 0) return deleted;
+      deleted += (await this.events.deleteMany({ ...filter, _id: { $in: ids } })).deletedCount;
+      if (ids.length < batchSize) return deleted;
+    }
   }
 
   openFeed(options: FeedOptions): ChangeFeed {

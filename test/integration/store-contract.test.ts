@@ -247,6 +247,24 @@ function contract(factory: AdapterFactory): void {
     expect(await adapter.store.get(ids[0] ?? '')).toBeNull();
   });
 
+  test('purge deletes in batches of its own statements, every old published event and nothing else', async () => {
+    // Arrange: five published long ago, one published now, one pending.
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) ids.push((await adapter.inTransaction(`p-${i}`, (tx) => outbox.add(orderPlaced(`p-${i}`), tx))).id);
+    const old = new Date('2026-01-01T00:00:00Z');
+    for (const [i, id] of ids.slice(0, 6).entries()) {
+      await adapter.store.markPublished({ eventId: id, topic: 'orders.v1', partition: 0, offset: String(i), publishedAt: i < 5 ? old : new Date(), attempts: 1, alreadyPublished: false });
+    }
+
+    // Act
+    const purged = await adapter.store.purgePublished(new Date('2026-01-02T00:00:00Z'), { batchSize: 2 });
+
+    // Assert
+    expect(purged).toBe(5);
+    const left = await Promise.all(ids.map((id) => adapter.store.get(id)));
+    expect(left.map((e) => e?.status ?? null)).toEqual([null, null, null, null, null, 'published', 'pending']);
+  });
+
   test('the inbox applies an event once per consumer, and records nothing when the effects fail', async () => {
     // Act
     const first = await adapter.inbox.applyOnce('billing', 'evt-1', (tx) => adapter.writeBusiness(tx, 'effect-1'));
