@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
-import { isEventId, minEventIdAt, OutboxError, TYPE_NAME, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
+import { isEventId, minEventIdAt, OutboxError, TYPE_NAME, type ListQuery, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
 import {
   compensateUpdate,
   discardUpdate,
@@ -390,7 +390,7 @@ async function replay(ctx: Context, eventId: string | undefined, values: Values,
   } else {
     const from = parseTime('--from', values.from);
     const to = parseTime('--to', values.to);
-    events = await ctx.store.list({ status: 'published', afterId: minEventIdAt(from.getTime() - 1), beforeId: minEventIdAt(to.getTime()), limit: 10_000 });
+    events = await listAll((query) => ctx.store.list(query), { status: 'published', afterId: minEventIdAt(from.getTime() - 1), beforeId: minEventIdAt(to.getTime()) });
   }
   const notPublished = events.filter((e) => e.status !== 'published');
   if (notPublished.length > 0) {
@@ -422,6 +422,21 @@ async function purge(ctx: Context, values: Values, io: Io, print: Print): Promis
   const deleted = await ctx.store.purgePublished(before);
   print(`purged ${deleted} published event(s) published before ${before.toISOString()}`, { deleted, before: before.toISOString() });
   return ExitCode.ok;
+}
+
+/** Every event of a query, page by page (ids ascend, so each page starts after the last one's id). */
+export async function listAll(
+  list: (query: ListQuery) => Promise<OutboxEvent[]>,
+  query: Omit<ListQuery, 'limit'>,
+  pageSize = 1_000,
+): Promise<OutboxEvent[]> {
+  const all: OutboxEvent[] = [];
+  for (let afterId = query.afterId; ; ) {
+    const page = await list({ ...query, afterId, limit: pageSize });
+    all.push(...page);
+    if (page.length < pageSize) return all;
+    afterId = page[page.length - 1]?.id;
+  }
 }
 
 function summary(e: OutboxEvent) {
