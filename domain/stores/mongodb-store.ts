@@ -65,6 +65,8 @@ interface CheckpointDocument {
 export interface MongoDbLike {
   collection<T extends Document>(name: string): MongoCollectionLike<T>;
   createCollection(name: string): Promise<unknown>;
+  /** Runs a database command (`hello` gives the server's clock for leases); without it, this process's clock. */
+  command?(command: Document): Promise<Document>;
 }
 
 export interface MongoCollectionLike<T extends Document> {
@@ -220,7 +222,9 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
 
   async claim(eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000): Promise<string[]> {
     if (eventIds.length === 0) return [];
-    const now = new Date();
+    // Leases are compared on the server's clock: every relay and worker then agrees on when one ends,
+    // whatever their own clocks say (a process running fast would take over live leases).
+    const now = await this.serverNow();
     const claimToken = randomUUID();
     const filter: Filter<OutboxDocument> =
       owner === 'fast'
@@ -230,6 +234,18 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     await this.events.updateMany(filter, { $set: { owner, claimedUntil, claimToken } });
     const claimed = await this.events.find({ _id: { $in: [...eventIds] }, claimToken }, { sort: { _id: 1 }, limit: eventIds.length }).toArray();
     return claimed.map((d) => d._id);
+  }
+
+  /**
+   * The database server's time (`hello`'s localTime, corrected by half the round trip). A server
+   * that does not report it leaves this process's clock.
+   */
+  private async serverNow(): Promise<Date> {
+    if (this.db.command === undefined) return new Date();
+    const sent = Date.now();
+    const hello = await this.db.command({ hello: 1 });
+    const localTime: unknown = hello.localTime;
+    return localTime instanceof Date ? new Date(localTime.getTime() + (Date.now() - sent) / 2) : new Date();
   }
 
   async release(eventIds: readonly string[]): Promise<void> {

@@ -194,6 +194,27 @@ function contract(factory: AdapterFactory): void {
     expect(await store.get(c.id)).toMatchObject({ status: 'published', kafka: { partition: 1, offset: '9' } });
   });
 
+  test("fast-path leases run on the database server's clock: a process whose clock runs ten minutes fast cannot take over a live lease", async () => {
+    // Arrange
+    const added = await adapter.inTransaction('lease-1', (tx) => outbox.add(orderPlaced('lease-1'), tx));
+    expect(await adapter.store.claim([added.id], 'fast', 60_000)).toEqual([added.id]);
+
+    // Act: this process's clock (Date only; timers run as they do) jumps ten minutes ahead.
+    jest.useFakeTimers({ now: Date.now() + 600_000, advanceTimers: true, doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'hrtime', 'performance'] });
+    let takeover: string[];
+    let byWorkflow: string[];
+    try {
+      takeover = await adapter.store.claim([added.id], 'fast', 60_000);
+      byWorkflow = await adapter.store.claim([added.id], 'workflow');
+    } finally {
+      jest.useRealTimers();
+    }
+
+    // Assert
+    expect(takeover).toEqual([]);
+    expect(byWorkflow).toEqual([]);
+  });
+
   test('escalation transitions are conditional: pending → stuck → pending, stuck → discarded, and nothing else', async () => {
     // Arrange
     const added = await adapter.inTransaction('o-1', (tx) => outbox.add(orderPlaced('o-1'), tx));
