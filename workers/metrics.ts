@@ -10,6 +10,8 @@ export class OutboxMetrics {
   /** Committed events the relay's feed delivered to it. */
   readonly eventsRelayed: Counter<'type'>;
   readonly workflowsStarted: Counter<'source'>;
+  /** Ordered events handed to their key's sequencer, which starts their workflows one at a time. */
+  readonly eventsSequenced: Counter<'source'>;
   /** Starts Temporal refused because the event's workflow already exists. */
   readonly duplicatesRefused: Counter<'source'>;
   readonly publishAttempts: Counter<'topic' | 'outcome'>;
@@ -31,6 +33,12 @@ export class OutboxMetrics {
     const registers = [registry];
     this.eventsRelayed = new Counter({ name: 'txoutbox_events_relayed_total', help: 'Committed events read from the change feed.', labelNames: ['type'], registers });
     this.workflowsStarted = new Counter({ name: 'txoutbox_workflows_started_total', help: 'Publish workflows started.', labelNames: ['source'], registers });
+    this.eventsSequenced = new Counter({
+      name: 'txoutbox_events_sequenced_total',
+      help: "Ordered events handed to their key's sequencer (it starts their publish workflows one at a time, in order).",
+      labelNames: ['source'],
+      registers,
+    });
     this.duplicatesRefused = new Counter({
       name: 'txoutbox_workflow_duplicates_refused_total',
       help: 'Workflow starts refused by Temporal because the event already has one (deduplication).',

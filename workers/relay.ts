@@ -250,7 +250,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           return 'sequenced';
         });
         if (outcome === 'sequenced') {
-          metrics?.workflowsStarted.inc({ source }, handOver.size);
+          metrics?.eventsSequenced.inc({ source }, handOver.size);
           logger.debug('events handed to their key sequencer', { key: group[0]?.key, topic: group[0]?.topic, events: handOver.size });
         }
         return group.map((e) => (handOver.has(e) ? outcome : 'duplicate'));

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { WorkflowClient } from '@temporalio/client';
+import { WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { extractTraceContext, inSpan, type OutboxEvent } from '../domain/outbox';
 import { OutboxSearchAttributes } from '../workflows/search-attributes';
 import type { KeySequencerInput } from '../workflows/key-sequencer';
-import { sequencerQuery, type EnqueuedEvent } from '../workflows/signals';
+import { sequencerQuery, type EnqueuedEvent, type SequencerState } from '../workflows/signals';
 import type { PublishEventInput, PublishPolicy } from '../workflows/types';
 
 /** Workflow ids are `<prefix><eventId>`. */
@@ -115,32 +115,43 @@ export async function enqueueKey(
   });
 }
 
-/** How long a sweep waits for a sequencer to say what it holds before handing it the events anyway. */
+/** How long a sweep waits for a sequencer to say what it holds. */
 const SEQUENCER_QUERY_TIMEOUT_MS = 5_000;
+/**
+ * Most events of one key a sweep hands over in one signal: a sequencer publishes one event at a
+ * time, so the rest can wait in the store for the next sweep, and its history never carries
+ * signals of thousands of events (which made its workflow tasks slow to replay).
+ */
+export const SWEEP_KEY_HANDOVER_LIMIT = 200;
 
 /**
- * The events of one topic and key (found by a sweep) that their running sequencer does not already
- * have: not held, not waiting in its buffer, not behind its next sequence. None while its buffer is
- * full (the rest waits in the store until it has room). All of them when no sequencer runs, or when
- * it does not answer in time: handing an event over twice is harmless (it ignores what it has).
+ * The events of one topic and key (found by a sweep) to hand to their sequencer: the lowest
+ * SWEEP_KEY_HANDOVER_LIMIT of those a running sequencer does not already have (not held, not waiting
+ * in its buffer, not behind its next sequence); none while its buffer is full, or while it runs but
+ * does not answer (it has what it was sent; the next sweep asks again). When no sequencer runs, the
+ * lowest SWEEP_KEY_HANDOVER_LIMIT (a signal-with-start opens one).
  */
 export async function eventsNotHeld(client: WorkflowClient, events: readonly OutboxEvent[], workflowIdPrefix = DEFAULT_WORKFLOW_ID_PREFIX): Promise<OutboxEvent[]> {
   const first = events[0];
   if (first === undefined) return [];
+  const lowest = (list: readonly OutboxEvent[]): OutboxEvent[] => [...list].sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0)).slice(0, SWEEP_KEY_HANDOVER_LIMIT);
   const handle = client.getHandle(sequencerWorkflowId(first.topic, first.key, workflowIdPrefix));
   try {
-    const state = await client.connection.withDeadline(Date.now() + SEQUENCER_QUERY_TIMEOUT_MS, async () => {
-      // A closed run is not asked (a query would replay it on a worker): it holds nothing.
-      if ((await handle.describe()).status.name !== 'RUNNING') return null;
-      return handle.query(sequencerQuery);
-    });
-    if (state === null) return [...events];
-    if (state.full === true) return [];
-    const held = new Set([state.holding, ...state.waiting]);
-    return events.filter((e) => !held.has(e.id) && (state.next === null || (e.sequence ?? 0) >= state.next));
-  } catch {
-    return [...events];
+    // A closed run is not asked (a query would replay it on a worker): it holds nothing.
+    if ((await handle.describe()).status.name !== 'RUNNING') return lowest(events);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return lowest(events);
+    throw err;
   }
+  let state: SequencerState;
+  try {
+    state = await client.connection.withDeadline(Date.now() + SEQUENCER_QUERY_TIMEOUT_MS, () => handle.query(sequencerQuery));
+  } catch {
+    return [];
+  }
+  if (state.full === true) return [];
+  const held = new Set([state.holding, ...state.waiting]);
+  return lowest(events.filter((e) => !held.has(e.id) && (state.next === null || (e.sequence ?? 0) >= state.next)));
 }
 
 async function start(

@@ -33,6 +33,9 @@ describe.each(STORE_KINDS)('metrics (%s store)', (kind) => {
     // Act: one event published, one stuck (unknown topic), then the topic is created and it is retried.
     const published = await p.placeOrder('order-1');
     await waitFor(async () => (await value('txoutbox_events_published_total', { topic: p.topic })) === 1, { what: 'one publish counted' });
+    // An ordered event goes to its key's sequencer: counted as sequenced, not as a workflow start.
+    const ordered = await p.inTransaction((tx) => p.outbox.add({ type: 'orders.LineAdded', aggregateId: 'order-9', payload: { orderId: 'order-9', line: 1, note: '' } }, tx));
+    await p.collector.waitForEventIds([ordered.id]);
     const stuck = await p.shipOrder('order-2');
     const handle = p.client.workflow.getHandle(eventWorkflowId(stuck));
     await waitFor(async () => (await handle.query(stateQuery)).status === 'stuck', { what: 'the event to be stuck' });
@@ -48,15 +51,16 @@ describe.each(STORE_KINDS)('metrics (%s store)', (kind) => {
 
     // Assert
     expect(published).toBeDefined();
-    expect(await value('txoutbox_events_relayed_total')).toBe(2);
+    expect(await value('txoutbox_events_relayed_total')).toBe(3);
     expect(await value('txoutbox_workflows_started_total', { source: 'feed' })).toBe(2);
-    expect(await value('txoutbox_publish_attempts_total', { topic: p.topic, outcome: 'success' })).toBe(1);
+    expect(await value('txoutbox_events_sequenced_total', { source: 'feed' })).toBe(1);
+    expect(await value('txoutbox_publish_attempts_total', { topic: p.topic, outcome: 'success' })).toBe(2);
     expect([stuckCount, failures, stuckGauge]).toEqual([1, 1, 1]);
     expect(await value('txoutbox_publish_attempts_total', { topic: p.missingTopic, outcome: 'success' })).toBe(1);
-    expect(await value('txoutbox_events_published_total')).toBe(2);
+    expect(await value('txoutbox_events_published_total')).toBe(3);
     expect(await value('txoutbox_events', { status: 'stuck' })).toBe(0);
-    expect(await histogramCount(metrics.registry, 'txoutbox_commit_to_kafka_seconds')).toBe(2);
-    expect(await histogramCount(metrics.registry, 'txoutbox_publish_duration_seconds')).toBe(3);
+    expect(await histogramCount(metrics.registry, 'txoutbox_commit_to_kafka_seconds')).toBe(3);
+    expect(await histogramCount(metrics.registry, 'txoutbox_publish_duration_seconds')).toBe(4);
     expect(await value('txoutbox_feed_checkpoint_age_seconds')).toBeGreaterThanOrEqual(0);
     expect(await metrics.registry.metrics()).toContain('txoutbox_oldest_unpublished_event_age_seconds');
   });
