@@ -95,7 +95,9 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
       if (next !== null && event.sequence < next) continue; // already published or settled: a repeat
       buffer.set(event.sequence, event);
     }
-    while (bounded && buffer.size > bufferLimit) buffer.delete(Math.max(...buffer.keys()));
+    if (bounded && buffer.size > bufferLimit) {
+      for (const sequence of [...buffer.keys()].sort((a, b) => a - b).slice(bufferLimit)) buffer.delete(sequence);
+    }
   });
   setHandler(sequencerQuery, (): SequencerState => ({
     topic,
