@@ -14,7 +14,9 @@
 #             custom search attributes registered.
 #   kafka     Apache Kafka broker jars from Maven Central (scripts/infra/kafka/pom.xml), KRaft mode,
 #             broker and controller in one process; 9092 (controller 9093). Topics are not
-#             auto-created: an unknown topic is an error, as it should be for an outbox.
+#             auto-created: an unknown topic is an error, as it should be for an outbox. A second
+#             listener, SASL_SSL with SCRAM-SHA-512, on 9094 (TXOUTBOX_KAFKA_SASL_PORT, default the
+#             Kafka port + 2): a local CA and broker certificate made with openssl, and a test user.
 #   postgres  PostgreSQL from Debian's packages, a cluster of our own on 5432, database `txoutbox`.
 #   mongodb   SecantusDB (PyPI `secantusdb`, pinned below), a single-node server speaking the MongoDB
 #             wire protocol over WiredTiger, with transactions and change streams; it presents itself
@@ -38,6 +40,11 @@ TEMPORAL_PORT=${TXOUTBOX_TEMPORAL_PORT:-7233}
 TEMPORAL_UI_PORT=${TXOUTBOX_TEMPORAL_UI_PORT:-8233}
 KAFKA_PORT=${TXOUTBOX_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${TXOUTBOX_KAFKA_CONTROLLER_PORT:-9093}
+# A second listener, SASL_SSL: TLS with a certificate of a local CA this script makes, and a
+# SCRAM-SHA-512 user (a local test credential, not a secret), for the tests of a secured broker.
+KAFKA_SASL_PORT=${TXOUTBOX_KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}
+KAFKA_SCRAM_USER=txoutbox
+KAFKA_SCRAM_PASSWORD=txoutbox-local-scram
 PG_PORT=${TXOUTBOX_PG_PORT:-5432}
 MONGODB_PORT=${TXOUTBOX_MONGODB_PORT:-27017}
 SECANTUS_VERSION=0.7.0b3
@@ -234,19 +241,63 @@ install_kafka() {
   mv "$libs.tmp" "$libs"
 }
 
+kafka_tls_dir() { echo "$DATA/kafka/tls"; }
+
+# A local CA and the broker's certificate (127.0.0.1, localhost), once per data folder: PEM for the
+# clients (ca.pem), PKCS#12 for the broker.
+make_kafka_tls() {
+  local dir
+  dir=$(kafka_tls_dir)
+  [[ -f "$dir/broker.p12" ]] && return 0
+  command -v openssl >/dev/null || die "kafka: openssl is needed to make the SASL_SSL listener's certificates and was not found on PATH"
+  mkdir -p "$dir"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=txoutbox local test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -keyout "$dir/ca.key" -out "$dir/ca.pem" &&
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=$HOST" -keyout "$dir/broker.key" -out "$dir/broker.csr" &&
+      printf 'subjectAltName=IP:%s,DNS:localhost\nextendedKeyUsage=serverAuth\n' "$HOST" >"$dir/broker.ext" &&
+      openssl x509 -req -in "$dir/broker.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 3650 \
+        -extfile "$dir/broker.ext" -out "$dir/broker.pem" &&
+      openssl pkcs12 -export -in "$dir/broker.pem" -inkey "$dir/broker.key" -certfile "$dir/ca.pem" \
+        -passout pass:txoutbox -out "$dir/broker.p12.tmp" &&
+      mv "$dir/broker.p12.tmp" "$dir/broker.p12"
+  } >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; die "kafka: making the SASL_SSL certificates failed"; }
+}
+
+# The SCRAM user, through the Admin API (the broker jars have no kafka-configs tool); once per data folder.
+add_kafka_scram_user() {
+  local marker="$DATA/kafka/scram-user.done" java libs
+  [[ -f "$marker" ]] && return 0
+  java=$(java_bin)
+  libs=$(kafka_libs)
+  "$java" -Dlog4j2.configurationFile="$INFRA/kafka/log4j2.properties" -cp "$libs/*" "$INFRA/kafka/AddScramUser.java" \
+    "$HOST:$KAFKA_PORT" "$KAFKA_SCRAM_USER" "$KAFKA_SCRAM_PASSWORD" >"$DATA/kafka/scram-user.log" 2>&1 ||
+    { cat "$DATA/kafka/scram-user.log" >&2; die "kafka: creating the SCRAM user failed"; }
+  touch "$marker"
+}
+
 write_kafka_config() {
-  local dir="$DATA/kafka"
+  local dir="$DATA/kafka" tls
+  tls=$(kafka_tls_dir)
   mkdir -p "$dir/log-dirs"
   cat >"$dir/server.properties" <<EOF
 # Written by scripts/infra.sh: one broker that is also its own KRaft controller.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT,SASL_SSL://$HOST:$KAFKA_SASL_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_SSL://$HOST:$KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 inter.broker.listener.name=PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$tls/broker.p12
+ssl.keystore.password=txoutbox
+ssl.key.password=txoutbox
+ssl.client.auth=none
 log.dirs=$dir/log-dirs
 num.partitions=3
 auto.create.topics.enable=false
@@ -268,7 +319,9 @@ start_kafka() {
   install_kafka
   require_port_free kafka "$KAFKA_PORT"
   require_port_free "kafka controller" "$KAFKA_CONTROLLER_PORT"
+  require_port_free "kafka SASL_SSL" "$KAFKA_SASL_PORT"
   local java libs dir="$DATA/kafka"
+  make_kafka_tls
   java=$(java_bin)
   libs=$(kafka_libs)
   write_kafka_config
@@ -292,7 +345,8 @@ wait_kafka() {
   local pid
   pid=$(live_pid kafka) || { log_tail kafka; die "kafka is not running (log: $LOGS/kafka.log)"; }
   wait_until kafka "$pid" "$HOST:$KAFKA_PORT (ApiVersions)" kafka_answers
-  log "kafka: ready on $HOST:$KAFKA_PORT, Kafka $(kafka_version) in KRaft mode (pid $pid)"
+  add_kafka_scram_user
+  log "kafka: ready on $HOST:$KAFKA_PORT, and SASL_SSL (SCRAM-SHA-512) on $HOST:$KAFKA_SASL_PORT, Kafka $(kafka_version) in KRaft mode (pid $pid)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -571,6 +625,10 @@ cmd_env() {
 export TXOUTBOX_TEMPORAL_ADDRESS=$HOST:$TEMPORAL_PORT
 export TXOUTBOX_TEMPORAL_UI_URL=http://$HOST:$TEMPORAL_UI_PORT
 export TXOUTBOX_KAFKA_BROKERS=$HOST:$KAFKA_PORT
+export TXOUTBOX_TEST_KAFKA_SASL_SSL_BROKERS=$HOST:$KAFKA_SASL_PORT
+export TXOUTBOX_TEST_KAFKA_CA_FILE=$(kafka_tls_dir)/ca.pem
+export TXOUTBOX_TEST_KAFKA_SCRAM_USER=$KAFKA_SCRAM_USER
+export TXOUTBOX_TEST_KAFKA_SCRAM_PASSWORD=$KAFKA_SCRAM_PASSWORD
 export TXOUTBOX_PG_URL=postgres://txoutbox:txoutbox@$HOST:$PG_PORT/txoutbox
 export TXOUTBOX_MONGODB_URI='$(mongodb_uri)'
 export MONGODB_URI='$(mongodb_uri)'

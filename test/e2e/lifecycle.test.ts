@@ -7,16 +7,9 @@ import { join } from 'node:path';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';
-import { waitFor } from '../support/servers';
+import { readyProcess, startOutboxProcess, type OutboxProcess } from '../support/processes';
 
 const RELAY_BIN = join(__dirname, '..', '..', 'workers', 'bin', 'relay.js');
-
-interface RelayProcess {
-  child: ChildProcess;
-  logs: string[];
-  port: Promise<number>;
-  exited: Promise<number | null>;
-}
 
 describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
   let p: TestPipeline;
@@ -40,27 +33,13 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
     await p.teardown();
   });
 
-  function startRelayProcess(): RelayProcess {
-    const child = spawn('node', [RELAY_BIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    const logs: string[] = [];
-    let resolvePort: (port: number) => void = () => undefined;
-    const port = new Promise<number>((resolve) => (resolvePort = resolve));
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      for (const line of chunk.split('\n').filter(Boolean)) {
-        logs.push(line);
-        const match = line.includes('"msg":"health endpoints listening"') ? /"port":(\d+)/.exec(line) : null;
-        if (match) resolvePort(Number(match[1]));
-      }
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    return { child, logs, port, exited };
+  function startRelayProcess(): OutboxProcess {
+    const relay = startOutboxProcess('relay', env);
+    children.push(relay.child);
+    return relay;
   }
 
-  async function ready(relay: RelayProcess): Promise<void> {
-    const port = await relay.port;
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { what: 'the relay to be ready' });
-  }
+  const ready = readyProcess;
 
   test('SIGTERM during load loses nothing, and the restart resumes from the checkpoint', async () => {
     // Arrange

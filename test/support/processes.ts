@@ -1,0 +1,38 @@
+/**
+ * The relay and the worker as the processes a user runs (workers/bin), for the tests of their start,
+ * stop and configuration: their JSON log lines, the health port they chose, their exit.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { waitFor } from './servers';
+
+export interface OutboxProcess {
+  child: ChildProcess;
+  /** Log lines (stderr), as they came. */
+  logs: string[];
+  /** The health port it listens on (TXOUTBOX_HEALTH_PORT=0 lets it choose). */
+  port: Promise<number>;
+  exited: Promise<number | null>;
+}
+
+export function startOutboxProcess(role: 'relay' | 'worker', env: NodeJS.ProcessEnv): OutboxProcess {
+  const child = spawn('node', [join(__dirname, '..', '..', 'workers', 'bin', `${role}.js`)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  let resolvePort: (port: number) => void = () => undefined;
+  const port = new Promise<number>((resolve) => (resolvePort = resolve));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    for (const line of chunk.split('\n').filter(Boolean)) {
+      logs.push(line);
+      const match = line.includes('"msg":"health endpoints listening"') ? /"port":(\d+)/.exec(line) : null;
+      if (match) resolvePort(Number(match[1]));
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, logs, port, exited };
+}
+
+/** Resolves once the process answers /readyz with 200. */
+export async function readyProcess(process: OutboxProcess): Promise<void> {
+  const port = await process.port;
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { what: 'the process to be ready' });
+}
