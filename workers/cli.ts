@@ -46,6 +46,8 @@ const USAGE = `usage: txoutbox <command> [options]
                                           workflow to carry the action out
   replay <eventId> | --from T --to T      publish published events again, same event id  (asks; --yes)
   purge --published-older-than 7d         delete published events older than that        (asks; --yes)
+  setup                                   create the store's tables or collections and indexes (once;
+                                          safe to run again)
   config [--effective]                    print the TXOUTBOX_* variables and their defaults;
                                           --effective: the loaded values, secrets redacted
 
@@ -125,7 +127,9 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
     if (needsEventId && (eventId === undefined || !isEventId(eventId))) {
       throw new CliError(`${command} needs an event id (a UUIDv7), got ${JSON.stringify(eventId ?? '')}`, ExitCode.usage);
     }
-    ctx = await connect(loadConfig(env));
+    const config = loadConfig(env);
+    if (command === 'setup') return await setup(config, print);
+    ctx = await connect(config);
     switch (command) {
       case 'status':
         return values.watch ? await watch(ctx, values, io) : await status(ctx, print);
@@ -161,6 +165,19 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
   } finally {
     await ctx?.close();
   }
+}
+
+/** `setup`: the store only (no Temporal needed); idempotent. */
+async function setup(config: TxoutboxConfig, print: Print): Promise<ExitCode> {
+  const { store, close } = await storeFromConfig(config);
+  try {
+    await store.setup();
+  } finally {
+    await close();
+  }
+  const where = config.store === 'mongodb' ? `MongoDB database ${config.mongodbDb}` : `PostgreSQL schema ${config.pgSchema}`;
+  print(`the outbox store is set up (${where})`, { setUp: true, store: config.store, where });
+  return ExitCode.ok;
 }
 
 async function connect(config: TxoutboxConfig): Promise<Context> {

@@ -57,6 +57,8 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
     ({ store, close: closeStore } = await reach(config.store === 'mongodb' ? 'MongoDB' : 'PostgreSQL', config.store === 'mongodb' ? 'TXOUTBOX_MONGODB_URI' : 'TXOUTBOX_PG_URL', () =>
       storeFromConfig(config, logger),
     ));
+    // A store never set up would fail every read (or, on MongoDB, take events where nothing reads them).
+    await store.checkSetUp();
     if (role === 'relay') {
       const connection = await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', () => Connection.connect({ ...temporal, connectTimeout: 10_000 }));
       closeMore = () => connection.close();

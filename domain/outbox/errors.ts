@@ -16,6 +16,8 @@ export const OutboxErrorCode = {
   invalidEvent: 'INVALID_EVENT',
   /** The event was written outside a database transaction. */
   notInTransaction: 'NOT_IN_TRANSACTION',
+  /** The store's tables or collections and indexes were never created (`txoutbox setup`, or `store.setup()`). */
+  storeNotSetUp: 'STORE_NOT_SET_UP',
   /** Options or environment that cannot work. */
   invalidConfig: 'INVALID_CONFIG',
   /** The store has no event with that id. */
@@ -44,6 +46,9 @@ export interface OutboxErrorContext {
   feed?: string;
   /** A PostgreSQL transaction id (feed positions). */
   txid?: string;
+  /** The PostgreSQL schema or MongoDB collection the error is about. */
+  schema?: string;
+  collection?: string;
   /** Validation issues reported by the payload schema. */
   issues?: ReadonlyArray<{ message: string; path?: string }>;
 }

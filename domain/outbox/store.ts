@@ -61,6 +61,11 @@ export interface OutboxStore<Tx> {
   stats(): Promise<OutboxStats>;
   /** Deletes `published` events published before `before` (retention); returns how many. */
   purgePublished(before: Date, options?: PurgeOptions): Promise<number>;
+  /**
+   * Throws STORE_NOT_SET_UP, naming what is missing, when `setup()` has not run on this database
+   * (the relay and the worker check it at start, instead of failing on every read).
+   */
+  checkSetUp(): Promise<void>;
   /** A change feed of inserted events, resuming from the checkpoint saved under `name`. */
   openFeed(options: FeedOptions): ChangeFeed;
   /** Releases the store's own connections (not the caller's client). */

@@ -159,6 +159,34 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
         partialFilterExpression: { 'kafka.offset': { $type: 'string' } },
       },
     ]);
+    this.setUpChecked = true;
+  }
+
+  /** The index whose presence says setup() ran (it is the last one setup() creates). */
+  private static readonly SET_UP_MARKER_INDEX = 'outbox_kafka_position';
+  private setUpChecked = false;
+
+  private eventsName(): string {
+    return this.collectionNames[0] ?? 'outbox_events';
+  }
+
+  async checkSetUp(): Promise<void> {
+    if (this.db.command === undefined) return; // a stand-in database without commands: nothing to ask
+    const names = await this.db.command({ listIndexes: this.eventsName() }).then(
+      (reply): unknown[] => ((reply.cursor as { firstBatch?: Array<{ name?: unknown }> } | undefined)?.firstBatch ?? []).map((i) => i.name),
+      (err: unknown) => {
+        if ((err as { codeName?: unknown }).codeName === 'NamespaceNotFound') return [] as unknown[];
+        throw err;
+      },
+    );
+    if (!names.includes(MongoOutboxStore.SET_UP_MARKER_INDEX)) {
+      throw new OutboxError(
+        OutboxErrorCode.storeNotSetUp,
+        `mongodb store: collection ${this.eventsName()} has no index ${MongoOutboxStore.SET_UP_MARKER_INDEX}: the outbox store is not set up in this database; run \`txoutbox setup\` once (or call store.setup() from your migrations)`,
+        { context: { collection: this.eventsName() } },
+      );
+    }
+    this.setUpChecked = true;
   }
 
   async insert(event: OutboxEvent, tx: MongoTx): Promise<number | null> {
@@ -170,6 +198,9 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
         { context: { eventId: event.id, type: event.type } },
       );
     }
+    // Once per store: a database never set up gets STORE_NOT_SET_UP at the first add(), not an event
+    // written where no relay reads it (MongoDB would create the collection on the fly).
+    if (!this.setUpChecked) await this.checkSetUp();
     let sequence: number | null = null;
     if (event.sequence !== null) {
       // Incremented in the caller's transaction: a concurrent writer of the same key gets a write

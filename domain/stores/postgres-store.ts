@@ -145,6 +145,14 @@ interface Position {
  * never slip behind a saved position. LISTEN/NOTIFY (sent by an insert trigger, delivered at commit)
  * wakes the feed; it also polls every `maxWaitMs`.
  */
+function storeNotSetUp(what: string, schema: string): OutboxError {
+  return new OutboxError(
+    OutboxErrorCode.storeNotSetUp,
+    `${what}: the outbox store is not set up in schema "${schema}"; run \`txoutbox setup\` once (or call store.setup() from your migrations)`,
+    { context: { schema } },
+  );
+}
+
 export class PostgresOutboxStore implements OutboxStore<PgTx> {
   readonly kind = 'postgres';
   readonly schema: string;
@@ -256,6 +264,16 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     }
   }
 
+  async checkSetUp(): Promise<void> {
+    const tables = [this.events, this.checkpoints, this.sequences];
+    const { rows } = await this.pool.query<{ missing: string[] }>(
+      `select coalesce(array_agg(name), '{}') as missing from unnest($1::text[]) as name where to_regclass(name) is null`,
+      [tables],
+    );
+    const missing = rows[0]?.missing ?? [];
+    if (missing.length > 0) throw storeNotSetUp(`postgres store: ${missing.join(', ')} do not exist`, this.schema);
+  }
+
   async insert(event: OutboxEvent, tx: PgTx): Promise<number | null> {
     // A Pool, or a client with no BEGIN, autocommits: the event would be published even if the
     // business change rolled back, and per-key sequences would stop following commit order.
@@ -267,6 +285,16 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
         context: { eventId: event.id, type: event.type },
       });
     }
+    try {
+      return await this.insertInTransaction(event, tx);
+    } catch (err) {
+      // 42P01 undefined_table: the schema was never set up.
+      if ((err as { code?: unknown }).code === '42P01') throw storeNotSetUp(`postgres store: ${err instanceof Error ? err.message : String(err)}`, this.schema);
+      throw err;
+    }
+  }
+
+  private async insertInTransaction(event: OutboxEvent, tx: PgTx): Promise<number | null> {
     let sequence: number | null = null;
     if (event.sequence !== null) {
       // The row lock on (topic, key) is held until this transaction ends: a concurrent writer of the

@@ -6,7 +6,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { TestPipeline } from '../support/pipeline';
-import { STORE_KINDS } from '../support/pipeline-store';
+import { createOutbox, OutboxError } from '../../domain/outbox';
+import { runCli } from '../../workers/cli';
+import { pipelineStore, STORE_KINDS } from '../support/pipeline-store';
 import { readyProcess, startOutboxProcess, type OutboxProcess } from '../support/processes';
 
 const RELAY_BIN = join(__dirname, '..', '..', 'workers', 'bin', 'relay.js');
@@ -130,6 +132,38 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
     expect(atShutdown.most).toBe(1);
     expect(atShutdown.inFlight).toBe(0);
     expect(reads.total).toBe(atShutdown.total);
+  });
+
+  test('a store never set up: the relay refuses to start and add() fails with STORE_NOT_SET_UP, both naming `txoutbox setup`; after it, both work', async () => {
+    // Arrange: a database (schema) of its own, never set up.
+    const fresh = pipelineStore(kind);
+    const freshEnv = { ...env, ...fresh.env };
+    const outbox = createOutbox({ store: fresh.store, registry: p.registry, source: 'txoutbox-tests' });
+    const addOrder = () => fresh.inTransaction((tx) => outbox.add({ type: 'orders.OrderPlaced', aggregateId: 'order-1', payload: { orderId: 'order-1', customerId: 'c-1', totalCents: 1 } }, tx));
+    try {
+      // Act
+      const refused = startOutboxProcess('relay', freshEnv);
+      children.push(refused.child);
+      const refusedCode = await refused.exited;
+      const addError = await addOrder().catch((err: unknown) => err);
+      const out: string[] = [];
+      const setupCode = await runCli(['setup'], { out: (l) => out.push(l), err: (l) => out.push(l), confirm: async () => null }, freshEnv);
+      const added = await addOrder();
+      const relay = startOutboxProcess('relay', freshEnv);
+      children.push(relay.child);
+      await readyProcess(relay);
+
+      // Assert
+      expect(refusedCode).toBe(1);
+      expect(refused.logs.join('\n')).toMatch(/txoutbox relay: failed to start: .*the outbox store is not set up.*run `txoutbox setup` once/);
+      expect(addError).toBeInstanceOf(OutboxError);
+      expect(addError).toMatchObject({ code: 'STORE_NOT_SET_UP', message: expect.stringContaining('run `txoutbox setup` once') });
+      expect(setupCode).toBe(0);
+      expect(out.join('\n')).toContain('the outbox store is set up');
+      expect(added.id).toBeDefined();
+    } finally {
+      await fresh.teardown().catch(() => undefined);
+    }
   });
 
   test('a bad config value fails at start, naming the variable', () => {

@@ -21,6 +21,7 @@ export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { cou
     list: (query) => store.list(query),
     stats: () => store.stats(),
     purgePublished: (before) => store.purgePublished(before),
+    checkSetUp: () => store.checkSetUp(),
     close: () => store.close(),
     openFeed(options: FeedOptions): ChangeFeed {
       const feed = store.openFeed(options);
