@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
 import { createJsonLogger, OutboxError, type Logger } from '../domain/outbox';
 import { collectDefaultMetrics } from 'prom-client';
@@ -21,6 +21,7 @@ import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from './fast-path';
 import { createOutboxProducer } from './kafka-producer';
 import { createRelay } from './relay';
 import { storeFromConfig } from './store-from-config';
+import { sdkLogFunction } from './sdk-logging';
 import { startOutboxWorker } from './worker';
 
 export type Role = 'relay' | 'worker';
@@ -39,7 +40,12 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
     return 2;
   }
   const logger = createJsonLogger(config.logLevel);
-  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
+  // The SDK's records, its Rust core's included, go through the same JSON logger (one line each).
+  const sdkLevel = config.logLevel === 'debug' ? 'DEBUG' : 'WARN';
+  Runtime.install({
+    logger: new DefaultLogger(sdkLevel, sdkLogFunction(logger)),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: sdkLevel, other: 'ERROR' }), forward: {} } },
+  });
   let ready = false;
   const metrics = new OutboxMetrics();
   collectDefaultMetrics({ register: metrics.registry, prefix: `txoutbox_${role}_` });

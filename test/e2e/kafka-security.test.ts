@@ -74,6 +74,15 @@ describe.each(STORE_KINDS)('a Kafka broker secured with SASL_SSL and SCRAM-SHA-5
     expect([moreWorkerCopies, moreRelayCopies]).toEqual([[], []]);
     expect(await p.store.get(byWorker)).toMatchObject({ status: 'published', kafka: { partition: workerCopy?.partition, offset: workerCopy?.offset } });
     expect(await p.store.get(byRelay)).toMatchObject({ status: 'published', kafka: { partition: relayCopy?.partition, offset: relayCopy?.offset } });
+    // Every line either process wrote is a JSON line (the Temporal SDK's own records included).
+    const notJson = (line: string): boolean => {
+      try {
+        return typeof JSON.parse(line) !== 'object';
+      } catch {
+        return true;
+      }
+    };
+    expect([...worker.logs, ...relay.logs].filter(notJson)).toEqual([]);
     await notes.stop();
   });
 

@@ -1,3 +1,4 @@
+import { sdkLogFunction } from '../../workers/sdk-logging';
 import { createJsonLogger } from '../../domain/outbox';
 
 describe('JSON logger (pino)', () => {
@@ -33,5 +34,30 @@ describe('JSON logger (pino)', () => {
     const lines: string[] = [];
     createJsonLogger('info', (line) => lines.push(line)).error('failed', { error: new TypeError('boom') });
     expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({ error: { type: 'TypeError', message: 'boom' } });
+  });
+});
+
+describe("the Temporal SDK's records", () => {
+  test('are written as one JSON line each by the process logger, with their error, not as multi-line text', () => {
+    // Arrange
+    const lines: string[] = [];
+    const log = sdkLogFunction(createJsonLogger('info', (line) => lines.push(line)));
+    const failure = new Error('Workflow task failed\n    at a deep stack');
+
+    // Act
+    log({ level: 'WARN', message: 'Task not found when completing', timestampNanos: 1n, meta: { runId: 'r-1', attempt: 3, historySize: 1348866n, error: failure } });
+    log({ level: 'DEBUG', message: 'below the level', timestampNanos: 2n });
+
+    // Assert
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain('\n');
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
+      level: 'warn',
+      msg: 'Task not found when completing',
+      source: 'temporal-sdk',
+      runId: 'r-1',
+      attempt: 3,
+      error: { message: 'Workflow task failed\n    at a deep stack' },
+    });
   });
 });
