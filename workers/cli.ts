@@ -296,9 +296,9 @@ async function show(ctx: Context, eventId: string, print: Print): Promise<ExitCo
   const heldBy = sequencer && sequencer.holding !== eventId && sequencer.waiting.includes(eventId) ? sequencer.holding : null;
   const link = `${ctx.config.temporalUiUrl}/namespaces/${ctx.config.temporalNamespace}/workflows/${eventWorkflowId(eventId)}`;
   const human = [
-    JSON.stringify(event, null, 2),
+    ...describeEvent(event),
     workflow
-      ? `workflow ${eventWorkflowId(eventId)}: ${workflow.status}, ${workflow.historyEvents} history events, state ${JSON.stringify(workflow.state)}`
+      ? `workflow ${eventWorkflowId(eventId)}: ${workflow.status}, ${workflow.historyEvents} history events${workflow.state ? `, ${workflow.state.status} after ${workflow.state.attempts} attempt(s), ${workflow.state.retryRounds} retry round(s)${workflow.state.lastError ? `, last error: ${workflow.state.lastError}` : ''}` : ''}`
       : `workflow ${eventWorkflowId(eventId)}: not found (${event.status === 'published' ? "published by the relay's fast path, or past Temporal's retention" : 'not started yet, or past Temporal\'s retention'})`,
     ...(event.sequence !== null
       ? [`ordered: sequence ${event.sequence} of key ${event.key}${heldBy ? `, held back by ${heldBy} (${sequencer?.waiting.length ?? 0} waiting)` : ''}`]
@@ -307,6 +307,18 @@ async function show(ctx: Context, eventId: string, print: Print): Promise<ExitCo
   ].join('\n');
   print(human, { event, workflow, sequencer, heldBy, webUi: link });
   return ExitCode.ok;
+}
+
+/** An event as text lines (`show` without --json): its fields, then its payload as one JSON line. */
+function describeEvent(event: OutboxEvent): string[] {
+  return [
+    `event ${event.id}: ${event.type} v${event.schemaVersion}, ${event.status}${event.attempts > 0 ? ` after ${event.attempts} attempt(s)` : ''}`,
+    `  aggregate ${event.aggregateType} ${event.aggregateId}; topic ${event.topic}, key ${event.key}; occurred at ${event.occurredAt.toISOString()}`,
+    ...(event.kafka ? [`  in Kafka at partition ${event.kafka.partition}, offset ${event.kafka.offset}${event.publishedAt ? `, published at ${event.publishedAt.toISOString()}` : ''}`] : []),
+    ...(event.lastError ? [`  last error: ${event.lastError}`] : []),
+    ...(event.resolution ? [`  ${event.resolution.status}${event.resolution.reason ? `: ${event.resolution.reason}` : ''}`] : []),
+    `  payload: ${JSON.stringify(event.payload)}`,
+  ];
 }
 
 async function confirmOrRefuse(io: Io, values: Values, question: string): Promise<void> {

@@ -71,6 +71,10 @@ describe.each(STORE_KINDS)('txoutbox CLI (%s store)', (kind) => {
     expect(JSON.parse(list.out)).toEqual([expect.objectContaining({ id: stuck, status: 'stuck', lastError: expect.stringContaining('does not exist') })]);
     expect(show.code).toBe(ExitCode.ok);
     expect(show.out).toContain(`workflow ${eventWorkflowId(stuck)}: RUNNING`);
+    // Text, not a JSON document followed by text lines (--json gives the JSON).
+    expect(show.out.split('\n')[0]).toBe(`event ${stuck}: orders.OrderShipped v1, stuck after 1 attempt(s)`);
+    expect(show.out).toContain('last error: ');
+    expect(show.out).not.toContain('"aggregateId"');
     expect(show.out).toContain(`Web UI: ${p.servers.temporalUiUrl}/namespaces/default/workflows/${eventWorkflowId(stuck)}`);
   });
 
