@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
 import type { KafkaConfig } from 'kafkajs';
 import { OutboxError, OutboxErrorCode } from '../domain/outbox';
+import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
 
 /** TLS files, read at start (a missing file fails there, naming its variable). */
 export interface TlsFiles {
@@ -59,6 +60,11 @@ export interface TxoutboxConfig {
   relayName: string;
   /** TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: publish as a local activity (`true`/`false`). @default false */
   publishLocalActivity: boolean;
+  /**
+   * How the relay's workflows publish: TXOUTBOX_PUBLISH_MAX_ATTEMPTS (0: no limit), _TIMEOUT_MS,
+   * _RETRY_INITIAL_MS, _RETRY_MAX_MS, and TXOUTBOX_DEAD_LETTER_TOPIC. @default DEFAULT_PUBLISH_POLICY
+   */
+  publishPolicy: PublishPolicy;
   /** TXOUTBOX_RELAY_START_CONCURRENCY: most workflow starts in flight. @default 16 */
   relayStartConcurrency: number;
   /** TXOUTBOX_RELAY_BATCH_SIZE: most events the relay reads from the feed per batch. @default 100 */
@@ -97,6 +103,11 @@ TXOUTBOX_HEALTH_PORT=0                  # /healthz and /readyz of the relay or w
 TXOUTBOX_LOG_LEVEL=info                 # debug | info | warn | error
 TXOUTBOX_RELAY_NAME=relay               # checkpoint name; relays sharing it share a position
 TXOUTBOX_PUBLISH_LOCAL_ACTIVITY=false   # publish as a local activity (fewer history events)
+TXOUTBOX_PUBLISH_MAX_ATTEMPTS=10        # relay: publish attempts before an event is escalated as stuck (0: no limit)
+TXOUTBOX_PUBLISH_TIMEOUT_MS=30000       # relay: longest one publish attempt may take
+TXOUTBOX_PUBLISH_RETRY_INITIAL_MS=1000  # relay: wait before the first retry (doubling after each)
+TXOUTBOX_PUBLISH_RETRY_MAX_MS=60000     # relay: longest wait between two attempts
+TXOUTBOX_DEAD_LETTER_TOPIC=             # relay: topic that gets a copy of each stuck event (unset: none)
 TXOUTBOX_RELAY_START_CONCURRENCY=16     # relay: workflow starts in flight
 TXOUTBOX_RELAY_BATCH_SIZE=100           # relay: events read from the feed per batch (fast path: per request, at most 500)
 TXOUTBOX_WORKER_WORKFLOW_TASKS=40       # worker: concurrent workflow tasks
@@ -216,6 +227,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   const fastTopics = list('TXOUTBOX_FAST_PATH_TOPICS', /^[A-Za-z0-9._-]{1,249}$/);
   const fastTypes = list('TXOUTBOX_FAST_PATH_TYPES', /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/);
   const lingerSet = get('TXOUTBOX_PRODUCER_LINGER_MS') !== undefined;
+  const deadLetterTopic = get('TXOUTBOX_DEAD_LETTER_TOPIC');
+  if (deadLetterTopic !== undefined && !/^[A-Za-z0-9._-]{1,249}$/.test(deadLetterTopic)) {
+    throw bad('TXOUTBOX_DEAD_LETTER_TOPIC', `must be a Kafka topic name, got ${JSON.stringify(deadLetterTopic)}`);
+  }
+  const initialIntervalMs = integer('TXOUTBOX_PUBLISH_RETRY_INITIAL_MS', DEFAULT_PUBLISH_POLICY.initialIntervalMs, 10, 3_600_000);
+  const publishPolicy: PublishPolicy = {
+    ...DEFAULT_PUBLISH_POLICY,
+    maximumAttempts: integer('TXOUTBOX_PUBLISH_MAX_ATTEMPTS', DEFAULT_PUBLISH_POLICY.maximumAttempts, 0, 1_000),
+    startToCloseTimeoutMs: integer('TXOUTBOX_PUBLISH_TIMEOUT_MS', DEFAULT_PUBLISH_POLICY.startToCloseTimeoutMs, 1_000, 3_600_000),
+    initialIntervalMs,
+    maximumIntervalMs: integer('TXOUTBOX_PUBLISH_RETRY_MAX_MS', Math.max(DEFAULT_PUBLISH_POLICY.maximumIntervalMs, initialIntervalMs), initialIntervalMs, 86_400_000),
+    ...(deadLetterTopic === undefined ? {} : { deadLetterTopic }),
+  };
   return {
     relayStartConcurrency: integer('TXOUTBOX_RELAY_START_CONCURRENCY', 16, 1),
     relayBatchSize: integer('TXOUTBOX_RELAY_BATCH_SIZE', 100, 1, 500),
@@ -234,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
       apiKey,
     },
     publishLocalActivity: localActivity === 'true',
+    publishPolicy,
     healthPort,
     logLevel,
     relayName: get('TXOUTBOX_RELAY_NAME') ?? 'relay',

@@ -110,7 +110,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         name: config.relayName,
         logger,
         metrics,
-        publishPolicy: { localActivity: config.publishLocalActivity },
+        publishPolicy: { ...config.publishPolicy, localActivity: config.publishLocalActivity },
         startConcurrency: config.relayStartConcurrency,
         batchSize: config.relayBatchSize,
       });

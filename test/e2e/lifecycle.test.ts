@@ -5,6 +5,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { stateQuery } from '../../workflows/signals';
+import { KafkaCollector } from '../support/kafka-collector';
 import { TestPipeline } from '../support/pipeline';
 import { createOutbox, OutboxError } from '../../domain/outbox';
 import { runCli } from '../../workers/cli';
@@ -164,6 +166,25 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
     } finally {
       await fresh.teardown().catch(() => undefined);
     }
+  });
+
+  test('the relay process takes its retry policy and dead-letter topic from TXOUTBOX_PUBLISH_* and TXOUTBOX_DEAD_LETTER_TOPIC', async () => {
+    // Arrange: one attempt, then escalation with a dead-letter copy.
+    const deadLetters = new KafkaCollector(p.kafka, p.deadLetterTopic);
+    await deadLetters.start();
+    await p.startWorker();
+    const relay = startOutboxProcess('relay', { ...env, TXOUTBOX_PUBLISH_MAX_ATTEMPTS: '1', TXOUTBOX_PUBLISH_RETRY_INITIAL_MS: '100', TXOUTBOX_DEAD_LETTER_TOPIC: p.deadLetterTopic });
+    children.push(relay.child);
+    await readyProcess(relay);
+
+    // Act: an event for a topic that does not exist.
+    const eventId = await p.shipOrder('order-1');
+    await deadLetters.waitForEventIds([eventId]);
+
+    // Assert
+    expect(await p.client.workflow.getHandle(eventWorkflowId(eventId)).query(stateQuery)).toMatchObject({ status: 'stuck', attempts: 1 });
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'stuck', attempts: 1 });
+    await deadLetters.stop();
   });
 
   test('a bad config value fails at start, naming the variable', () => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createJsonLogger, OutboxErrorCode } from '../../domain/outbox';
 import { kafkaClientConfig, loadConfig, redactConfig, redactUrl, temporalConnectionOptions } from '../../workers/config';
+import { DEFAULT_PUBLISH_POLICY } from '../../workflows/types';
 
 const dir = mkdtempSync(join(tmpdir(), 'txoutbox-config-'));
 const pem = (name: string, body: string): string => {
@@ -35,6 +36,10 @@ const WRONG: Array<[string, Record<string, string>, string]> = [
   ['more polls than tasks', { TXOUTBOX_WORKER_WORKFLOW_TASKS: '10', TXOUTBOX_WORKER_WORKFLOW_POLLS: '20' }, 'TXOUTBOX_WORKER_WORKFLOW_POLLS'],
   ['a negative linger', { TXOUTBOX_PRODUCER_LINGER_MS: '-5' }, 'TXOUTBOX_PRODUCER_LINGER_MS'],
   ['a feed batch over 500', { TXOUTBOX_RELAY_BATCH_SIZE: '1000' }, 'TXOUTBOX_RELAY_BATCH_SIZE'],
+  ['a negative attempt budget', { TXOUTBOX_PUBLISH_MAX_ATTEMPTS: '-1' }, 'TXOUTBOX_PUBLISH_MAX_ATTEMPTS'],
+  ['a publish timeout under a second', { TXOUTBOX_PUBLISH_TIMEOUT_MS: '10' }, 'TXOUTBOX_PUBLISH_TIMEOUT_MS'],
+  ['a longest retry wait below the first', { TXOUTBOX_PUBLISH_RETRY_INITIAL_MS: '5000', TXOUTBOX_PUBLISH_RETRY_MAX_MS: '1000' }, 'TXOUTBOX_PUBLISH_RETRY_MAX_MS'],
+  ['a dead-letter topic Kafka would refuse', { TXOUTBOX_DEAD_LETTER_TOPIC: 'dead letters' }, 'TXOUTBOX_DEAD_LETTER_TOPIC'],
   ['a fast-path topic Kafka would refuse', { TXOUTBOX_FAST_PATH_TOPICS: 'orders,not ok' }, 'TXOUTBOX_FAST_PATH_TOPICS'],
   ['a fast-path type that is not a type name', { TXOUTBOX_FAST_PATH_TYPES: '-bad' }, 'TXOUTBOX_FAST_PATH_TYPES'],
   ['a TLS flag that is not a boolean', { TXOUTBOX_KAFKA_TLS: 'on' }, 'TXOUTBOX_KAFKA_TLS'],
@@ -57,6 +62,18 @@ describe('loadConfig', () => {
       topics: ['orders', 'payments'],
       types: ['orders.OrderPlaced'],
     });
+  });
+
+  test('the retry policy and the dead-letter topic come from TXOUTBOX_PUBLISH_* and TXOUTBOX_DEAD_LETTER_TOPIC', () => {
+    const config = loadConfig({
+      TXOUTBOX_PUBLISH_MAX_ATTEMPTS: '0',
+      TXOUTBOX_PUBLISH_TIMEOUT_MS: '5000',
+      TXOUTBOX_PUBLISH_RETRY_INITIAL_MS: '200',
+      TXOUTBOX_PUBLISH_RETRY_MAX_MS: '2000',
+      TXOUTBOX_DEAD_LETTER_TOPIC: 'orders.dlq',
+    });
+    expect(config.publishPolicy).toEqual({ ...DEFAULT_PUBLISH_POLICY, maximumAttempts: 0, startToCloseTimeoutMs: 5000, initialIntervalMs: 200, maximumIntervalMs: 2000, deadLetterTopic: 'orders.dlq' });
+    expect(loadConfig({}).publishPolicy).toEqual(DEFAULT_PUBLISH_POLICY);
   });
 
   test.each(WRONG)('%s is refused with INVALID_CONFIG naming the variable', (_name, env, variable) => {
