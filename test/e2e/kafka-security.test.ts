@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { KafkaCollector } from '../support/kafka-collector';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';
-import { readyProcess, startOutboxProcess, type OutboxProcess } from '../support/processes';
+import { pipelineProcessEnv, readyProcess, startOutboxProcess, type OutboxProcess } from '../support/processes';
 
 /** The secured listener scripts/infra.sh started, as its printed settings name it. */
 const SECURED = {
@@ -26,12 +26,7 @@ describe.each(STORE_KINDS)('a Kafka broker secured with SASL_SSL and SCRAM-SHA-5
   beforeEach(async () => {
     p = await new TestPipeline(kind).setup();
     env = {
-      ...process.env,
-      ...p.db.env,
-      TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress,
-      TXOUTBOX_TASK_QUEUE: p.taskQueue,
-      TXOUTBOX_HEALTH_PORT: '0',
-      TXOUTBOX_LOG_LEVEL: 'info',
+      ...pipelineProcessEnv(p),
       TXOUTBOX_FAST_PATH_TOPICS: p.smallTopic,
       TXOUTBOX_KAFKA_BROKERS: SECURED.brokers,
       TXOUTBOX_KAFKA_TLS: 'true',

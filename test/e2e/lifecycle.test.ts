@@ -11,7 +11,7 @@ import { TestPipeline } from '../support/pipeline';
 import { createOutbox, OutboxError } from '../../domain/outbox';
 import { runCli } from '../../workers/cli';
 import { pipelineStore, STORE_KINDS } from '../support/pipeline-store';
-import { readyProcess, startOutboxProcess, type OutboxProcess } from '../support/processes';
+import { pipelineProcessEnv, readyProcess, startOutboxProcess, type OutboxProcess } from '../support/processes';
 
 const RELAY_BIN = join(__dirname, '..', '..', 'workers', 'bin', 'relay.js');
 
@@ -22,14 +22,7 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
 
   beforeEach(async () => {
     p = await new TestPipeline(kind).setup();
-    env = {
-      ...process.env,
-      ...p.db.env,
-      TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress,
-      TXOUTBOX_TASK_QUEUE: p.taskQueue,
-      TXOUTBOX_HEALTH_PORT: '0',
-      TXOUTBOX_LOG_LEVEL: 'info',
-    };
+    env = pipelineProcessEnv(p);
   });
 
   afterEach(async () => {

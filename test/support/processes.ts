@@ -15,6 +15,18 @@ export interface OutboxProcess {
   exited: Promise<number | null>;
 }
 
+/** The settings a relay or worker process needs to run on a test pipeline's servers, store and task queue. */
+export function pipelineProcessEnv(p: { db: { env: Record<string, string> }; servers: { temporalAddress: string }; taskQueue: string }): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...p.db.env,
+    TXOUTBOX_TEMPORAL_ADDRESS: p.servers.temporalAddress,
+    TXOUTBOX_TASK_QUEUE: p.taskQueue,
+    TXOUTBOX_HEALTH_PORT: '0',
+    TXOUTBOX_LOG_LEVEL: 'info',
+  };
+}
+
 export function startOutboxProcess(role: 'relay' | 'worker', env: NodeJS.ProcessEnv): OutboxProcess {
   const child = spawn('node', [join(__dirname, '..', '..', 'workers', 'bin', `${role}.js`)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
