@@ -18,7 +18,7 @@ import {
 } from '../workflows/signals';
 import { DEFAULT_PUBLISH_POLICY, type PublishEventInput } from '../workflows/types';
 import { CONFIG_TEMPLATE, loadConfig, redactConfig, temporalConnectionOptions, type TxoutboxConfig } from './config';
-import { eventWorkflowId, sequencerWorkflowId } from './start-event-workflow';
+import { eventWorkflowId, hasGrpcCode, sequencerWorkflowId } from './start-event-workflow';
 import { storeFromConfig } from './store-from-config';
 
 export const ExitCode = { ok: 0, failure: 1, usage: 2, notFound: 3, refused: 4 } as const;
@@ -356,7 +356,7 @@ async function operate(
     );
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw new CliError(`refused: ${err.cause?.message ?? err.message}`, ExitCode.refused);
-    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isDeadlineExceeded(err)) {
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || hasGrpcCode(err, DEADLINE_EXCEEDED)) {
       throw new CliError(
         `${action} of event ${eventId} was not carried out within ${timeout} (is a worker running? a compensation is tried for up to about ` +
           `a minute and a half); the workflow still has the request, if it accepted it: see \`txoutbox show ${eventId}\``,
@@ -373,13 +373,8 @@ async function operate(
 /** How long retry, compensate and discard wait for the workflow to carry the action out. */
 const DEFAULT_OPERATE_TIMEOUT = '2m';
 
-/** gRPC DEADLINE_EXCEEDED, anywhere in the error's causes. */
-function isDeadlineExceeded(err: unknown): boolean {
-  for (let current: unknown = err, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
-    if ((current as { code?: unknown }).code === 4) return true;
-  }
-  return false;
-}
+/** gRPC DEADLINE_EXCEEDED. */
+const DEADLINE_EXCEEDED = 4;
 
 /**
  * A stuck event whose workflow is no longer open (terminated or cancelled in the Web UI, or gone

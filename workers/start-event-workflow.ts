@@ -45,9 +45,13 @@ const INVALID_ARGUMENT = 3;
  * unavailable server or a timeout.
  */
 export function isPermanentStartError(err: unknown): boolean {
+  return hasGrpcCode(err, INVALID_ARGUMENT);
+}
+
+/** True when the error, or one of its causes (the client wraps gRPC errors), carries this gRPC status code. */
+export function hasGrpcCode(err: unknown, code: number): boolean {
   for (let current: unknown = err, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (code === INVALID_ARGUMENT) return true;
+    if ((current as { code?: unknown }).code === code) return true;
   }
   return false;
 }
