@@ -16,8 +16,10 @@ export const OutboxErrorCode = {
   invalidEvent: 'INVALID_EVENT',
   /** The event was written outside a database transaction. */
   notInTransaction: 'NOT_IN_TRANSACTION',
-  /** The store's tables or collections and indexes were never created (`txoutbox setup`, or `store.setup()`). */
+  /** The store's tables or collections and indexes were never created (`txoutbox migrate`, or `store.setup()`). */
   storeNotSetUp: 'STORE_NOT_SET_UP',
+  /** Setup (`txoutbox migrate`) gave up waiting for a lock a running transaction holds; run it again. */
+  setupBlocked: 'SETUP_BLOCKED',
   /** Options or environment that cannot work. */
   invalidConfig: 'INVALID_CONFIG',
   /** The store has no event with that id. */

@@ -18,8 +18,11 @@ export type MarkResult = 'marked' | 'already-published' | 'not-found';
 export interface OutboxStore<Tx> {
   /** `mongodb` or `postgres`: for logs and the contract test's names. */
   readonly kind: string;
-  /** Creates collections/tables and indexes when missing. Idempotent. */
-  setup(): Promise<void>;
+  /**
+   * Creates or updates the collections/tables and indexes, doing only what is missing (idempotent,
+   * safe on a live database). Resolves with what it did, one line per change (none: all was there).
+   */
+  setup(): Promise<string[]>;
   /**
    * Inserts a new event inside the caller's transaction. When `event.sequence` is 0 (per-key
    * ordering), assigns the next sequence of its topic and key in that transaction and returns it

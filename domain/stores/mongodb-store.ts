@@ -140,27 +140,45 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   }
 
   /** Creates the collections (a transaction is no place to create one: mongod before 4.4 refuses) and indexes. */
-  async setup(): Promise<void> {
+  async setup(): Promise<string[]> {
+    const done: string[] = [];
+    // Asked first: a server may answer createCollection of an existing one without NamespaceExists (SecantusDB does).
+    const listed = this.db.command === undefined ? [] : ((await this.db.command({ listCollections: 1, nameOnly: true })).cursor?.firstBatch ?? []) as Array<{ name?: unknown }>;
+    const present = new Set(listed.map((c) => c.name));
     for (const name of this.collectionNames) {
-      await this.db.createCollection(name).catch((err: unknown) => {
-        if ((err as { codeName?: unknown }).codeName !== 'NamespaceExists') throw err;
-      });
+      if (present.has(name)) continue;
+      const created = await this.db.createCollection(name).then(
+        () => true,
+        (err: unknown) => {
+          if ((err as { codeName?: unknown }).codeName !== 'NamespaceExists') throw err;
+          return false;
+        },
+      );
+      if (created) done.push(`created collection ${name}`);
     }
-    await this.events.createIndexes([
-      { key: { status: 1, _id: 1 }, name: 'outbox_status_id' },
-      { key: { _id: 1 }, name: 'outbox_pending_id', partialFilterExpression: { status: 'pending' } },
-      { key: { aggregateType: 1, aggregateId: 1 }, name: 'outbox_aggregate' },
-      // One Kafka position holds one message: a second event recorded there was never written by that
-      // acknowledgement (see markPublished).
-      {
-        key: { topic: 1, 'kafka.partition': 1, 'kafka.offset': 1 },
-        name: 'outbox_kafka_position',
-        unique: true,
-        partialFilterExpression: { 'kafka.offset': { $type: 'string' } },
-      },
-    ]);
+    const existing = new Set(await this.eventIndexNames());
+    const missing = MongoOutboxStore.EVENT_INDEXES.filter((index) => !existing.has(index.name));
+    // createIndexes builds on a live collection without holding its lock for the build (MongoDB 4.2+).
+    if (missing.length > 0) await this.events.createIndexes(missing);
+    for (const index of missing) done.push(`created index ${index.name} on ${this.eventsName()}`);
     this.setUpChecked = true;
+    return done;
   }
+
+  /** The events collection's indexes; the marker index comes last. */
+  private static readonly EVENT_INDEXES: Array<IndexDescription & { name: string }> = [
+    { key: { status: 1, _id: 1 }, name: 'outbox_status_id' },
+    { key: { _id: 1 }, name: 'outbox_pending_id', partialFilterExpression: { status: 'pending' } },
+    { key: { aggregateType: 1, aggregateId: 1 }, name: 'outbox_aggregate' },
+    // One Kafka position holds one message: a second event recorded there was never written by that
+    // acknowledgement (see markPublished).
+    {
+      key: { topic: 1, 'kafka.partition': 1, 'kafka.offset': 1 },
+      name: 'outbox_kafka_position',
+      unique: true,
+      partialFilterExpression: { 'kafka.offset': { $type: 'string' } },
+    },
+  ];
 
   /** The index whose presence says setup() ran (it is the last one setup() creates). */
   private static readonly SET_UP_MARKER_INDEX = 'outbox_kafka_position';
@@ -170,19 +188,25 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     return this.collectionNames[0] ?? 'outbox_events';
   }
 
-  async checkSetUp(): Promise<void> {
-    if (this.db.command === undefined) return; // a stand-in database without commands: nothing to ask
-    const names = await this.db.command({ listIndexes: this.eventsName() }).then(
+  /** The names of the events collection's indexes (none when it does not exist); null without commands. */
+  private async eventIndexNames(): Promise<unknown[] | null> {
+    if (this.db.command === undefined) return null; // a stand-in database without commands: nothing to ask
+    return this.db.command({ listIndexes: this.eventsName() }).then(
       (reply): unknown[] => ((reply.cursor as { firstBatch?: Array<{ name?: unknown }> } | undefined)?.firstBatch ?? []).map((i) => i.name),
       (err: unknown) => {
         if ((err as { codeName?: unknown }).codeName === 'NamespaceNotFound') return [] as unknown[];
         throw err;
       },
     );
+  }
+
+  async checkSetUp(): Promise<void> {
+    const names = await this.eventIndexNames();
+    if (names === null) return;
     if (!names.includes(MongoOutboxStore.SET_UP_MARKER_INDEX)) {
       throw new OutboxError(
         OutboxErrorCode.storeNotSetUp,
-        `mongodb store: collection ${this.eventsName()} has no index ${MongoOutboxStore.SET_UP_MARKER_INDEX}: the outbox store is not set up in this database; run \`txoutbox setup\` once (or call store.setup() from your migrations)`,
+        `mongodb store: collection ${this.eventsName()} has no index ${MongoOutboxStore.SET_UP_MARKER_INDEX}: the outbox store is not set up in this database; run \`txoutbox migrate\` once (or call store.setup() from your migrations)`,
         { context: { collection: this.eventsName() } },
       );
     }

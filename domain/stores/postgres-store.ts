@@ -148,10 +148,21 @@ interface Position {
 function storeNotSetUp(what: string, schema: string): OutboxError {
   return new OutboxError(
     OutboxErrorCode.storeNotSetUp,
-    `${what}: the outbox store is not set up in schema "${schema}"; run \`txoutbox setup\` once (or call store.setup() from your migrations)`,
+    `${what}: the outbox store is not set up in schema "${schema}"; run \`txoutbox migrate\` once (or call store.setup() from your migrations)`,
     { context: { schema } },
   );
 }
+
+/** The longest setup() waits for one lock before it gives up (changing nothing in that step). */
+export const SETUP_LOCK_TIMEOUT = '10s';
+
+/** Columns of the events table added after its first release, with their types. */
+const ADDED_COLUMNS: ReadonlyArray<[string, string]> = [
+  ['resolution', 'jsonb'],
+  ['sequence', 'bigint'],
+  ['owner', 'text'],
+  ['claimed_until', 'timestamptz'],
+];
 
 export class PostgresOutboxStore implements OutboxStore<PgTx> {
   readonly kind = 'postgres';
@@ -183,15 +194,104 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     this.channel = `txoutbox_${schema}`;
   }
 
-  async setup(): Promise<void> {
+  /**
+   * Creates or updates the tables, columns, indexes and trigger, doing only what is missing, so it is
+   * safe on a live database:
+   * - nothing that exists is touched (a second run takes no lock on the events table);
+   * - every lock is waited for at most `SETUP_LOCK_TIMEOUT` (a long transaction of the application makes
+   *   it fail, changing nothing, instead of queueing every writer behind it);
+   * - an index missing on an existing table is built `concurrently`, without blocking writes.
+   * Returns what it did, one line per change.
+   */
+  async setup(): Promise<string[]> {
+    const done: string[] = [];
     const client = await this.pool.connect();
+    const lockKey = `txoutbox-setup:${this.schema}`;
     try {
+      // One setup at a time per schema (a session lock: the concurrent index builds run outside the transaction).
+      await client.query('select pg_advisory_lock(hashtext($1))', [lockKey]);
+      await client.query(`set lock_timeout = '${SETUP_LOCK_TIMEOUT}'`);
+      const created = new Set<string>();
       await client.query('begin');
-      // One setup at a time per schema, so concurrent starts do not race on CREATE.
-      await client.query('select pg_advisory_xact_lock(hashtext($1))', [`txoutbox-setup:${this.schema}`]);
       await client.query(`create schema if not exists "${this.schema}"`);
-      await client.query(`
-        create table if not exists ${this.events} (
+      for (const [table, ddl] of this.tableDefinitions()) {
+        if (await this.relationExists(client, table)) continue;
+        await client.query(ddl);
+        created.add(table);
+        done.push(`created table ${table}`);
+      }
+      // Columns added after the first release of the events table: nullable, no default, so adding one
+      // changes only the catalog.
+      const { rows: columns } = await client.query<{ column_name: string }>(
+        `select column_name from information_schema.columns where table_schema = $1 and table_name = 'outbox_events'`,
+        [this.schema],
+      );
+      const have = new Set(columns.map((c) => c.column_name));
+      for (const [column, type] of ADDED_COLUMNS) {
+        if (have.has(column)) continue;
+        await client.query(`alter table ${this.events} add column if not exists ${column} ${type}`);
+        done.push(`added column ${this.events}.${column}`);
+      }
+      const { rows: trigger } = await client.query(`select 1 from pg_trigger where tgrelid = $1::regclass and tgname = 'outbox_events_notify'`, [this.events]);
+      const { rows: fn } = await client.query(`select 1 from pg_proc where oid = to_regproc($1)`, [`"${this.schema}".outbox_events_notify`]);
+      if (fn.length === 0) {
+        await client.query(`
+          create function "${this.schema}".outbox_events_notify() returns trigger language plpgsql as $$
+          begin
+            perform pg_notify('${this.channel}', '');
+            return null;
+          end $$`);
+        done.push(`created function "${this.schema}".outbox_events_notify()`);
+      }
+      if (trigger.length === 0) {
+        await client.query(`
+          create trigger outbox_events_notify after insert on ${this.events}
+          for each statement execute function "${this.schema}".outbox_events_notify()`);
+        done.push(`created trigger outbox_events_notify on ${this.events}`);
+      }
+      // The indexes of a table created just now are built in the transaction (it is empty and no one
+      // sees it yet); the rest after it, concurrently.
+      const later: Array<[string, string]> = [];
+      for (const [index, table, definition] of this.indexDefinitions()) {
+        const state = await this.indexState(client, index);
+        if (state === 'valid') continue;
+        if (created.has(table)) {
+          await client.query(`create ${definition}`);
+          done.push(`created index ${index}`);
+        } else {
+          later.push([index, definition]);
+        }
+      }
+      await client.query('commit');
+      for (const [index, definition] of later) {
+        // A concurrent build that failed leaves an invalid index behind: it is dropped and built again.
+        if ((await this.indexState(client, index)) === 'invalid') await client.query(`drop index concurrently if exists "${this.schema}".${index}`);
+        await client.query(`create ${definition.replace(/^(unique )?index /, '$1index concurrently ')}`);
+        done.push(`created index ${index} (concurrently)`);
+      }
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      if ((err as { code?: unknown }).code === '55P03') {
+        throw new OutboxError(
+          OutboxErrorCode.setupBlocked,
+          `postgres store: setup waited ${SETUP_LOCK_TIMEOUT} for a lock a running transaction holds (${err instanceof Error ? err.message : String(err)}); done so far: ${done.join('; ') || 'nothing'}. Run it again.`,
+          { cause: err },
+        );
+      }
+      throw err;
+    } finally {
+      await client.query('reset lock_timeout').catch(() => undefined);
+      await client.query('select pg_advisory_unlock(hashtext($1))', [lockKey]).catch(() => undefined);
+      client.release();
+    }
+    return done;
+  }
+
+  private tableDefinitions(): Array<[string, string]> {
+    return [
+      [
+        this.events,
+        `create table ${this.events} (
           id uuid primary key,
           txid xid8 not null default pg_current_xact_id(),
           envelope_version int not null,
@@ -215,53 +315,55 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
           kafka_partition int,
           kafka_offset bigint,
           resolution jsonb,
-          created_at timestamptz not null default now()
-        )`);
-      // Columns added after the first release of the table.
-      await client.query(`alter table ${this.events} add column if not exists resolution jsonb`);
-      await client.query(`alter table ${this.events} add column if not exists sequence bigint`);
-      await client.query(`alter table ${this.events} add column if not exists owner text`);
-      await client.query(`alter table ${this.events} add column if not exists claimed_until timestamptz`);
-      await client.query(`create index if not exists outbox_events_key_sequence on ${this.events} (topic, key, sequence) where sequence is not null`);
-      await client.query(`
-        create table if not exists ${this.sequences} (
+          created_at timestamptz not null default now(),
+          sequence bigint,
+          owner text,
+          claimed_until timestamptz
+        )`,
+      ],
+      [
+        this.sequences,
+        `create table ${this.sequences} (
           topic text not null,
           key text not null,
           sequence bigint not null,
           primary key (topic, key)
-        )`);
-      await client.query(`create index if not exists outbox_events_feed on ${this.events} (txid, id)`);
-      await client.query(`create index if not exists outbox_events_pending on ${this.events} (id) where status = 'pending'`);
-      await client.query(`create index if not exists outbox_events_aggregate on ${this.events} (aggregate_type, aggregate_id)`);
-      // One Kafka position holds one message: a second event recorded there was never written by that
-      // acknowledgement (see markPublished).
-      await client.query(
-        `create unique index if not exists outbox_events_kafka_position on ${this.events} (topic, kafka_partition, kafka_offset) where kafka_offset is not null`,
-      );
-      await client.query(`
-        create table if not exists ${this.checkpoints} (
+        )`,
+      ],
+      [
+        this.checkpoints,
+        `create table ${this.checkpoints} (
           name text primary key,
           txid xid8 not null,
           id uuid not null,
           updated_at timestamptz not null default now()
-        )`);
-      await client.query(`
-        create or replace function "${this.schema}".outbox_events_notify() returns trigger language plpgsql as $$
-        begin
-          perform pg_notify('${this.channel}', '');
-          return null;
-        end $$`);
-      await client.query(`drop trigger if exists outbox_events_notify on ${this.events}`);
-      await client.query(`
-        create trigger outbox_events_notify after insert on ${this.events}
-        for each statement execute function "${this.schema}".outbox_events_notify()`);
-      await client.query('commit');
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+        )`,
+      ],
+    ];
+  }
+
+  /** [index name, its table, `create` without the word create]. */
+  private indexDefinitions(): Array<[string, string, string]> {
+    const e = this.events;
+    return [
+      ['outbox_events_key_sequence', e, `index outbox_events_key_sequence on ${e} (topic, key, sequence) where sequence is not null`],
+      ['outbox_events_feed', e, `index outbox_events_feed on ${e} (txid, id)`],
+      ['outbox_events_pending', e, `index outbox_events_pending on ${e} (id) where status = 'pending'`],
+      ['outbox_events_aggregate', e, `index outbox_events_aggregate on ${e} (aggregate_type, aggregate_id)`],
+      // One Kafka position holds one message: a second event recorded there was never written by that
+      // acknowledgement (see markPublished).
+      ['outbox_events_kafka_position', e, `unique index outbox_events_kafka_position on ${e} (topic, kafka_partition, kafka_offset) where kafka_offset is not null`],
+    ];
+  }
+
+  private async relationExists(client: PgQueryable, name: string): Promise<boolean> {
+    const { rows } = await client.query<{ exists: boolean }>('select to_regclass($1) is not null as exists', [name]);
+    return rows[0]?.exists === true;
+  }
+
+  private async indexState(client: PgQueryable, index: string): Promise<'missing' | 'valid' | 'invalid'> {
+    const { rows } = await client.query<{ valid: boolean }>('select i.indisvalid as valid from pg_index i where i.indexrelid = to_regclass($1)', [`"${this.schema}".${index}`]);
+    return rows.length === 0 ? 'missing' : rows[0]?.valid ? 'valid' : 'invalid';
   }
 
   async checkSetUp(): Promise<void> {

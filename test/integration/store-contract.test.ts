@@ -130,6 +130,50 @@ function contract(factory: AdapterFactory): void {
     expect(await adapter.store.get(good.id)).toMatchObject({ id: good.id, status: 'pending' });
   });
 
+  test('migrate on a live database: a second run changes nothing and does not wait for an open transaction that wrote an event', async () => {
+    // Arrange: a transaction that has written an event and stays open while setup runs again.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let wrote: () => void = () => undefined;
+    const written = new Promise<void>((resolve) => (wrote = resolve));
+    const open = adapter.inTransaction('o-live', async (tx) => {
+      const event = await outbox.add(orderPlaced('o-live'), tx);
+      wrote();
+      await held;
+      return event;
+    });
+    await written;
+
+    // Act: the same adapter's setup, on the schema or database it already set up.
+    let changes: string[];
+    try {
+      changes = await adapter.store.setup();
+    } finally {
+      release();
+    }
+    const event = await open;
+
+    // Assert: nothing to change, and the open transaction committed after it.
+    expect(changes).toEqual([]);
+    expect(await adapter.store.get(event.id)).toMatchObject({ status: 'pending' });
+  });
+
+  test('migrate brings a store set up by an older release up to date, adding only what is missing', async () => {
+    // Arrange
+    const expected = await adapter.olderRelease();
+
+    // Act
+    const changes = await adapter.store.setup();
+    const again = await adapter.store.setup();
+
+    // Assert
+    expect(changes).toEqual(expected);
+    expect(again).toEqual([]);
+    await expect(adapter.store.checkSetUp()).resolves.toBeUndefined();
+    const added = await adapter.inTransaction('o-after', (tx) => outbox.add(orderPlaced('o-after'), tx));
+    expect(await adapter.store.get(added.id)).toEqual(added);
+  });
+
   test('markPublished changes a pending event once, and tells a repeat and an unknown id apart', async () => {
     // Arrange
     const added = await adapter.inTransaction('o-1', (tx) => outbox.add(orderPlaced('o-1'), tx));

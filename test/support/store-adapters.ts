@@ -25,6 +25,11 @@ export interface AdapterUnderTest<Tx> {
   businessIds(): Promise<string[]>;
   /** Transaction handles on which no transaction is open (what a caller might pass by mistake), by name. */
   withoutTransaction(): Promise<Array<[string, unknown]>>; // unknown: a Pool is refused by the types too; this is the runtime check
+  /**
+   * Takes away parts of the store that later releases added (a column, an index), as a database set
+   * up by an older release has them; resolves with what `setup()` must then report it did.
+   */
+  olderRelease(): Promise<string[]>;
   /** Damages the saved feed position `name` the way a bad restore or a hand edit would. */
   corruptCheckpoint(name: string): Promise<void>;
   teardown(): Promise<void>;
@@ -67,6 +72,11 @@ export const postgresAdapter: AdapterFactory = {
           ['the pool itself (each statement autocommits)', { client: pool }],
           ['a connection with no BEGIN', { client: idle }],
         ];
+      },
+      async olderRelease() {
+        await pool.query(`alter table "${schema}".outbox_events drop column claimed_until`);
+        await pool.query(`drop index "${schema}".outbox_events_feed`);
+        return [`added column "${schema}".outbox_events.claimed_until`, 'created index outbox_events_feed (concurrently)'];
       },
       async corruptCheckpoint(name) {
         // A position a million transactions ahead of the database (e.g. a checkpoint from another cluster).
@@ -117,6 +127,10 @@ export const mongoAdapter: AdapterFactory = {
       async withoutTransaction() {
         const session = client.startSession();
         return [['a session with no transaction started', { session }]];
+      },
+      async olderRelease() {
+        await db.collection('outbox_events').dropIndex('outbox_aggregate');
+        return ['created index outbox_aggregate on outbox_events'];
       },
       async corruptCheckpoint(name) {
         const { matchedCount } = await db.collection<{ _id: string }>('outbox_checkpoints').updateOne({ _id: name }, { $set: { resumeToken: 'garbage' } });
