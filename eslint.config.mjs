@@ -13,8 +13,8 @@ export default tseslint.config(
     },
   },
   {
-    // The CommonJS launcher of the CLI.
-    files: ['workers/bin/*.js', 'test/faults/*.js'],
+    // The CommonJS child of the fault harness, and a service's compensations module.
+    files: ['test/faults/*.js', 'test/fixtures/*.js'],
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly', console: 'readonly', module: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -6,7 +6,8 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
-import { isEventId, minEventIdAt, OutboxError, TYPE_NAME, type ListQuery, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
+import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
+import { checkTopicName, isEventId, minEventIdAt, OutboxError, TYPE_NAME, type ListQuery, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
 import {
   compensateUpdate,
   discardUpdate,
@@ -16,8 +17,9 @@ import {
   type EventWorkflowState,
   type SequencerState,
 } from '../workflows/signals';
-import { DEFAULT_PUBLISH_POLICY, type PublishEventInput } from '../workflows/types';
-import { CONFIG_TEMPLATE, loadConfig, redactConfig, temporalConnectionOptions, type TxoutboxConfig } from './config';
+import type { PublishEventInput } from '../workflows/types';
+import { OutboxSearchAttributes } from '../workflows/search-attributes';
+import { CONFIG_TEMPLATE, kafkaClientConfig, loadConfig, redactConfig, temporalConnectionOptions, type TxoutboxConfig } from './config';
 import { eventWorkflowId, hasGrpcCode, sequencerWorkflowId } from './start-event-workflow';
 import { storeFromConfig } from './store-from-config';
 
@@ -46,8 +48,13 @@ const USAGE = `usage: txoutbox <command> [options]
                                           workflow to carry the action out
   replay <eventId> | --from T --to T      publish published events again, same event id  (asks; --yes)
   purge --published-older-than 7d         delete published events older than that        (asks; --yes)
-  setup                                   create the store's tables or collections and indexes (once;
-                                          safe to run again)
+  migrate                                 create or update the store's tables or collections and
+                                          indexes; only what is missing, safe on a live database
+                                          (\`setup\` is the same command)
+  register-search-attributes              add the outbox's search attributes to the namespace
+  create-topics <topic>... [--partitions N] [--replication-factor N]
+                                          create the topics that are missing, and the dead-letter
+                                          topic (TXOUTBOX_DEAD_LETTER_TOPIC); N: the broker's default
   config [--effective]                    print the TXOUTBOX_* variables and their defaults;
                                           --effective: the loaded values, secrets redacted
 
@@ -92,6 +99,8 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
         interval: { type: 'string' },
         iterations: { type: 'string' },
         timeout: { type: 'string' },
+        partitions: { type: 'string' },
+        'replication-factor': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -128,7 +137,9 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
       throw new CliError(`${command} needs an event id (a UUIDv7), got ${JSON.stringify(eventId ?? '')}`, ExitCode.usage);
     }
     const config = loadConfig(env);
-    if (command === 'setup') return await setup(config, print);
+    if (command === 'setup' || command === 'migrate') return await migrate(config, print);
+    if (command === 'create-topics') return await createTopics(config, rest, values, print);
+    if (command === 'register-search-attributes') return await registerSearchAttributes(config, print);
     ctx = await connect(config);
     switch (command) {
       case 'status':
@@ -167,17 +178,84 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
   }
 }
 
-/** `setup`: the store only (no Temporal needed); idempotent. */
-async function setup(config: TxoutboxConfig, print: Print): Promise<ExitCode> {
+/** `migrate` (or `setup`): the store only (no Temporal needed); does what is missing and says what. */
+async function migrate(config: TxoutboxConfig, print: Print): Promise<ExitCode> {
   const { store, close } = await storeFromConfig(config);
+  let done: string[];
   try {
-    await store.setup();
+    done = await store.setup();
   } finally {
     await close();
   }
   const where = config.store === 'mongodb' ? `MongoDB database ${config.mongodbDb}` : `PostgreSQL schema ${config.pgSchema}`;
-  print(`the outbox store is set up (${where})`, { setUp: true, store: config.store, where });
+  const human = [...done, done.length === 0 ? `the outbox store is set up (${where}): nothing to change` : `the outbox store is set up (${where})`].join('\n');
+  print(human, { setUp: true, store: config.store, where, changes: done });
   return ExitCode.ok;
+}
+
+/** Temporal's IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD (temporal/api/enums/v1/common.proto). */
+const INDEXED_VALUE_TYPE_KEYWORD = 2;
+
+/** `register-search-attributes`: the four Keyword attributes the workflows set, in the configured namespace. */
+async function registerSearchAttributes(config: TxoutboxConfig, print: Print): Promise<ExitCode> {
+  const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 5_000 });
+  try {
+    const namespace = config.temporalNamespace;
+    const listed = await connection.operatorService.listSearchAttributes({ namespace });
+    const existing = { ...listed.systemAttributes, ...listed.customAttributes } as Record<string, number>;
+    const names = Object.values(OutboxSearchAttributes).map((key) => key.name);
+    for (const name of names) {
+      if (name in existing && existing[name] !== INDEXED_VALUE_TYPE_KEYWORD) {
+        throw new CliError(`search attribute ${name} exists in namespace ${namespace} with another type (${existing[name]}), not Keyword`, ExitCode.refused);
+      }
+    }
+    const missing = names.filter((name) => !(name in existing));
+    if (missing.length > 0) {
+      await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: Object.fromEntries(missing.map((name) => [name, INDEXED_VALUE_TYPE_KEYWORD])) });
+    }
+    const lines = names.map((name) => `${name} (Keyword): ${missing.includes(name) ? 'added' : 'already registered'}`);
+    print([...lines, `namespace ${namespace}`].join('\n'), { namespace, added: missing, alreadyRegistered: names.filter((n) => !missing.includes(n)) });
+    return ExitCode.ok;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** `create-topics`: the topics named, and the dead-letter topic, each only when missing. */
+async function createTopics(config: TxoutboxConfig, topics: string[], values: Values, print: Print): Promise<ExitCode> {
+  const deadLetter = config.publishPolicy.deadLetterTopic;
+  const wanted = [...new Set([...topics, ...(deadLetter === undefined ? [] : [deadLetter])])];
+  if (wanted.length === 0) throw new CliError('create-topics needs topic names (and creates TXOUTBOX_DEAD_LETTER_TOPIC when set)', ExitCode.usage);
+  for (const topic of wanted) {
+    try {
+      checkTopicName(topic);
+    } catch (err) {
+      throw new CliError(err instanceof Error ? err.message : String(err), ExitCode.usage);
+    }
+  }
+  const count = (option: 'partitions' | 'replication-factor'): number => {
+    const text = values[option];
+    if (text === undefined) return -1; // the broker's default
+    if (!/^\d{1,4}$/.test(text) || Number(text) < 1) throw new CliError(`--${option} must be a whole number from 1, got ${JSON.stringify(text)}`, ExitCode.usage);
+    return Number(text);
+  };
+  const numPartitions = count('partitions');
+  const replicationFactor = count('replication-factor');
+  const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-cli'), logLevel: kafkaLogLevel.NOTHING, retry: { retries: 2 } });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = wanted.filter((topic) => !existing.has(topic));
+    if (missing.length > 0) {
+      await admin.createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions, replicationFactor })) });
+    }
+    const lines = wanted.map((topic) => `${topic}: ${missing.includes(topic) ? 'created' : 'exists'}${topic === deadLetter ? ' (dead-letter topic)' : ''}`);
+    print(lines.join('\n'), { created: missing, existed: wanted.filter((t) => !missing.includes(t)), deadLetterTopic: deadLetter ?? null });
+    return ExitCode.ok;
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 async function connect(config: TxoutboxConfig): Promise<Context> {
@@ -188,7 +266,7 @@ async function connect(config: TxoutboxConfig): Promise<Context> {
 }
 
 type Print = (human: string, json: unknown) => void;
-type Values = { timeout?: string; interval?: string; iterations?: string; json?: boolean; yes?: boolean; status?: string; type?: string; limit?: string; from?: string; to?: string; 'published-older-than'?: string };
+type Values = { partitions?: string; 'replication-factor'?: string; timeout?: string; interval?: string; iterations?: string; json?: boolean; yes?: boolean; status?: string; type?: string; limit?: string; from?: string; to?: string; 'published-older-than'?: string };
 
 async function status(ctx: Context, print: Print): Promise<ExitCode> {
   const stats = await ctx.store.stats();
@@ -269,7 +347,7 @@ async function list(ctx: Context, values: Values, print: Print): Promise<ExitCod
 async function show(ctx: Context, eventId: string, print: Print): Promise<ExitCode> {
   const event = await ctx.store.get(eventId);
   if (event === null) throw new CliError(`event ${eventId} is not in the outbox store`, ExitCode.notFound);
-  const handle = ctx.client.workflow.getHandle(eventWorkflowId(eventId));
+  const handle = ctx.client.workflow.getHandle(eventWorkflowId(eventId, ctx.config.workflowIdPrefix));
   let workflow: { status: string; state: EventWorkflowState | null; historyEvents: number; activityAttempts: number } | null = null;
   try {
     const description = await handle.describe();
@@ -289,17 +367,17 @@ async function show(ctx: Context, eventId: string, print: Print): Promise<ExitCo
   let sequencer: SequencerState | null = null;
   if (event.sequence !== null) {
     sequencer = await ctx.client.workflow
-      .getHandle(sequencerWorkflowId(event.topic, event.key))
+      .getHandle(sequencerWorkflowId(event.topic, event.key, ctx.config.workflowIdPrefix))
       .query(sequencerQuery)
       .catch(() => null);
   }
   const heldBy = sequencer && sequencer.holding !== eventId && sequencer.waiting.includes(eventId) ? sequencer.holding : null;
-  const link = `${ctx.config.temporalUiUrl}/namespaces/${ctx.config.temporalNamespace}/workflows/${eventWorkflowId(eventId)}`;
+  const link = `${ctx.config.temporalUiUrl}/namespaces/${ctx.config.temporalNamespace}/workflows/${eventWorkflowId(eventId, ctx.config.workflowIdPrefix)}`;
   const human = [
     ...describeEvent(event),
     workflow
-      ? `workflow ${eventWorkflowId(eventId)}: ${workflow.status}, ${workflow.historyEvents} history events${workflow.state ? `, ${workflow.state.status} after ${workflow.state.attempts} attempt(s), ${workflow.state.retryRounds} retry round(s)${workflow.state.lastError ? `, last error: ${workflow.state.lastError}` : ''}` : ''}`
-      : `workflow ${eventWorkflowId(eventId)}: not found (${event.status === 'published' ? "published by the relay's fast path, or past Temporal's retention" : 'not started yet, or past Temporal\'s retention'})`,
+      ? `workflow ${eventWorkflowId(eventId, ctx.config.workflowIdPrefix)}: ${workflow.status}, ${workflow.historyEvents} history events${workflow.state ? `, ${workflow.state.status} after ${workflow.state.attempts} attempt(s), ${workflow.state.retryRounds} retry round(s)${workflow.state.lastError ? `, last error: ${workflow.state.lastError}` : ''}` : ''}`
+      : `workflow ${eventWorkflowId(eventId, ctx.config.workflowIdPrefix)}: not found (${event.status === 'published' ? "published by the relay's fast path, or past Temporal's retention" : 'not started yet, or past Temporal\'s retention'})`,
     ...(event.sequence !== null
       ? [`ordered: sequence ${event.sequence} of key ${event.key}${heldBy ? `, held back by ${heldBy} (${sequencer?.waiting.length ?? 0} waiting)` : ''}`]
       : []),
@@ -343,7 +421,7 @@ async function operate(
   if (event === null) throw new CliError(`event ${eventId} is not in the outbox store`, ExitCode.notFound);
   if (event.status !== 'stuck') throw new CliError(`event ${eventId} is ${event.status}: ${action} applies only to a stuck event`, ExitCode.refused);
   if (action !== 'retry') await confirmOrRefuse(io, values, `${action} event ${eventId} (${event.type}, ${event.aggregateId})?`);
-  const handle = ctx.client.workflow.getHandle(eventWorkflowId(eventId));
+  const handle = ctx.client.workflow.getHandle(eventWorkflowId(eventId, ctx.config.workflowIdPrefix));
   let state: EventWorkflowState;
   try {
     // The whole update (its request and the wait for its outcome) within the timeout.
@@ -428,8 +506,8 @@ async function replay(ctx: Context, eventId: string | undefined, values: Values,
   const stamp = Date.now().toString(36);
   const replayed: Array<{ eventId: string; workflowId: string }> = [];
   for (const event of events) {
-    const workflowId = `${eventWorkflowId(event.id)}-replay-${stamp}`;
-    const input: PublishEventInput = { eventId: event.id, policy: DEFAULT_PUBLISH_POLICY, replay: true };
+    const workflowId = `${eventWorkflowId(event.id, ctx.config.workflowIdPrefix)}-replay-${stamp}`;
+    const input: PublishEventInput = { eventId: event.id, policy: ctx.config.publishPolicy, replay: true };
     await ctx.client.workflow.start('publishEventWorkflow', { taskQueue: ctx.config.taskQueue, workflowId, args: [input], memo: { replayOf: event.id } });
     replayed.push({ eventId: event.id, workflowId });
   }

@@ -48,6 +48,12 @@ export interface TxoutboxConfig {
   temporalUiUrl: string;
   /** TXOUTBOX_TASK_QUEUE of the outbox worker. @default "txoutbox" */
   taskQueue: string;
+  /** TXOUTBOX_WORKFLOW_ID_PREFIX: the relay's event workflows are `<prefix><event id>`; the CLI finds them by it. @default "outbox-" */
+  workflowIdPrefix: string;
+  /** TXOUTBOX_COMPENSATIONS_MODULE: path of a module whose `compensations` export maps event types to compensations (worker). @default null */
+  compensationsModule: string | null;
+  /** TXOUTBOX_HEALTH_PORT_FILE: the relay or worker writes the health port it listens on to this file. @default null */
+  healthPortFile: string | null;
   /** TXOUTBOX_KAFKA_BROKERS, comma-separated host:port. @default ["127.0.0.1:9092"] */
   kafkaBrokers: string[];
   /** TXOUTBOX_KAFKA_REQUEST_TIMEOUT_MS: how long kafkajs waits for a broker's answer to one request (1000-300000). @default 30000 */
@@ -97,9 +103,11 @@ TXOUTBOX_TEMPORAL_ADDRESS=127.0.0.1:7233
 TXOUTBOX_TEMPORAL_NAMESPACE=default
 TXOUTBOX_TEMPORAL_UI_URL=http://127.0.0.1:8233
 TXOUTBOX_TASK_QUEUE=txoutbox
+TXOUTBOX_WORKFLOW_ID_PREFIX=outbox-     # event workflow ids are <prefix><event id> (relay and CLI must agree)
 TXOUTBOX_KAFKA_BROKERS=127.0.0.1:9092
 TXOUTBOX_KAFKA_REQUEST_TIMEOUT_MS=30000 # kafkajs' wait for one broker answer (the fast path uses 15000)
 TXOUTBOX_HEALTH_PORT=0                  # /healthz and /readyz of the relay or worker (0: any free port)
+TXOUTBOX_HEALTH_PORT_FILE=              # relay, worker: write the health port they listen on to this file
 TXOUTBOX_LOG_LEVEL=info                 # debug | info | warn | error
 TXOUTBOX_RELAY_NAME=relay               # checkpoint name; relays sharing it share a position
 TXOUTBOX_PUBLISH_LOCAL_ACTIVITY=false   # publish as a local activity (fewer history events)
@@ -113,6 +121,7 @@ TXOUTBOX_RELAY_BATCH_SIZE=100           # relay: events read from the feed per b
 TXOUTBOX_WORKER_WORKFLOW_TASKS=40       # worker: concurrent workflow tasks
 TXOUTBOX_WORKER_WORKFLOW_POLLS=10       # worker: concurrent workflow task polls (at most the tasks)
 TXOUTBOX_WORKER_ACTIVITY_TASKS=100      # worker: concurrent activities
+TXOUTBOX_COMPENSATIONS_MODULE=          # worker: a module exporting \`compensations\` (event type -> async (event) => void)
 TXOUTBOX_PRODUCER_LINGER_MS=            # worker: coalesce publishes into batches within this window (unset: off)
 TXOUTBOX_FAST_PATH_TOPICS=              # relay: topics whose events it publishes itself, in batches (failures become workflows)
 TXOUTBOX_FAST_PATH_TYPES=               # relay: event types it publishes itself
@@ -231,6 +240,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   if (deadLetterTopic !== undefined && !/^[A-Za-z0-9._-]{1,249}$/.test(deadLetterTopic)) {
     throw bad('TXOUTBOX_DEAD_LETTER_TOPIC', `must be a Kafka topic name, got ${JSON.stringify(deadLetterTopic)}`);
   }
+  // Workflow ids are any string up to 1000 bytes; the prefix is kept to names an operator can type.
+  const workflowIdPrefix = get('TXOUTBOX_WORKFLOW_ID_PREFIX') ?? 'outbox-';
+  if (!/^[A-Za-z0-9._:-]{1,100}$/.test(workflowIdPrefix)) {
+    throw bad('TXOUTBOX_WORKFLOW_ID_PREFIX', `may hold only letters, digits and ._:- (1 to 100), got ${JSON.stringify(workflowIdPrefix)}`);
+  }
   const initialIntervalMs = integer('TXOUTBOX_PUBLISH_RETRY_INITIAL_MS', DEFAULT_PUBLISH_POLICY.initialIntervalMs, 10, 3_600_000);
   const publishPolicy: PublishPolicy = {
     ...DEFAULT_PUBLISH_POLICY,
@@ -271,6 +285,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     temporalNamespace: get('TXOUTBOX_TEMPORAL_NAMESPACE') ?? 'default',
     temporalUiUrl: (get('TXOUTBOX_TEMPORAL_UI_URL') ?? 'http://127.0.0.1:8233').replace(/\/$/, ''),
     taskQueue: get('TXOUTBOX_TASK_QUEUE') ?? 'txoutbox',
+    workflowIdPrefix,
+    compensationsModule: get('TXOUTBOX_COMPENSATIONS_MODULE') ?? null,
+    healthPortFile: get('TXOUTBOX_HEALTH_PORT_FILE') ?? null,
     kafkaBrokers,
   };
 }

@@ -4,15 +4,18 @@
  * `/metrics` over HTTP, and
  * SIGTERM/SIGINT draining in-flight work (the relay saves its checkpoint) before exit.
  *
- *   node workers/bin/relay.js     node workers/bin/worker.js
+ *   txoutbox-relay     txoutbox-worker     (bins of the package: workers/bin, compiled to dist/)
  */
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
 import { DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
-import { createJsonLogger, OutboxError, type Logger } from '../domain/outbox';
+import { createJsonLogger, OutboxError, OutboxErrorCode, TYPE_NAME, type Logger } from '../domain/outbox';
+import type { Compensation } from '../activities';
 import { collectDefaultMetrics } from 'prom-client';
 import { kafkaClientConfig, loadConfig, temporalConnectionOptions, type TxoutboxConfig } from './config';
 import { OutboxMetrics } from './metrics';
@@ -33,8 +36,10 @@ interface Running {
 /** Starts `role`; resolves with its exit code once it was stopped by a signal (or failed). */
 export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let config: TxoutboxConfig;
+  let compensations: Record<string, Compensation> | undefined;
   try {
     config = loadConfig(env);
+    if (role === 'worker' && config.compensationsModule !== null) compensations = loadCompensations(config.compensationsModule);
   } catch (err) {
     process.stderr.write(`txoutbox ${role}: ${err instanceof OutboxError ? err.message : String(err)}\n`);
     return 2;
@@ -50,7 +55,10 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
   const metrics = new OutboxMetrics();
   collectDefaultMetrics({ register: metrics.registry, prefix: `txoutbox_${role}_` });
   const health = await serveHealth(config.healthPort, () => ready, metrics);
-  logger.info('health endpoints listening', { role, port: (health.address() as AddressInfo).port });
+  const healthPort = (health.address() as AddressInfo).port;
+  logger.info('health endpoints listening', { role, port: healthPort });
+  // For scripts that let the process choose its port (TXOUTBOX_HEALTH_PORT=0).
+  if (config.healthPortFile !== null) writeFileSync(config.healthPortFile, `${healthPort}\n`);
 
   let store: Awaited<ReturnType<typeof storeFromConfig>>['store'];
   let closeStore: () => Promise<void> = async () => undefined;
@@ -107,6 +115,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         store,
         workflowClient: client.workflow,
         taskQueue: config.taskQueue,
+        workflowIdPrefix: config.workflowIdPrefix,
         name: config.relayName,
         logger,
         metrics,
@@ -135,6 +144,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         kafka,
         logger,
         metrics,
+        compensations,
         maxConcurrentWorkflowTaskExecutions: config.workerWorkflowTasks,
         maxConcurrentWorkflowTaskPolls: config.workerWorkflowPolls,
         maxConcurrentActivityTaskExecutions: config.workerActivityTasks,
@@ -165,6 +175,29 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
   health.close();
   logger.info(`${role} stopped`, { signal });
   return 0;
+}
+
+/**
+ * The compensations of TXOUTBOX_COMPENSATIONS_MODULE (a JavaScript module): its `compensations`
+ * export, or its default export, an object of event type -> `async (event) => void`.
+ */
+export function loadCompensations(path: string): Record<string, Compensation> {
+  const bad = (message: string): OutboxError => new OutboxError(OutboxErrorCode.invalidConfig, `TXOUTBOX_COMPENSATIONS_MODULE (${path}) ${message}`);
+  let loaded: unknown;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    loaded = require(resolvePath(path));
+  } catch (err) {
+    throw bad(`cannot be loaded: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const exports = loaded as { compensations?: unknown; default?: unknown } | null;
+  const table = exports?.compensations ?? exports?.default;
+  if (typeof table !== 'object' || table === null) throw bad('must export `compensations`, an object of event type -> async (event) => void');
+  for (const [type, fn] of Object.entries(table)) {
+    if (!TYPE_NAME.test(type)) throw bad(`has ${JSON.stringify(type)}, which is not an event type name`);
+    if (typeof fn !== 'function') throw bad(`has a compensation for ${type} that is not a function`);
+  }
+  return table as Record<string, Compensation>;
 }
 
 /** A server that could not be reached at start. */

@@ -3,13 +3,16 @@
  * confirmations and refusals, replay and purge, exit codes and --json output.
  */
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common';
+import { Kafka, logLevel } from 'kafkajs';
 import { ExitCode, runCli, type Io } from '../../workers/cli';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { stateQuery } from '../../workflows/signals';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';
-import { waitFor } from '../support/servers';
+import { binArgs } from '../support/processes';
+import { testServers, uniqueName, waitFor } from '../support/servers';
 
 interface Run {
   code: number;
@@ -209,7 +212,7 @@ describe.each(STORE_KINDS)('txoutbox CLI (%s store)', (kind) => {
 
   test('the installed bin runs: a bad config value fails at start naming the variable', () => {
     // Act
-    const result = spawnSync('node', [join(__dirname, '..', '..', 'workers', 'bin', 'txoutbox.js'), 'status'], {
+    const result = spawnSync(process.execPath, binArgs('txoutbox', 'status'), {
       env: { ...process.env, ...env, TXOUTBOX_KAFKA_BROKERS: 'not a broker' },
       encoding: 'utf8',
       timeout: 60_000,
@@ -218,5 +221,67 @@ describe.each(STORE_KINDS)('txoutbox CLI (%s store)', (kind) => {
     // Assert
     expect(result.status).toBe(ExitCode.usage);
     expect(result.stderr).toContain('TXOUTBOX_KAFKA_BROKERS must be comma-separated host:port');
+  });
+});
+
+describe('txoutbox set-up commands (no store)', () => {
+  const servers = testServers();
+  const base = { TXOUTBOX_TEMPORAL_ADDRESS: servers.temporalAddress, TXOUTBOX_KAFKA_BROKERS: servers.kafkaBrokers.join(',') };
+
+  async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(args, { out: (l) => out.push(l), err: (l) => err.push(l), confirm: async () => null }, env);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  test('register-search-attributes adds the four Keyword attributes to a namespace that lacks them, and says so; a second run adds nothing', async () => {
+    // Arrange: a namespace of its own.
+    const namespace = uniqueName('ns');
+    const connection = await Connection.connect({ address: servers.temporalAddress });
+    try {
+      await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+      await waitFor(async () => (await connection.workflowService.describeNamespace({ namespace }).then(() => true, () => false)), { what: 'the namespace' });
+      const env = { ...base, TXOUTBOX_TEMPORAL_NAMESPACE: namespace };
+
+      // Act
+      const first = await cli(['register-search-attributes'], env);
+      const second = await cli(['register-search-attributes', '--json'], env);
+
+      // Assert
+      expect(first).toMatchObject({ code: 0, err: '' });
+      for (const name of ['OutboxStatus', 'OutboxEventType', 'OutboxAggregateId', 'OutboxTopic']) expect(first.out).toContain(`${name} (Keyword): added`);
+      expect(second.code).toBe(0);
+      expect(JSON.parse(second.out)).toMatchObject({ namespace, added: [] });
+      const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+      expect(customAttributes).toMatchObject({ OutboxStatus: 2, OutboxEventType: 2, OutboxAggregateId: 2, OutboxTopic: 2 }); // 2: KEYWORD
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test('create-topics creates the missing topics and the dead-letter topic with the partitions asked for; a second run creates nothing', async () => {
+    // Arrange
+    const [orders, payments, deadLetters] = [uniqueName('orders'), uniqueName('payments'), uniqueName('dead-letters')];
+    const env = { ...base, TXOUTBOX_DEAD_LETTER_TOPIC: deadLetters };
+    const kafka = new Kafka({ brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      // Act
+      const first = await cli(['create-topics', orders, payments, '--partitions', '3'], env);
+      const second = await cli(['create-topics', orders, '--json'], env);
+      const bad = await cli(['create-topics', 'no spaces'], env);
+
+      // Assert
+      expect(first).toMatchObject({ code: 0, out: `${orders}: created\n${payments}: created\n${deadLetters}: created (dead-letter topic)` });
+      const { topics } = await admin.fetchTopicMetadata({ topics: [orders, payments, deadLetters] });
+      expect(topics.map((t) => t.partitions.length)).toEqual([3, 3, 3]);
+      expect(JSON.parse(second.out)).toMatchObject({ created: [], existed: [orders, deadLetters] });
+      expect(bad.code).toBe(ExitCode.usage);
+    } finally {
+      await admin.deleteTopics({ topics: [orders, payments, deadLetters] }).catch(() => undefined);
+      await admin.disconnect();
+    }
   });
 });

@@ -3,6 +3,8 @@
  * resuming from the saved checkpoint, and a bad config value failing at start with its name.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { stateQuery } from '../../workflows/signals';
@@ -11,9 +13,8 @@ import { TestPipeline } from '../support/pipeline';
 import { createOutbox, OutboxError } from '../../domain/outbox';
 import { runCli } from '../../workers/cli';
 import { pipelineStore, STORE_KINDS } from '../support/pipeline-store';
-import { pipelineProcessEnv, readyProcess, startOutboxProcess, type OutboxProcess } from '../support/processes';
-
-const RELAY_BIN = join(__dirname, '..', '..', 'workers', 'bin', 'relay.js');
+import { waitFor } from '../support/servers';
+import { binArgs, pipelineProcessEnv, readyProcess, startOutboxProcess, type OutboxProcess } from '../support/processes';
 
 describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
   let p: TestPipeline;
@@ -80,8 +81,7 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
       : ['relay', 'PostgreSQL', { TXOUTBOX_PG_URL: 'postgres://txoutbox:pw-not-shown@127.0.0.1:1/txoutbox' }, 'cannot reach PostgreSQL (TXOUTBOX_PG_URL): postgres://txoutbox:[redacted]@127.0.0.1:1/txoutbox'],
   ])('bad input: the %s with an unreachable %s stops by itself with a clear message (exit 1), not waiting forever', async (role, _server, overrides, message) => {
     // Act
-    const bin = join(__dirname, '..', '..', 'workers', 'bin', `${role}.js`);
-    const child = spawn('node', [bin], { env: { ...env, ...overrides }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, binArgs(role as 'relay' | 'worker'), { env: { ...env, ...overrides }, stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(child);
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -129,7 +129,7 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
     expect(reads.total).toBe(atShutdown.total);
   });
 
-  test('a store never set up: the relay refuses to start and add() fails with STORE_NOT_SET_UP, both naming `txoutbox setup`; after it, both work', async () => {
+  test('a store never set up: the relay refuses to start and add() fails with STORE_NOT_SET_UP, both naming `txoutbox migrate`; after it, both work', async () => {
     // Arrange: a database (schema) of its own, never set up.
     const fresh = pipelineStore(kind);
     const freshEnv = { ...env, ...fresh.env };
@@ -142,7 +142,7 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
       const refusedCode = await refused.exited;
       const addError = await addOrder().catch((err: unknown) => err);
       const out: string[] = [];
-      const setupCode = await runCli(['setup'], { out: (l) => out.push(l), err: (l) => out.push(l), confirm: async () => null }, freshEnv);
+      const setupCode = await runCli(['migrate'], { out: (l) => out.push(l), err: (l) => out.push(l), confirm: async () => null }, freshEnv);
       const added = await addOrder();
       const relay = startOutboxProcess('relay', freshEnv);
       children.push(relay.child);
@@ -150,9 +150,9 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
 
       // Assert
       expect(refusedCode).toBe(1);
-      expect(refused.logs.join('\n')).toMatch(/txoutbox relay: failed to start: .*the outbox store is not set up.*run `txoutbox setup` once/);
+      expect(refused.logs.join('\n')).toMatch(/txoutbox relay: failed to start: .*the outbox store is not set up.*run `txoutbox migrate` once/);
       expect(addError).toBeInstanceOf(OutboxError);
-      expect(addError).toMatchObject({ code: 'STORE_NOT_SET_UP', message: expect.stringContaining('run `txoutbox setup` once') });
+      expect(addError).toMatchObject({ code: 'STORE_NOT_SET_UP', message: expect.stringContaining('run `txoutbox migrate` once') });
       expect(setupCode).toBe(0);
       expect(out.join('\n')).toContain('the outbox store is set up');
       expect(added.id).toBeDefined();
@@ -180,9 +180,63 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
     await deadLetters.stop();
   });
 
+  test('the worker process runs the compensations of TXOUTBOX_COMPENSATIONS_MODULE, and the CLI finds workflows by the TXOUTBOX_WORKFLOW_ID_PREFIX the relay uses', async () => {
+    // Arrange: a relay that escalates after one attempt, under a workflow-id prefix of its own.
+    const dir = mkdtempSync(join(tmpdir(), 'txoutbox-compensations-'));
+    const log = join(dir, 'compensated.log');
+    const portFile = join(dir, 'worker.port');
+    const prefixed = { ...env, TXOUTBOX_WORKFLOW_ID_PREFIX: 'shop-', TXOUTBOX_PUBLISH_MAX_ATTEMPTS: '1' };
+    const worker = startOutboxProcess('worker', {
+      ...prefixed,
+      TXOUTBOX_COMPENSATIONS_MODULE: join(__dirname, '..', 'fixtures', 'compensations.js'),
+      COMPENSATION_LOG: log,
+      TXOUTBOX_HEALTH_PORT_FILE: portFile,
+    });
+    const relay = startOutboxProcess('relay', prefixed);
+    children.push(worker.child, relay.child);
+    await Promise.all([readyProcess(worker), readyProcess(relay)]);
+    const eventId = await p.shipOrder('order-1'); // its topic does not exist: it gets stuck
+    await waitFor(async () => (await p.store.get(eventId))?.status === 'stuck', { what: 'the event to be stuck' });
+    const out: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l), confirm: async () => null };
+
+    // Act
+    const showCode = await runCli(['show', eventId], io, prefixed);
+    const compensateCode = await runCli(['compensate', eventId, '--reason', 'order cancelled', '--yes'], io, prefixed);
+    const unprefixedCode = await runCli(['show', eventId], io, env);
+
+    // Assert
+    expect(showCode).toBe(0);
+    expect(out.join('\n')).toContain(`workflow shop-${eventId}: RUNNING`);
+    expect(compensateCode).toBe(0);
+    expect(readFileSync(log, 'utf8')).toBe(`${eventId}\n`);
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'compensated' });
+    expect(unprefixedCode).toBe(0);
+    expect(out.join('\n')).toContain(`workflow outbox-${eventId}: not found`);
+    expect(Number(readFileSync(portFile, 'utf8'))).toBe(await worker.port);
+  });
+
+  test('bad input: a compensations module that does not load or holds no functions stops the worker at start, naming the variable', () => {
+    // Arrange
+    const dir = mkdtempSync(join(tmpdir(), 'txoutbox-compensations-'));
+    const notFunctions = join(dir, 'not-functions.js');
+    writeFileSync(notFunctions, "exports.compensations = { 'orders.OrderShipped': 'refund' };\n");
+
+    // Act
+    const run = (module: string) => spawnSync(process.execPath, binArgs('worker'), { env: { ...env, TXOUTBOX_COMPENSATIONS_MODULE: module }, encoding: 'utf8', timeout: 60_000 });
+    const missing = run(join(dir, 'nowhere.js'));
+    const bad = run(notFunctions);
+
+    // Assert
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain(`TXOUTBOX_COMPENSATIONS_MODULE (${join(dir, 'nowhere.js')}) cannot be loaded`);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('has a compensation for orders.OrderShipped that is not a function');
+  });
+
   test('a bad config value fails at start, naming the variable', () => {
     // Act
-    const result = spawnSync('node', [RELAY_BIN], { env: { ...env, TXOUTBOX_HEALTH_PORT: 'eighty' }, encoding: 'utf8', timeout: 60_000 });
+    const result = spawnSync(process.execPath, binArgs('relay'), { env: { ...env, TXOUTBOX_HEALTH_PORT: 'eighty' }, encoding: 'utf8', timeout: 60_000 });
 
     // Assert
     expect(result.status).toBe(2);
