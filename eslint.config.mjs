@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.data/**', 'coverage/**', 'scripts/temporal-cli/**', 'jest.config.js'] },
+  { ignores: ['node_modules/**', 'dist/**', 'test/fixtures/consumer-service/**', '.data/**', 'coverage/**', 'scripts/temporal-cli/**', 'jest.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

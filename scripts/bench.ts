@@ -43,6 +43,7 @@ import {
 } from '../domain/outbox';
 import { withPgTransaction } from '../domain/stores/postgres-store';
 import { pipelineStore, StoreKind } from '../test/support/pipeline-store';
+import { binArgs } from '../test/support/processes';
 import { mapLimit } from '../workers/relay';
 import { eventWorkflowId } from '../workers/start-event-workflow';
 
@@ -227,8 +228,8 @@ interface ProcessStats {
   peakRssMb: number;
 }
 
-function startProcess(bin: string, env: NodeJS.ProcessEnv, prefix: string): { child: ChildProcess; port: Promise<number>; stats: () => ProcessStats; sample: () => Promise<void> } {
-  const child = spawn('node', [join(REPO, 'workers', 'bin', bin)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, prefix: string): { child: ChildProcess; port: Promise<number>; stats: () => ProcessStats; sample: () => Promise<void> } {
+  const child = spawn(process.execPath, binArgs(bin), { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let resolvePort: (port: number) => void = () => undefined;
   const port = new Promise<number>((resolve) => (resolvePort = resolve));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -293,8 +294,8 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   };
-  let relay = startProcess('relay.js', env, 'txoutbox_relay_');
-  const worker = startProcess('worker.js', env, 'txoutbox_worker_');
+  let relay = startProcess('relay', env, 'txoutbox_relay_');
+  const worker = startProcess('worker', env, 'txoutbox_worker_');
   for (const p of [relay, worker]) await ready(p);
   await Promise.all([relay.sample(), worker.sample()]);
   const base = { relay: relay.stats().cpuSeconds, worker: worker.stats().cpuSeconds };
@@ -324,7 +325,7 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
     relay.child.kill('SIGTERM');
     await new Promise((resolve) => relay.child.once('exit', resolve));
     await mapLimit(Array.from({ length: count }, (_, i) => i), 8, write);
-    relay = startProcess('relay.js', env, 'txoutbox_relay_');
+    relay = startProcess('relay', env, 'txoutbox_relay_');
     await ready(relay);
     await relay.sample();
     base.relay = relay.stats().cpuSeconds;

@@ -1,19 +1,36 @@
-import { MongoClient } from 'mongodb';
-import { Pool } from 'pg';
 import type { Logger, OutboxStore } from '../domain/outbox';
-import { MongoOutboxStore } from '../domain/stores/mongodb-store';
-import { pgPoolConfig, PostgresOutboxStore } from '../domain/stores/postgres-store';
 import { redactUrl, type TxoutboxConfig } from './config';
+
+/**
+ * Loads the adapter of the configured store only: its driver is an optional peer dependency, so a
+ * MongoDB service has no `pg` installed, and the other way round. A missing one is named.
+ */
+function loadAdapter<T>(load: () => T, driver: string, variable: string): T {
+  try {
+    return load();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'MODULE_NOT_FOUND' && String((err as Error).message).includes(`'${driver}'`)) {
+      throw new Error(`${variable} needs the ${driver} driver next to txoutbox: npm install ${driver}`, { cause: err });
+    }
+    throw err;
+  }
+}
 
 /** The configured store adapter, with what closes its connections. */
 export async function storeFromConfig(config: TxoutboxConfig, logger?: Logger): Promise<{ store: OutboxStore<never>; close: () => Promise<void> }> {
   if (config.store === 'mongodb') {
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const { MongoClient } = loadAdapter(() => require('mongodb') as typeof import('mongodb'), 'mongodb', 'TXOUTBOX_STORE=mongodb');
+    const { MongoOutboxStore } = require('../domain/stores/mongodb-store') as typeof import('../domain/stores/mongodb-store');
     const uri = config.mongodbUri;
     const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 }).catch((err: unknown) => {
       throw new Error(`${redactUrl(uri)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     });
     return { store: new MongoOutboxStore({ db: client.db(config.mongodbDb), logger }), close: () => client.close() };
   }
+  const { Pool } = loadAdapter(() => require('pg') as typeof import('pg'), 'pg', 'TXOUTBOX_STORE=postgres');
+  const { pgPoolConfig, PostgresOutboxStore } = require('../domain/stores/postgres-store') as typeof import('../domain/stores/postgres-store');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const pool = new Pool(pgPoolConfig(config.pgUrl));
   // An idle connection broken by a database restart is dropped by the pool; without a listener its
   // 'error' would end the process.

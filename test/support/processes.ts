@@ -27,8 +27,16 @@ export function pipelineProcessEnv(p: { db: { env: Record<string, string> }; ser
   };
 }
 
+/**
+ * node's arguments that run one of the package's bins from its TypeScript source, through tsx (the
+ * installed package runs the same file compiled to dist/, as the consumer-project test checks).
+ */
+export function binArgs(bin: 'relay' | 'worker' | 'txoutbox', ...args: string[]): string[] {
+  return ['--require', require.resolve('tsx/cjs'), join(__dirname, '..', '..', 'workers', 'bin', `${bin}.ts`), ...args];
+}
+
 export function startOutboxProcess(role: 'relay' | 'worker', env: NodeJS.ProcessEnv): OutboxProcess {
-  const child = spawn('node', [join(__dirname, '..', '..', 'workers', 'bin', `${role}.js`)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, binArgs(role), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   let resolvePort: (port: number) => void = () => undefined;
   const port = new Promise<number>((resolve) => (resolvePort = resolve));
