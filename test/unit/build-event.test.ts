@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CloudEvent, Kafka as SdkKafka, type KafkaMessage } from 'cloudevents';
 import {
   applyOutboxDefaults,
   buildEvent,
@@ -6,6 +7,7 @@ import {
   createEventRegistry,
   defineEventType,
   OutboxErrorCode,
+  readCloudEventHeaders,
   toKafkaMessage,
   type NewEvent,
 } from '../../domain/outbox';
@@ -166,5 +168,54 @@ describe('extra headers never overwrite a CloudEvents attribute', () => {
     expect(message.headers.ce_id).toBe(event.id);
     expect(message.headers.ce_type).toBe('orders.OrderPlaced');
     expect(message.headers.ce_tenant).toBe('t1');
+  });
+});
+
+describe('CloudEvents Kafka binding, read by the CloudEvents SDK (cloudevents, a dev dependency only)', () => {
+  test("the SDK's Kafka binding reads our message as a valid CloudEvent with our attributes and extensions", async () => {
+    // Arrange
+    const event = await build({
+      type: 'orders.OrderPlaced',
+      schemaVersion: 1,
+      aggregateId: 'o-1',
+      payload: { totalCents: 5, orderId: 'o-1' },
+      headers: { correlationId: 'c', extra: { tenant: 't1' } },
+    });
+    const message = toKafkaMessage(event);
+
+    // Act
+    const kafkaMessage: KafkaMessage<string> = { key: message.key, value: message.value, headers: message.headers, body: message.value };
+    const received = SdkKafka.toEvent(kafkaMessage) as CloudEvent<unknown>;
+
+    // Assert
+    expect(received.validate()).toBe(true);
+    expect(received).toMatchObject({
+      specversion: '1.0',
+      id: event.id,
+      type: 'orders.OrderPlaced',
+      source: 'unit',
+      subject: 'o-1',
+      time: '2026-01-02T03:04:05.000Z',
+      datacontenttype: 'application/json',
+      schemaversion: '1',
+      aggregatetype: event.aggregateType,
+      payloadhash: event.payloadHash,
+      correlationid: 'c',
+      tenant: 't1',
+      partitionkey: 'o-1',
+      data: { orderId: 'o-1', totalCents: 5 },
+    });
+  });
+
+  test('a message the SDK makes in binary mode is read by readCloudEventHeaders', () => {
+    // Arrange
+    const sent = new CloudEvent({ id: 'evt-1', type: 'payments.PaymentTaken', source: 'payments', subject: 'p-1', time: '2026-01-02T03:04:05.000Z', schemaversion: '2', partitionkey: 'p-1', data: { amount: 1 } });
+    const message = SdkKafka.binary(sent);
+
+    // Act
+    const read = readCloudEventHeaders(message.headers as Record<string, string>);
+
+    // Assert
+    expect(read).toMatchObject({ id: 'evt-1', type: 'payments.PaymentTaken', source: 'payments', subject: 'p-1', time: '2026-01-02T03:04:05.000Z', schemaVersion: 2 });
   });
 });

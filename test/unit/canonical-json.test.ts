@@ -1,3 +1,4 @@
+import canonicalize from 'canonicalize';
 import { canonicalJson, OutboxError, OutboxErrorCode, payloadHash } from '../../domain/outbox';
 
 describe('canonicalJson', () => {
@@ -39,5 +40,19 @@ describe('canonicalJson', () => {
   test('the same object twice (not a cycle) is fine', () => {
     const shared = { x: 1 };
     expect(canonicalJson({ a: shared, b: shared })).toBe('{"a":{"x":1},"b":{"x":1}}');
+  });
+});
+
+describe('canonicalJson against the canonicalize package (RFC 8785, JCS)', () => {
+  // canonicalize is the reference here, not a dependency: it serialises Dates, class instances and
+  // toJSON results silently, where add() must refuse them with a path (the tests above).
+  test.each<[string, unknown]>([
+    ['RFC 8785 section 3.2.2 sample', { numbers: [333333333.3333333, 1e30, 4.5, 2e-3, 0.000000000000000000000000001], string: '\u20ac$\u000f\nA\'B"\\\\"/', literals: [null, true, false] }],
+    ['keys sorted by UTF-16 code unit', { '\u20ac': 'Euro Sign', '\r': 'Carriage Return', '\ufb33': 'Hebrew Letter Dalet With Dagesh', '1': 'One', '\ud83d\ude00': 'Emoji: Grinning Face', '\u0080': 'Control', '\u00f6': 'Latin Small Letter O With Diaeresis' }],
+    ['number edge cases', [0, -0, 1e21, 1e-7, 0.1 + 0.2, 5e-324, 1.7976931348623157e308, -1.5e-9, 123456789012345680000, 9007199254740992]],
+    ['nested objects and arrays', { b: [{ z: 1, a: [true, { y: null, x: 'é' }] }], a: {} }],
+    ['strings with control characters and escapes', ['\u0000\u001f\u007f', 'tab\tquote"back\\slash', '\u2028\u2029', '日本語']],
+  ])('%s: the same text', (_what, value) => {
+    expect(canonicalJson(value)).toBe(canonicalize(value));
   });
 });
