@@ -1,12 +1,13 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick]
+ *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines | --engines-only]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
  *   raw kafkajs, one per send   one message per send, 32 in flight: what one publish activity does, no Temporal
  *   bare Temporal               N workflows with one no-op activity on the same server: the engine's ceiling
+ *   bare Temporal on ...        --engines: the same on fresh dev servers, default SQLite pragmas and WAL, twice each
  *   plain polling relay         SELECT ... FOR UPDATE SKIP LOCKED + batched send + UPDATE, no Temporal
  *   txoutbox, as fast as possible   relay and worker as separate processes, writes through outbox.add()
  *   txoutbox, at half that rate     the same, writes paced at half the measured maximum: latency under load
@@ -21,8 +22,8 @@
  * own /metrics), Temporal history events per event.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
@@ -55,6 +56,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: '' },
     quick: { type: 'boolean', default: false },
     backlog: { type: 'string', default: '5000' },
+    engines: { type: 'boolean', default: false },
+    'engines-only': { type: 'boolean', default: false },
   },
 });
 const N = Number(values.events);
@@ -145,30 +148,74 @@ async function rawKafka(batched: boolean): Promise<Row> {
   return { name: batched ? 'raw kafkajs, batches of 100' : 'raw kafkajs, one message per send (32 in flight)', eventsPerSecond: N / seconds };
 }
 
-async function bareTemporal(): Promise<Row> {
-  const taskQueue = `bench-bare-${stamp}`;
-  const connection = await NativeConnection.connect({ address: servers.temporal });
+async function bareTemporal(address = servers.temporal, name = 'bare Temporal: one workflow + one no-op activity each'): Promise<Row> {
+  const taskQueue = `bench-bare-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+  const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection,
     taskQueue,
     workflowsPath: require.resolve('./bench-noop-workflow'),
     activities: { noop: async () => undefined },
   });
-  const clientConnection = await Connection.connect({ address: servers.temporal });
+  const clientConnection = await Connection.connect({ address });
   const client = new Client({ connection: clientConnection });
   const t0 = performance.now();
   await worker.runUntil(async () => {
     const handles = await mapLimit(
       Array.from({ length: N }, (_, i) => i),
       32,
-      (i) => client.workflow.start('noopWorkflow', { taskQueue, workflowId: `bench-bare-${stamp}-${i}` }),
+      (i) => client.workflow.start('noopWorkflow', { taskQueue, workflowId: `${taskQueue}-${i}` }),
     );
     await mapLimit(handles, 64, (h) => h.result());
   });
   const seconds = (performance.now() - t0) / 1000;
   await clientConnection.close();
   await connection.close();
-  return { name: 'bare Temporal: one workflow + one no-op activity each', eventsPerSecond: N / seconds };
+  return { name, eventsPerSecond: N / seconds };
+}
+
+/** The dev server's settings measured side by side (--engines), each on a fresh server of its own. */
+const ENGINES: Array<{ name: string; args: string[] }> = [
+  { name: 'dev server, SQLite default pragmas (fresh database)', args: [] },
+  { name: 'dev server, SQLite journal_mode=wal, synchronous=off (fresh database)', args: ['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=off'] },
+];
+
+/** The Temporal CLI the scripts built (scripts/infra.sh keeps it in the cache). */
+function temporalCli(): string {
+  const cache = process.env.TXOUTBOX_CACHE ?? join(homedir(), '.cache', 'txoutbox');
+  const dir = readdirSync(cache).find((d) => d.startsWith('temporal-cli-'));
+  if (dir === undefined) throw new Error(`no Temporal CLI in ${cache}: run scripts/infra.sh up first`);
+  return join(cache, dir, 'temporal');
+}
+
+/** Bare Temporal on a fresh dev server started with `args`, then stopped. */
+async function bareTemporalOn(engine: { name: string; args: string[] }, port: number): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'txoutbox-bench-engine-'));
+  const child = spawn(temporalCli(), ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', join(dir, 'temporal.db'), '--log-level', 'error', ...engine.args], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    const address = `127.0.0.1:${port}`;
+    for (let i = 0; ; i += 1) {
+      const ready = await Connection.connect({ address, connectTimeout: 1_000 }).then(
+        async (c) => {
+          const ok = await c.workflowService.describeNamespace({ namespace: 'default' }).then(() => true, () => false);
+          await c.close();
+          return ok;
+        },
+        () => false,
+      );
+      if (ready) break;
+      if (i > 120) throw new Error(`the dev server on ${address} did not answer within a minute`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    return await bareTemporal(address, `bare Temporal on a ${engine.name}`);
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function pollingRelay(pool: Pool, backlog: number | null = null): Promise<Row> {
@@ -410,6 +457,20 @@ async function main(): Promise<void> {
   log('bare Temporal');
   const bare = await bareTemporal();
   rows.push(bare);
+  if (values.engines || values['engines-only']) {
+    // Each engine setting twice, alternating, on fresh servers: the spread shows the noise.
+    for (const round of [1, 2]) {
+      for (const [i, engine] of ENGINES.entries()) {
+        log(`bare Temporal on a ${engine.name}, round ${round}`);
+        rows.push(await bareTemporalOn(engine, 17_233 + i));
+      }
+    }
+  }
+  if (values['engines-only']) {
+    console.log(table(rows, bare.eventsPerSecond, NaN));
+    await pool.end();
+    return;
+  }
   log('plain polling relay');
   const polling = await pollingRelay(pool);
   rows.push(polling);
@@ -453,13 +514,13 @@ async function main(): Promise<void> {
   }
   await pool.end();
 
-  const versions = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const versions = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
   const report = [
     `Run ${new Date().toISOString()}: \`npm run bench -- --events ${N} --keys ${K} --backlog ${BACKLOG}${values.quick ? ' --quick' : ''}\``,
     '',
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}; Node ${process.version};`,
     `Temporal CLI dev server 1.5.1 (server 1.29.1, SQLite file); Kafka 4.4.0 (one KRaft broker); PostgreSQL 15; MongoDB: SecantusDB 0.7.0b3 (a Python server speaking MongoDB's protocol, one-member replica set; its own docs put it 4–17× slower than mongod per operation);`,
-    `kafkajs ${versions.dependencies.kafkajs}, @temporalio/* ${versions.dependencies['@temporalio/client']}. All servers and the benchmark share the one machine.`,
+    `kafkajs ${versions.devDependencies.kafkajs}, @temporalio/* ${versions.devDependencies['@temporalio/client']}. All servers and the benchmark share the one machine.`,
     '',
     table(rows, bare.eventsPerSecond, polling.eventsPerSecond),
     '',

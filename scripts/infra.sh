@@ -10,7 +10,7 @@
 # SERVICE is one of: temporal kafka postgres mongodb (default: all four).
 #
 #   temporal  Temporal CLI dev server, built from its Go module (scripts/infra/temporal-cli/go.mod);
-#             SQLite database file under the data folder; gRPC 7233, Web UI 8233; the outbox's
+#             SQLite database file under the data folder (WAL, synchronous=off); gRPC 7233, Web UI 8233; the outbox's
 #             custom search attributes registered.
 #   kafka     Apache Kafka broker jars from Maven Central (scripts/infra/kafka/pom.xml), KRaft mode,
 #             broker and controller in one process; 9092 (controller 9093). Topics are not
@@ -38,6 +38,11 @@ DATA=${TXOUTBOX_DATA:-$REPO/.data}
 HOST=127.0.0.1
 TEMPORAL_PORT=${TXOUTBOX_TEMPORAL_PORT:-7233}
 TEMPORAL_UI_PORT=${TXOUTBOX_TEMPORAL_UI_PORT:-8233}
+# The dev server is a local and test engine: its SQLite file in WAL mode without fsync per commit ran
+# the bare-Temporal benchmark 1.4-1.5x faster than the default pragmas (scripts/bench.ts --engines;
+# BENCHMARKS.md). A crash of the machine, not of the server, can lose its last commits. Set
+# TXOUTBOX_TEMPORAL_SQLITE_PRAGMAS to "" for SQLite's defaults.
+TEMPORAL_SQLITE_PRAGMAS=${TXOUTBOX_TEMPORAL_SQLITE_PRAGMAS-journal_mode=wal synchronous=off}
 KAFKA_PORT=${TXOUTBOX_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${TXOUTBOX_KAFKA_CONTROLLER_PORT:-9093}
 # A second listener, SASL_SSL: TLS with a certificate of a local CA this script makes, and a
@@ -184,7 +189,8 @@ start_temporal() {
     --ip "$HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT"
     --db-filename "$DATA/temporal/temporal.db"
     --log-format json --log-level warn)
-  local sa
+  local sa pragma
+  for pragma in $TEMPORAL_SQLITE_PRAGMAS; do args+=(--sqlite-pragma "$pragma"); done
   for sa in "${SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$sa=Keyword"); done
   spawn temporal "$(temporal_bin)" "${args[@]}"
   mark_started temporal
