@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
-import { DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
+import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
 import { createJsonLogger, OutboxError, OutboxErrorCode, TYPE_NAME, type Logger } from '../domain/outbox';
 import type { Compensation } from '../activities';
@@ -39,7 +39,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
   let compensations: Record<string, Compensation> | undefined;
   try {
     config = loadConfig(env);
-    if (role === 'worker' && config.compensationsModule !== null) compensations = loadCompensations(config.compensationsModule);
+    if ((role === 'worker' || config.relayRunsWorker) && config.compensationsModule !== null) compensations = loadCompensations(config.compensationsModule);
   } catch (err) {
     process.stderr.write(`txoutbox ${role}: ${err instanceof OutboxError ? err.message : String(err)}\n`);
     return 2;
@@ -73,8 +73,42 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
     ));
     // A store never set up would fail every read (or, on MongoDB, take events where nothing reads them).
     await store.checkSetUp();
+    // The worker of this process: the worker role, or the relay's own (TXOUTBOX_RELAY_RUNS_WORKER).
+    const startWorker = async (connection?: NativeConnection): Promise<Running> => {
+      const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-worker'), logLevel: kafkaLogLevel.NOTHING });
+      await reach(`Kafka at ${config.kafkaBrokers.join(',')}`, 'TXOUTBOX_KAFKA_BROKERS', async () => {
+        const admin = kafka.admin();
+        await admin.connect();
+        await admin.disconnect();
+      });
+      if (connection === undefined) {
+        await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', async () => (await Connection.connect({ ...temporal, connectTimeout: 10_000 })).close());
+      }
+      return startOutboxWorker({
+        temporalAddress: temporal.address,
+        temporalTls: temporal.tls,
+        temporalApiKey: temporal.apiKey,
+        ...(connection === undefined ? {} : { connection }),
+        namespace: config.temporalNamespace,
+        taskQueue: config.taskQueue,
+        store,
+        kafka,
+        logger,
+        metrics,
+        compensations,
+        maxConcurrentWorkflowTaskExecutions: config.workerWorkflowTasks,
+        maxConcurrentWorkflowTaskPolls: config.workerWorkflowPolls,
+        maxConcurrentActivityTaskExecutions: config.workerActivityTasks,
+        ...(config.producerLingerMs === null ? {} : { coalesce: { lingerMs: config.producerLingerMs } }),
+      });
+    };
     if (role === 'relay') {
-      const connection = await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', () => Connection.connect({ ...temporal, connectTimeout: 10_000 }));
+      // With its own worker, the relay's client shares the worker's NativeConnection, so the server
+      // can hand each new workflow's first task back with the start (eager start).
+      const native = config.relayRunsWorker
+        ? await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', () => NativeConnection.connect(temporal))
+        : undefined;
+      const connection = native ?? (await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', () => Connection.connect({ ...temporal, connectTimeout: 10_000 })));
       closeMore = () => connection.close();
       const client = new Client({
         connection,
@@ -122,34 +156,24 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         publishPolicy: { ...config.publishPolicy, localActivity: config.publishLocalActivity },
         startConcurrency: config.relayStartConcurrency,
         batchSize: config.relayBatchSize,
+        eagerStart: native !== undefined && config.eagerStart,
       });
       metrics.observeStore(store);
       relay.on('checkpoint', ({ events }) => events > 0 && logger.debug('checkpoint saved', { events }));
-      running = await relay.start();
+      // Its worker first, so the first eager start has a worker to take its task.
+      const worker = native === undefined ? undefined : await startWorker(native);
+      const relayRunning = await relay.start().catch(async (err: unknown) => {
+        await worker?.shutdown();
+        throw err;
+      });
+      running = {
+        shutdown: async () => {
+          await relayRunning.shutdown();
+          await worker?.shutdown();
+        },
+      };
     } else {
-      const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-worker'), logLevel: kafkaLogLevel.NOTHING });
-      await reach(`Kafka at ${config.kafkaBrokers.join(',')}`, 'TXOUTBOX_KAFKA_BROKERS', async () => {
-        const admin = kafka.admin();
-        await admin.connect();
-        await admin.disconnect();
-      });
-      await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', async () => (await Connection.connect({ ...temporal, connectTimeout: 10_000 })).close());
-      running = await startOutboxWorker({
-        temporalAddress: temporal.address,
-        temporalTls: temporal.tls,
-        temporalApiKey: temporal.apiKey,
-        namespace: config.temporalNamespace,
-        taskQueue: config.taskQueue,
-        store,
-        kafka,
-        logger,
-        metrics,
-        compensations,
-        maxConcurrentWorkflowTaskExecutions: config.workerWorkflowTasks,
-        maxConcurrentWorkflowTaskPolls: config.workerWorkflowPolls,
-        maxConcurrentActivityTaskExecutions: config.workerActivityTasks,
-        ...(config.producerLingerMs === null ? {} : { coalesce: { lingerMs: config.producerLingerMs } }),
-      });
+      running = await startWorker();
     }
   } catch (err) {
     const message = err instanceof Unreachable ? err.message : `failed to start: ${err instanceof Error ? err.message : String(err)}`;

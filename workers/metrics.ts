@@ -10,6 +10,7 @@ export class OutboxMetrics {
   /** Committed events the relay's feed delivered to it. */
   readonly eventsRelayed: Counter<'type'>;
   readonly workflowsStarted: Counter<'source'>;
+  readonly workflowsStartedEagerly: Counter;
   /** Ordered events handed to their key's sequencer, which starts their workflows one at a time. */
   readonly eventsSequenced: Counter<'source'>;
   /** Starts Temporal refused because the event's workflow already exists. */
@@ -33,6 +34,11 @@ export class OutboxMetrics {
     const registers = [registry];
     this.eventsRelayed = new Counter({ name: 'txoutbox_events_relayed_total', help: 'Committed events read from the change feed.', labelNames: ['type'], registers });
     this.workflowsStarted = new Counter({ name: 'txoutbox_workflows_started_total', help: 'Publish workflows started.', labelNames: ['source'], registers });
+    this.workflowsStartedEagerly = new Counter({
+      name: 'txoutbox_workflows_started_eagerly_total',
+      help: "Publish workflows whose first task the server handed back with the start (eager start, to this process's worker).",
+      registers,
+    });
     this.eventsSequenced = new Counter({
       name: 'txoutbox_events_sequenced_total',
       help: "Ordered events handed to their key's sequencer (it starts their publish workflows one at a time, in order).",

@@ -42,6 +42,12 @@ export interface RelayOptions {
   publishPolicy?: Partial<PublishPolicy>;
   /** @default "outbox-" */
   workflowIdPrefix?: string;
+  /**
+   * Eager workflow start: the workflow's first task comes back with the start's reply and runs on
+   * the worker of this process. Needs `workflowClient` built on the NativeConnection that
+   * `startOutboxWorker({ connection })` also uses, on the same task queue. @default false
+   */
+  eagerStart?: boolean;
   logger?: Logger;
   /** Prometheus metrics to count into; none by default. */
   metrics?: OutboxMetrics;
@@ -217,7 +223,7 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   private async startAll(events: OutboxEvent[], source: 'feed' | 'sweep' | 'fallback'): Promise<StartOutcome[]> {
-    const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, startConcurrency, logger, metrics } = this.options;
+    const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, eagerStart, startConcurrency, logger, metrics } = this.options;
     const unordered = events.filter((e) => e.sequence === null);
     // Ordered events: one signal-with-start per key with all of the key's events (see enqueueKey).
     const byKey = new Map<string, OutboxEvent[]>();
@@ -228,7 +234,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     }
     const [outcomes, groups] = await Promise.all([
       mapLimit(unordered, startConcurrency, async (event): Promise<StartOutcome> => {
-        const outcome = await this.refusedIfPermanent([event], () => startEventWorkflow(workflowClient, event, { taskQueue, policy: publishPolicy, workflowIdPrefix }));
+        const outcome = await this.refusedIfPermanent([event], () => startEventWorkflow(workflowClient, event, { taskQueue, policy: publishPolicy, workflowIdPrefix, eagerStart, onEagerStart: () => metrics?.workflowsStartedEagerly.inc() }));
         if (outcome === 'duplicate') metrics?.duplicatesRefused.inc({ source });
         else if (outcome === 'started') metrics?.workflowsStarted.inc({ source });
         logger.debug(outcome === 'duplicate' ? 'workflow already exists (deduplicated)' : `workflow ${outcome}`, {
@@ -316,6 +322,7 @@ function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions {
     sweepBatchSize: options.sweepBatchSize ?? 500,
     publishPolicy: { ...DEFAULT_PUBLISH_POLICY, ...options.publishPolicy },
     workflowIdPrefix: options.workflowIdPrefix ?? DEFAULT_WORKFLOW_ID_PREFIX,
+    eagerStart: options.eagerStart ?? false,
     logger: options.logger ?? silentLogger,
     metrics: options.metrics,
     now: options.now ?? Date.now,

@@ -11,8 +11,14 @@ import { createOutboxProducer } from './kafka-producer';
 import type { OutboxMetrics } from './metrics';
 
 export interface OutboxWorkerOptions {
-  /** Temporal frontend address. */
+  /** Temporal frontend address (unused when `connection` is given). */
   temporalAddress: string;
+  /**
+   * A NativeConnection of the caller's, which the worker uses and leaves open. Share it with a
+   * `new Client({ connection })` whose relay has `eagerStart: true`: the server then hands each new
+   * workflow's first task straight to this worker. @default the worker connects (and closes) its own
+   */
+  connection?: NativeConnection;
   /** TLS or mutual TLS to the Temporal frontend. @default plaintext */
   temporalTls?: TLSConfig | boolean;
   /** A Temporal API key (Temporal Cloud), sent over TLS. */
@@ -79,11 +85,13 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
     : producer;
   let connection: NativeConnection | undefined;
   try {
-    connection = await NativeConnection.connect({
-      address: options.temporalAddress,
-      ...(options.temporalTls === undefined ? {} : { tls: options.temporalTls }),
-      ...(options.temporalApiKey === undefined ? {} : { apiKey: options.temporalApiKey }),
-    });
+    connection =
+      options.connection ??
+      (await NativeConnection.connect({
+        address: options.temporalAddress,
+        ...(options.temporalTls === undefined ? {} : { tls: options.temporalTls }),
+        ...(options.temporalApiKey === undefined ? {} : { apiKey: options.temporalApiKey }),
+      }));
     const worker = await Worker.create({
       connection,
       namespace: options.namespace ?? 'default',
@@ -107,11 +115,11 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
       },
       ...(options.workflowSpanExporter ? { sinks: { exporter: makeWorkflowExporter(options.workflowSpanExporter, new Resource({ 'service.name': 'txoutbox-worker' })) } } : {}),
     });
-    const openConnection = connection;
+    const ownConnection = options.connection === undefined ? connection : undefined;
     const done = worker.run().finally(async () => {
       await producer.disconnect().catch((err: unknown) => logger.warn('producer disconnect failed', { error: err }));
       await admin.disconnect().catch(() => undefined);
-      await openConnection.close().catch(() => undefined);
+      await ownConnection?.close().catch(() => undefined);
     });
     logger.info('outbox worker started', { taskQueue: options.taskQueue });
     return {
@@ -124,7 +132,7 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
   } catch (err) {
     await producer.disconnect().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
-    await connection?.close().catch(() => undefined);
+    if (options.connection === undefined) await connection?.close().catch(() => undefined);
     throw err;
   }
 }

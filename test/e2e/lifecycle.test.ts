@@ -216,6 +216,25 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
     expect(Number(readFileSync(portFile, 'utf8'))).toBe(await worker.port);
   });
 
+  test('a relay process that runs the worker itself (TXOUTBOX_RELAY_RUNS_WORKER) publishes alone, starting workflows eagerly', async () => {
+    // Arrange: no worker anywhere but the relay's own.
+    const relay = startOutboxProcess('relay', { ...env, TXOUTBOX_RELAY_RUNS_WORKER: 'true' });
+    children.push(relay.child);
+    await readyProcess(relay);
+
+    // Act
+    const eventId = await p.placeOrder('order-1');
+    await p.collector.waitForEventIds([eventId]);
+    const exposition = await (await fetch(`http://127.0.0.1:${await relay.port}/metrics`)).text();
+    relay.child.kill('SIGTERM');
+    const code = await relay.exited;
+
+    // Assert
+    expect(exposition).toMatch(/^txoutbox_workflows_started_eagerly_total 1$/m);
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'published' });
+    expect(code).toBe(0);
+  });
+
   test('bad input: a compensations module that does not load or holds no functions stops the worker at start, naming the variable', () => {
     // Arrange
     const dir = mkdtempSync(join(tmpdir(), 'txoutbox-compensations-'));

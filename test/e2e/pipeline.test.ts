@@ -3,6 +3,9 @@
  * (PostgreSQL adapter, Temporal dev server, Kafka broker).
  */
 import { once } from 'node:events';
+import { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { metricValue, OutboxMetrics } from '../../workers/metrics';
 import { canonicalJson } from '../../domain/outbox';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { DEFAULT_PUBLISH_POLICY } from '../../workflows/types';
@@ -245,5 +248,27 @@ describe.each(STORE_KINDS)('outbox pipeline on Temporal and Kafka (%s store)', (
     const types = (history.events ?? []).map((e) => e.eventType);
     expect(types.length).toBeLessThan(12);
     expect(await p.store.get(eventId)).toMatchObject({ status: 'published' });
+  });
+
+  test.each([true, false])('eager workflow start %s: with relay and worker on one NativeConnection, the server hands the first workflow task back with the start', async (eager) => {
+    // Arrange: a client on the worker's own connection.
+    const connection = await NativeConnection.connect({ address: p.servers.temporalAddress });
+    p.onTeardown(() => connection.close());
+    const client = new Client({ connection });
+    const metrics = new OutboxMetrics();
+    await p.startWorker({ connection });
+    await p.startRelay(p.relay({ workflowClient: client.workflow, eagerStart: eager, metrics }));
+
+    // Act
+    const eventIds = [await p.placeOrder('order-1'), await p.placeOrder('order-2')];
+    await p.collector.waitForEventIds(eventIds);
+
+    // Assert
+    expect(await metricValue(metrics.registry, 'txoutbox_workflows_started_eagerly_total')).toBe(eager ? 2 : 0);
+    expect(await metricValue(metrics.registry, 'txoutbox_workflows_started_total', { source: 'feed' })).toBe(2);
+    for (const eventId of eventIds) {
+      expect(await p.store.get(eventId)).toMatchObject({ status: 'published' });
+      expect(p.collector.withEventId(eventId)).toHaveLength(1);
+    }
   });
 });

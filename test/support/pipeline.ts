@@ -14,6 +14,7 @@ import type { Compensation } from '../../activities';
 import type { OutboxMetrics } from '../../workers/metrics';
 import { runCli } from '../../workers/cli';
 import { createRelay, type Relay, type RelayOptions, type RunningRelay } from '../../workers/relay';
+import type { NativeConnection } from '@temporalio/worker';
 import { OTEL_WORKFLOW_INTERCEPTORS, OUTBOX_WORKFLOWS_PATH, startOutboxWorker, type RunningWorker } from '../../workers/worker';
 import { cachedPartitions } from '../../workers/coalescing-producer';
 import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from '../../workers/fast-path';
@@ -204,9 +205,12 @@ export class TestPipeline {
       wrapProducer?: (producer: Pick<Producer, 'send'>) => Pick<Producer, 'send'>;
       /** The store the worker uses, when not this pipeline's own (a fault-injecting wrapper of it). */
       store?: PipelineStore['store'];
+      /** A NativeConnection to share with a client (eager workflow start). */
+      connection?: NativeConnection;
     } = {},
   ): Promise<RunningWorker> {
     const worker = await startOutboxWorker({
+      connection: options.connection,
       wrapProducer: options.wrapProducer,
       compensations: options.compensations,
       metrics: options.metrics,
@@ -266,6 +270,11 @@ export class TestPipeline {
 
   eventRows(): Promise<EventRow[]> {
     return this.db.eventRows();
+  }
+
+  /** Runs `close` at teardown, after the relays and workers stopped (a connection they share). */
+  onTeardown(close: () => Promise<void>): void {
+    this.closers.push(close);
   }
 
   async teardown(): Promise<void> {

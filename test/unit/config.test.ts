@@ -41,6 +41,8 @@ const WRONG: Array<[string, Record<string, string>, string]> = [
   ['a longest retry wait below the first', { TXOUTBOX_PUBLISH_RETRY_INITIAL_MS: '5000', TXOUTBOX_PUBLISH_RETRY_MAX_MS: '1000' }, 'TXOUTBOX_PUBLISH_RETRY_MAX_MS'],
   ['a dead-letter topic Kafka would refuse', { TXOUTBOX_DEAD_LETTER_TOPIC: 'dead letters' }, 'TXOUTBOX_DEAD_LETTER_TOPIC'],
   ['a workflow-id prefix with a slash', { TXOUTBOX_WORKFLOW_ID_PREFIX: 'shop/' }, 'TXOUTBOX_WORKFLOW_ID_PREFIX'],
+  ['a relay-runs-worker flag that is not true or false', { TXOUTBOX_RELAY_RUNS_WORKER: 'yes' }, 'TXOUTBOX_RELAY_RUNS_WORKER'],
+  ['an eager-start flag that is not true or false', { TXOUTBOX_EAGER_START: '1' }, 'TXOUTBOX_EAGER_START'],
   ['a fast-path topic Kafka would refuse', { TXOUTBOX_FAST_PATH_TOPICS: 'orders,not ok' }, 'TXOUTBOX_FAST_PATH_TOPICS'],
   ['a fast-path type that is not a type name', { TXOUTBOX_FAST_PATH_TYPES: '-bad' }, 'TXOUTBOX_FAST_PATH_TYPES'],
   ['a TLS flag that is not a boolean', { TXOUTBOX_KAFKA_TLS: 'on' }, 'TXOUTBOX_KAFKA_TLS'],
