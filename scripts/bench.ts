@@ -1,13 +1,15 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines | --engines-only]
+ *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps] [--steps id,...] [--cpu-prof DIR]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
  *   raw kafkajs, one per send   one message per send, 32 in flight: what one publish activity does, no Temporal
  *   bare Temporal               N workflows with one no-op activity on the same server: the engine's ceiling
  *   bare Temporal on ...        --engines: the same on fresh dev servers, default SQLite pragmas and WAL, twice each
+ *   outbox.add() / insert alone --writes: one event per transaction through add(), the same row through
+ *                                store.insert() alone, and building it alone, on each store
  *   plain polling relay         SELECT ... FOR UPDATE SKIP LOCKED + batched send + UPDATE, no Temporal
  *   txoutbox, as fast as possible   relay and worker as separate processes, writes through outbox.add()
  *   txoutbox, at half that rate     the same, writes paced at half the measured maximum: latency under load
@@ -57,7 +59,10 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     backlog: { type: 'string', default: '5000' },
     engines: { type: 'boolean', default: false },
-    'engines-only': { type: 'boolean', default: false },
+    writes: { type: 'boolean', default: false },
+    only: { type: 'string', default: '' },
+    steps: { type: 'string', default: '' },
+    'cpu-prof': { type: 'string', default: '' },
   },
 });
 const N = Number(values.events);
@@ -74,6 +79,9 @@ const TUNING: Variant[] = [
   { id: 'wft100', name: 'step: worker 100 workflow tasks, 50 polls (default 40, 10)', env: { TXOUTBOX_WORKER_WORKFLOW_TASKS: '100', TXOUTBOX_WORKER_WORKFLOW_POLLS: '50' } },
   { id: 'wft10', name: 'step: worker 10 workflow tasks, 4 polls (default 40, 10)', env: { TXOUTBOX_WORKER_WORKFLOW_TASKS: '10', TXOUTBOX_WORKER_WORKFLOW_POLLS: '4' } },
   { id: 'linger', name: 'step: coalescing producer, linger 5 ms', env: { TXOUTBOX_PRODUCER_LINGER_MS: '5' } },
+  { id: 'embedded', name: 'step: relay runs the worker in its process, one connection, no eager start', env: { TXOUTBOX_RELAY_RUNS_WORKER: 'true', TXOUTBOX_EAGER_START: 'false' } },
+  { id: 'eager', name: 'step: relay runs the worker in its process, eager workflow start', env: { TXOUTBOX_RELAY_RUNS_WORKER: 'true', TXOUTBOX_EAGER_START: 'true' } },
+  { id: 'eager_local', name: 'step: relay runs the worker, eager start, publish as a local activity', env: { TXOUTBOX_RELAY_RUNS_WORKER: 'true', TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: 'true' } },
 ];
 
 const servers = {
@@ -276,7 +284,9 @@ interface ProcessStats {
 }
 
 function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, prefix: string): { child: ChildProcess; port: Promise<number>; stats: () => ProcessStats; sample: () => Promise<void> } {
-  const child = spawn(process.execPath, binArgs(bin), { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  // --cpu-prof DIR: V8 CPU profiles of the relay and the worker, written when they exit (scripts/cpu-profile-top.ts reads them).
+  const profile = values['cpu-prof'] === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', join(values['cpu-prof'], `${env.TXOUTBOX_TASK_QUEUE ?? 'run'}-${bin}`)];
+  const child = spawn(process.execPath, [...profile, ...binArgs(bin)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let resolvePort: (port: number) => void = () => undefined;
   const port = new Promise<number>((resolve) => (resolvePort = resolve));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -311,6 +321,42 @@ interface Variant {
   store?: StoreKind;
 }
 
+/**
+ * What one write costs (--writes): N transactions on a fresh store, 8 at a time, each writing one event
+ * (a) through outbox.add() (validation, canonical JSON, hash, insert), (b) as the same row already
+ * built, through store.insert() alone, and (c) building it alone (no database). No relay runs.
+ */
+async function writeCost(kind: StoreKind): Promise<Row[]> {
+  const db = pipelineStore(kind);
+  await db.setup();
+  const topic = `bench-writes-${stamp}`;
+  const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic, schema })]);
+  const outbox = createOutbox({ store: db.store, registry, source: 'bench' });
+  const options = applyOutboxDefaults({ source: 'bench' });
+  const newId = createEventIdGenerator();
+  const count = kind === StoreKind.mongodb ? Math.min(N, 300) : N; // SecantusDB writes about ten transactions a second
+  const timed = async (work: (i: number) => Promise<unknown>): Promise<number> => {
+    const t0 = performance.now();
+    await mapLimit(Array.from({ length: count }, (_, i) => i), 8, work);
+    return (performance.now() - t0) / 1000;
+  };
+  const build = (i: number) => buildEvent({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, registry, options, newId);
+  try {
+    const added = await timed((i) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx)));
+    const built = await Promise.all(Array.from({ length: count }, (_, i) => build(i)));
+    const inserted = await timed((i) => db.inTransaction((tx) => db.store.insert(built[i] as OutboxEvent, tx as never)));
+    const buildOnly = await timed((i) => build(i));
+    const per = (seconds: number) => `${((seconds / count) * 1e6).toFixed(0)} µs per event`;
+    return [
+      { name: `outbox.add() in its own transaction, 8 writers (${count} events; ${per(added)})`, store: kind, eventsPerSecond: count / added },
+      { name: `the same row, built beforehand, through store.insert() alone (${per(inserted)})`, store: kind, eventsPerSecond: count / inserted },
+      { name: `building the event alone: validation, canonical JSON, hash, no database (${per(buildOnly)})`, store: kind, eventsPerSecond: count / buildOnly },
+    ];
+  } finally {
+    await db.teardown();
+  }
+}
+
 async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row> {
   const name = variantSpec.name;
   const kind = variantSpec.store ?? StoreKind.mongodb;
@@ -342,11 +388,13 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
     }
   };
   let relay = startProcess('relay', env, 'txoutbox_relay_');
-  const worker = startProcess('worker', env, 'txoutbox_worker_');
-  for (const p of [relay, worker]) await ready(p);
-  await Promise.all([relay.sample(), worker.sample()]);
-  const base = { relay: relay.stats().cpuSeconds, worker: worker.stats().cpuSeconds };
-  const sampler = setInterval(() => void Promise.all([relay.sample(), worker.sample()]).catch(() => undefined), 200);
+  // A relay that runs the worker itself (TXOUTBOX_RELAY_RUNS_WORKER) has no worker process beside it.
+  const worker = variantSpec.env?.TXOUTBOX_RELAY_RUNS_WORKER === 'true' ? undefined : startProcess('worker', env, 'txoutbox_worker_');
+  const processes = () => (worker === undefined ? [relay] : [relay, worker]);
+  for (const p of processes()) await ready(p);
+  await Promise.all(processes().map((p) => p.sample()));
+  const base = { relay: relay.stats().cpuSeconds, worker: worker?.stats().cpuSeconds ?? 0 };
+  const sampler = setInterval(() => void Promise.all(processes().map((p) => p.sample())).catch(() => undefined), 200);
   const allPublished = async (): Promise<void> => {
     const deadline = Date.now() + 30 * 60_000;
     for (;;) {
@@ -396,7 +444,7 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
   }
   await allPublished();
   clearInterval(sampler);
-  await Promise.all([relay.sample(), worker.sample()]);
+  await Promise.all(processes().map((p) => p.sample()));
   const rows = await db.publishedTimes();
   // From the first write to the last publication the store recorded (same machine, same clock).
   const seconds = (Math.max(...rows.map((r) => r.publishedAt.getTime())) - t0Wall) / 1000;
@@ -411,8 +459,8 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
     await connection.close();
   }
 
-  for (const p of [relay, worker]) p.child.kill('SIGTERM');
-  await Promise.all([relay, worker].map((p) => new Promise((resolve) => p.child.once('exit', resolve))));
+  for (const p of processes()) p.child.kill('SIGTERM');
+  await Promise.all(processes().map((p) => new Promise((resolve) => p.child.once('exit', resolve))));
   await db.teardown();
   // A backlog's latency is its queueing: not reported.
   const backlog = variantSpec.backlog !== undefined;
@@ -424,9 +472,9 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
     p95: backlog ? undefined : percentile(latencies, 95),
     p99: backlog ? undefined : percentile(latencies, 99),
     relayCpuS: relay.stats().cpuSeconds - base.relay,
-    workerCpuS: worker.stats().cpuSeconds - base.worker,
+    workerCpuS: worker === undefined ? undefined : worker.stats().cpuSeconds - base.worker,
     relayPeakMb: relay.stats().peakRssMb,
-    workerPeakMb: worker.stats().peakRssMb,
+    workerPeakMb: worker?.stats().peakRssMb,
     historyPerEvent,
     note: rate === null ? undefined : `writes paced at ${rate.toFixed(1)} events/s`,
   };
@@ -451,13 +499,19 @@ async function main(): Promise<void> {
   const pool = new Pool({ connectionString: servers.pg, max: 20 });
   log(`${N} events over ${K} keys`);
   const rows: Row[] = [];
-  log('raw kafkajs');
-  rows.push(await rawKafka(true));
-  rows.push(await rawKafka(false));
+  // --only engines,writes: those sections alone, next to the bare-Temporal baseline.
+  const only = new Set(values.only.split(',').filter(Boolean));
+  const section = (name: 'engines' | 'writes'): boolean => only.has(name) || values[name];
+  const steps = values.steps === '' ? TUNING : TUNING.filter((v) => values.steps.split(',').includes(v.id));
+  if (only.size === 0) {
+    log('raw kafkajs');
+    rows.push(await rawKafka(true));
+    rows.push(await rawKafka(false));
+  }
   log('bare Temporal');
   const bare = await bareTemporal();
   rows.push(bare);
-  if (values.engines || values['engines-only']) {
+  if (section('engines')) {
     // Each engine setting twice, alternating, on fresh servers: the spread shows the noise.
     for (const round of [1, 2]) {
       for (const [i, engine] of ENGINES.entries()) {
@@ -466,7 +520,20 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (values['engines-only']) {
+  if (section('writes')) {
+    for (const store of [StoreKind.mongodb, StoreKind.postgres]) {
+      log(`${store}: what one write costs`);
+      rows.push(...(await writeCost(store)));
+    }
+  }
+  if (only.has('steps')) {
+    // The PostgreSQL default mode as the baseline, then the chosen steps, then the baseline again.
+    for (const v of [{ id: 'default', name: 'txoutbox default mode, writes as fast as possible (8 writers)' }, ...steps, { id: 'default_again', name: 'txoutbox default mode again (drift check)' }]) {
+      log(v.name);
+      rows.push(await txoutbox({ ...v, store: StoreKind.postgres }, null));
+    }
+  }
+  if (only.size > 0) {
     console.log(table(rows, bare.eventsPerSecond, NaN));
     await pool.end();
     return;
@@ -505,7 +572,7 @@ async function main(): Promise<void> {
         null,
       ),
     );
-    for (const v of TUNING) {
+    for (const v of steps) {
       log(v.name);
       rows.push(await txoutbox({ ...v, store: StoreKind.postgres }, null));
     }
