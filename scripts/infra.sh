@@ -43,6 +43,15 @@ TEMPORAL_UI_PORT=${TXOUTBOX_TEMPORAL_UI_PORT:-8233}
 # BENCHMARKS.md). A crash of the machine, not of the server, can lose its last commits. Set
 # TXOUTBOX_TEMPORAL_SQLITE_PRAGMAS to "" for SQLite's defaults.
 TEMPORAL_SQLITE_PRAGMAS=${TXOUTBOX_TEMPORAL_SQLITE_PRAGMAS-journal_mode=wal synchronous=off}
+# TXOUTBOX_TEMPORAL=server: instead of the dev server, the Temporal server as users deploy it, built
+# from go.temporal.io/server (scripts/infra/temporal-server/go.mod), on this script's PostgreSQL, in
+# its own databases (TXOUTBOX_TEMPORAL_DB, default temporal, and <that>_visibility), with several
+# history shards (TXOUTBOX_TEMPORAL_SHARDS, default 4); no Web UI (the UI server is only embedded in
+# the CLI's dev server).
+TEMPORAL_ENGINE=${TXOUTBOX_TEMPORAL:-dev}
+[[ "$TEMPORAL_ENGINE" == dev || "$TEMPORAL_ENGINE" == server ]] || { printf '[infra] error: TXOUTBOX_TEMPORAL must be dev or server, got %s\n' "$TEMPORAL_ENGINE" >&2; exit 2; }
+TEMPORAL_DB=${TXOUTBOX_TEMPORAL_DB:-temporal}
+TEMPORAL_SHARDS=${TXOUTBOX_TEMPORAL_SHARDS:-4}
 KAFKA_PORT=${TXOUTBOX_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${TXOUTBOX_KAFKA_CONTROLLER_PORT:-9093}
 # A second listener, SASL_SSL: TLS with a certificate of a local CA this script makes, and a
@@ -182,6 +191,10 @@ start_temporal() {
     log "temporal: already running (pid $pid, started by this script)"
     return 0
   fi
+  if [[ "$TEMPORAL_ENGINE" == server ]]; then
+    start_temporal_server
+    return 0
+  fi
   require_port_free temporal "$TEMPORAL_PORT"
   require_port_free "temporal web ui" "$TEMPORAL_UI_PORT"
   mkdir -p "$DATA/temporal"
@@ -200,6 +213,10 @@ wait_temporal() {
   local pid
   pid=$(live_pid temporal) || { log_tail temporal; die "temporal is not running (log: $LOGS/temporal.log)"; }
   wait_until temporal "$pid" "gRPC $HOST:$TEMPORAL_PORT" temporal_answers
+  if [[ "$TEMPORAL_ENGINE" == server ]]; then
+    prepare_temporal_server_namespace "$pid"
+    return 0
+  fi
   wait_until temporal "$pid" "Web UI http://$HOST:$TEMPORAL_UI_PORT" temporal_ui_answers
   local listed sa
   listed=$("$(temporal_bin)" operator search-attribute list --address "$HOST:$TEMPORAL_PORT" 2>&1) ||
@@ -208,6 +225,157 @@ wait_temporal() {
     grep -q "$sa" <<<"$listed" || die "temporal: search attribute $sa is not registered on the server"
   done
   log "temporal: ready on $HOST:$TEMPORAL_PORT, Web UI http://$HOST:$TEMPORAL_UI_PORT (pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Temporal, TXOUTBOX_TEMPORAL=server: the server binary and its SQL tool from go.temporal.io/server.
+# ---------------------------------------------------------------------------------------------
+
+temporal_server_version() { awk '$1 == "go.temporal.io/server" { print $2 }' "$INFRA/temporal-server/go.mod"; }
+
+temporal_server_dir() { echo "$CACHE/temporal-server-$(temporal_server_version)-$(sha8 "$INFRA/temporal-server/go.mod" "$INFRA/temporal-server/go.sum")"; }
+
+install_temporal_server() {
+  local dir
+  dir=$(temporal_server_dir)
+  [[ -x "$dir/temporal-server" && -x "$dir/temporal-sql-tool" ]] && return 0
+  command -v go >/dev/null || die "temporal: Go is needed to build the Temporal server and was not found on PATH"
+  log "temporal: building the Temporal server $(temporal_server_version) and its SQL tool from their Go module (first run only, a few minutes)"
+  mkdir -p "$dir"
+  (cd "$INFRA/temporal-server" &&
+    go build -trimpath -o "$dir/temporal-server.tmp" go.temporal.io/server/cmd/server &&
+    go build -trimpath -o "$dir/temporal-sql-tool.tmp" go.temporal.io/server/cmd/tools/sql) ||
+    die "temporal: go build of go.temporal.io/server $(temporal_server_version) failed (see above)"
+  mv "$dir/temporal-server.tmp" "$dir/temporal-server"
+  mv "$dir/temporal-sql-tool.tmp" "$dir/temporal-sql-tool"
+}
+
+# The server's two databases on this script's PostgreSQL, created and brought to the schema version
+# of the pinned server (the SQL tool's update-schema applies only what is missing).
+setup_temporal_server_schema() {
+  local tool db schema log="$LOGS/temporal-schema.log"
+  mkdir -p "$LOGS"
+  tool="$(temporal_server_dir)/temporal-sql-tool"
+  for db in "$TEMPORAL_DB" "${TEMPORAL_DB}_visibility"; do
+    schema=temporal
+    [[ "$db" == *_visibility ]] && schema=visibility
+    local sql=("$tool" --plugin postgres12 --ep "$HOST" -p "$PG_PORT" -u txoutbox --pw txoutbox --db "$db")
+    if ! PGPASSWORD=txoutbox psql -h "$HOST" -p "$PG_PORT" -U txoutbox -d postgres -tAc "select 1 from pg_database where datname = '$db'" | grep -q 1; then
+      "${sql[@]}" create-database >>"$log" 2>&1 || { tail -20 "$log" >&2; die "temporal: could not create database $db (log: $log)"; }
+      "${sql[@]}" setup-schema -v 0.0 >>"$log" 2>&1 || { tail -20 "$log" >&2; die "temporal: could not set up schema versioning in $db (log: $log)"; }
+    fi
+    "${sql[@]}" update-schema --schema-name "postgresql/v12/$schema" >>"$log" 2>&1 || { tail -20 "$log" >&2; die "temporal: could not update the schema of $db (log: $log)"; }
+  done
+  log "temporal: PostgreSQL databases $TEMPORAL_DB and ${TEMPORAL_DB}_visibility at the server's schema version (log: $log)"
+}
+
+write_temporal_server_config() {
+  local root=$1
+  mkdir -p "$root/config"
+  cat >"$root/config/dynamicconfig.yaml" <<EOF
+# New search attributes are visible at once (the scripts register them right after start).
+system.forceSearchAttributesCacheRefreshOnRead:
+  - value: true
+frontend.enableUpdateWorkflowExecution:
+  - value: true
+EOF
+  cat >"$root/config/development.yaml" <<EOF
+log:
+  stdout: true
+  level: warn
+persistence:
+  defaultStore: default
+  visibilityStore: visibility
+  numHistoryShards: $TEMPORAL_SHARDS
+  datastores:
+    default:
+      sql:
+        pluginName: postgres12
+        databaseName: $TEMPORAL_DB
+        connectAddr: "$HOST:$PG_PORT"
+        connectProtocol: tcp
+        user: txoutbox
+        password: txoutbox
+        maxConns: 20
+        maxIdleConns: 20
+        maxConnLifetime: 1h
+    visibility:
+      sql:
+        pluginName: postgres12
+        databaseName: ${TEMPORAL_DB}_visibility
+        connectAddr: "$HOST:$PG_PORT"
+        connectProtocol: tcp
+        user: txoutbox
+        password: txoutbox
+        maxConns: 10
+        maxIdleConns: 10
+        maxConnLifetime: 1h
+global:
+  membership:
+    maxJoinDuration: 30s
+    broadcastAddress: "$HOST"
+services:
+  frontend:
+    rpc: { grpcPort: $TEMPORAL_PORT, membershipPort: $((TEMPORAL_PORT + 100)), bindOnIP: "$HOST", httpPort: $((TEMPORAL_PORT + 10)) }
+  history:
+    rpc: { grpcPort: $((TEMPORAL_PORT + 1)), membershipPort: $((TEMPORAL_PORT + 101)), bindOnIP: "$HOST" }
+  matching:
+    rpc: { grpcPort: $((TEMPORAL_PORT + 2)), membershipPort: $((TEMPORAL_PORT + 102)), bindOnIP: "$HOST" }
+  worker:
+    rpc: { grpcPort: $((TEMPORAL_PORT + 6)), membershipPort: $((TEMPORAL_PORT + 106)), bindOnIP: "$HOST" }
+clusterMetadata:
+  enableGlobalNamespace: false
+  failoverVersionIncrement: 10
+  masterClusterName: active
+  currentClusterName: active
+  clusterInformation:
+    active:
+      enabled: true
+      initialFailoverVersion: 1
+      rpcName: frontend
+      rpcAddress: "$HOST:$TEMPORAL_PORT"
+dcRedirectionPolicy:
+  policy: noop
+dynamicConfigClient:
+  filepath: "$root/config/dynamicconfig.yaml"
+  pollInterval: 10s
+EOF
+}
+
+start_temporal_server() {
+  install_temporal_server
+  # The server keeps everything in PostgreSQL: that comes first.
+  start_postgres
+  wait_postgres
+  require_port_free temporal "$TEMPORAL_PORT"
+  setup_temporal_server_schema
+  local root="$DATA/temporal-server"
+  write_temporal_server_config "$root"
+  spawn temporal "$(temporal_server_dir)/temporal-server" --root "$root" --config config --env development --allow-no-auth start
+  mark_started temporal
+}
+
+temporal_server_namespace_ready() {
+  "$(temporal_bin)" operator search-attribute list --namespace default --address "$HOST:$TEMPORAL_PORT" >/dev/null 2>&1
+}
+
+# The full server starts with no namespace: the scripts create 'default' and its search attributes.
+prepare_temporal_server_namespace() {
+  local pid=$1 cli address="$HOST:$TEMPORAL_PORT" sa listed
+  cli=$(temporal_bin)
+  if ! "$cli" operator namespace describe --namespace default --address "$address" >/dev/null 2>&1; then
+    "$cli" operator namespace create --namespace default --retention 24h --address "$address" >&2 ||
+      die "temporal: could not create namespace default"
+  fi
+  # The frontend sees a new namespace once its namespace registry refreshes (every 10 s).
+  wait_until temporal "$pid" "namespace default" temporal_server_namespace_ready
+  listed=$("$cli" operator search-attribute list --namespace default --address "$address" 2>&1) || die "temporal: could not list search attributes: $listed"
+  for sa in "${SEARCH_ATTRIBUTES[@]}"; do
+    grep -q "$sa" <<<"$listed" && continue
+    "$cli" operator search-attribute create --namespace default --name "$sa" --type Keyword --address "$address" >&2 ||
+      die "temporal: could not register search attribute $sa"
+  done
+  log "temporal: ready on $address (Temporal server $(temporal_server_version) on PostgreSQL databases $TEMPORAL_DB and ${TEMPORAL_DB}_visibility, $TEMPORAL_SHARDS history shards, pid $pid; no Web UI)"
 }
 
 # ---------------------------------------------------------------------------------------------
