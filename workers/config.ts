@@ -56,7 +56,10 @@ export interface TxoutboxConfig {
   healthPortFile: string | null;
   /** TXOUTBOX_RELAY_RUNS_WORKER: the relay process also runs the worker, on one shared Temporal connection. @default false */
   relayRunsWorker: boolean;
-  /** TXOUTBOX_EAGER_START: with TXOUTBOX_RELAY_RUNS_WORKER, start workflows eagerly (their first task comes back with the start). @default true */
+  /**
+   * TXOUTBOX_EAGER_START: with TXOUTBOX_RELAY_RUNS_WORKER, start workflows eagerly (their first task
+   * comes back with the start). Off by default: it measured no faster here (BENCHMARKS.md). @default false
+   */
   eagerStart: boolean;
   /** TXOUTBOX_KAFKA_BROKERS, comma-separated host:port. @default ["127.0.0.1:9092"] */
   kafkaBrokers: string[];
@@ -122,7 +125,7 @@ TXOUTBOX_PUBLISH_RETRY_MAX_MS=60000     # relay: longest wait between two attemp
 TXOUTBOX_DEAD_LETTER_TOPIC=             # relay: topic that gets a copy of each stuck event (unset: none)
 TXOUTBOX_RELAY_START_CONCURRENCY=16     # relay: workflow starts in flight
 TXOUTBOX_RELAY_RUNS_WORKER=false        # relay: run the worker in the same process, on one Temporal connection
-TXOUTBOX_EAGER_START=true               # relay running the worker: eager workflow start (first task in the start's reply)
+TXOUTBOX_EAGER_START=false              # relay running the worker: eager workflow start (first task in the start's reply)
 TXOUTBOX_RELAY_BATCH_SIZE=100           # relay: events read from the feed per batch (fast path: per request, at most 500)
 TXOUTBOX_WORKER_WORKFLOW_TASKS=40       # worker: concurrent workflow tasks
 TXOUTBOX_WORKER_WORKFLOW_POLLS=10       # worker: concurrent workflow task polls (at most the tasks)
@@ -295,7 +298,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     compensationsModule: get('TXOUTBOX_COMPENSATIONS_MODULE') ?? null,
     healthPortFile: get('TXOUTBOX_HEALTH_PORT_FILE') ?? null,
     relayRunsWorker: flag('TXOUTBOX_RELAY_RUNS_WORKER'),
-    eagerStart: get('TXOUTBOX_EAGER_START') === undefined ? true : flag('TXOUTBOX_EAGER_START'),
+    eagerStart: flag('TXOUTBOX_EAGER_START'),
     kafkaBrokers,
   };
 }

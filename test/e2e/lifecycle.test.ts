@@ -216,9 +216,9 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
     expect(Number(readFileSync(portFile, 'utf8'))).toBe(await worker.port);
   });
 
-  test('a relay process that runs the worker itself (TXOUTBOX_RELAY_RUNS_WORKER) publishes alone, starting workflows eagerly', async () => {
+  test('a relay process that runs the worker itself (TXOUTBOX_RELAY_RUNS_WORKER) publishes alone, starting workflows eagerly (TXOUTBOX_EAGER_START)', async () => {
     // Arrange: no worker anywhere but the relay's own.
-    const relay = startOutboxProcess('relay', { ...env, TXOUTBOX_RELAY_RUNS_WORKER: 'true' });
+    const relay = startOutboxProcess('relay', { ...env, TXOUTBOX_RELAY_RUNS_WORKER: 'true', TXOUTBOX_EAGER_START: 'true' });
     children.push(relay.child);
     await readyProcess(relay);
 
