@@ -205,6 +205,8 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
    */
   async setup(): Promise<string[]> {
     const done: string[] = [];
+    // How many of `done` are committed: the transaction's steps are undone if it fails.
+    let kept = 0;
     const client = await this.pool.connect();
     const lockKey = `txoutbox-setup:${this.schema}`;
     try {
@@ -263,18 +265,20 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
         }
       }
       await client.query('commit');
+      kept = done.length;
       for (const [index, definition] of later) {
         // A concurrent build that failed leaves an invalid index behind: it is dropped and built again.
         if ((await this.indexState(client, index)) === 'invalid') await client.query(`drop index concurrently if exists "${this.schema}".${index}`);
         await client.query(`create ${definition.replace(/^(unique )?index /, '$1index concurrently ')}`);
         done.push(`created index ${index} (concurrently)`);
+        kept = done.length;
       }
     } catch (err) {
       await client.query('rollback').catch(() => undefined);
       if ((err as { code?: unknown }).code === '55P03') {
         throw new OutboxError(
           OutboxErrorCode.setupBlocked,
-          `postgres store: setup waited ${SETUP_LOCK_TIMEOUT} for a lock a running transaction holds (${err instanceof Error ? err.message : String(err)}); done so far: ${done.join('; ') || 'nothing'}. Run it again.`,
+          `postgres store: setup waited ${SETUP_LOCK_TIMEOUT} for a lock a running transaction holds (${err instanceof Error ? err.message : String(err)}); kept: ${done.slice(0, kept).join('; ') || 'nothing'}. Run it again.`,
           { cause: err },
         );
       }
