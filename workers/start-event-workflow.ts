@@ -56,6 +56,18 @@ export function hasGrpcCode(err: unknown, code: number): boolean {
   return false;
 }
 
+/** How the relay starts an event's workflow. */
+export interface StartOptions {
+  taskQueue: string;
+  policy: PublishPolicy;
+  /** @default DEFAULT_WORKFLOW_ID_PREFIX */
+  workflowIdPrefix?: string;
+  /** Ask the server to hand the first workflow task back with the start (unordered events only). */
+  eagerStart?: boolean;
+  /** Called when the server did start it eagerly. */
+  onEagerStart?: () => void;
+}
+
 /**
  * Starts the publish workflow of one event. A second start of the same event while its workflow
  * runs, or after it completed, is refused by Temporal (ALLOW_DUPLICATE_FAILED_ONLY, FAIL on
@@ -66,7 +78,7 @@ export function hasGrpcCode(err: unknown, code: number): boolean {
 export async function startEventWorkflow(
   client: WorkflowClient,
   event: OutboxEvent,
-  options: { taskQueue: string; policy: PublishPolicy; workflowIdPrefix?: string; eagerStart?: boolean; onEagerStart?: () => void },
+  options: StartOptions,
 ): Promise<StartOutcome> {
   const input: PublishEventInput = { eventId: event.id, policy: options.policy };
   // The start continues the write's trace; Temporal's OpenTelemetry client interceptor (when the
@@ -80,7 +92,7 @@ export async function startEventWorkflow(
 async function enqueue(
   client: WorkflowClient,
   event: OutboxEvent,
-  options: { taskQueue: string; policy: PublishPolicy; workflowIdPrefix?: string },
+  options: StartOptions,
 ): Promise<StartOutcome> {
   await enqueueKey(client, [event], options);
   return 'sequenced';
@@ -94,7 +106,7 @@ async function enqueue(
 export async function enqueueKey(
   client: WorkflowClient,
   events: readonly OutboxEvent[],
-  options: { taskQueue: string; policy: PublishPolicy; workflowIdPrefix?: string },
+  options: StartOptions,
 ): Promise<void> {
   const first = events[0];
   if (first === undefined) return;
@@ -162,7 +174,7 @@ async function start(
   client: WorkflowClient,
   event: OutboxEvent,
   input: PublishEventInput,
-  options: { taskQueue: string; workflowIdPrefix?: string; eagerStart?: boolean; onEagerStart?: () => void },
+  options: Omit<StartOptions, 'policy'>,
 ): Promise<StartOutcome> {
   try {
     const handle = await client.start('publishEventWorkflow', {
