@@ -49,6 +49,7 @@ import {
 import { withPgTransaction } from '../domain/stores/postgres-store';
 import { pipelineStore, StoreKind } from '../test/support/pipeline-store';
 import { binArgs } from '../test/support/processes';
+import { waitFor } from '../test/support/servers';
 import { mapLimit } from '../workers/relay';
 import { eventWorkflowId } from '../workers/start-event-workflow';
 
@@ -207,19 +208,18 @@ async function bareTemporalOn(engine: { name: string; args: string[] }, port: nu
   });
   try {
     const address = `127.0.0.1:${port}`;
-    for (let i = 0; ; i += 1) {
-      const ready = await Connection.connect({ address, connectTimeout: 1_000 }).then(
-        async (c) => {
-          const ok = await c.workflowService.describeNamespace({ namespace: 'default' }).then(() => true, () => false);
-          await c.close();
-          return ok;
-        },
-        () => false,
-      );
-      if (ready) break;
-      if (i > 120) throw new Error(`the dev server on ${address} did not answer within a minute`);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+    await waitFor(
+      () =>
+        Connection.connect({ address, connectTimeout: 1_000 }).then(
+          async (c) => {
+            const ok = await c.workflowService.describeNamespace({ namespace: 'default' }).then(() => true, () => false);
+            await c.close();
+            return ok;
+          },
+          () => false,
+        ),
+      { timeoutMs: 60_000, intervalMs: 500, what: `the dev server on ${address}` },
+    );
     return await bareTemporal(address, `bare Temporal on a ${engine.name}`);
   } finally {
     const exited = new Promise((resolve) => child.once('exit', resolve));
