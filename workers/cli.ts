@@ -198,7 +198,7 @@ const INDEXED_VALUE_TYPE_KEYWORD = 2;
 
 /** `register-search-attributes`: the four Keyword attributes the workflows set, in the configured namespace. */
 async function registerSearchAttributes(config: TxoutboxConfig, print: Print): Promise<ExitCode> {
-  const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 5_000 });
+  const connection = await connectTemporal(config);
   try {
     const namespace = config.temporalNamespace;
     const listed = await connection.operatorService.listSearchAttributes({ namespace });
@@ -258,8 +258,13 @@ async function createTopics(config: TxoutboxConfig, topics: string[], values: Va
   }
 }
 
+/** The CLI's connection to the Temporal frontend (a short connect timeout: an operator is waiting). */
+function connectTemporal(config: TxoutboxConfig): Promise<Connection> {
+  return Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 5_000 });
+}
+
 async function connect(config: TxoutboxConfig): Promise<Context> {
-  const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 5_000 });
+  const connection = await connectTemporal(config);
   const client = new Client({ connection, namespace: config.temporalNamespace });
   const { store, close } = await storeFromConfig(config);
   return { config, store, client, close: async () => void (await Promise.all([close(), connection.close()])) };
