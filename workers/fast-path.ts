@@ -1,5 +1,17 @@
 import type { PartitionMetadata, Producer } from 'kafkajs';
-import { eventIdTime, OutboxError, OutboxErrorCode, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxStore, type PublishResult } from '../domain/outbox';
+import {
+  eventIdTime,
+  OutboxError,
+  OutboxErrorCode,
+  silentLogger,
+  toKafkaMessage,
+  type FeedClaim,
+  type FeedClaimed,
+  type Logger,
+  type OutboxEvent,
+  type OutboxStore,
+  type PublishResult,
+} from '../domain/outbox';
 import { CoalescingProducer } from './coalescing-producer';
 import type { OutboxMetrics } from './metrics';
 
@@ -8,6 +20,9 @@ import type { OutboxMetrics } from './metrics';
  * within about twice this long, inside the default lease.
  */
 export const FAST_PATH_REQUEST_TIMEOUT_MS = 15_000;
+
+/** The longest a send takes: kafkajs' request timeout, twice (the producer retries once). */
+const LONGEST_SEND_MS = 2 * FAST_PATH_REQUEST_TIMEOUT_MS;
 
 export interface FastPathOptions {
   /** Which events take the fast path: their topic or their type is listed. */
@@ -65,6 +80,11 @@ export class FastPath {
   private readonly coalescing: CoalescingProducer;
   private readonly leaseMs: number;
   private readonly ackTimeoutMs: number;
+  /**
+   * How old a claim made at read time may be when its send starts: the send must still end inside
+   * the lease. 0: too short a lease to claim ahead; the claim is made just before the send.
+   */
+  private readonly claimAheadMs: number;
 
   constructor(
     private readonly store: Pick<OutboxStore<never>, 'claim' | 'release' | 'markPublishedMany' | 'nextOpenSequence'>,
@@ -82,6 +102,7 @@ export class FastPath {
     if (!Number.isSafeInteger(this.leaseMs) || this.leaseMs <= this.ackTimeoutMs) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `fast path: leaseMs (${this.leaseMs}) must be an integer above ackTimeoutMs (${this.ackTimeoutMs})`);
     }
+    this.claimAheadMs = Math.max(0, this.leaseMs - LONGEST_SEND_MS - this.ackTimeoutMs);
     this.coalescing = new CoalescingProducer(options.producer, { lingerMs: 0, maxBatch: options.maxBatch ?? 500, maxQueued: 100_000, partitionsOf: options.partitionsOf });
   }
 
@@ -90,9 +111,41 @@ export class FastPath {
     return this.topics.has(event.topic) || this.types.has(event.type);
   }
 
-  async publish(events: readonly OutboxEvent[]): Promise<FastPathResult> {
+  /**
+   * The claim a feed makes as it reads (FeedOptions.claim), so the relay can read and claim the next
+   * batch while it publishes this one; none when the lease is too short to claim ahead.
+   */
+  feedClaim(): FeedClaim | undefined {
+    return this.claimAheadMs > 0 ? { topics: [...this.topics], types: [...this.types], leaseMs: this.leaseMs } : undefined;
+  }
+
+  /**
+   * Claims a batch's eligible events just after the read, for a feed that did not claim them itself:
+   * the relay does this while the previous batch is published.
+   */
+  async claimAhead(events: readonly OutboxEvent[]): Promise<FeedClaimed | undefined> {
+    if (this.claimAheadMs === 0) return undefined;
+    const at = Date.now();
+    const ids = events.filter((e) => this.eligible(e)).map((e) => e.id);
+    return { ids: new Set(ids.length === 0 ? [] : await this.store.claim(ids, 'fast', this.leaseMs)), at };
+  }
+
+  /**
+   * Publishes eligible events. `claimed`: the claims made when they were read (FeedOptions.claim or
+   * claimAhead); without it the events are claimed here. A claim too old to send inside its lease is
+   * not used: those events are skipped and left to lapse, and the sweeper publishes them.
+   */
+  async publish(events: readonly OutboxEvent[], claimedAhead?: FeedClaimed): Promise<FastPathResult> {
     const result: FastPathResult = { published: [], fallback: [], skipped: [] };
     if (events.length === 0) return result;
+    if (claimedAhead !== undefined && Date.now() - claimedAhead.at > this.claimAheadMs) {
+      this.logger.warn('fast path: claims made at read time are too old to send inside their lease; the sweeper publishes these events once the lease lapses', {
+        events: events.length,
+        ageMs: Date.now() - claimedAhead.at,
+      });
+      result.skipped.push(...events);
+      return result;
+    }
 
     // Ordered events: only a key's gap-free run from its next open sequence may go fast.
     const candidates: OutboxEvent[] = [];
@@ -116,7 +169,11 @@ export class FastPath {
       result.fallback.push(...group.slice(run));
     }
 
-    const claimed = new Set(await this.store.claim([...candidates, ...runs.flat()].map((e) => e.id), 'fast', this.leaseMs));
+    const wanted = [...candidates, ...runs.flat()].map((e) => e.id);
+    const claimed = new Set(claimedAhead === undefined ? await this.store.claim(wanted, 'fast', this.leaseMs) : wanted.filter((id) => claimedAhead.ids.has(id)));
+    // Claimed ahead but not to be sent now (an ordered event behind its key's gap): given back.
+    const wantedIds = new Set(wanted);
+    const unused = claimedAhead === undefined ? [] : [...claimedAhead.ids].filter((id) => !wantedIds.has(id));
     const toSend: OutboxEvent[] = [];
     for (const event of candidates) (claimed.has(event.id) ? toSend : result.skipped).push(event);
     const cut: OutboxEvent[] = [];
@@ -131,7 +188,7 @@ export class FastPath {
         result.fallback.push(...run.slice(stop + 1));
       }
     }
-    await this.store.release(cut.map((e) => e.id));
+    await this.store.release([...cut.map((e) => e.id), ...unused]);
 
     // Unordered events one by one (coalesced into requests); each ordered run as one group, which
     // the coalescing producer never splits: a key's run is written together or not at all.

@@ -5,6 +5,8 @@ import {
   OutboxErrorCode,
   minEventIdAt,
   silentLogger,
+  type FeedBatch,
+  type FeedClaimed,
   type FeedGap,
   type Logger,
   type OutboxEvent,
@@ -172,29 +174,74 @@ export class Relay extends EventEmitter<RelayEvents> {
     return totals;
   }
 
+  /**
+   * The feed loop. The next batch is read (and, with a fast path, claimed) while the current one is
+   * dispatched, and a batch's position is saved while the next one is dispatched: saves stay in
+   * order, and a position is saved only after its batch was dispatched.
+   */
   private async runFeed(signal: AbortSignal): Promise<void> {
-    const { store, name, batchSize, maxWaitMs, retryDelayMs, logger } = this.options;
+    const { store, name, batchSize, maxWaitMs, retryDelayMs, logger, fastPath } = this.options;
     while (!signal.aborted) {
+      let readAhead: Promise<IteratorResult<FeedBatch>> | undefined;
+      let saving: Promise<void> = Promise.resolve();
+      let batches: AsyncIterator<FeedBatch> | undefined;
+      let failure: { error: unknown } | undefined;
       try {
-        const feed = store.openFeed({ name, batchSize, maxWaitMs });
+        const feed = store.openFeed({ name, batchSize, maxWaitMs, claim: fastPath?.feedClaim() });
         feed.onGap((reason) => this.emit('gap', reason));
-        for await (const batch of feed.batches(signal)) {
+        batches = feed.batches(signal)[Symbol.asyncIterator]();
+        let ahead = this.readBatch(batches);
+        readAhead = ahead;
+        for (;;) {
+          const next = await ahead;
+          readAhead = undefined;
+          if (next.done === true) break;
+          const batch = next.value;
           this.emit('ready');
+          // Once aborted, the feed's next read ends it at once.
+          ahead = this.readBatch(batches);
+          readAhead = ahead;
           for (const event of batch.events) this.options.metrics?.eventsRelayed.inc({ type: event.type });
-          const outcomes = await this.dispatch(batch.events, 'feed');
+          const outcomes = await this.dispatch(batch.events, 'feed', batch.claimed);
           const started = outcomes.filter(wasStarted).length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
-          await batch.checkpoint();
-          this.options.metrics?.checkpointSaved();
-          this.emit('checkpoint', { events: batch.events.length });
+          await saving;
+          saving = batch.checkpoint().then(() => {
+            this.options.metrics?.checkpointSaved();
+            this.emit('checkpoint', { events: batch.events.length });
+          });
+          // Not left unhandled while the next batch is dispatched: its failure is thrown when awaited.
+          saving.catch(() => undefined);
         }
-      } catch (err) {
+        await saving;
+      } catch (error) {
+        failure = { error };
+      }
+      await this.giveBack(readAhead);
+      await batches?.return?.().catch(() => undefined);
+      if (failure !== undefined) {
         this.emit('ready');
-        this.report(err, 'relay feed failed; reopening it from the last checkpoint');
+        this.report(failure.error, 'relay feed failed; reopening it from the last checkpoint');
         logger.debug('relay waiting before reopening the feed', { retryDelayMs });
         await abortableDelay(retryDelayMs, signal);
       }
     }
+  }
+
+  /** The feed's next batch, with its fast-path events claimed (by the feed's read itself where the store can). */
+  private async readBatch(batches: AsyncIterator<FeedBatch>): Promise<IteratorResult<FeedBatch>> {
+    const next = await batches.next();
+    const { fastPath } = this.options;
+    if (next.done === true || fastPath === undefined || next.value.claimed !== undefined) return next;
+    const claimed = await fastPath.claimAhead(next.value.events);
+    return { done: false, value: { ...next.value, claimed } };
+  }
+
+  /** A batch read ahead and never dispatched (shutdown, a failure): its fast claims are released for the next reader. */
+  private async giveBack(readAhead: Promise<IteratorResult<FeedBatch>> | undefined): Promise<void> {
+    const next = await readAhead?.catch(() => undefined);
+    const ids = next?.done === false ? [...(next.value.claimed?.ids ?? [])] : [];
+    await this.options.store.release(ids).catch((err: unknown) => this.options.logger.warn('could not release fast claims of an unread batch; they lapse with their lease', { error: err }));
   }
 
   /**
@@ -202,7 +249,7 @@ export class Relay extends EventEmitter<RelayEvents> {
    * itself: for the feed's batches and the sweeper's pages alike, so a backlog the sweeper finds goes
    * the fast way too (claims keep the two from publishing one event twice).
    */
-  private async dispatch(events: OutboxEvent[], source: 'feed' | 'sweep'): Promise<StartOutcome[]> {
+  private async dispatch(events: OutboxEvent[], source: 'feed' | 'sweep', claimed?: FeedClaimed): Promise<StartOutcome[]> {
     const { fastPath, metrics } = this.options;
     // Ordered events the sweeper finds go to their sequencers: the sweeper runs beside the feed, and
     // the fast path's check of a key's next open sequence holds within one batch, not across two.
@@ -211,7 +258,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     const rest = events.filter((e) => !fast(e));
     metrics?.eventsByPath.inc({ path: 'workflow' }, rest.length);
     if (!fastPath || eligible.length === 0) return this.startAll(rest, source);
-    const [started, result] = await Promise.all([this.startAll(rest, source), fastPath.publish(eligible)]);
+    const [started, result] = await Promise.all([this.startAll(rest, source), fastPath.publish(eligible, claimed)]);
     // A sweep's events the fast path could not claim are owned by a workflow (or by a fast lease
     // older than the sweep's grace period): started again, which is a duplicate while that workflow
     // runs and a new run when it closed without publishing.

@@ -112,12 +112,34 @@ export interface FeedOptions {
   batchSize: number;
   /** Longest wait for new events before an empty batch (which still saves the position). */
   maxWaitMs: number;
+  /**
+   * The fast path's claim, made in the same statement as the read where the store can (PostgreSQL);
+   * a store that cannot leaves `FeedBatch.claimed` unset and the relay claims after the read.
+   */
+  claim?: FeedClaim;
+}
+
+/** Which events a feed claims for the fast path as it reads them (see `OutboxStore.claim`, owner `fast`). */
+export interface FeedClaim {
+  /** An event is claimed when its topic or its type is listed (and it is pending and nobody's). */
+  topics: readonly string[];
+  types: readonly string[];
+  leaseMs: number;
+}
+
+/** Events claimed for the fast path as they were read, and when: the lease runs from `at`. */
+export interface FeedClaimed {
+  ids: ReadonlySet<string>;
+  /** `Date.now()` before the claim was sent. */
+  at: number;
 }
 
 /** One batch of the feed; `checkpoint()` saves the position after it, to resume from there. */
 export interface FeedBatch {
   events: OutboxEvent[];
   checkpoint(): Promise<void>;
+  /** Set when the feed claimed the batch's fast-path events (FeedOptions.claim). */
+  claimed?: FeedClaimed;
 }
 
 /** Reasons the feed may have skipped events, which the relay answers with a sweep. */

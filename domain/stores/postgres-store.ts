@@ -641,14 +641,8 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
       while (!signal.aborted) {
         if (broken) throw broken;
         woken = false;
-        const { rows } = await this.pool.query<EventRow>(
-          `select * from ${this.events}
-            where txid < pg_snapshot_xmin(pg_current_snapshot())
-              and (txid, id) > ($1::xid8, $2::uuid)
-            order by txid, id
-            limit $3`,
-          [position.txid, position.id, options.batchSize],
-        );
+        const claimedAt = Date.now();
+        const rows = await this.readFeed(position, options);
         const last = rows[rows.length - 1];
         const next: Position = last ? { txid: last.txid, id: last.id } : position;
         const saved = position;
@@ -657,6 +651,7 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
           checkpoint: async () => {
             if (next !== saved) await this.saveCheckpoint(options.name, next);
           },
+          ...(options.claim === undefined ? {} : { claimed: { ids: new Set(rows.filter((r) => r.fast_claimed === true).map((r) => r.id)), at: claimedAt } }),
         };
         position = next;
         if (rows.length < options.batchSize && !woken && !signal.aborted) {
@@ -686,6 +681,37 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
         listener.release();
       }
     }
+  }
+
+  /**
+   * The feed's next rows after `position`. With `options.claim`, the same statement claims the
+   * eligible ones for the fast path (what `claim(ids, 'fast')` does), so reading and claiming are
+   * one round trip; `fast_claimed` says which it claimed.
+   */
+  private async readFeed(position: Position, options: FeedOptions): Promise<Array<EventRow & { fast_claimed?: boolean }>> {
+    const next = `select * from ${this.events}
+        where txid < pg_snapshot_xmin(pg_current_snapshot())
+          and (txid, id) > ($1::xid8, $2::uuid)
+        order by txid, id
+        limit $3`;
+    if (options.claim === undefined) {
+      return (await this.pool.query<EventRow>(next, [position.txid, position.id, options.batchSize])).rows;
+    }
+    const { topics, types, leaseMs } = options.claim;
+    const { rows } = await this.pool.query<EventRow & { fast_claimed: boolean }>(
+      `with batch as (${next}),
+       claimed as (
+         update ${this.events} as e set owner = 'fast', claimed_until = now() + $4 * interval '1 millisecond'
+           from batch
+          where e.id = batch.id and (e.topic = any($5::text[]) or e.type = any($6::text[]))
+            and e.status = 'pending' and (e.owner is null or (e.owner = 'fast' and e.claimed_until < now()))
+          returning e.id)
+       select batch.*, claimed.id is not null as fast_claimed
+         from batch left join claimed on claimed.id = batch.id
+        order by batch.txid, batch.id`,
+      [position.txid, position.id, options.batchSize, leaseMs, [...topics], [...types]],
+    );
+    return rows;
   }
 
   private async loadCheckpoint(name: string): Promise<Position | null> {

@@ -30,7 +30,7 @@ export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { cou
         async *batches(signal: AbortSignal): AsyncIterable<FeedBatch> {
           for await (const batch of feed.batches(signal)) {
             yield {
-              events: batch.events,
+              ...batch,
               checkpoint: async () => {
                 if (batch.events.length === 0) return batch.checkpoint();
                 crashes.count += 1;
