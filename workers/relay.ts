@@ -194,8 +194,9 @@ export class Relay extends EventEmitter<RelayEvents> {
         readAhead = ahead;
         for (;;) {
           const next = await ahead;
+          // Stopped: a batch read ahead is given back (below), not dispatched.
+          if (next.done === true || signal.aborted) break;
           readAhead = undefined;
-          if (next.done === true) break;
           const batch = next.value;
           this.emit('ready');
           // Once aborted, the feed's next read ends it at once.

@@ -139,6 +139,56 @@ describe.each(STORE_KINDS)('fast path (%s store)', (kind) => {
     console.log(`fast path ordering: 400 events, 10 keys, ${injected} failures injected, seed ${seed}`);
   }, 900_000);
 
+  test('a relay that stops gives back the fast claims of the batch it read ahead: another relay publishes those events at once, not after the lease', async () => {
+    // Arrange: the first batch's send is held, so the relay reads and claims the next batch meanwhile.
+    let releaseSend: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (releaseSend = resolve));
+    let sends = 0;
+    const fastPath = await p.fastPath({
+      wrap: (producer) => ({
+        sendBatch: async (batch) => {
+          sends += 1;
+          await held;
+          return producer.sendBatch(batch);
+        },
+      }),
+    });
+    const running = await p.startRelay(p.relay({ fastPath }));
+    const first = await p.placeOrder('ahead-first');
+    await waitFor(() => sends >= 1, { what: "the first batch's send to start" });
+    const next = await p.placeOrder('ahead-next');
+    await waitFor(async () => (await p.eventRows()).find((r) => r.id === next)?.owner === 'fast', { what: 'the next batch to be read and claimed ahead' });
+
+    // Act: stop the relay while the first send is held, then let the send finish.
+    const stopping = running.shutdown();
+    releaseSend();
+    await stopping;
+    const afterStop = (await p.eventRows()).find((r) => r.id === next);
+    await p.startRelay(p.relay({ fastPath: await p.fastPath() }));
+
+    // Assert: the first batch was published; the next one was handed back, not dispatched, and the
+    // second relay publishes it well inside the 60 s lease it would otherwise have waited out.
+    expect(afterStop).toMatchObject({ status: 'pending', owner: null });
+    await p.collector.waitForEventIds([first, next], 20_000);
+    expect(p.collector.withEventId(next)).toHaveLength(1);
+  });
+
+  test('a claim made at read time that is too old to send inside its lease is not used: its events are skipped and stay claimed, not sent', async () => {
+    // Arrange
+    const fastPath = await p.fastPath();
+    const id = await p.placeOrder('stale-claim');
+    const event = (await p.store.get(id))!;
+    const claimed = await fastPath.claimAhead([event]);
+    expect([...(claimed?.ids ?? [])]).toEqual([id]);
+
+    // Act: published as if the claim had been made ten minutes ago.
+    const result = await fastPath.publish([event], { ids: claimed!.ids, at: claimed!.at - 600_000 });
+
+    // Assert: left to lapse (the sweeper publishes it then), not sent, not marked.
+    expect(result).toEqual({ published: [], fallback: [], skipped: [event] });
+    expect((await p.eventRows()).find((r) => r.id === id)).toMatchObject({ status: 'pending', owner: 'fast' });
+  });
+
   test('one owner at a time: a workflow started for an event the fast path holds does not publish it again', async () => {
     // Arrange: the fast path has claimed an event (its send in flight), and a sweep starts its workflow.
     await p.startWorker();

@@ -31,6 +31,8 @@ export interface EventRow {
   id: string;
   status: string;
   kafka_offset: string | null;
+  /** Who holds the event (OutboxStore.claim): 'fast', 'workflow' or nobody. */
+  owner: string | null;
 }
 
 /** What the fault harness's checker compares with Kafka. */
@@ -115,7 +117,7 @@ class PostgresPipelineStore implements PipelineStore {
   }
 
   async eventRows(): Promise<EventRow[]> {
-    const { rows } = await this.pool.query<EventRow>(`select id, status, kafka_offset::text from "${this.schema}".outbox_events order by id`);
+    const { rows } = await this.pool.query<EventRow>(`select id, status, kafka_offset::text, owner from "${this.schema}".outbox_events order by id`);
     return rows;
   }
 
@@ -194,6 +196,7 @@ class MongoPipelineStore implements PipelineStore {
     aggregateId: string;
     sequence: number | null;
     kafka: { partition: number; offset: string } | null;
+    owner?: string | null;
   }>('outbox_events');
 
   async setup(): Promise<void> {
@@ -224,7 +227,7 @@ class MongoPipelineStore implements PipelineStore {
 
   async eventRows(): Promise<EventRow[]> {
     const docs = await this.events.find({}, { sort: { _id: 1 } }).toArray();
-    return docs.map((d) => ({ id: d._id, status: d.status, kafka_offset: d.kafka?.offset ?? null }));
+    return docs.map((d) => ({ id: d._id, status: d.status, kafka_offset: d.kafka?.offset ?? null, owner: d.owner ?? null }));
   }
 
   async auditRows(): Promise<AuditRow[]> {
