@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...]
+ *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast] [--stores postgres,mongodb] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
@@ -17,6 +17,8 @@
  *   txoutbox, at half that rate     the same, writes paced at half the measured maximum: latency under load
  *   txoutbox fast path               the relay publishes in batches, workflows only on failure (issue 8), max and half rate
  *   ..., draining a backlog          polling relay and fast path: --backlog events written first, the relay's drain rate alone
+ *   --only fast                      the fast path (both stores; drains with feed batches of 100 and 500) next to the
+ *                                    polling relay (writes in one transaction per event, and autocommitted), end to end and draining
  *   step: ...                        one tuning change each (TUNING below), as fast as possible (not with --quick)
  *   default mode again               the first txoutbox row repeated last: how much the shared server drifted
  * The txoutbox rows (default mode, half rate, fast path, backlog) run on each store, MongoDB first (the
@@ -67,6 +69,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '' },
     'cpu-prof': { type: 'string', default: '' },
     temporal: { type: 'string', default: '' },
+    stores: { type: 'string', default: 'postgres,mongodb' },
   },
 });
 const N = Number(values.events);
@@ -229,7 +232,11 @@ async function bareTemporalOn(engine: { name: string; args: string[] }, port: nu
   }
 }
 
-async function pollingRelay(pool: Pool, backlog: number | null = null): Promise<Row> {
+/**
+ * The plain polling relay. `transactional`: each write is its own BEGIN/INSERT/COMMIT, the shape of
+ * an outbox writer's (txoutbox's rows write that way); otherwise one autocommitted INSERT each.
+ */
+async function pollingRelay(pool: Pool, backlog: number | null = null, transactional = false): Promise<Row> {
   const count = backlog ?? N;
   const topic = `bench-poll-${stamp}${backlog === null ? '' : '-backlog'}`;
   await createTopic(topic);
@@ -240,7 +247,8 @@ async function pollingRelay(pool: Pool, backlog: number | null = null): Promise<
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const messages = (await sampleEvents(topic, count)).map(toKafkaMessage);
-  const insertAll = () => mapLimit(messages, 8, (m) => pool.query(`insert into ${table} (key, value, headers) values ($1, $2, $3)`, [m.key, m.value, JSON.stringify(m.headers)]));
+  const insert = (client: Pick<Pool, 'query'>, m: (typeof messages)[number]) => client.query(`insert into ${table} (key, value, headers) values ($1, $2, $3)`, [m.key, m.value, JSON.stringify(m.headers)]);
+  const insertAll = () => mapLimit(messages, 8, (m) => (transactional ? withPgTransaction(pool, ({ client }) => insert(client, m)) : insert(pool, m)));
   if (backlog !== null) await insertAll(); // written before the relay runs: its drain rate alone
   let stop = false;
   const t0 = performance.now();
@@ -272,7 +280,10 @@ async function pollingRelay(pool: Pool, backlog: number | null = null): Promise<
   await producer.disconnect();
   await pool.query(`drop schema "${pgSchema}" cascade`);
   return {
-    name: backlog === null ? 'plain polling relay (no Temporal), batches of 100' : `plain polling relay, draining a backlog of ${count} written before it started`,
+    name:
+      backlog !== null
+        ? `plain polling relay, draining a backlog of ${count} written before it started`
+        : `plain polling relay (no Temporal), batches of 100, ${transactional ? 'one write transaction per event (BEGIN, INSERT, COMMIT)' : 'autocommitted INSERTs'}`,
     eventsPerSecond: count / seconds,
     // A backlog's latency is its queueing: not reported.
     p50: backlog === null ? percentile(latencies, 50) : undefined,
@@ -551,6 +562,40 @@ async function main(): Promise<void> {
       log(`${engine}: the default mode at half that rate`);
       rows.push(await txoutbox({ ...onEngine, name: `txoutbox default mode on ${engine}, at half the maximum rate` }, max.eventsPerSecond / 2));
     }
+  }
+  if (only.has('fast')) {
+    // The fast path next to the plain polling relay, end to end and draining, in this one run.
+    log('plain polling relay, one write transaction per event');
+    const like = await pollingRelay(pool, null, true);
+    log('plain polling relay, autocommitted inserts');
+    const autocommit = await pollingRelay(pool);
+    log(`plain polling relay draining a backlog of ${BACKLOG}`);
+    const pollDrain = await pollingRelay(pool, BACKLOG);
+    const fastRows: Row[] = [];
+    for (const store of [StoreKind.postgres, StoreKind.mongodb].filter((k) => values.stores.split(',').includes(k))) {
+      const fastSpec: Variant = { id: 'fast', name: 'txoutbox fast path, writes as fast as possible (8 writers)', fastPath: true, store };
+      log(`${store}: ${fastSpec.name}`);
+      const max = await txoutbox(fastSpec, null);
+      fastRows.push(max);
+      log(`${store}: the fast path at half that rate`);
+      fastRows.push(await txoutbox({ ...fastSpec, name: 'txoutbox fast path, at half its maximum rate' }, max.eventsPerSecond / 2));
+      const backlog = store === StoreKind.mongodb ? Math.min(BACKLOG, MONGODB_BACKLOG) : BACKLOG;
+      for (const batch of ['100', '500']) {
+        log(`${store}: the fast path draining a backlog of ${backlog}, feed batches of ${batch}`);
+        fastRows.push(
+          await txoutbox(
+            { id: `fast_backlog${batch}`, name: `txoutbox fast path, draining a backlog of ${backlog}, feed batches of ${batch}`, fastPath: true, backlog, env: { TXOUTBOX_RELAY_BATCH_SIZE: batch }, store },
+            null,
+          ),
+        );
+      }
+    }
+    log(`plain polling relay draining a backlog of ${BACKLOG} again (drift check)`);
+    const pollDrainAgain = await pollingRelay(pool, BACKLOG);
+    console.log(table([...rows, like, autocommit, pollDrain, ...fastRows, { ...pollDrainAgain, name: `${pollDrainAgain.name} (again, at the end: drift)` }], bare.eventsPerSecond, like.eventsPerSecond));
+    console.log(`\nThe drain rows compare with the polling relay's drain: ${pollDrain.eventsPerSecond.toFixed(1)} events/s first, ${pollDrainAgain.eventsPerSecond.toFixed(1)} at the end.`);
+    await pool.end();
+    return;
   }
   if (only.has('steps')) {
     // The PostgreSQL default mode as the baseline, then the chosen steps, then the baseline again.

@@ -49,7 +49,7 @@ describe.each(STORE_KINDS)('outbox pipeline on Temporal and Kafka (%s store)', (
       ce_correlationid: 'corr-order-1',
     });
     const [row] = await p.eventRows();
-    expect(row).toEqual({ id: eventId, status: 'published', kafka_offset: message?.offset });
+    expect(row).toEqual({ id: eventId, status: 'published', kafka_offset: message?.offset, owner: 'workflow' });
     expect(await p.workflowIds()).toEqual([eventWorkflowId(eventId)]);
   });
 
