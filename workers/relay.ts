@@ -175,9 +175,9 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   /**
-   * The feed loop. The next batch is read (and, with a fast path, claimed) while the current one is
-   * dispatched, and a batch's position is saved while the next one is dispatched: saves stay in
-   * order, and a position is saved only after its batch was dispatched.
+   * The feed loop. While the relay is behind, the next batch is read (and, with a fast path, claimed)
+   * while the current one is dispatched; a batch's position is saved while the next one is
+   * dispatched: saves stay in order, and a position is saved only after its batch was dispatched.
    */
   private async runFeed(signal: AbortSignal): Promise<void> {
     const { store, name, batchSize, maxWaitMs, retryDelayMs, logger, fastPath } = this.options;
@@ -189,8 +189,9 @@ export class Relay extends EventEmitter<RelayEvents> {
       try {
         const feed = store.openFeed({ name, batchSize, maxWaitMs, claim: fastPath?.feedClaim() });
         feed.onGap((reason) => this.emit('gap', reason));
-        batches = feed.batches(signal)[Symbol.asyncIterator]();
-        let ahead = this.readBatch(batches);
+        const iterator = feed.batches(signal)[Symbol.asyncIterator]();
+        batches = iterator;
+        let ahead = this.readBatch(iterator);
         readAhead = ahead;
         for (;;) {
           const next = await ahead;
@@ -199,11 +200,18 @@ export class Relay extends EventEmitter<RelayEvents> {
           readAhead = undefined;
           const batch = next.value;
           this.emit('ready');
-          // Once aborted, the feed's next read ends it at once.
-          ahead = this.readBatch(batches);
-          readAhead = ahead;
+          // Behind (a full batch): the next batch is read, and claimed, while this one is dispatched.
+          // Caught up: it is read after, so what is written meanwhile comes as one batch, not many
+          // small ones that each cost a send and a mark. Once aborted, the next read ends the feed.
+          const behind = batch.events.length >= batchSize;
+          const readNext = (): void => {
+            ahead = this.readBatch(iterator);
+            readAhead = ahead;
+          };
+          if (behind) readNext();
           for (const event of batch.events) this.options.metrics?.eventsRelayed.inc({ type: event.type });
           const outcomes = await this.dispatch(batch.events, 'feed', batch.claimed);
+          if (!behind) readNext();
           const started = outcomes.filter(wasStarted).length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
           await saving;

@@ -140,7 +140,14 @@ describe.each(STORE_KINDS)('fast path (%s store)', (kind) => {
   }, 900_000);
 
   test('a relay that stops gives back the fast claims of the batch it read ahead: another relay publishes those events at once, not after the lease', async () => {
-    // Arrange: the first batch's send is held, so the relay reads and claims the next batch meanwhile.
+    // Arrange: a backlog of two events (the feed's position saved before them), read in batches of
+    // one: the relay is behind, so it reads and claims the second while the first one's send is held.
+    const warm = await p.startRelay(p.relay({ fastPath: await p.fastPath() }));
+    const before = await p.placeOrder('ahead-before');
+    await p.collector.waitForEventIds([before]);
+    await warm.shutdown();
+    const first = await p.placeOrder('ahead-first');
+    const next = await p.placeOrder('ahead-next');
     let releaseSend: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (releaseSend = resolve));
     let sends = 0;
@@ -153,17 +160,20 @@ describe.each(STORE_KINDS)('fast path (%s store)', (kind) => {
         },
       }),
     });
-    const running = await p.startRelay(p.relay({ fastPath }));
-    const first = await p.placeOrder('ahead-first');
-    await waitFor(() => sends >= 1, { what: "the first batch's send to start" });
-    const next = await p.placeOrder('ahead-next');
-    await waitFor(async () => (await p.eventRows()).find((r) => r.id === next)?.owner === 'fast', { what: 'the next batch to be read and claimed ahead' });
+    let afterStop;
+    try {
+      const running = await p.startRelay(p.relay({ fastPath, batchSize: 1 }));
+      await waitFor(() => sends >= 1, { what: "the first batch's send to start" });
+      await waitFor(async () => (await p.eventRows()).find((r) => r.id === next)?.owner === 'fast', { what: 'the next batch to be read and claimed ahead' });
 
-    // Act: stop the relay while the first send is held, then let the send finish.
-    const stopping = running.shutdown();
-    releaseSend();
-    await stopping;
-    const afterStop = (await p.eventRows()).find((r) => r.id === next);
+      // Act: stop the relay while the first send is held, then let the send finish.
+      const stopping = running.shutdown();
+      releaseSend();
+      await stopping;
+      afterStop = (await p.eventRows()).find((r) => r.id === next);
+    } finally {
+      releaseSend();
+    }
     await p.startRelay(p.relay({ fastPath: await p.fastPath() }));
 
     // Assert: the first batch was published; the next one was handed back, not dispatched, and the
