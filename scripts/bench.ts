@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast] [--stores postgres,mongodb] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...]
+ *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
@@ -28,7 +28,7 @@
  * own /metrics), Temporal history events per event.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -70,6 +70,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string', default: '' },
     temporal: { type: 'string', default: '' },
     stores: { type: 'string', default: 'postgres,mongodb' },
+    logs: { type: 'string', default: '' },
   },
 });
 const N = Number(values.events);
@@ -304,6 +305,8 @@ function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, prefix: s
   let resolvePort: (port: number) => void = () => undefined;
   const port = new Promise<number>((resolve) => (resolvePort = resolve));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    // --logs DIR: each process's log, to read what a row did.
+    if (values.logs !== '') appendFileSync(join(values.logs, `${env.TXOUTBOX_TASK_QUEUE ?? 'run'}-${bin}.log`), chunk);
     for (const line of chunk.split('\n')) {
       const match = line.includes('health endpoints listening') ? /"port":(\d+)/.exec(line) : null;
       if (match) resolvePort(Number(match[1]));
@@ -393,7 +396,8 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
   const env = {
     ...db.env,
     TXOUTBOX_TASK_QUEUE: taskQueue,
-    TXOUTBOX_LOG_LEVEL: 'info',
+    // --logs: at debug level, to read what a row did.
+    TXOUTBOX_LOG_LEVEL: values.logs === '' ? 'info' : 'debug',
     TXOUTBOX_HEALTH_PORT: '0',
     ...variantSpec.env,
     ...(variantSpec.fastPath ? { TXOUTBOX_FAST_PATH_TOPICS: topic } : {}),

@@ -80,7 +80,10 @@ export interface TxoutboxConfig {
   publishPolicy: PublishPolicy;
   /** TXOUTBOX_RELAY_START_CONCURRENCY: most workflow starts in flight. @default 16 */
   relayStartConcurrency: number;
-  /** TXOUTBOX_RELAY_BATCH_SIZE: most events the relay reads from the feed per batch. @default 100 */
+  /**
+   * TXOUTBOX_RELAY_BATCH_SIZE: most events the relay reads from the feed per batch. @default 100, or
+   * 500 with the fast path on (it drains a backlog faster: BENCHMARKS.md, issue 16)
+   */
   relayBatchSize: number;
   /** TXOUTBOX_WORKER_WORKFLOW_TASKS: concurrent workflow tasks. @default 40 (the SDK's) */
   workerWorkflowTasks: number;
@@ -126,7 +129,7 @@ TXOUTBOX_DEAD_LETTER_TOPIC=             # relay: topic that gets a copy of each 
 TXOUTBOX_RELAY_START_CONCURRENCY=16     # relay: workflow starts in flight
 TXOUTBOX_RELAY_RUNS_WORKER=false        # relay: run the worker in the same process, on one Temporal connection
 TXOUTBOX_EAGER_START=false              # relay running the worker: eager workflow start (first task in the start's reply)
-TXOUTBOX_RELAY_BATCH_SIZE=100           # relay: events read from the feed per batch (fast path: per request, at most 500)
+TXOUTBOX_RELAY_BATCH_SIZE=100           # relay: events read from the feed per batch, at most 500 (default 500 with the fast path on)
 TXOUTBOX_WORKER_WORKFLOW_TASKS=40       # worker: concurrent workflow tasks
 TXOUTBOX_WORKER_WORKFLOW_POLLS=10       # worker: concurrent workflow task polls (at most the tasks)
 TXOUTBOX_WORKER_ACTIVITY_TASKS=100      # worker: concurrent activities
@@ -265,7 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   };
   return {
     relayStartConcurrency: integer('TXOUTBOX_RELAY_START_CONCURRENCY', 16, 1),
-    relayBatchSize: integer('TXOUTBOX_RELAY_BATCH_SIZE', 100, 1, 500),
+    relayBatchSize: integer('TXOUTBOX_RELAY_BATCH_SIZE', fastTopics.length + fastTypes.length === 0 ? 100 : 500, 1, 500),
     workerWorkflowTasks,
     workerWorkflowPolls: integer('TXOUTBOX_WORKER_WORKFLOW_POLLS', Math.min(10, workerWorkflowTasks), 2, workerWorkflowTasks),
     workerActivityTasks: integer('TXOUTBOX_WORKER_ACTIVITY_TASKS', 100, 1),

@@ -194,7 +194,9 @@ export class Relay extends EventEmitter<RelayEvents> {
         let ahead = this.readBatch(iterator);
         readAhead = ahead;
         for (;;) {
+          const waitFrom = Date.now();
           const next = await ahead;
+          const readWaitMs = Date.now() - waitFrom;
           // Stopped: a batch read ahead is given back (below), not dispatched.
           if (next.done === true || signal.aborted) break;
           readAhead = undefined;
@@ -210,11 +212,15 @@ export class Relay extends EventEmitter<RelayEvents> {
           };
           if (behind) readNext();
           for (const event of batch.events) this.options.metrics?.eventsRelayed.inc({ type: event.type });
+          const dispatchedFrom = Date.now();
           const outcomes = await this.dispatch(batch.events, 'feed', batch.claimed);
+          if (batch.events.length > 0) logger.debug('feed batch dispatched', { events: batch.events.length, behind, readWaitMs, dispatchMs: Date.now() - dispatchedFrom });
           if (!behind) readNext();
           const started = outcomes.filter(wasStarted).length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
+          const saveFrom = Date.now();
           await saving;
+          if (batch.events.length > 0) logger.debug('previous position saved', { waitMs: Date.now() - saveFrom });
           saving = batch.checkpoint().then(() => {
             this.options.metrics?.checkpointSaved();
             this.emit('checkpoint', { events: batch.events.length });

@@ -67,6 +67,12 @@ describe('loadConfig', () => {
     });
   });
 
+  test('the feed batch is 100 events by default and 500 with the fast path on, unless TXOUTBOX_RELAY_BATCH_SIZE says otherwise', () => {
+    expect(loadConfig({}).relayBatchSize).toBe(100);
+    expect(loadConfig({ TXOUTBOX_FAST_PATH_TOPICS: 'orders' }).relayBatchSize).toBe(500);
+    expect(loadConfig({ TXOUTBOX_FAST_PATH_TYPES: 'orders.OrderPlaced', TXOUTBOX_RELAY_BATCH_SIZE: '50' }).relayBatchSize).toBe(50);
+  });
+
   test('the retry policy and the dead-letter topic come from TXOUTBOX_PUBLISH_* and TXOUTBOX_DEAD_LETTER_TOPIC', () => {
     const config = loadConfig({
       TXOUTBOX_PUBLISH_MAX_ATTEMPTS: '0',
