@@ -218,9 +218,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           if (!behind) readNext();
           const started = outcomes.filter(wasStarted).length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
-          const saveFrom = Date.now();
           await saving;
-          if (batch.events.length > 0) logger.debug('previous position saved', { waitMs: Date.now() - saveFrom });
           saving = batch.checkpoint().then(() => {
             this.options.metrics?.checkpointSaved();
             this.emit('checkpoint', { events: batch.events.length });
