@@ -262,6 +262,8 @@ describe.each(STORE_KINDS)('outbox pipeline on Temporal and Kafka (%s store)', (
     // Act
     const eventIds = [await p.placeOrder('order-1'), await p.placeOrder('order-2')];
     await p.collector.waitForEventIds(eventIds);
+    // Kafka has them before the store records them (the activity marks after the acknowledgement).
+    await waitFor(async () => (await p.eventRows()).every((r) => r.status === 'published'), { what: 'both events marked published' });
 
     // Assert
     expect(await metricValue(metrics.registry, 'txoutbox_workflows_started_eagerly_total')).toBe(eager ? 2 : 0);
