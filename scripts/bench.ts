@@ -16,8 +16,8 @@
  *   txoutbox, as fast as possible   relay and worker as separate processes, writes through outbox.add()
  *   txoutbox, at half that rate     the same, writes paced at half the measured maximum: latency under load
  *   txoutbox fast path               the relay publishes in batches, workflows only on failure (issue 8), max and half rate
- *   ..., draining a backlog          polling relay and fast path: --backlog events written first, the relay's drain rate alone
- *   --only fast                      the fast path (both stores; drains with feed batches of 100 and 500) next to the
+ *   ..., draining a backlog          polling relay and fast path (feed batches of 100 and 500): --backlog events written first, the relay's drain rate alone
+ *   --only fast                      the fast path rows alone (both stores, or --stores) next to the
  *                                    polling relay (writes in one transaction per event, and autocommitted), end to end and draining
  *   step: ...                        one tuning change each (TUNING below), as fast as possible (not with --quick)
  *   default mode again               the first txoutbox row repeated last: how much the shared server drifted
@@ -519,6 +519,31 @@ function table(rows: Row[], bareTemporalRate: number, pollingRate: number): stri
   return lines.join('\n');
 }
 
+/**
+ * The fast path's rows on one store: writes as fast as possible, at half that rate, and draining a
+ * backlog written while the relay was stopped, once per feed batch size (set explicitly: the
+ * default depends on the fast path being on).
+ */
+async function fastPathRows(store: StoreKind): Promise<Row[]> {
+  const fastSpec: Variant = { id: 'fast', name: 'txoutbox fast path (relay publishes, workflows only on failure), writes as fast as possible (8 writers)', fastPath: true, store };
+  log(`${store}: ${fastSpec.name}`);
+  const max = await txoutbox(fastSpec, null);
+  log(`${store}: txoutbox fast path at half its maximum rate (${(max.eventsPerSecond / 2).toFixed(1)} events/s)`);
+  const rows = [max, await txoutbox({ ...fastSpec, name: 'txoutbox fast path, at half its maximum rate' }, max.eventsPerSecond / 2)];
+  // SecantusDB writes about ten outbox transactions a second: its backlog is smaller, and its row says so.
+  const backlog = store === StoreKind.mongodb ? Math.min(BACKLOG, MONGODB_BACKLOG) : BACKLOG;
+  for (const batch of ['100', '500']) {
+    log(`${store}: the fast path draining a backlog of ${backlog}, feed batches of ${batch}`);
+    rows.push(
+      await txoutbox(
+        { id: `fast_backlog${batch}`, name: `txoutbox fast path, draining a backlog of ${backlog} written while the relay was stopped, feed batches of ${batch}`, fastPath: true, backlog, env: { TXOUTBOX_RELAY_BATCH_SIZE: batch }, store },
+        null,
+      ),
+    );
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const pool = new Pool({ connectionString: servers.pg, max: 20 });
@@ -576,24 +601,7 @@ async function main(): Promise<void> {
     log(`plain polling relay draining a backlog of ${BACKLOG}`);
     const pollDrain = await pollingRelay(pool, BACKLOG);
     const fastRows: Row[] = [];
-    for (const store of [StoreKind.postgres, StoreKind.mongodb].filter((k) => values.stores.split(',').includes(k))) {
-      const fastSpec: Variant = { id: 'fast', name: 'txoutbox fast path, writes as fast as possible (8 writers)', fastPath: true, store };
-      log(`${store}: ${fastSpec.name}`);
-      const max = await txoutbox(fastSpec, null);
-      fastRows.push(max);
-      log(`${store}: the fast path at half that rate`);
-      fastRows.push(await txoutbox({ ...fastSpec, name: 'txoutbox fast path, at half its maximum rate' }, max.eventsPerSecond / 2));
-      const backlog = store === StoreKind.mongodb ? Math.min(BACKLOG, MONGODB_BACKLOG) : BACKLOG;
-      for (const batch of ['100', '500']) {
-        log(`${store}: the fast path draining a backlog of ${backlog}, feed batches of ${batch}`);
-        fastRows.push(
-          await txoutbox(
-            { id: `fast_backlog${batch}`, name: `txoutbox fast path, draining a backlog of ${backlog}, feed batches of ${batch}`, fastPath: true, backlog, env: { TXOUTBOX_RELAY_BATCH_SIZE: batch }, store },
-            null,
-          ),
-        );
-      }
-    }
+    for (const store of [StoreKind.postgres, StoreKind.mongodb].filter((k) => values.stores.split(',').includes(k))) fastRows.push(...(await fastPathRows(store)));
     log(`plain polling relay draining a backlog of ${BACKLOG} again (drift check)`);
     const pollDrainAgain = await pollingRelay(pool, BACKLOG);
     console.log(table([...rows, like, autocommit, pollDrain, ...fastRows, { ...pollDrainAgain, name: `${pollDrainAgain.name} (again, at the end: drift)` }], bare.eventsPerSecond, like.eventsPerSecond));
@@ -624,29 +632,13 @@ async function main(): Promise<void> {
     rows.push(max);
     log(`${store}: txoutbox at half the maximum rate (${(max.eventsPerSecond / 2).toFixed(1)} events/s)`);
     rows.push(await txoutbox({ ...defaults, name: 'txoutbox default mode, at half the maximum rate' }, max.eventsPerSecond / 2));
-    const fastSpec: Variant = { id: 'fast', name: 'txoutbox fast path (relay publishes, workflows only on failure), writes as fast as possible', fastPath: true, store };
-    log(`${store}: ${fastSpec.name}`);
-    const fast = await txoutbox(fastSpec, null);
-    rows.push(fast);
-    log(`${store}: txoutbox fast path at half its maximum rate (${(fast.eventsPerSecond / 2).toFixed(1)} events/s)`);
-    rows.push(await txoutbox({ ...fastSpec, name: 'txoutbox fast path, at half its maximum rate' }, fast.eventsPerSecond / 2));
-    // SecantusDB writes about ten outbox transactions a second: its backlog is smaller, and its row says so.
-    const backlog = store === StoreKind.mongodb ? Math.min(BACKLOG, MONGODB_BACKLOG) : BACKLOG;
-    log(`${store}: the fast path draining a backlog of ${backlog}`);
-    rows.push(await txoutbox({ id: 'fast_backlog', name: `txoutbox fast path, draining a backlog of ${backlog} written while the relay was stopped`, fastPath: true, backlog, store }, null));
+    rows.push(...(await fastPathRows(store)));
   }
   log(`a backlog of ${BACKLOG} drained by the plain polling relay (PostgreSQL)`);
   rows.push(await pollingRelay(pool, BACKLOG));
   if (!values.quick) {
     // The tuning steps change the relay's or the worker's Temporal settings, not the store: measured
     // on PostgreSQL, where the store is not the bottleneck (see the MongoDB rows above).
-    log('step: the fast path draining the backlog with feed batches of 500');
-    rows.push(
-      await txoutbox(
-        { id: 'fast_backlog500', name: `step: fast path, backlog of ${BACKLOG}, relay batches of 500 (default 100)`, fastPath: true, backlog: BACKLOG, env: { TXOUTBOX_RELAY_BATCH_SIZE: '500' }, store: StoreKind.postgres },
-        null,
-      ),
-    );
     for (const v of steps) {
       log(v.name);
       rows.push(await txoutbox({ ...v, store: StoreKind.postgres }, null));

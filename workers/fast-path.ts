@@ -138,10 +138,11 @@ export class FastPath {
   async publish(events: readonly OutboxEvent[], claimedAhead?: FeedClaimed): Promise<FastPathResult> {
     const result: FastPathResult = { published: [], fallback: [], skipped: [] };
     if (events.length === 0) return result;
-    if (claimedAhead !== undefined && Date.now() - claimedAhead.at > this.claimAheadMs) {
+    const claimAgeMs = claimedAhead === undefined ? 0 : Date.now() - claimedAhead.at;
+    if (claimAgeMs > this.claimAheadMs) {
       this.logger.warn('fast path: claims made at read time are too old to send inside their lease; the sweeper publishes these events once the lease lapses', {
         events: events.length,
-        ageMs: Date.now() - claimedAhead.at,
+        ageMs: claimAgeMs,
       });
       result.skipped.push(...events);
       return result;
