@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...]
+ *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events N]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
@@ -15,7 +15,8 @@
  *   plain polling relay         SELECT ... FOR UPDATE SKIP LOCKED + batched send + UPDATE, no Temporal
  *   txoutbox, as fast as possible   relay and worker as separate processes, writes through outbox.add()
  *   txoutbox, at half that rate     the same, writes paced at half the measured maximum: latency under load
- *   txoutbox fast path               the relay publishes in batches, workflows only on failure (issue 8), max and half rate
+ *   txoutbox fast path               the relay publishes in batches, workflows only on failure (issue 8), max and half rate;
+ *                                    on PostgreSQL with --fast-events events (default --events), as the polling rows
  *   ..., draining a backlog          polling relay and fast path (feed batches of 100 and 500): --backlog events written first, the relay's drain rate alone
  *   --only fast                      the fast path rows alone (both stores, or --stores) next to the
  *                                    polling relay (writes in one transaction per event, and autocommitted), end to end and draining
@@ -35,7 +36,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { Pool } from 'pg';
+import { Client as PgClient, Pool } from 'pg';
 import { z } from 'zod';
 import {
   applyOutboxDefaults,
@@ -71,9 +72,15 @@ const { values } = parseArgs({
     temporal: { type: 'string', default: '' },
     stores: { type: 'string', default: 'postgres,mongodb' },
     logs: { type: 'string', default: '' },
+    'fast-events': { type: 'string', default: '' },
   },
 });
 const N = Number(values.events);
+/**
+ * Events for the fast path's end-to-end rows on PostgreSQL (--fast-events, default --events): at
+ * about a thousand events a second, 1,000 events are mostly start-up and tail.
+ */
+const FAST_N = values['fast-events'] === '' ? N : Number(values['fast-events']);
 /** Events written before a relay starts, for the drain-rate rows. */
 const BACKLOG = Number(values.backlog);
 const K = Number(values.keys);
@@ -237,8 +244,8 @@ async function bareTemporalOn(engine: { name: string; args: string[] }, port: nu
  * The plain polling relay. `transactional`: each write is its own BEGIN/INSERT/COMMIT, the shape of
  * an outbox writer's (txoutbox's rows write that way); otherwise one autocommitted INSERT each.
  */
-async function pollingRelay(pool: Pool, backlog: number | null = null, transactional = false): Promise<Row> {
-  const count = backlog ?? N;
+async function pollingRelay(pool: Pool, backlog: number | null = null, transactional = false, events = N): Promise<Row> {
+  const count = backlog ?? events;
   const topic = `bench-poll-${stamp}${backlog === null ? '' : '-backlog'}`;
   await createTopic(topic);
   const pgSchema = `bench_${stamp}${backlog === null ? '' : '_backlog'}`;
@@ -284,7 +291,7 @@ async function pollingRelay(pool: Pool, backlog: number | null = null, transacti
     name:
       backlog !== null
         ? `plain polling relay, draining a backlog of ${count} written before it started`
-        : `plain polling relay (no Temporal), batches of 100, ${transactional ? 'one write transaction per event (BEGIN, INSERT, COMMIT)' : 'autocommitted INSERTs'}`,
+        : `plain polling relay (no Temporal), batches of 100, ${count} events, ${transactional ? 'one write transaction per event (BEGIN, INSERT, COMMIT)' : 'autocommitted INSERTs'}`,
     eventsPerSecond: count / seconds,
     // A backlog's latency is its queueing: not reported.
     p50: backlog === null ? percentile(latencies, 50) : undefined,
@@ -336,6 +343,8 @@ interface Variant {
   backlog?: number;
   /** The outbox's store. @default StoreKind.mongodb (the default store) */
   store?: StoreKind;
+  /** Events written end to end. @default N (--events) */
+  events?: number;
 }
 
 /**
@@ -358,25 +367,44 @@ async function writeCost(kind: StoreKind): Promise<Row[]> {
     return (performance.now() - t0) / 1000;
   };
   const build = (i: number) => buildEvent({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, registry, options, newId);
+  // PostgreSQL: a relay LISTENs on the outbox's channel while writers write (as in production), and
+  // add() is timed a second time with the insert trigger that NOTIFYs it disabled. NOTIFY takes a
+  // database-wide lock at commit, so this row says what the trigger costs the writers.
+  const pgSchema = kind === StoreKind.postgres ? db.env.TXOUTBOX_PG_SCHEMA : undefined;
+  const listener = pgSchema === undefined ? undefined : new PgClient({ connectionString: servers.pg });
   try {
+    if (listener !== undefined) {
+      await listener.connect();
+      await listener.query(`listen "txoutbox_${pgSchema}"`);
+    }
     // Warm-up (not timed): the JIT, the connection pool and the store's first-use checks.
     await mapLimit(Array.from({ length: Math.min(count, 100) }, (_, i) => -1 - i), 8, (i) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i}`, payload: payload(0) }, tx)));
+    const add = () => timed((i) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx)));
+    const trigger = (on: boolean) => listener?.query(`alter table "${pgSchema}".outbox_events ${on ? 'enable' : 'disable'} trigger outbox_events_notify`);
     // Two rounds, alternating, so neither side always runs first on a colder table; the second counts.
     let added = 0;
     let inserted = 0;
+    let addedQuiet = NaN;
     for (let round = 0; round < 2; round += 1) {
-      added = await timed((i) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx)));
+      added = await add();
       const built = await Promise.all(Array.from({ length: count }, (_, i) => build(i)));
       inserted = await timed((i) => db.inTransaction((tx) => db.store.insert(built[i] as OutboxEvent, tx as never)));
+      if (pgSchema !== undefined) {
+        await trigger(false);
+        addedQuiet = await add();
+        await trigger(true);
+      }
     }
     const buildOnly = await timed((i) => build(i));
     const per = (seconds: number) => `${((seconds / count) * 1e6).toFixed(0)} µs per event`;
     return [
       { name: `outbox.add() in its own transaction, 8 writers (${count} events; ${per(added)})`, store: kind, eventsPerSecond: count / added },
+      ...(pgSchema === undefined ? [] : [{ name: `outbox.add() with the NOTIFY trigger disabled, a measurement only: the relay needs it (${per(addedQuiet)})`, store: kind, eventsPerSecond: count / addedQuiet }]),
       { name: `the same row, built beforehand, through store.insert() alone (${per(inserted)})`, store: kind, eventsPerSecond: count / inserted },
       { name: `building the event alone: validation, canonical JSON, hash, no database (${per(buildOnly)})`, store: kind, eventsPerSecond: count / buildOnly },
     ];
   } finally {
+    await listener?.end();
     await db.teardown();
   }
 }
@@ -436,7 +464,7 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
     const event = await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx));
     committedAt.set(event.id, Date.now());
   };
-  const count = variantSpec.backlog ?? N;
+  const count = variantSpec.backlog ?? variantSpec.events ?? N;
   if (variantSpec.backlog !== undefined) {
     // One event through the running relay (so its feed has a checkpoint), the relay stopped, the
     // backlog written, the relay started again: the clock runs from its readiness.
@@ -455,11 +483,11 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
   if (variantSpec.backlog !== undefined) {
     // already written
   } else if (rate === null) {
-    await mapLimit(Array.from({ length: N }, (_, i) => i), 8, write);
+    await mapLimit(Array.from({ length: count }, (_, i) => i), 8, write);
   } else {
     const intervalMs = 1000 / rate;
     const pending: Array<Promise<void>> = [];
-    for (let i = 0; i < N; i++) {
+    for (let i = 0; i < count; i++) {
       const due = t0 + i * intervalMs;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -520,12 +548,36 @@ function table(rows: Row[], bareTemporalRate: number, pollingRate: number): stri
 }
 
 /**
+ * The plain polling relay's rows: end to end with writers in one transaction per event (the shape of
+ * an outbox writer's, and the "vs polling relay" divisor) and autocommitted, both with the fast
+ * path's PostgreSQL event count; then draining a backlog.
+ */
+async function pollingBaselines(pool: Pool): Promise<{ rows: Row[]; divisor: number }> {
+  log(`plain polling relay, ${FAST_N} events, one write transaction per event`);
+  const like = await pollingRelay(pool, null, true, FAST_N);
+  log(`plain polling relay, ${FAST_N} events, autocommitted inserts`);
+  const autocommit = await pollingRelay(pool, null, false, FAST_N);
+  log(`plain polling relay draining a backlog of ${BACKLOG}`);
+  const drain = await pollingRelay(pool, BACKLOG);
+  return { rows: [like, autocommit, drain], divisor: like.eventsPerSecond };
+}
+
+/** The polling relay's drain again, at the end of a run: how much the shared machine drifted. */
+async function pollingDrainAgain(pool: Pool): Promise<Row> {
+  log(`plain polling relay draining a backlog of ${BACKLOG} again (drift check)`);
+  const row = await pollingRelay(pool, BACKLOG);
+  return { ...row, name: `${row.name} (again, at the end: drift)` };
+}
+
+/**
  * The fast path's rows on one store: writes as fast as possible, at half that rate, and draining a
  * backlog written while the relay was stopped, once per feed batch size (set explicitly: the
  * default depends on the fast path being on).
  */
 async function fastPathRows(store: StoreKind): Promise<Row[]> {
-  const fastSpec: Variant = { id: 'fast', name: 'txoutbox fast path (relay publishes, workflows only on failure), writes as fast as possible (8 writers)', fastPath: true, store };
+  // SecantusDB writes about ten outbox transactions a second: --events there, not --fast-events.
+  const events = store === StoreKind.postgres ? FAST_N : N;
+  const fastSpec: Variant = { id: 'fast', name: `txoutbox fast path (relay publishes, workflows only on failure), ${events} events written as fast as possible (8 writers)`, fastPath: true, store, events };
   log(`${store}: ${fastSpec.name}`);
   const max = await txoutbox(fastSpec, null);
   log(`${store}: txoutbox fast path at half its maximum rate (${(max.eventsPerSecond / 2).toFixed(1)} events/s)`);
@@ -594,18 +646,11 @@ async function main(): Promise<void> {
   }
   if (only.has('fast')) {
     // The fast path next to the plain polling relay, end to end and draining, in this one run.
-    log('plain polling relay, one write transaction per event');
-    const like = await pollingRelay(pool, null, true);
-    log('plain polling relay, autocommitted inserts');
-    const autocommit = await pollingRelay(pool);
-    log(`plain polling relay draining a backlog of ${BACKLOG}`);
-    const pollDrain = await pollingRelay(pool, BACKLOG);
+    const polling = await pollingBaselines(pool);
     const fastRows: Row[] = [];
     for (const store of [StoreKind.postgres, StoreKind.mongodb].filter((k) => values.stores.split(',').includes(k))) fastRows.push(...(await fastPathRows(store)));
-    log(`plain polling relay draining a backlog of ${BACKLOG} again (drift check)`);
-    const pollDrainAgain = await pollingRelay(pool, BACKLOG);
-    console.log(table([...rows, like, autocommit, pollDrain, ...fastRows, { ...pollDrainAgain, name: `${pollDrainAgain.name} (again, at the end: drift)` }], bare.eventsPerSecond, like.eventsPerSecond));
-    console.log(`\nThe drain rows compare with the polling relay's drain: ${pollDrain.eventsPerSecond.toFixed(1)} events/s first, ${pollDrainAgain.eventsPerSecond.toFixed(1)} at the end.`);
+    const drainAgain = await pollingDrainAgain(pool);
+    console.log(table([...rows, ...polling.rows, ...fastRows, drainAgain], bare.eventsPerSecond, polling.divisor));
     await pool.end();
     return;
   }
@@ -621,9 +666,8 @@ async function main(): Promise<void> {
     await pool.end();
     return;
   }
-  log('plain polling relay');
-  const polling = await pollingRelay(pool);
-  rows.push(polling);
+  const polling = await pollingBaselines(pool);
+  rows.push(...polling.rows);
   // The core rows on each store: MongoDB (the default store) then PostgreSQL.
   for (const store of [StoreKind.mongodb, StoreKind.postgres]) {
     const defaults: Variant = { id: 'default', name: 'txoutbox default mode, writes as fast as possible (8 writers)', store };
@@ -634,8 +678,7 @@ async function main(): Promise<void> {
     rows.push(await txoutbox({ ...defaults, name: 'txoutbox default mode, at half the maximum rate' }, max.eventsPerSecond / 2));
     rows.push(...(await fastPathRows(store)));
   }
-  log(`a backlog of ${BACKLOG} drained by the plain polling relay (PostgreSQL)`);
-  rows.push(await pollingRelay(pool, BACKLOG));
+  rows.push(await pollingDrainAgain(pool));
   if (!values.quick) {
     // The tuning steps change the relay's or the worker's Temporal settings, not the store: measured
     // on PostgreSQL, where the store is not the bottleneck (see the MongoDB rows above).
@@ -650,13 +693,14 @@ async function main(): Promise<void> {
 
   const versions = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
   const report = [
-    `Run ${new Date().toISOString()}: \`npm run bench -- --events ${N} --keys ${K} --backlog ${BACKLOG}${values.quick ? ' --quick' : ''}\``,
+    `Run ${new Date().toISOString()}`,
     '',
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}; Node ${process.version};`,
-    `Temporal CLI dev server 1.5.1 (server 1.29.1, SQLite file); Kafka 4.4.0 (one KRaft broker); PostgreSQL 15; MongoDB: SecantusDB 0.7.0b3 (a Python server speaking MongoDB's protocol, one-member replica set; its own docs put it 4–17× slower than mongod per operation);`,
+    `Command: \`npx tsx scripts/bench.ts ${process.argv.slice(2).join(' ')}\``,
+    `Temporal CLI dev server 1.5.1 (server 1.29.1, SQLite in WAL mode) unless a row names another engine; Kafka 4.4.0 (one KRaft broker); PostgreSQL 15; MongoDB: SecantusDB 0.7.0b3 (a Python server speaking MongoDB's protocol, one-member replica set; its own docs put it 4–17× slower than mongod per operation);`,
     `kafkajs ${versions.devDependencies.kafkajs}, @temporalio/* ${versions.devDependencies['@temporalio/client']}. All servers and the benchmark share the one machine.`,
     '',
-    table(rows, bare.eventsPerSecond, polling.eventsPerSecond),
+    table(rows, bare.eventsPerSecond, polling.divisor),
     '',
     'Latency: from the write transaction\'s commit to Kafka\'s acknowledgement (recorded on the event). CPU and memory: the relay and worker processes\' own `process_cpu_seconds_total` and peak `process_resident_memory_bytes`, sampled every 200 ms.',
   ].join('\n');
