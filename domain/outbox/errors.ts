@@ -34,6 +34,8 @@ export const OutboxErrorCode = {
   kafkaPositionTaken: 'KAFKA_POSITION_TAKEN',
   /** A saved change-feed position the store cannot use (ahead of the database, unreadable): dropped, and the sweeper covers the gap. */
   checkpointCorrupt: 'CHECKPOINT_CORRUPT',
+  /** A relay no longer holds the lease of a partition it read: it may not save that partition's position. */
+  leaseLost: 'LEASE_LOST',
 } as const;
 export type OutboxErrorCode = (typeof OutboxErrorCode)[keyof typeof OutboxErrorCode];
 
@@ -48,6 +50,9 @@ export interface OutboxErrorContext {
   feed?: string;
   /** A PostgreSQL transaction id (feed positions). */
   txid?: string;
+  /** A relay of a partitioned group (issue 17), and the partitions the error is about. */
+  member?: string;
+  partitions?: string;
   /** The PostgreSQL schema or MongoDB collection the error is about. */
   schema?: string;
   collection?: string;

@@ -10,3 +10,4 @@ export * from './store';
 export * from './cloudevents';
 export * from './logger';
 export * from './tracing';
+export * from './partitions';

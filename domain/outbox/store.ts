@@ -1,4 +1,5 @@
 import type { EventResolution, OutboxEvent, OutboxStatus, PublishResult } from './event';
+import type { PartitionLeases } from './partitions';
 
 /**
  * Who publishes a pending event: the relay's fast path (`fast`, for a lease) or its Temporal workflow
@@ -15,7 +16,7 @@ export type MarkResult = 'marked' | 'already-published' | 'not-found';
  * the caller's open transaction: `{ session }` for MongoDB, `{ client }` for PostgreSQL.
  * The relay and the activities only ever see this interface, never a driver.
  */
-export interface OutboxStore<Tx> {
+export interface OutboxStore<Tx> extends PartitionLeases {
   /** `mongodb` or `postgres`: for logs and the contract test's names. */
   readonly kind: string;
   /**
@@ -55,9 +56,10 @@ export interface OutboxStore<Tx> {
   transition(eventId: string, change: StatusChange): Promise<boolean>;
   /**
    * Up to `limit` events still `pending` whose id is below `beforeId` (ids are time-ordered, so this
-   * is "created before"), oldest first, after `afterId` when given (to page through a backlog).
+   * is "created before"), oldest first, after `afterId` when given (to page through a backlog), of
+   * the given `partitions` only when given.
    */
-  findPending(query: { beforeId: string; afterId?: string; limit: number }): Promise<OutboxEvent[]>;
+  findPending(query: { beforeId: string; afterId?: string; limit: number; partitions?: readonly number[] }): Promise<OutboxEvent[]>;
   /** Events by status and type, oldest first, ids in (afterId, beforeId). */
   list(query: ListQuery): Promise<OutboxEvent[]>;
   /** Counts by status and the oldest pending event (for `status`, lag and alerts). */
@@ -117,6 +119,17 @@ export interface FeedOptions {
    * a store that cannot leaves `FeedBatch.claimed` unset and the relay claims after the read.
    */
   claim?: FeedClaim;
+  /**
+   * Partitioned reading (issue 17): only the events of `ids`, each partition's position saved under
+   * its own checkpoint (`partitionCheckpointName(name, p)`), and only while `member` holds its lease in
+   * the group `name`. The feed starts from the oldest of the partitions' positions.
+   */
+  partitions?: FeedPartitions;
+}
+
+export interface FeedPartitions {
+  ids: readonly number[];
+  member: string;
 }
 
 /** Which events a feed claims for the fast path as it reads them (see `OutboxStore.claim`, owner `fast`). */
@@ -142,8 +155,12 @@ export interface FeedBatch {
   claimed?: FeedClaimed;
 }
 
-/** Reasons the feed may have skipped events, which the relay answers with a sweep. */
-export type FeedGap = 'no-checkpoint' | 'history-lost' | 'checkpoint-unusable';
+/**
+ * Reasons the feed may have skipped events, which the relay answers with a sweep. `partitions-merged`:
+ * a partitioned feed took partitions whose positions it cannot order (MongoDB's resume tokens are
+ * opaque) and started from one of them.
+ */
+export type FeedGap = 'no-checkpoint' | 'history-lost' | 'checkpoint-unusable' | 'partitions-merged';
 
 export interface ChangeFeed {
   /** Batches until `signal` aborts. Empty batches come at least every `maxWaitMs`. */

@@ -13,7 +13,12 @@ import type {
   WithId,
 } from 'mongodb';
 import {
+  checkPartitionCount,
   createChangeFeed,
+  DEFAULT_PARTITION_COUNT,
+  partitionCheckpointName,
+  partitionOf,
+  type PartitionStatus,
   DEFAULT_PURGE_BATCH,
   ENVELOPE_VERSION,
   CLOUDEVENTS_SPEC_VERSION,
@@ -58,6 +63,29 @@ interface CheckpointDocument {
   updatedAt: Date;
 }
 
+/** The outbox's partition count (issue 17), written once by the first setup. */
+interface MetaDocument {
+  _id: string;
+  count: number;
+}
+
+/** One partition's lease in a relay group: `_id` is `partitionCheckpointName(group, partition)`. */
+interface LeaseDocument {
+  _id: string;
+  group: string;
+  partition: number;
+  owner: string | null;
+  expiresAt: Date | null;
+}
+
+/** A live relay of a group: `_id` is group, NUL, member. */
+interface RelayDocument {
+  _id: string;
+  group: string;
+  member: string;
+  expiresAt: Date;
+}
+
 /**
  * What the adapter uses of the driver, by the driver's own signatures: a real `Db` satisfies it,
  * and unit tests pass small fakes of sessions and change streams through it.
@@ -97,6 +125,11 @@ export interface MongoStoreOptions {
   /** Collection of change-stream checkpoints. @default "outbox_checkpoints" */
   checkpointsCollection?: string;
   logger?: Logger;
+  /**
+   * Partitions of the outbox, fixed by the first `setup()` (issue 17). A later setup with another
+   * count fails with INVALID_CONFIG. @default DEFAULT_PARTITION_COUNT (when setup creates them)
+   */
+  partitions?: number;
 }
 
 /**
@@ -126,13 +159,23 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   private readonly logger: Logger;
   private readonly db: MongoDbLike;
   private readonly collectionNames: readonly string[];
+  private readonly meta: MongoCollectionLike<MetaDocument>;
+  private readonly leases: MongoCollectionLike<LeaseDocument>;
+  private readonly relays: MongoCollectionLike<RelayDocument>;
+  private readonly partitionsOption: number | undefined;
+  /** The outbox's partition count once read (it never changes). */
+  private partitionCountRead: number | undefined;
 
   constructor(options: MongoStoreOptions) {
     this.db = options.db;
     const events = options.eventsCollection ?? 'outbox_events';
     const checkpoints = options.checkpointsCollection ?? 'outbox_checkpoints';
     const sequences = 'outbox_key_sequences';
-    this.collectionNames = [events, checkpoints, sequences];
+    this.collectionNames = [events, checkpoints, sequences, 'outbox_meta', 'outbox_leases', 'outbox_relays'];
+    this.meta = this.db.collection<MetaDocument>('outbox_meta');
+    this.leases = this.db.collection<LeaseDocument>('outbox_leases');
+    this.relays = this.db.collection<RelayDocument>('outbox_relays');
+    this.partitionsOption = options.partitions === undefined ? undefined : checkPartitionCount(options.partitions);
     this.events = this.db.collection<OutboxDocument>(events);
     this.checkpoints = this.db.collection<CheckpointDocument>(checkpoints);
     this.sequences = this.db.collection<{ _id: string; sequence: number }>(sequences);
@@ -155,6 +198,15 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
         },
       );
       if (created) done.push(`created collection ${name}`);
+    }
+    const wanted = this.partitionsOption ?? DEFAULT_PARTITION_COUNT;
+    if ((await this.meta.findOne({ _id: 'partitions' })) === null) {
+      await this.meta.updateOne({ _id: 'partitions' }, { $setOnInsert: { count: wanted } }, { upsert: true });
+      done.push(`set the outbox's partition count to ${wanted}`);
+    }
+    const stored = (await this.meta.findOne({ _id: 'partitions' }))?.count;
+    if (this.partitionsOption !== undefined && stored !== this.partitionsOption) {
+      throw new OutboxError(OutboxErrorCode.invalidConfig, `mongodb store: the outbox has ${String(stored)} partitions, fixed at its set-up; it cannot be set up with ${this.partitionsOption}`);
     }
     const existing = new Set(await this.eventIndexNames());
     const missing = MongoOutboxStore.EVENT_INDEXES.filter((index) => !existing.has(index.name));
@@ -236,9 +288,75 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
       );
       sequence = counter?.sequence ?? null;
     }
+    const partitions = await this.partitionCountIfSetUp();
     const { id, ...rest } = event;
-    await this.events.insertOne({ _id: id, ...rest, sequence }, { session });
+    await this.events.insertOne({ _id: id, ...rest, sequence, ...(partitions === null ? {} : { partition: partitionOf(event.key, partitions) }) }, { session });
     return sequence;
+  }
+
+  /** The partition count, read once; null while the outbox was not set up since partitions came (its events then count as partition 0). */
+  private async partitionCountIfSetUp(): Promise<number | null> {
+    if (this.partitionCountRead !== undefined) return this.partitionCountRead;
+    const count = (await this.meta.findOne({ _id: 'partitions' }))?.count ?? null;
+    if (count !== null) this.partitionCountRead = count;
+    return count;
+  }
+
+  async partitionCount(): Promise<number> {
+    const count = await this.partitionCountIfSetUp();
+    if (count === null) {
+      throw new OutboxError(OutboxErrorCode.storeNotSetUp, 'mongodb store: no partition count: run `txoutbox migrate` once (or call store.setup() from your migrations)', {
+        context: { collection: 'outbox_meta' },
+      });
+    }
+    return count;
+  }
+
+  async heartbeat(group: string, member: string, ttlMs: number): Promise<string[]> {
+    const now = await this.serverNow();
+    await this.relays.updateOne({ _id: `${group}\u0000${member}` }, { $set: { group, member, expiresAt: new Date(now.getTime() + ttlMs) } }, { upsert: true });
+    // Members gone for an hour are forgotten (a crashed relay never leaves).
+    await this.relays.deleteMany({ group, expiresAt: { $lt: new Date(now.getTime() - 3_600_000) } });
+    const live = await this.relays.find({ group, expiresAt: { $gt: now } }, { sort: { member: 1 }, limit: 10_000 }).toArray();
+    return [...new Set([...live.map((r) => r.member), member])].sort();
+  }
+
+  async acquire(group: string, member: string, partitions: readonly number[], ttlMs: number): Promise<number[]> {
+    const now = await this.serverNow();
+    const expiresAt = new Date(now.getTime() + ttlMs);
+    for (const partition of partitions) {
+      // Matches a lease this member holds, nobody holds, or that ran out; a lease someone else holds
+      // does not match, and the upsert's insert then fails on the _id: not taken.
+      await this.leases
+        .updateOne(
+          { _id: partitionCheckpointName(group, partition), $or: [{ owner: member }, { owner: null }, { expiresAt: { $lte: now } }] },
+          { $set: { group, partition, owner: member, expiresAt } },
+          { upsert: true },
+        )
+        .catch((err: unknown) => {
+          if ((err as { code?: unknown }).code !== 11000) throw err;
+        });
+    }
+    const held = await this.leases.find({ group, owner: member, expiresAt: expiresAt, partition: { $in: [...partitions] } }, { sort: { partition: 1 }, limit: partitions.length }).toArray();
+    return held.map((l) => l.partition);
+  }
+
+  async releaseLeases(group: string, member: string, partitions: readonly number[], leave = false): Promise<void> {
+    await this.leases.updateMany({ group, owner: member, partition: { $in: [...partitions] } }, { $set: { owner: null, expiresAt: null } });
+    if (leave) await this.relays.deleteOne({ _id: `${group}\u0000${member}` });
+  }
+
+  async partitionStatus(group: string): Promise<PartitionStatus[]> {
+    const count = await this.partitionCount();
+    const leases = await this.leases.find({ group }, { sort: { partition: 1 }, limit: count }).toArray();
+    return Promise.all(
+      Array.from({ length: count }, async (_, p): Promise<PartitionStatus> => {
+        const filter: Filter<OutboxDocument> = { status: 'pending', ...partitionMatch([p]) };
+        const [pending, [oldest]] = await Promise.all([this.events.countDocuments(filter), this.events.find(filter, { sort: { _id: 1 }, limit: 1 }).toArray()]);
+        const lease = leases.find((l) => l.partition === p);
+        return { partition: p, owner: lease?.owner ?? null, expiresAt: lease?.expiresAt ?? null, pending, oldestPending: oldest ? { id: oldest._id, occurredAt: oldest.occurredAt } : null };
+      }),
+    );
   }
 
   async nextOpenSequence(topic: string, key: string): Promise<number | null> {
@@ -328,10 +446,11 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     return matchedCount === 1;
   }
 
-  async findPending(query: { beforeId: string; afterId?: string; limit: number }): Promise<OutboxEvent[]> {
+  async findPending(query: { beforeId: string; afterId?: string; limit: number; partitions?: readonly number[] }): Promise<OutboxEvent[]> {
     const idRange: { $lt: string; $gt?: string } = { $lt: query.beforeId };
     if (query.afterId !== undefined) idRange.$gt = query.afterId;
-    const docs = await this.events.find({ status: 'pending', _id: idRange }, { sort: { _id: 1 }, limit: query.limit }).toArray();
+    const partitions = query.partitions === undefined ? {} : partitionMatch(query.partitions);
+    const docs = await this.events.find({ status: 'pending', _id: idRange, ...partitions }, { sort: { _id: 1 }, limit: query.limit }).toArray();
     return docs.map(toEvent);
   }
 
@@ -381,7 +500,7 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   }
 
   private async *feedBatches(options: FeedOptions, signal: AbortSignal, gap: (reason: FeedGap) => void): AsyncGenerator<FeedBatch> {
-    const saved = await this.checkpoints.findOne({ _id: options.name });
+    const saved = options.partitions === undefined ? await this.checkpoints.findOne({ _id: options.name }) : await this.partitionsStart(options.name, options.partitions.ids, gap);
     let token: ResumeToken | undefined = saved?.resumeToken;
     if (token !== undefined && !looksLikeResumeToken(token)) {
       // Not a resume token at all (a hand-edited or damaged document): dropped; the sweeper covers the gap.
@@ -389,7 +508,7 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
         context: { feed: options.name },
       });
       this.logger.error(problem.message, { error: problem });
-      await this.checkpoints.deleteOne({ _id: options.name });
+      await this.checkpoints.deleteOne({ _id: saved?._id ?? options.name });
       token = undefined;
       gap('checkpoint-unusable');
     } else if (token === undefined) {
@@ -434,6 +553,7 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
           events,
           checkpoint: async () => {
             if (resumeToken === undefined || resumeToken === null) return;
+            if (options.partitions !== undefined) return this.savePartitionCheckpoints(options.name, options.partitions, resumeToken);
             await this.checkpoints.updateOne(
               { _id: options.name },
               { $set: { resumeToken, updatedAt: new Date() } },
@@ -450,8 +570,59 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   private openStream(options: FeedOptions, token: ResumeToken | undefined): ChangeStreamLike {
     const watchOptions: ChangeStreamOptions = { maxAwaitTimeMS: options.maxWaitMs, batchSize: options.batchSize };
     if (token !== undefined) watchOptions.startAfter = token;
-    return this.events.watch([{ $match: { operationType: 'insert' } }], watchOptions);
+    const partitions = options.partitions === undefined ? {} : prefixed('fullDocument.', partitionMatch(options.partitions.ids));
+    return this.events.watch([{ $match: { operationType: 'insert', ...partitions } }], watchOptions);
   }
+
+  /**
+   * Where a partitioned feed starts. Resume tokens are opaque (SecantusDB's do not even sort by
+   * time), so the feed cannot tell which partition's position is the oldest: when they differ it
+   * starts from the one saved longest ago and reports a gap, and the sweeper delivers what that
+   * start skipped once the grace period has passed. A partition never saved takes the group's
+   * unpartitioned position, where a relay that read every partition left off.
+   */
+  private async partitionsStart(name: string, partitions: readonly number[], gap: (reason: FeedGap) => void): Promise<CheckpointDocument | null> {
+    const names = partitions.map((p) => partitionCheckpointName(name, p));
+    const saved = await this.checkpoints.find({ _id: { $in: [...names, name] } }, { sort: { updatedAt: 1 }, limit: names.length + 1 }).toArray();
+    const group = saved.find((c) => c._id === name);
+    const starts = names.map((n) => saved.find((c) => c._id === n) ?? group);
+    const known = starts.filter((c): c is CheckpointDocument => c !== undefined);
+    if (known.length === 0) return null;
+    if (known.length < starts.length) gap('no-checkpoint');
+    else if (new Set(known.map((c) => JSON.stringify(c.resumeToken))).size > 1) gap('partitions-merged');
+    return known.reduce((a, b) => (a.updatedAt <= b.updatedAt ? a : b));
+  }
+
+  /**
+   * Saves the token for each partition, only while the member holds all their leases (LEASE_LOST
+   * otherwise, saving nothing). The lease is checked, then the positions written: a lease that runs
+   * out between the two lets one last position through (the new owner's feed started from an older one).
+   */
+  private async savePartitionCheckpoints(name: string, partitions: { ids: readonly number[]; member: string }, resumeToken: ResumeToken): Promise<void> {
+    const now = await this.serverNow();
+    const held = await this.leases.find({ group: name, owner: partitions.member, expiresAt: { $gt: now }, partition: { $in: [...partitions.ids] } }, { sort: { partition: 1 }, limit: partitions.ids.length }).toArray();
+    const lost = partitions.ids.filter((p) => !held.some((l) => l.partition === p));
+    if (lost.length > 0) {
+      throw new OutboxError(OutboxErrorCode.leaseLost, `relay ${partitions.member} no longer holds the lease of partitions ${lost.join(', ')} of ${JSON.stringify(name)}: their position is not saved`, {
+        context: { feed: name, member: partitions.member, partitions: lost.join(',') },
+      });
+    }
+    const names = partitions.ids.map((p) => partitionCheckpointName(name, p));
+    const { matchedCount } = await this.checkpoints.updateMany({ _id: { $in: names } }, { $set: { resumeToken, updatedAt: now } });
+    if (matchedCount < names.length) {
+      for (const n of names) await this.checkpoints.updateOne({ _id: n }, { $set: { resumeToken, updatedAt: now } }, { upsert: true });
+    }
+  }
+}
+
+/** A filter of the events in `partitions`; events written before partitions came have none and count as partition 0. */
+function partitionMatch(partitions: readonly number[]): { partition: { $in: Array<number | null> } } {
+  return { partition: { $in: partitions.includes(0) ? [...partitions, null] : [...partitions] } };
+}
+
+/** The same filter on a change event's document. */
+function prefixed(prefix: string, filter: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(filter).map(([k, v]) => [`${prefix}${k}`, v]));
 }
 
 function isPositionLost(err: unknown): boolean {
@@ -461,7 +632,7 @@ function isPositionLost(err: unknown): boolean {
 
 function toEvent(doc: OutboxDocument): OutboxEvent {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars -- ownership is the store's, not the envelope's
-  const { _id, owner, claimedUntil, claimToken, ...rest } = doc;
+  const { _id, owner, claimedUntil, claimToken, partition, ...rest } = doc as OutboxDocument & { partition?: number };
   return {
     ...rest,
     id: _id,

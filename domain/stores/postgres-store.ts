@@ -1,6 +1,12 @@
 import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
 import {
+  checkPartitionCount,
   createChangeFeed,
+  DEFAULT_PARTITION_COUNT,
+  MAX_PARTITION_COUNT,
+  partitionCheckpointName,
+  partitionOf,
+  type PartitionStatus,
   DEFAULT_PURGE_BATCH,
   kafkaPositionTaken,
   OutboxError,
@@ -56,6 +62,11 @@ export interface PostgresStoreOptions {
    * pool you give keeps its own settings (see `pgPoolConfig`). @default 30000
    */
   queryTimeoutMs?: number;
+  /**
+   * Partitions of the outbox, fixed by the first `setup()` (issue 17). A later setup with another
+   * count fails with INVALID_CONFIG. @default DEFAULT_PARTITION_COUNT (when setup creates them)
+   */
+  partitions?: number;
 }
 
 /**
@@ -104,6 +115,14 @@ export async function withPgTransaction<T>(pool: Pool, work: (tx: PgTx & { clien
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,40}$/;
+
+/**
+ * A where-clause of the events whose partition is in the int[] parameter `param` (null: every
+ * partition). Rows written before partitions came have none and count as partition 0.
+ */
+function partitionFilter(param: string): string {
+  return `(${param}::int[] is null or partition = any(${param}::int[]) or (partition is null and 0 = any(${param}::int[])))`;
+}
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 interface EventRow {
@@ -162,6 +181,8 @@ const ADDED_COLUMNS: ReadonlyArray<[string, string]> = [
   ['sequence', 'bigint'],
   ['owner', 'text'],
   ['claimed_until', 'timestamptz'],
+  // issue 17: rows written before it have none, and count as partition 0 (see partitionFilter).
+  ['partition', 'int'],
 ];
 
 export class PostgresOutboxStore implements OutboxStore<PgTx> {
@@ -173,6 +194,12 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
   private readonly events: string;
   private readonly checkpoints: string;
   private readonly sequences: string;
+  private readonly partitionsTable: string;
+  private readonly leases: string;
+  private readonly relays: string;
+  private readonly partitionsOption: number | undefined;
+  /** The outbox's partition count once read (it never changes); undefined: not read yet. */
+  private partitionCountRead: number | undefined;
   readonly channel: string;
 
   constructor(options: PostgresStoreOptions) {
@@ -191,6 +218,10 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     this.events = `"${schema}".outbox_events`;
     this.checkpoints = `"${schema}".outbox_checkpoints`;
     this.sequences = `"${schema}".outbox_key_sequences`;
+    this.partitionsTable = `"${schema}".outbox_partitions`;
+    this.leases = `"${schema}".outbox_leases`;
+    this.relays = `"${schema}".outbox_relays`;
+    this.partitionsOption = options.partitions === undefined ? undefined : checkPartitionCount(options.partitions);
     this.channel = `txoutbox_${schema}`;
   }
 
@@ -233,6 +264,15 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
         if (have.has(column)) continue;
         await client.query(`alter table ${this.events} add column if not exists ${column} ${type}`);
         done.push(`added column ${this.events}.${column}`);
+      }
+      // The partition count: written once, by the first setup; never changed after.
+      const wanted = this.partitionsOption ?? DEFAULT_PARTITION_COUNT;
+      const { rowCount: countCreated } = await client.query(`insert into ${this.partitionsTable} (id, count) values (true, $1) on conflict (id) do nothing`, [wanted]);
+      if (countCreated === 1) done.push(`set the outbox's partition count to ${wanted}`);
+      const { rows: countRows } = await client.query<{ count: number }>(`select count from ${this.partitionsTable}`);
+      const stored = countRows[0]?.count;
+      if (this.partitionsOption !== undefined && stored !== this.partitionsOption) {
+        throw new OutboxError(OutboxErrorCode.invalidConfig, `postgres store: the outbox in schema "${this.schema}" has ${String(stored)} partitions, fixed at its set-up; it cannot be set up with ${this.partitionsOption}`);
       }
       const { rows: trigger } = await client.query(`select 1 from pg_trigger where tgrelid = $1::regclass and tgname = 'outbox_events_notify'`, [this.events]);
       const { rows: fn } = await client.query(`select 1 from pg_proc where oid = to_regproc($1)`, [`"${this.schema}".outbox_events_notify`]);
@@ -322,7 +362,28 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
           created_at timestamptz not null default now(),
           sequence bigint,
           owner text,
-          claimed_until timestamptz
+          claimed_until timestamptz,
+          partition int
+        )`,
+      ],
+      [this.partitionsTable, `create table ${this.partitionsTable} (id boolean primary key default true check (id), count int not null check (count between 1 and ${MAX_PARTITION_COUNT}))`],
+      [
+        this.leases,
+        `create table ${this.leases} (
+          grp text not null,
+          partition int not null,
+          owner text,
+          expires_at timestamptz,
+          primary key (grp, partition)
+        )`,
+      ],
+      [
+        this.relays,
+        `create table ${this.relays} (
+          grp text not null,
+          member text not null,
+          expires_at timestamptz not null,
+          primary key (grp, member)
         )`,
       ],
       [
@@ -371,7 +432,7 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
   }
 
   async checkSetUp(): Promise<void> {
-    const tables = [this.events, this.checkpoints, this.sequences];
+    const tables = [this.events, this.checkpoints, this.sequences, this.partitionsTable, this.leases, this.relays];
     const { rows } = await this.pool.query<{ missing: string[] }>(
       `select coalesce(array_agg(name), '{}') as missing from unnest($1::text[]) as name where to_regclass(name) is null`,
       [tables],
@@ -413,10 +474,11 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
       );
       sequence = Number(rows[0]?.sequence);
     }
+    const partitions = await this.partitionCountIfSetUp();
     await tx.client.query(
       `insert into ${this.events} (id, envelope_version, spec_version, source, type, schema_version,
-         aggregate_type, aggregate_id, topic, key, payload, payload_hash, headers, occurred_at, status, attempts, sequence)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+         aggregate_type, aggregate_id, topic, key, payload, payload_hash, headers, occurred_at, status, attempts, sequence, partition)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
       [
         event.id,
         event.envelopeVersion,
@@ -435,9 +497,84 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
         event.status,
         event.attempts,
         sequence,
+        partitions === null ? null : partitionOf(event.key, partitions),
       ],
     );
     return sequence;
+  }
+
+  /**
+   * The partition count, read once; null while the outbox was not set up since partitions came
+   * (issue 17): its writers then keep writing, their events in partition 0, until `txoutbox migrate`.
+   */
+  private async partitionCountIfSetUp(): Promise<number | null> {
+    if (this.partitionCountRead !== undefined) return this.partitionCountRead;
+    const { rows } = await this.pool.query<{ count: number | null }>(`select (select count from ${this.partitionsTable}) as count`).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code === '42P01') return { rows: [{ count: null }] };
+      throw err;
+    });
+    const count = rows[0]?.count ?? null;
+    if (count !== null) this.partitionCountRead = count;
+    return count;
+  }
+
+  async partitionCount(): Promise<number> {
+    const count = await this.partitionCountIfSetUp();
+    if (count === null) throw storeNotSetUp('postgres store: no partition count', this.schema);
+    return count;
+  }
+
+  async heartbeat(group: string, member: string, ttlMs: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ member: string }>(
+      `with beat as (
+         insert into ${this.relays} (grp, member, expires_at) values ($1, $2, now() + $3 * interval '1 millisecond')
+         on conflict (grp, member) do update set expires_at = excluded.expires_at)
+       select member from ${this.relays} where grp = $1 and expires_at > now() and member <> $2
+       union select $2 order by 1`,
+      [group, member, ttlMs],
+    );
+    // Members gone for an hour are forgotten (a crashed relay never leaves).
+    await this.pool.query(`delete from ${this.relays} where grp = $1 and expires_at < now() - interval '1 hour'`, [group]);
+    return rows.map((r) => r.member);
+  }
+
+  async acquire(group: string, member: string, partitions: readonly number[], ttlMs: number): Promise<number[]> {
+    if (partitions.length === 0) return [];
+    await this.pool.query(`insert into ${this.leases} (grp, partition) select $1, p from unnest($2::int[]) as p on conflict do nothing`, [group, partitions]);
+    const { rows } = await this.pool.query<{ partition: number }>(
+      `update ${this.leases} set owner = $2, expires_at = now() + $4 * interval '1 millisecond'
+        where grp = $1 and partition = any($3::int[]) and (owner = $2 or owner is null or expires_at <= now())
+        returning partition`,
+      [group, member, partitions, ttlMs],
+    );
+    return rows.map((r) => r.partition).sort((a, b) => a - b);
+  }
+
+  async releaseLeases(group: string, member: string, partitions: readonly number[], leave = false): Promise<void> {
+    await this.pool.query(`update ${this.leases} set owner = null, expires_at = null where grp = $1 and owner = $2 and partition = any($3::int[])`, [group, member, partitions]);
+    if (leave) await this.pool.query(`delete from ${this.relays} where grp = $1 and member = $2`, [group, member]);
+  }
+
+  async partitionStatus(group: string): Promise<PartitionStatus[]> {
+    const count = await this.partitionCount();
+    const [leases, pending] = await Promise.all([
+      this.pool.query<{ partition: number; owner: string | null; expires_at: Date | null }>(`select partition, owner, expires_at from ${this.leases} where grp = $1`, [group]),
+      this.pool.query<{ partition: number; n: number; oldest_id: string; oldest_at: Date }>(
+        `select coalesce(partition, 0) as partition, count(*)::int as n, min(id::text) as oldest_id, min(occurred_at) as oldest_at
+           from ${this.events} where status = 'pending' group by 1`,
+      ),
+    ]);
+    return Array.from({ length: count }, (_, p) => {
+      const lease = leases.rows.find((l) => l.partition === p);
+      const backlog = pending.rows.find((r) => r.partition === p);
+      return {
+        partition: p,
+        owner: lease?.owner ?? null,
+        expiresAt: lease?.expires_at ?? null,
+        pending: backlog?.n ?? 0,
+        oldestPending: backlog === undefined ? null : { id: backlog.oldest_id, occurredAt: backlog.oldest_at },
+      };
+    });
   }
 
   async nextOpenSequence(topic: string, key: string): Promise<number | null> {
@@ -537,12 +674,12 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     return result.rowCount === 1;
   }
 
-  async findPending(query: { beforeId: string; afterId?: string; limit: number }): Promise<OutboxEvent[]> {
+  async findPending(query: { beforeId: string; afterId?: string; limit: number; partitions?: readonly number[] }): Promise<OutboxEvent[]> {
     const { rows } = await this.pool.query<EventRow>(
       `select * from ${this.events}
-        where status = 'pending' and id < $1 and id > $2
+        where status = 'pending' and id < $1 and id > $2 and ${partitionFilter('$4')}
         order by id limit $3`,
-      [query.beforeId, query.afterId ?? NIL_UUID, query.limit],
+      [query.beforeId, query.afterId ?? NIL_UUID, query.limit, query.partitions ?? null],
     );
     return rows.map(toEvent);
   }
@@ -617,7 +754,7 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     signal.addEventListener('abort', onAbort);
     try {
       await listener.query(`listen ${this.channel}`);
-      let position = await this.loadCheckpoint(options.name);
+      let position = options.partitions === undefined ? await this.loadCheckpoint(options.name) : await this.loadPartitionsStart(options.name, options.partitions.ids, gap);
       if (position === null) {
         position = await this.currentPosition();
         this.logger.info('change feed has no checkpoint: starting from now, the sweeper finds older pending events', {
@@ -634,7 +771,8 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
           { context: { feed: options.name, txid: position.txid } },
         );
         this.logger.error(problem.message, { error: problem });
-        await this.deleteCheckpoint(options.name);
+        if (options.partitions === undefined) await this.deleteCheckpoint(options.name);
+        else await this.pool.query(`delete from ${this.checkpoints} where name = any($1::text[])`, [options.partitions.ids.map((p) => partitionCheckpointName(options.name, p))]);
         position = await this.currentPosition();
         gap('checkpoint-unusable');
       }
@@ -649,7 +787,8 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
         yield {
           events: rows.map(toEvent),
           checkpoint: async () => {
-            if (next !== saved) await this.saveCheckpoint(options.name, next);
+            if (options.partitions !== undefined) await this.savePartitionCheckpoints(options.name, options.partitions, next);
+            else if (next !== saved) await this.saveCheckpoint(options.name, next);
           },
           ...(options.claim === undefined ? {} : { claimed: { ids: new Set(rows.filter((r) => r.fast_claimed === true).map((r) => r.id)), at: claimedAt } }),
         };
@@ -691,13 +830,14 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
    * took 100+ ms per batch once the table's statistics changed mid-drain.
    */
   private async readFeed(position: Position, options: FeedOptions): Promise<Array<EventRow & { fast_claimed?: boolean }>> {
+    const partitions = options.partitions?.ids ?? null;
     const next = `select * from ${this.events}
         where txid < pg_snapshot_xmin(pg_current_snapshot())
-          and (txid, id) > ($1::xid8, $2::uuid)
+          and (txid, id) > ($1::xid8, $2::uuid) and ${partitionFilter(options.claim === undefined ? '$4' : '$7')}
         order by txid, id
         limit $3`;
     if (options.claim === undefined) {
-      return (await this.pool.query<EventRow>(next, [position.txid, position.id, options.batchSize])).rows;
+      return (await this.pool.query<EventRow>(next, [position.txid, position.id, options.batchSize, partitions])).rows;
     }
     const { topics, types, leaseMs } = options.claim;
     const { rows } = await this.pool.query<EventRow & { fast_claimed: boolean }>(
@@ -710,9 +850,63 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
        select batch.*, claimed.id is not null as fast_claimed
          from batch left join claimed on claimed.id = batch.id
         order by batch.txid, batch.id`,
-      [position.txid, position.id, options.batchSize, leaseMs, [...topics], [...types]],
+      [position.txid, position.id, options.batchSize, leaseMs, [...topics], [...types], partitions],
     );
     return rows;
+  }
+
+  /**
+   * Where a partitioned feed starts: the oldest of its partitions' saved positions, so no partition
+   * misses an event (the others read a few again: their starts are refused as duplicates, their fast
+   * claims fail). A partition never saved takes the group's unpartitioned position, where a relay
+   * that read every partition left off; with neither, the feed starts from now and reports the gap.
+   */
+  private async loadPartitionsStart(name: string, partitions: readonly number[], gap: (reason: FeedGap) => void): Promise<Position | null> {
+    const names = partitions.map((p) => partitionCheckpointName(name, p));
+    const { rows } = await this.pool.query<Position & { name: string }>(
+      `select name, txid::text as txid, id::text as id from ${this.checkpoints} where name = any($1::text[]) or name = $2`,
+      [names, name],
+    );
+    const group = rows.find((r) => r.name === name);
+    const starts: Position[] = [];
+    for (const n of names) {
+      const saved = rows.find((r) => r.name === n) ?? group;
+      if (saved === undefined) {
+        // This partition's events before now are the sweeper's.
+        if (rows.length > 0) gap('no-checkpoint');
+        continue;
+      }
+      starts.push(saved);
+    }
+    if (starts.length === 0) return null;
+    return starts.reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
+  }
+
+  /**
+   * Saves `position` for each partition the member still holds, forward only; throws LEASE_LOST,
+   * saving nothing, when it holds one of them no longer (its new owner's position is the one that counts).
+   */
+  private async savePartitionCheckpoints(name: string, partitions: { ids: readonly number[]; member: string }, position: Position): Promise<void> {
+    const { rows } = await this.pool.query<{ held: number[] }>(
+      `with held as (
+         select p from unnest($3::int[]) as p
+          where exists (select 1 from ${this.leases} l where l.grp = $1 and l.partition = p and l.owner = $2 and l.expires_at > now())),
+       saved as (
+         insert into ${this.checkpoints} as c (name, txid, id, updated_at)
+         select $1 || '#p' || p, $4::xid8, $5::uuid, now() from held
+          where (select count(*) from held) = cardinality($3::int[])
+         on conflict (name) do update set txid = excluded.txid, id = excluded.id, updated_at = now()
+          where (c.txid, c.id) < (excluded.txid, excluded.id))
+       select coalesce(array_agg(p), '{}') as held from held`,
+      [name, partitions.member, partitions.ids, position.txid, position.id],
+    );
+    const held = new Set(rows[0]?.held ?? []);
+    const lost = partitions.ids.filter((p) => !held.has(p));
+    if (lost.length > 0) {
+      throw new OutboxError(OutboxErrorCode.leaseLost, `relay ${partitions.member} no longer holds the lease of partitions ${lost.join(', ')} of ${JSON.stringify(name)}: their position is not saved`, {
+        context: { feed: name, member: partitions.member, partitions: lost.join(',') },
+      });
+    }
   }
 
   private async loadCheckpoint(name: string): Promise<Position | null> {
@@ -740,6 +934,13 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
       [name, position.txid, position.id],
     );
   }
+}
+
+/** Orders two feed positions: by transaction id (as a number: xid8 is 64 bits), then by event id. */
+function comparePositions(a: Position, b: Position): number {
+  const [ta, tb] = [BigInt(a.txid), BigInt(b.txid)];
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 function toEvent(row: EventRow): OutboxEvent {

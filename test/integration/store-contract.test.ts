@@ -6,8 +6,10 @@ import { z } from 'zod';
 import {
   createEventRegistry,
   createOutbox,
+  DEFAULT_PARTITION_COUNT,
   defineEventType,
   minEventIdAt,
+  partitionOf,
   OutboxErrorCode,
   type FeedBatch,
   type FeedGap,
@@ -431,6 +433,107 @@ function contract(factory: AdapterFactory): void {
     expect(gaps).toEqual(['checkpoint-unusable']);
     expect(next.events.map((e) => e.id)).toEqual([b.id]);
   });
+
+  test('partitions: every event is in the partition of its key, and the count is fixed at set-up (another count is refused with INVALID_CONFIG)', async () => {
+    // Arrange
+    const count = await adapter.store.partitionCount();
+    const keys = ['k-a', 'k-b', 'k-c', 'k-d', 'k-e', 'k-f'];
+    const events: OutboxEvent[] = [];
+    for (const key of keys) events.push(await adapter.inTransaction(key, (tx) => outbox.add(orderPlaced(key), tx)));
+    const beforeId = minEventIdAt(Date.now() + 1_000);
+
+    // Act
+    const byPartition = await Promise.all(keys.map((key) => adapter.store.findPending({ beforeId, limit: 100, partitions: [partitionOf(key, count)] })));
+    const elsewhere = await Promise.all(keys.map((key) => adapter.store.findPending({ beforeId, limit: 100, partitions: Array.from({ length: count }, (_, p) => p).filter((p) => p !== partitionOf(key, count)) })));
+    const again = await adapter.storeWithPartitions(count).setup();
+
+    // Assert
+    expect(count).toBe(DEFAULT_PARTITION_COUNT);
+    keys.forEach((key, i) => {
+      expect(byPartition[i]?.map((e) => e.id)).toContain(events[i]?.id);
+      expect(elsewhere[i]?.map((e) => e.id)).not.toContain(events[i]?.id);
+    });
+    expect(again).toEqual([]);
+    await expect(adapter.storeWithPartitions(count + 1).setup()).rejects.toMatchObject({ code: OutboxErrorCode.invalidConfig });
+  });
+
+  test('partition leases: a member takes what is free, renews its own, cannot take a live lease of another, takes it once lapsed; leaving frees the rest', async () => {
+    // Arrange
+    const group = uniqueName('group');
+    const store = adapter.store;
+
+    // Act
+    const membersA = await store.heartbeat(group, 'relay-a', 60_000);
+    const takenA = await store.acquire(group, 'relay-a', [0, 1, 2, 3], 60_000);
+    const membersB = await store.heartbeat(group, 'relay-b', 60_000);
+    const refusedB = await store.acquire(group, 'relay-b', [2, 3], 60_000);
+    const renewedA = await store.acquire(group, 'relay-a', [0, 1, 2, 3], 300);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const lapsedTakenB = await store.acquire(group, 'relay-b', [2, 3], 60_000);
+    const renewA = await store.acquire(group, 'relay-a', [0, 1, 2, 3], 60_000);
+    await store.releaseLeases(group, 'relay-b', [2, 3], true);
+    const status = await store.partitionStatus(group);
+    const membersAfter = await store.heartbeat(group, 'relay-a', 60_000);
+
+    // Assert
+    expect(membersA).toEqual(['relay-a']);
+    expect(takenA).toEqual([0, 1, 2, 3]);
+    expect(membersB).toEqual(['relay-a', 'relay-b']);
+    expect(refusedB).toEqual([]);
+    expect(renewedA).toEqual([0, 1, 2, 3]);
+    expect(lapsedTakenB).toEqual([2, 3]);
+    // relay-a's lapsed leases on 0 and 1 were nobody's: renewed; 2 and 3 are relay-b's now.
+    expect(renewA).toEqual([0, 1]);
+    expect(status.slice(0, 4).map((p) => [p.partition, p.owner])).toEqual([[0, 'relay-a'], [1, 'relay-a'], [2, null], [3, null]]);
+    expect(status).toHaveLength(await store.partitionCount());
+    expect(membersAfter).toEqual(['relay-a']);
+  });
+
+  test('a partitioned feed reads only its partitions, saves their positions only while it holds their leases (LEASE_LOST otherwise), and the next owner resumes there', async () => {
+    // Arrange: two keys in different partitions; relay-a holds the first key's partition.
+    const group = uniqueName('feed');
+    const count = await adapter.store.partitionCount();
+    const [mine, other] = twoKeysInDifferentPartitions(count);
+    const p = partitionOf(mine, count);
+    await adapter.store.heartbeat(group, 'relay-a', 60_000);
+    expect(await adapter.store.acquire(group, 'relay-a', [p], 60_000)).toEqual([p]);
+    const abort1 = new AbortController();
+    const batches1 = adapter.store.openFeed({ name: group, batchSize: 10, maxWaitMs: 200, partitions: { ids: [p], member: 'relay-a' } }).batches(abort1.signal)[Symbol.asyncIterator]();
+    await batches1.next(); // positioned
+    const first = await adapter.inTransaction('b1', (tx) => outbox.add(orderPlaced(mine), tx));
+    await adapter.inTransaction('b2', (tx) => outbox.add(orderPlaced(other), tx));
+
+    // Act
+    const read = await firstBatchWithEvents(batches1);
+    await read.checkpoint();
+    const second = await adapter.inTransaction('b3', (tx) => outbox.add(orderPlaced(mine), tx));
+    const readLate = await firstBatchWithEvents(batches1);
+    await adapter.store.releaseLeases(group, 'relay-a', [p]);
+    const refused = await readLate.checkpoint().then(() => null, (err: unknown) => err);
+    abort1.abort();
+    await batches1.return?.();
+    await adapter.store.acquire(group, 'relay-b', [p], 60_000);
+    const abort2 = new AbortController();
+    const batches2 = adapter.store.openFeed({ name: group, batchSize: 10, maxWaitMs: 200, partitions: { ids: [p], member: 'relay-b' } }).batches(abort2.signal)[Symbol.asyncIterator]();
+    const resumed = await firstBatchWithEvents(batches2);
+    abort2.abort();
+    await batches2.return?.();
+
+    // Assert
+    expect(read.events.map((e) => e.id)).toEqual([first.id]);
+    expect(readLate.events.map((e) => e.id)).toEqual([second.id]);
+    expect(refused).toMatchObject({ code: OutboxErrorCode.leaseLost });
+    // relay-a's last position was refused: relay-b reads that event again, and nothing of the other key.
+    expect(resumed.events.map((e) => e.id)).toEqual([second.id]);
+  });
+}
+
+/** Two keys whose partitions differ. */
+function twoKeysInDifferentPartitions(count: number): [string, string] {
+  const first = 'key-0';
+  for (let i = 1; ; i++) {
+    if (partitionOf(`key-${i}`, count) !== partitionOf(first, count)) return [first, `key-${i}`];
+  }
 }
 
 for (const factory of [mongoAdapter, postgresAdapter]) {

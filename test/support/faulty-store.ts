@@ -23,6 +23,11 @@ export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { cou
     purgePublished: (before) => store.purgePublished(before),
     checkSetUp: () => store.checkSetUp(),
     close: () => store.close(),
+    partitionCount: () => store.partitionCount(),
+    heartbeat: (group, member, ttlMs) => store.heartbeat(group, member, ttlMs),
+    acquire: (group, member, partitions, ttlMs) => store.acquire(group, member, partitions, ttlMs),
+    releaseLeases: (group, member, partitions, leave) => store.releaseLeases(group, member, partitions, leave),
+    partitionStatus: (group) => store.partitionStatus(group),
     openFeed(options: FeedOptions): ChangeFeed {
       const feed = store.openFeed(options);
       return {

@@ -32,6 +32,8 @@ export interface AdapterUnderTest<Tx> {
   olderRelease(): Promise<string[]>;
   /** Damages the saved feed position `name` the way a bad restore or a hand edit would. */
   corruptCheckpoint(name: string): Promise<void>;
+  /** Another store on the same database, built with `partitions` (what a second `migrate --partitions N` gets). */
+  storeWithPartitions(partitions: number): OutboxStore<Tx>;
   teardown(): Promise<void>;
 }
 
@@ -74,10 +76,21 @@ export const postgresAdapter: AdapterFactory = {
         ];
       },
       async olderRelease() {
-        await pool.query(`alter table "${schema}".outbox_events drop column claimed_until`);
+        // Before issue 17: no partitions; its writers' events have none.
+        await pool.query(`alter table "${schema}".outbox_events drop column claimed_until, drop column partition`);
+        await pool.query(`drop table "${schema}".outbox_partitions, "${schema}".outbox_leases, "${schema}".outbox_relays`);
         await pool.query(`drop index "${schema}".outbox_events_feed`);
-        return [`added column "${schema}".outbox_events.claimed_until`, 'created index outbox_events_feed (concurrently)'];
+        return [
+          `created table "${schema}".outbox_partitions`,
+          `created table "${schema}".outbox_leases`,
+          `created table "${schema}".outbox_relays`,
+          `added column "${schema}".outbox_events.claimed_until`,
+          `added column "${schema}".outbox_events.partition`,
+          "set the outbox's partition count to 16",
+          'created index outbox_events_feed (concurrently)',
+        ];
       },
+      storeWithPartitions: (partitions) => new PostgresOutboxStore({ pool, schema, partitions }),
       async corruptCheckpoint(name) {
         // A position a million transactions ahead of the database (e.g. a checkpoint from another cluster).
         const { rowCount } = await pool.query(
@@ -130,8 +143,10 @@ export const mongoAdapter: AdapterFactory = {
       },
       async olderRelease() {
         await db.collection('outbox_events').dropIndex('outbox_aggregate');
-        return ['created index outbox_aggregate on outbox_events'];
+        await db.collection('outbox_meta').drop();
+        return ['created collection outbox_meta', "set the outbox's partition count to 16", 'created index outbox_aggregate on outbox_events'];
       },
+      storeWithPartitions: (partitions) => new MongoOutboxStore({ db, partitions }),
       async corruptCheckpoint(name) {
         const { matchedCount } = await db.collection<{ _id: string }>('outbox_checkpoints').updateOne({ _id: name }, { $set: { resumeToken: 'garbage' } });
         if (matchedCount !== 1) throw new Error(`no checkpoint ${name} to corrupt`);
