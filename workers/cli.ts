@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
-import { checkTopicName, isEventId, minEventIdAt, OutboxError, TYPE_NAME, type ListQuery, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
+import { checkTopicName, isEventId, MAX_PARTITION_COUNT, minEventIdAt, OutboxError, TYPE_NAME, type ListQuery, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
 import {
   compensateUpdate,
   discardUpdate,
@@ -48,9 +48,10 @@ const USAGE = `usage: txoutbox <command> [options]
                                           workflow to carry the action out
   replay <eventId> | --from T --to T      publish published events again, same event id  (asks; --yes)
   purge --published-older-than 7d         delete published events older than that        (asks; --yes)
-  migrate                                 create or update the store's tables or collections and
+  migrate [--partitions N]                create or update the store's tables or collections and
                                           indexes; only what is missing, safe on a live database
-                                          (\`setup\` is the same command)
+                                          (\`setup\` is the same command); N: the outbox's partition
+                                          count, set by the first migrate and fixed after (default 16)
   register-search-attributes              add the outbox's search attributes to the namespace
   create-topics <topic>... [--partitions N] [--replication-factor N]
                                           create the topics that are missing, and the dead-letter
@@ -137,7 +138,14 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
       throw new CliError(`${command} needs an event id (a UUIDv7), got ${JSON.stringify(eventId ?? '')}`, ExitCode.usage);
     }
     const config = loadConfig(env);
-    if (command === 'setup' || command === 'migrate') return await migrate(config, print);
+    if (command === 'setup' || command === 'migrate') {
+      // migrate --partitions N: the outbox's partition count, at its first set-up (TXOUTBOX_PARTITIONS).
+      const partitions = values.partitions === undefined ? config.partitions : Number(values.partitions);
+      if (partitions !== null && (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > MAX_PARTITION_COUNT)) {
+        throw new CliError(`--partitions must be an integer from 1 to ${MAX_PARTITION_COUNT}, got ${JSON.stringify(values.partitions)}`, ExitCode.usage);
+      }
+      return await migrate({ ...config, partitions }, print);
+    }
     if (command === 'create-topics') return await createTopics(config, rest, values, print);
     if (command === 'register-search-attributes') return await registerSearchAttributes(config, print);
     ctx = await connect(config);
@@ -278,7 +286,25 @@ async function status(ctx: Context, print: Print): Promise<ExitCode> {
   const ageMs = stats.oldestPending ? Date.now() - stats.oldestPending.occurredAt.getTime() : null;
   const lines = STATUSES.map((s) => `${s.padEnd(12)} ${stats.counts[s]}`);
   lines.push(`oldest pending: ${stats.oldestPending ? `${stats.oldestPending.id}, ${formatAge(ageMs ?? 0)} old` : 'none'}`);
-  print(lines.join('\n'), { counts: stats.counts, oldestPendingId: stats.oldestPending?.id ?? null, oldestPendingAgeMs: ageMs });
+  // Partitioned relays (issue 17): each partition's owner, lease and backlog, when a relay holds one
+  // or the configuration says they are partitioned.
+  const partitions = await ctx.store.partitionStatus(ctx.config.relayName);
+  const shown = ctx.config.relayPartitioned || partitions.some((p) => p.owner !== null);
+  if (shown) {
+    const now = Date.now();
+    lines.push('', `partitions of relay group ${JSON.stringify(ctx.config.relayName)}:`, 'partition  owner                                     lease      pending  oldest pending');
+    for (const p of partitions) {
+      const lease = p.owner === null || p.expiresAt === null ? 'none' : p.expiresAt.getTime() > now ? `${formatAge(p.expiresAt.getTime() - now)} left` : 'lapsed';
+      const oldest = p.oldestPending === null ? '' : `${formatAge(now - p.oldestPending.occurredAt.getTime())} old`;
+      lines.push(`${String(p.partition).padStart(9)}  ${(p.owner ?? '-').padEnd(40)}  ${lease.padEnd(9)}  ${String(p.pending).padStart(7)}  ${oldest}`);
+    }
+  }
+  print(lines.join('\n'), {
+    counts: stats.counts,
+    oldestPendingId: stats.oldestPending?.id ?? null,
+    oldestPendingAgeMs: ageMs,
+    ...(shown ? { partitions: partitions.map((p) => ({ partition: p.partition, owner: p.owner, leaseExpiresAt: p.expiresAt, pending: p.pending, oldestPendingId: p.oldestPending?.id ?? null })) } : {}),
+  });
   return ExitCode.ok;
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
 import type { KafkaConfig } from 'kafkajs';
-import { OutboxError, OutboxErrorCode } from '../domain/outbox';
+import { DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, OutboxError, OutboxErrorCode } from '../domain/outbox';
 import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
 
 /** TLS files, read at start (a missing file fails there, naming its variable). */
@@ -71,6 +71,17 @@ export interface TxoutboxConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** TXOUTBOX_RELAY_NAME: the relay's checkpoint name. @default "relay" */
   relayName: string;
+  /**
+   * TXOUTBOX_RELAY_PARTITIONED: relays sharing a name share the outbox's partitions through leases
+   * (issue 17), each reading its own. @default false
+   */
+  relayPartitioned: boolean;
+  /** TXOUTBOX_RELAY_LEASE_MS: how long a partitioned relay's leases last unrenewed (1000-600000). @default 15000 */
+  relayLeaseMs: number;
+  /** TXOUTBOX_RELAY_MEMBER: a partitioned relay's id in its group. @default host, pid and random bytes */
+  relayMember: string | null;
+  /** TXOUTBOX_PARTITIONS: the outbox's partition count, set by its first `migrate` (fixed after). @default null (16) */
+  partitions: number | null;
   /** TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: publish as a local activity (`true`/`false`). @default false */
   publishLocalActivity: boolean;
   /**
@@ -120,6 +131,10 @@ TXOUTBOX_HEALTH_PORT=0                  # /healthz and /readyz of the relay or w
 TXOUTBOX_HEALTH_PORT_FILE=              # relay, worker: write the health port they listen on to this file
 TXOUTBOX_LOG_LEVEL=info                 # debug | info | warn | error
 TXOUTBOX_RELAY_NAME=relay               # checkpoint name; relays sharing it share a position
+TXOUTBOX_RELAY_PARTITIONED=false        # relays sharing a name share the partitions by leases, each reading its own
+TXOUTBOX_RELAY_LEASE_MS=15000           # partitioned relay: how long its leases last unrenewed (renewed every third)
+TXOUTBOX_RELAY_MEMBER=                  # partitioned relay: its id in the group (default: host-pid-random)
+TXOUTBOX_PARTITIONS=16                  # migrate: the outbox's partition count, fixed by its first set-up
 TXOUTBOX_PUBLISH_LOCAL_ACTIVITY=false   # publish as a local activity (fewer history events)
 TXOUTBOX_PUBLISH_MAX_ATTEMPTS=10        # relay: publish attempts before an event is escalated as stuck (0: no limit)
 TXOUTBOX_PUBLISH_TIMEOUT_MS=30000       # relay: longest one publish attempt may take
@@ -288,6 +303,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     healthPort,
     logLevel,
     relayName: get('TXOUTBOX_RELAY_NAME') ?? 'relay',
+    relayPartitioned: flag('TXOUTBOX_RELAY_PARTITIONED'),
+    relayLeaseMs: integer('TXOUTBOX_RELAY_LEASE_MS', 15_000, 1_000, 600_000),
+    relayMember: get('TXOUTBOX_RELAY_MEMBER') ?? null,
+    partitions: get('TXOUTBOX_PARTITIONS') === undefined ? null : integer('TXOUTBOX_PARTITIONS', DEFAULT_PARTITION_COUNT, 1, MAX_PARTITION_COUNT),
     store,
     pgUrl,
     pgSchema,

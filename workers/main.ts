@@ -18,7 +18,7 @@ import { createJsonLogger, OutboxError, OutboxErrorCode, TYPE_NAME, type Logger 
 import type { Compensation } from '../activities';
 import { collectDefaultMetrics } from 'prom-client';
 import { kafkaClientConfig, loadConfig, temporalConnectionOptions, type TxoutboxConfig } from './config';
-import { OutboxMetrics } from './metrics';
+import { observePartitions, OutboxMetrics } from './metrics';
 import { cachedPartitions } from './coalescing-producer';
 import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from './fast-path';
 import { createOutboxProducer } from './kafka-producer';
@@ -157,8 +157,10 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         startConcurrency: config.relayStartConcurrency,
         batchSize: config.relayBatchSize,
         eagerStart: native !== undefined && config.eagerStart,
+        partitions: config.relayPartitioned ? { leaseMs: config.relayLeaseMs, ...(config.relayMember === null ? {} : { member: config.relayMember }) } : undefined,
       });
       metrics.observeStore(store);
+      if (relay.ownership !== undefined) observePartitions(metrics, relay.ownership, store, config.relayName);
       relay.on('checkpoint', ({ events }) => events > 0 && logger.debug('checkpoint saved', { events }));
       // Its worker first, so the first eager start has a worker to take its task.
       const worker = native === undefined ? undefined : await startWorker(native);

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { OutboxStore } from '../domain/outbox';
+import type { OutboxStore, PartitionStatus } from '../domain/outbox';
 
 /**
  * The outbox's Prometheus metrics. Names follow Prometheus conventions (`_total` counters, base
@@ -113,6 +113,58 @@ export class OutboxMetrics {
       },
     });
   }
+}
+
+/** What a partitioned relay's metrics read: the partitions it holds now (see PartitionOwnership). */
+export interface OwnedPartitions {
+  partitions(): readonly number[];
+}
+
+/**
+ * Per-partition gauges of a partitioned relay (issue 17), read at each scrape: which partitions it
+ * holds, and for each of those its pending events and the age of its oldest (the partition's lag).
+ * The store is asked at most once every `cacheMs`, whatever the scrape rate (one count per
+ * partition is no small query on a large outbox).
+ */
+export function observePartitions(metrics: OutboxMetrics, ownership: OwnedPartitions, store: Pick<OutboxStore<never>, 'partitionStatus'>, group: string, cacheMs = 5_000): void {
+  let cached: { at: number; status: Promise<PartitionStatus[]> } | undefined;
+  const status = (): Promise<PartitionStatus[]> => {
+    if (cached === undefined || Date.now() - cached.at > cacheMs) cached = { at: Date.now(), status: store.partitionStatus(group) };
+    return cached.status;
+  };
+  const registers = [metrics.registry];
+  new Gauge({
+    name: 'txoutbox_relay_partitions_held',
+    help: "Partitions whose lease this relay holds (partitioned relays: TXOUTBOX_RELAY_PARTITIONED).",
+    registers,
+    collect() {
+      this.set(ownership.partitions().length);
+    },
+  });
+  new Gauge({
+    name: 'txoutbox_partition_pending_events',
+    help: 'Events still pending in each partition this relay holds.',
+    labelNames: ['partition'],
+    registers,
+    async collect() {
+      this.reset();
+      const held = new Set(ownership.partitions());
+      for (const p of await status()) if (held.has(p.partition)) this.set({ partition: String(p.partition) }, p.pending);
+    },
+  });
+  new Gauge({
+    name: 'txoutbox_partition_oldest_pending_age_seconds',
+    help: 'Age of the oldest pending event of each partition this relay holds (0 when none): its lag.',
+    labelNames: ['partition'],
+    registers,
+    async collect() {
+      this.reset();
+      const held = new Set(ownership.partitions());
+      for (const p of await status()) {
+        if (held.has(p.partition)) this.set({ partition: String(p.partition) }, p.oldestPending === null ? 0 : (Date.now() - p.oldestPending.occurredAt.getTime()) / 1000);
+      }
+    },
+  });
 }
 
 /** The sum of a counter's or gauge's samples matching `labels` (for tests and `status --watch`). */

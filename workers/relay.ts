@@ -7,6 +7,7 @@ import {
   silentLogger,
   type FeedBatch,
   type FeedClaimed,
+  type FeedPartitions,
   type FeedGap,
   type Logger,
   type OutboxEvent,
@@ -15,6 +16,7 @@ import {
 import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
 import type { FastPath } from './fast-path';
 import type { OutboxMetrics } from './metrics';
+import { PartitionOwnership } from './partitions';
 import { DEFAULT_WORKFLOW_ID_PREFIX, enqueueKey, eventsNotHeld, isPermanentStartError, startEventWorkflow, type StartOutcome } from './start-event-workflow';
 
 export interface RelayOptions {
@@ -57,6 +59,13 @@ export interface RelayOptions {
   now?: () => number;
   /** The fast path (opt-in): eligible events are published by the relay itself; failures become workflows. */
   fastPath?: FastPath;
+  /**
+   * Partitioned reading (issue 17, opt-in): the relays sharing `name` share the outbox's partitions
+   * through leases in the store; this one reads, sweeps, publishes and saves positions only for the
+   * partitions it holds. Without it every relay of a name reads every event (the starts of all but
+   * one are refused as duplicates).
+   */
+  partitions?: { leaseMs?: number; member?: string };
 }
 
 /** Named events a test (or a metrics exporter) can await instead of sleeping. */
@@ -75,6 +84,8 @@ export interface RelayEvents {
   fast: [{ published: number; fallback: number; skipped: number }];
   /** An error the relay recovers from by reopening the feed. */
   error: [unknown];
+  /** Partitioned: the partitions this relay reads from now on. */
+  partitions: [readonly number[]];
 }
 
 export interface RunningRelay {
@@ -90,10 +101,35 @@ export interface RunningRelay {
  */
 export class Relay extends EventEmitter<RelayEvents> {
   private readonly options: ResolvedRelayOptions;
+  /** Partitioned: the leases this relay holds. */
+  readonly ownership: PartitionOwnership | undefined;
+  /** Partitioned: the feed reading the current partitions, and how it ends. */
+  private epoch: { abort: AbortController; done: Promise<void> } | undefined;
+  private wakeFeed: (() => void) | undefined;
 
   constructor(options: RelayOptions) {
     super();
     this.options = applyRelayDefaults(options);
+    this.ownership =
+      options.partitions === undefined
+        ? undefined
+        : new PartitionOwnership({
+            store: this.options.store,
+            group: this.options.name,
+            member: options.partitions.member,
+            leaseMs: options.partitions.leaseMs,
+            logger: this.options.logger,
+            onChange: (owned) => this.repartition(owned),
+          });
+  }
+
+  /** Stops the feed reading the partitions held until now (its last position saved), for the feed loop to read `owned`. */
+  private async repartition(owned: readonly number[]): Promise<void> {
+    const epoch = this.epoch;
+    epoch?.abort.abort();
+    await epoch?.done;
+    this.emit('partitions', owned);
+    this.wakeFeed?.();
   }
 
   /**
@@ -106,7 +142,9 @@ export class Relay extends EventEmitter<RelayEvents> {
     const ready = new Promise<void>((resolve) => {
       this.once('ready', () => resolve());
     });
-    const feedLoop = this.runFeed(abort.signal);
+    // Partitioned: the first leases are taken before anything is read.
+    await this.ownership?.start();
+    const feedLoop = this.ownership === undefined ? this.runFeed(abort.signal) : this.runPartitionedFeed(abort.signal);
     // One sweep at a time, and one timer: a gap reschedules the pending sweep (never a second chain),
     // a sweep due while one runs follows it, and nothing is scheduled after shutdown.
     let sweepTimer: NodeJS.Timeout | undefined;
@@ -147,6 +185,7 @@ export class Relay extends EventEmitter<RelayEvents> {
         this.off('gap', onGap);
         await feedLoop;
         await sweeping;
+        await this.ownership?.stop();
       },
     };
   }
@@ -157,9 +196,12 @@ export class Relay extends EventEmitter<RelayEvents> {
     const beforeId = minEventIdAt(now() - sweepGraceMs);
     const totals = { found: 0, started: 0, duplicates: 0 };
     let afterId: string | undefined;
-    while (signal?.aborted !== true) {
-      const page = await store.findPending({ beforeId, afterId, limit: sweepBatchSize });
+    // Partitioned: the partitions held when the sweep began, and only while they are.
+    const partitions = this.ownership?.partitions();
+    while (signal?.aborted !== true && (partitions === undefined || (partitions.length > 0 && this.ownership?.valid() === true))) {
+      const page = await store.findPending({ beforeId, afterId, limit: sweepBatchSize, partitions });
       if (page.length === 0) break;
+      if (partitions !== undefined && this.ownership?.valid() !== true) break;
       const outcomes = await this.dispatch(page, 'sweep');
       totals.found += page.length;
       totals.started += outcomes.filter(wasStarted).length;
@@ -175,11 +217,44 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   /**
+   * The feed loop of a partitioned relay: one feed over the partitions it holds, ended and opened
+   * again over the new set each time it changes; while it holds none, it waits.
+   */
+  private async runPartitionedFeed(signal: AbortSignal): Promise<void> {
+    const ownership = this.ownership as PartitionOwnership;
+    while (!signal.aborted) {
+      const owned = ownership.partitions();
+      if (owned.length === 0) {
+        // Nothing to read (the other relays hold every partition): ready all the same.
+        this.emit('ready');
+        let wake = (): void => undefined;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          this.wakeFeed = resolve;
+          signal.addEventListener('abort', wake, { once: true });
+        });
+        signal.removeEventListener('abort', wake);
+        this.wakeFeed = undefined;
+        continue;
+      }
+      const abort = new AbortController();
+      const stop = (): void => abort.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      const done = this.runFeed(abort.signal, { ids: owned, member: ownership.member });
+      this.epoch = { abort, done };
+      await done;
+      signal.removeEventListener('abort', stop);
+      this.epoch = undefined;
+    }
+  }
+
+  /**
    * The feed loop. While the relay is behind, the next batch is read (and, with a fast path, claimed)
    * while the current one is dispatched; a batch's position is saved while the next one is
    * dispatched: saves stay in order, and a position is saved only after its batch was dispatched.
+   * Partitioned: over `partitions` only, each batch dispatched only while their leases are held.
    */
-  private async runFeed(signal: AbortSignal): Promise<void> {
+  private async runFeed(signal: AbortSignal, partitions?: FeedPartitions): Promise<void> {
     const { store, name, batchSize, maxWaitMs, retryDelayMs, logger, fastPath } = this.options;
     while (!signal.aborted) {
       let readAhead: Promise<IteratorResult<FeedBatch>> | undefined;
@@ -187,7 +262,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       let batches: AsyncIterator<FeedBatch> | undefined;
       let failure: { error: unknown } | undefined;
       try {
-        const feed = store.openFeed({ name, batchSize, maxWaitMs, claim: fastPath?.feedClaim() });
+        const feed = store.openFeed({ name, batchSize, maxWaitMs, claim: fastPath?.feedClaim(), partitions });
         feed.onGap((reason) => this.emit('gap', reason));
         const iterator = feed.batches(signal)[Symbol.asyncIterator]();
         batches = iterator;
@@ -202,6 +277,9 @@ export class Relay extends EventEmitter<RelayEvents> {
           readAhead = undefined;
           const batch = next.value;
           this.emit('ready');
+          // Partitioned: a batch is dispatched only while this relay holds its partitions' leases
+          // (frozen past them, another relay has taken over and reads the same events).
+          if (partitions !== undefined && batch.events.length > 0) this.assertLeases(partitions);
           // Behind (a full batch): the next batch is read, and claimed, while this one is dispatched.
           // Caught up: it is read after, so what is written meanwhile comes as one batch, not many
           // small ones that each cost a send and a mark. Once aborted, the next read ends the feed.
@@ -239,6 +317,13 @@ export class Relay extends EventEmitter<RelayEvents> {
         await abortableDelay(retryDelayMs, signal);
       }
     }
+  }
+
+  private assertLeases(partitions: FeedPartitions): void {
+    if (this.ownership?.valid() === true) return;
+    throw new OutboxError(OutboxErrorCode.leaseLost, `relay ${partitions.member} read a batch of partitions ${partitions.ids.join(', ')} after its leases ran out: not dispatched`, {
+      context: { feed: this.options.name, member: partitions.member, partitions: partitions.ids.join(',') },
+    });
   }
 
   /** The feed's next batch, with its fast-path events claimed (by the feed's read itself where the store can). */
@@ -361,7 +446,7 @@ export function createRelay(options: RelayOptions): Relay {
   return new Relay(options);
 }
 
-type ResolvedRelayOptions = Required<Omit<RelayOptions, 'publishPolicy' | 'metrics' | 'fastPath'>> & {
+type ResolvedRelayOptions = Required<Omit<RelayOptions, 'publishPolicy' | 'metrics' | 'fastPath' | 'partitions'>> & {
   publishPolicy: PublishPolicy;
   metrics: OutboxMetrics | undefined;
   fastPath: FastPath | undefined;

@@ -26,7 +26,7 @@ export async function storeFromConfig(config: TxoutboxConfig, logger?: Logger): 
     const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 }).catch((err: unknown) => {
       throw new Error(`${redactUrl(uri)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     });
-    return { store: new MongoOutboxStore({ db: client.db(config.mongodbDb), logger }), close: () => client.close() };
+    return { store: new MongoOutboxStore({ db: client.db(config.mongodbDb), logger, ...(config.partitions === null ? {} : { partitions: config.partitions }) }), close: () => client.close() };
   }
   const { Pool } = loadAdapter(() => require('pg') as typeof import('pg'), 'pg', 'TXOUTBOX_STORE=postgres');
   const { pgPoolConfig, PostgresOutboxStore } = require('../domain/stores/postgres-store') as typeof import('../domain/stores/postgres-store');
@@ -41,5 +41,5 @@ export async function storeFromConfig(config: TxoutboxConfig, logger?: Logger): 
     await pool.end().catch(() => undefined);
     throw new Error(`${redactUrl(config.pgUrl)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  return { store: new PostgresOutboxStore({ pool, schema: config.pgSchema, logger }), close: () => pool.end() };
+  return { store: new PostgresOutboxStore({ pool, schema: config.pgSchema, logger, ...(config.partitions === null ? {} : { partitions: config.partitions }) }), close: () => pool.end() };
 }

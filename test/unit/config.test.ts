@@ -51,6 +51,9 @@ const WRONG: Array<[string, Record<string, string>, string]> = [
   ['TLS files without TLS', { TXOUTBOX_KAFKA_TLS_CA_FILE: ca }, 'TXOUTBOX_KAFKA_TLS_CA_FILE'],
   ['an unknown SASL mechanism', { TXOUTBOX_KAFKA_SASL_MECHANISM: 'kerberos' }, 'TXOUTBOX_KAFKA_SASL_MECHANISM'],
   ['SASL without a password', { TXOUTBOX_KAFKA_SASL_MECHANISM: 'plain', TXOUTBOX_KAFKA_SASL_USERNAME: 'u' }, 'TXOUTBOX_KAFKA_SASL_MECHANISM'],
+  ['a partitioned flag that is not true or false', { TXOUTBOX_RELAY_PARTITIONED: 'on' }, 'TXOUTBOX_RELAY_PARTITIONED'],
+  ['a lease under a second', { TXOUTBOX_RELAY_LEASE_MS: '500' }, 'TXOUTBOX_RELAY_LEASE_MS'],
+  ['a partition count over 1024', { TXOUTBOX_PARTITIONS: '2048' }, 'TXOUTBOX_PARTITIONS'],
   ['SASL credentials without a mechanism', { TXOUTBOX_KAFKA_SASL_USERNAME: 'u', TXOUTBOX_KAFKA_SASL_PASSWORD: 'p' }, 'TXOUTBOX_KAFKA_SASL_USERNAME'],
 ];
 
@@ -64,6 +67,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ TXOUTBOX_FAST_PATH_TOPICS: ' orders , payments ', TXOUTBOX_FAST_PATH_TYPES: 'orders.OrderPlaced' }).fastPath).toEqual({
       topics: ['orders', 'payments'],
       types: ['orders.OrderPlaced'],
+    });
+  });
+
+  test('relays are not partitioned by default; partitioned, with a 15 s lease and their own member id unless told', () => {
+    expect(loadConfig({})).toMatchObject({ relayPartitioned: false, relayLeaseMs: 15_000, relayMember: null, partitions: null });
+    expect(loadConfig({ TXOUTBOX_RELAY_PARTITIONED: 'true', TXOUTBOX_RELAY_LEASE_MS: '5000', TXOUTBOX_RELAY_MEMBER: 'relay-1', TXOUTBOX_PARTITIONS: '64' })).toMatchObject({
+      relayPartitioned: true,
+      relayLeaseMs: 5_000,
+      relayMember: 'relay-1',
+      partitions: 64,
     });
   });
 

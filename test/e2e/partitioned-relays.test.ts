@@ -1,0 +1,183 @@
+/**
+ * Relays that scale out (issue 17): relays sharing a name share the outbox's partitions through
+ * leases in the store. Real relay processes (so they can be killed and frozen), a worker, Temporal,
+ * Kafka and the store under test.
+ */
+import { mapLimit } from '../../workers/relay';
+import { partitionOf, type PartitionStatus } from '../../domain/outbox';
+import { TestPipeline } from '../support/pipeline';
+import { STORE_KINDS } from '../support/pipeline-store';
+import { pipelineProcessEnv, readyProcess, startOutboxProcess, type OutboxProcess } from '../support/processes';
+import { waitFor } from '../support/servers';
+
+/** Short leases, so a hand-over takes seconds: renewed every second. */
+const LEASE_MS = 3_000;
+
+describe.each(STORE_KINDS)('partitioned relays (%s store)', (kind) => {
+  let p: TestPipeline;
+  const relays: OutboxProcess[] = [];
+
+  beforeEach(async () => {
+    p = await new TestPipeline(kind).setup();
+  });
+
+  afterEach(async () => {
+    for (const r of relays.splice(0)) {
+      if (r.child.exitCode === null && r.child.signalCode === null) {
+        r.child.kill('SIGCONT');
+        r.child.kill('SIGKILL');
+        await r.exited;
+      }
+    }
+    await p.teardown();
+  });
+
+  function startRelay(member: string, extra: NodeJS.ProcessEnv = {}): OutboxProcess {
+    const relay = startOutboxProcess('relay', {
+      ...pipelineProcessEnv(p),
+      TXOUTBOX_RELAY_PARTITIONED: 'true',
+      TXOUTBOX_RELAY_LEASE_MS: String(LEASE_MS),
+      TXOUTBOX_RELAY_MEMBER: member,
+      ...extra,
+    });
+    relays.push(relay);
+    return relay;
+  }
+
+  const status = (): Promise<PartitionStatus[]> => p.store.partitionStatus('relay');
+
+  /** The owner of each partition, once every partition has a live lease held by one of `members` and each member holds one. */
+  async function balanced(members: string[]): Promise<Map<number, string>> {
+    let owners = new Map<number, string>();
+    await waitFor(
+      async () => {
+        const now = Date.now();
+        const partitions = await status();
+        owners = new Map(partitions.filter((s) => s.owner !== null && (s.expiresAt?.getTime() ?? 0) > now).map((s) => [s.partition, s.owner as string]));
+        const counts = members.map((m) => [...owners.values()].filter((o) => o === m).length);
+        return owners.size === partitions.length && [...owners.values()].every((o) => members.includes(o)) && Math.max(...counts) - Math.min(...counts) <= 1;
+      },
+      { timeoutMs: 60_000, what: `the partitions shared by ${members.join(', ')}` },
+    );
+    return owners;
+  }
+
+  const addLine = (orderId: string, line: number) =>
+    p.inTransaction(async (tx) => (await p.outbox.add({ type: 'orders.LineAdded', aggregateId: orderId, payload: { orderId, line } }, tx)).id);
+
+  /** Per key, the lines in Kafka order, each event counted at its first copy (duplicates carry the same id). */
+  function firstCopiesByKey(): Map<string, number[]> {
+    const seen = new Set<string>();
+    const byKey = new Map<string, number[]>();
+    const ordered = [...p.collector.messages].sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+    for (const m of ordered) {
+      if (m.cloudEvent.type !== 'orders.LineAdded' || seen.has(m.cloudEvent.id)) continue;
+      seen.add(m.cloudEvent.id);
+      const { line } = JSON.parse(m.value ?? '{}') as { line: number };
+      byKey.set(m.key ?? '', [...(byKey.get(m.key ?? '') ?? []), line]);
+    }
+    return byKey;
+  }
+
+  test('three relays under load, one killed with SIGKILL: its partitions are taken over after its lease, nothing is lost, and per-key order holds', async () => {
+    // Arrange
+    await p.startWorker();
+    const members = ['relay-1', 'relay-2', 'relay-3'];
+    const started = members.map((m) => startRelay(m));
+    await Promise.all(started.map(readyProcess));
+    const owners = await balanced(members);
+    const count = (await status()).length;
+    const keys = Array.from({ length: 12 }, (_, i) => `order-${i}`);
+    // The relay to kill: the one whose partitions hold the most of the keys.
+    const victim = members.map((m, i) => ({ m, i, keys: keys.filter((k) => owners.get(partitionOf(k, count)) === m).length })).sort((a, b) => b.keys - a.keys)[0] ?? { m: 'relay-1', i: 0, keys: 0 };
+
+    // Act: 12 keys, 6 lines each, one writer per key; the victim killed after the second line.
+    const ids: string[] = [];
+    let killedAt = 0;
+    await mapLimit(keys, 12, async (key) => {
+      for (let line = 1; line <= 6; line++) {
+        ids.push(await addLine(key, line));
+        if (line === 2 && killedAt === 0) {
+          killedAt = Date.now();
+          started[victim.i]?.child.kill('SIGKILL');
+        }
+      }
+    });
+    const survivors = members.filter((m) => m !== victim.m);
+    const after = await balanced(survivors);
+    const takenOverMs = Date.now() - killedAt;
+    await p.collector.waitForEventIds(ids, 180_000);
+
+    // Assert
+    expect(victim.keys).toBeGreaterThan(0);
+    expect([...after.values()].every((o) => survivors.includes(o))).toBe(true);
+    const lines = firstCopiesByKey();
+    for (const key of keys) expect({ key, lines: lines.get(key) }).toEqual({ key, lines: [1, 2, 3, 4, 5, 6] });
+    expect(new Set(p.collector.messages.map((m) => m.cloudEvent.id)).size).toBe(ids.length);
+    console.log(`partitioned relays (${kind}): ${victim.m} killed holding ${victim.keys} of 12 keys; its partitions held again by the others ${takenOverMs} ms later (lease ${LEASE_MS} ms)`);
+  }, 300_000);
+
+  test('a relay that joins takes a share, and the events of every partition are published once', async () => {
+    // Arrange
+    await p.startWorker();
+    const first = startRelay('relay-a');
+    await readyProcess(first);
+    const alone = await balanced(['relay-a']);
+
+    // Act
+    const second = startRelay('relay-b');
+    await readyProcess(second);
+    const shared = await balanced(['relay-a', 'relay-b']);
+    const ids = await mapLimit(Array.from({ length: 16 }, (_, i) => `joined-${i}`), 4, (id) => p.placeOrder(id));
+    await p.collector.waitForEventIds(ids, 120_000);
+    const metrics = await (await fetch(`http://127.0.0.1:${await second.port}/metrics`)).text();
+
+    // Assert
+    expect(new Set(alone.values())).toEqual(new Set(['relay-a']));
+    const shares = ['relay-a', 'relay-b'].map((m) => [...shared.values()].filter((o) => o === m).length);
+    expect(Math.min(...shares)).toBeGreaterThanOrEqual(Math.floor(shared.size / 2));
+    expect(first.logs.some((l) => l.includes('gave up partitions to another relay'))).toBe(true);
+    expect(second.logs.some((l) => l.includes('took partition leases'))).toBe(true);
+    for (const id of ids) expect(p.collector.withEventId(id)).toHaveLength(1);
+    // Its metrics: how many partitions it holds, and a lag gauge for each of them.
+    const heldByB = [...shared.entries()].filter(([, o]) => o === 'relay-b').map(([partition]) => partition);
+    expect(metrics).toMatch(new RegExp(`^txoutbox_relay_partitions_held ${heldByB.length}$`, 'm'));
+    for (const partition of heldByB) expect(metrics).toMatch(new RegExp(`^txoutbox_partition_oldest_pending_age_seconds\\{partition="${partition}"\\} `, 'm'));
+  }, 240_000);
+
+  test('a relay frozen (SIGSTOP) past its lease: its partitions wait for the lease to end, then another relay publishes them; thawed, it publishes nothing twice and takes a share again', async () => {
+    // Arrange: the fast path, so the relays themselves publish.
+    await p.startWorker();
+    const fast = { TXOUTBOX_FAST_PATH_TOPICS: p.topic };
+    const a = startRelay('relay-a', fast);
+    const b = startRelay('relay-b', fast);
+    await Promise.all([a, b].map(readyProcess));
+    const owners = await balanced(['relay-a', 'relay-b']);
+    const count = owners.size;
+
+    // Act: relay-b frozen; events written for every partition while it is.
+    b.child.kill('SIGSTOP');
+    const frozenAt = Date.now();
+    const heldByB = (await status()).filter((s) => s.owner === 'relay-b');
+    const leaseEnd = Math.max(...heldByB.map((s) => s.expiresAt?.getTime() ?? 0));
+    const written = await mapLimit(Array.from({ length: 24 }, (_, i) => `frozen-${i}`), 4, async (id) => ({ id: await p.placeOrder(id), partition: partitionOf(id, count) }));
+    await p.collector.waitForEventIds(written.map((w) => w.id), 120_000);
+    const published = await p.db.publishedTimes();
+    b.child.kill('SIGCONT');
+    const rejoined = await balanced(['relay-a', 'relay-b']);
+    const later = await mapLimit(Array.from({ length: 8 }, (_, i) => `thawed-${i}`), 4, (id) => p.placeOrder(id));
+    await p.collector.waitForEventIds(later, 120_000);
+
+    // Assert: nothing of relay-b's partitions was published before its lease ended.
+    const inBsPartitions = written.filter((w) => owners.get(w.partition) === 'relay-b');
+    expect(inBsPartitions.length).toBeGreaterThan(0);
+    for (const w of inBsPartitions) {
+      const at = published.find((r) => r.id === w.id)?.publishedAt.getTime() ?? 0;
+      expect({ id: w.id, publishedAfterLeaseEnd: at >= leaseEnd }).toEqual({ id: w.id, publishedAfterLeaseEnd: true });
+    }
+    for (const id of [...written.map((w) => w.id), ...later]) expect(p.collector.withEventId(id)).toHaveLength(1);
+    expect([...rejoined.values()].filter((o) => o === 'relay-b').length).toBeGreaterThan(0);
+    expect(b.logs.some((l) => l.includes('lost partition leases') || l.includes('LEASE_LOST'))).toBe(true);
+    console.log(`partitioned relays (${kind}): relay-b frozen ${Date.now() - frozenAt} ms; its ${heldByB.length} partitions waited for its lease (${Math.max(0, leaseEnd - frozenAt)} ms left when frozen)`);
+  }, 300_000);
+});
