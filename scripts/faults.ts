@@ -2,8 +2,9 @@
  * The fault harness on its own (the soak): steady load, seeded random faults, the independent
  * checker's verdict line at the end. Exit code 0 when the verdict passes, 1 when it does not.
  *
- *   npm run faults -- [--store mongodb|postgres] [--minutes 20] [--faults 50] [--seed N] [--rate 4] [--fast-path] [--drain-minutes 10]
+ *   npm run faults -- [--store mongodb|postgres] [--minutes 20] [--faults 50] [--seed N] [--rate 4] [--fast-path] [--relays 3] [--drain-minutes 10]
  *
+ * --relays N: N relays, partitioned (issue 17); a relay fault hits one of them.
  * --drain-minutes: how long, after the load stops, every event has to be published or stuck before
  * the verdict counts the rest as lost (SecantusDB, a Python surrogate, drains a large backlog slowly).
  */
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '4' },
     'fast-path': { type: 'boolean', default: false },
     'drain-minutes': { type: 'string', default: '10' },
+    relays: { type: 'string', default: '1' },
   },
 });
 
@@ -38,6 +40,7 @@ async function main(): Promise<number> {
     faults: Number(values.faults),
     ratePerSecond: Number(values.rate),
     fastPath: values['fast-path'],
+    relays: Number(values.relays),
     drainTimeoutMs: Number(values['drain-minutes']) * 60_000,
   });
   const byKind = new Map<string, number>();

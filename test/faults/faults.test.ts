@@ -1,6 +1,6 @@
 /**
  * The fault harness at CI size, on MongoDB and on PostgreSQL, in the default mode and on the fast
- * path: a few minutes of steady load
+ * path, and on the fast path with three partitioned relays (issue 17): a few minutes of steady load
  * with every kind of fault injected once (relay and worker SIGKILL, the sender — worker, or relay on
  * the fast path — killed right after Kafka's acknowledgement, Kafka restart and freeze, Temporal
  * restart, the store's server restarted) plus aborted transactions; the independent checker's
@@ -12,12 +12,20 @@ import { runFaultHarness } from './harness';
 
 const seed = Number(process.env.TXOUTBOX_FAULT_SEED ?? Date.now() % 100_000);
 
-describe.each(STORE_KINDS.flatMap((store) => [[store, 'default mode', false], [store, 'fast path', true]] as const))('fault harness (CI size), %s store, %s', (store, _mode, fastPath) => {
+describe.each(
+  STORE_KINDS.flatMap((store) => [
+    [store, 'default mode, one relay', false, 1],
+    [store, 'fast path, one relay', true, 1],
+    // Issue 17: relays sharing the partitions by leases, one of them killed.
+    [store, 'fast path, three partitioned relays', true, 3],
+  ] as const),
+)('fault harness (CI size), %s store, %s', (store, _mode, fastPath, relays) => {
   it(`loses nothing, invents nothing and keeps per-key order under 7 faults (seed ${seed})`, async () => {
     const lines: string[] = [];
     const verdict = await runFaultHarness({
       store,
       fastPath,
+      relays,
       seed,
       durationMs: 150_000,
       faults: 7,

@@ -59,6 +59,11 @@ export interface HarnessOptions {
   fastPath?: boolean;
   /** The store the load writes to and the relay and worker read. @default "mongodb" */
   store?: StoreKind;
+  /**
+   * Relays: more than one run partitioned (issue 17), sharing the partitions by leases of 5 s; a
+   * relay fault then hits one of them, chosen by the seed. @default 1
+   */
+  relays?: number;
   /** Longest wait for every event to settle after the load, in ms. @default 600000 */
   drainTimeoutMs?: number;
   log?: (line: string) => void;
@@ -192,7 +197,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   const taskQueue = uniqueName('faults');
   const logDir = join(DATA, 'logs', topic);
   mkdirSync(logDir, { recursive: true });
-  log(`store ${storeKind}; ${options.fastPath ? 'fast path; ' : ''}seed ${options.seed}; ${db.location}, topic ${topic}; process logs in ${logDir}`);
+  log(`store ${storeKind}; ${options.fastPath ? 'fast path; ' : ''}${(options.relays ?? 1) > 1 ? `${options.relays} partitioned relays; ` : ''}seed ${options.seed}; ${db.location}, topic ${topic}; process logs in ${logDir}`);
   const registry = createEventRegistry([
     defineEventType({ type: 'faults.Deposited', schemaVersion: 1, aggregateType: 'account', topic, schema: z.object({ account: z.string(), n: z.number().int() }) }),
     defineEventType({
@@ -230,7 +235,8 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   await startInbox();
 
   const trigger = join(logDir, 'kill-worker-after-ack');
-  const relayTrigger = join(logDir, 'kill-relay-after-ack');
+  const relayCount = options.relays ?? 1;
+  const relayTriggers = Array.from({ length: relayCount }, (_, i) => join(logDir, relayCount === 1 ? 'kill-relay-after-ack' : `kill-relay-${i + 1}-after-ack`));
   const preload = `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'kill-after-ack.js')}`.trim();
   const env = {
     ...db.env,
@@ -245,9 +251,22 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
     TXOUTBOX_KAFKA_REQUEST_TIMEOUT_MS: '5000',
     ...(options.fastPath ? { TXOUTBOX_FAST_PATH_TYPES: 'faults.Deposited,faults.LineAdded' } : {}),
   };
-  const relay = new ManagedProcess('relay', { ...env, TXOUTBOX_FAULT_KILL_AFTER_ACK_FILE: relayTrigger, NODE_OPTIONS: preload }, join(logDir, 'relay.log'));
+  const partitioned = relayCount === 1 ? {} : { TXOUTBOX_RELAY_PARTITIONED: 'true', TXOUTBOX_RELAY_LEASE_MS: '5000' };
+  const relays = relayTriggers.map(
+    (file, i) =>
+      new ManagedProcess(
+        'relay',
+        { ...env, ...partitioned, ...(relayCount === 1 ? {} : { TXOUTBOX_RELAY_MEMBER: `relay-${i + 1}` }), TXOUTBOX_FAULT_KILL_AFTER_ACK_FILE: file, NODE_OPTIONS: preload },
+        join(logDir, relayCount === 1 ? 'relay.log' : `relay-${i + 1}.log`),
+      ),
+  );
   const worker = new ManagedProcess('worker', { ...env, TXOUTBOX_FAULT_KILL_AFTER_ACK_FILE: trigger, NODE_OPTIONS: preload }, join(logDir, 'worker.log'));
-  await Promise.all([relay.start(), worker.start()]);
+  await Promise.all([...relays.map((r) => r.start()), worker.start()]);
+  // The relay a relay fault hits: one of them, by the seed (no draw with one relay, so its seeds replay as before).
+  const pickRelay = (): [ManagedProcess, string] => {
+    const i = relayCount === 1 ? 0 : Math.floor(random() * relayCount);
+    return [relays[i] as ManagedProcess, relayTriggers[i] as string];
+  };
 
   // What the writers were told.
   const committed = new Map<string, { key: string; ordered: boolean }>();
@@ -323,11 +342,13 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
 
   async function inject(kind: FaultKind, pauseMs: number): Promise<void> {
     switch (kind) {
-      case 'kill-relay':
+      case 'kill-relay': {
+        const [relay] = pickRelay();
         await relay.kill9();
         await sleep(pauseMs);
         await relay.start();
         return;
+      }
       case 'kill-worker':
         await worker.kill9();
         await sleep(pauseMs);
@@ -335,7 +356,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
         return;
       case 'kill-worker-after-ack':
       case 'kill-relay-after-ack': {
-        const [target, file] = kind === 'kill-worker-after-ack' ? [worker, trigger] : [relay, relayTrigger];
+        const [target, file] = kind === 'kill-worker-after-ack' ? [worker, trigger] : pickRelay();
         writeFileSync(file, 'kill on the next acknowledged send\n');
         const fired = await target.exited(60_000).then(
           () => true,
@@ -376,7 +397,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   }
 
   // The processes must be running for the drain (a kill at the very end may have left one down).
-  if (!relay.alive) await relay.start();
+  for (const relay of relays) if (!relay.alive) await relay.start();
   if (!worker.alive) await worker.start();
 
   // Settle: every event in the store published, or stuck (escalated, with its reason).
@@ -491,7 +512,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
     verdictCounts.committed > 0;
   const seconds = Math.round((Date.now() - t0) / 1000);
   const line =
-    `verdict: ${ok ? 'PASS' : 'FAIL'} store=${storeKind} mode=${options.fastPath ? 'fast-path' : 'default'} seed=${options.seed} faults=${done.length} committed=${verdictCounts.committed} published=${verdictCounts.published} ` +
+    `verdict: ${ok ? 'PASS' : 'FAIL'} store=${storeKind} mode=${options.fastPath ? 'fast-path' : 'default'} relays=${relayCount} seed=${options.seed} faults=${done.length} committed=${verdictCounts.committed} published=${verdictCounts.published} ` +
     `stuck=${verdictCounts.stuck} duplicates=${verdictCounts.duplicates} lost=${verdictCounts.lost} invented=${verdictCounts.invented} ` +
     `aborted=${verdictCounts.aborted} aborted-leaked=${verdictCounts.abortedLeaked} missing-in-store=${verdictCounts.missingInStore} ` +
     `order-violations=${verdictCounts.orderViolations} unresolved=${verdictCounts.unresolved} inbox-once=${inboxApplied} inbox-wrong=${inboxWrong} ` +
@@ -501,7 +522,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<Verdict>
   if (unresolved.length > 0) log(`unresolved: ${unresolved.slice(0, 20).map((r) => `${r.id}=${r.status}`).join(' ')}`);
 
   // Clean up: processes, the inbox consumer, workflows still waiting (stuck events, sequencers).
-  await Promise.all([relay.stop(), worker.stop()]);
+  await Promise.all([...relays.map((r) => r.stop()), worker.stop()]);
   await inboxConsumer?.shutdown();
   const connection = await Connection.connect({ address: servers.temporalAddress });
   const client = new Client({ connection });
