@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events N]
+ *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events N]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
@@ -18,6 +18,7 @@
  *   txoutbox fast path               the relay publishes in batches, workflows only on failure (issue 8), max and half rate;
  *                                    on PostgreSQL with --fast-events events (default --events), as the polling rows
  *   ..., draining a backlog          polling relay and fast path (feed batches of 100 and 500): --backlog events written first, the relay's drain rate alone
+ *   --only relays                    the fast path draining a backlog with 1, 2 and 4 partitioned relays (issue 17), and 1 again
  *   --only fast                      the fast path rows alone (both stores, or --stores) next to the
  *                                    polling relay (writes in one transaction per event, and autocommitted), end to end and draining
  *   step: ...                        one tuning change each (TUNING below), as fast as possible (not with --quick)
@@ -409,24 +410,29 @@ async function writeCost(kind: StoreKind): Promise<Row[]> {
   }
 }
 
+/**
+ * A row's outbox: a topic (and task queue) named `name`, a database (MongoDB) or schema (PostgreSQL)
+ * of its own on the servers the scripts started, an outbox writing to it, and the relay's and the
+ * worker's settings for them.
+ */
+async function benchOutbox(kind: StoreKind, name: string) {
+  await createTopic(name);
+  const db = pipelineStore(kind);
+  await db.setup();
+  const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic: name, schema })]);
+  const outbox = createOutbox({ store: db.store, registry, source: 'bench' });
+  // --logs: at debug level, to read what a row did.
+  const env = { ...db.env, TXOUTBOX_TASK_QUEUE: name, TXOUTBOX_LOG_LEVEL: values.logs === '' ? 'info' : 'debug', TXOUTBOX_HEALTH_PORT: '0' };
+  return { topic: name, db, outbox, env };
+}
+
 async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row> {
   const name = variantSpec.name;
   const kind = variantSpec.store ?? StoreKind.mongodb;
   const variant = `${rate === null ? 'max' : 'paced'}_${variantSpec.id}_${kind}`;
-  const topic = `bench-tx-${stamp}-${variant}`;
-  const taskQueue = `bench-tx-${stamp}-${variant}`;
-  await createTopic(topic);
-  // A database (MongoDB) or schema (PostgreSQL) of its own, on the servers the scripts started.
-  const db = pipelineStore(kind);
-  await db.setup();
-  const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic, schema })]);
-  const outbox = createOutbox({ store: db.store, registry, source: 'bench' });
+  const { topic, db, outbox, env: outboxEnv } = await benchOutbox(kind, `bench-tx-${stamp}-${variant}`);
   const env = {
-    ...db.env,
-    TXOUTBOX_TASK_QUEUE: taskQueue,
-    // --logs: at debug level, to read what a row did.
-    TXOUTBOX_LOG_LEVEL: values.logs === '' ? 'info' : 'debug',
-    TXOUTBOX_HEALTH_PORT: '0',
+    ...outboxEnv,
     ...variantSpec.env,
     ...(variantSpec.fastPath ? { TXOUTBOX_FAST_PATH_TOPICS: topic } : {}),
   };
@@ -460,9 +466,22 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
   };
 
   const committedAt = new Map<string, number>();
+  let retried = 0;
   const write = async (i: number): Promise<void> => {
-    const event = await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx));
-    committedAt.set(event.id, Date.now());
+    // A transaction the server aborted (SecantusDB under load once answered a commit with
+    // NoSuchTransaction, a TransientTransactionError the driver did not retry) is written again: a
+    // write that never committed is no event, and the row counts the ones that did.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const event = await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx));
+        committedAt.set(event.id, Date.now());
+        return;
+      } catch (err) {
+        const transient = (err as { hasErrorLabel?: (label: string) => boolean }).hasErrorLabel?.('TransientTransactionError') === true;
+        if (!transient || attempt >= 5) throw err;
+        retried += 1;
+      }
+    }
   };
   const count = variantSpec.backlog ?? variantSpec.events ?? N;
   if (variantSpec.backlog !== undefined) {
@@ -529,7 +548,7 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
     relayPeakMb: relay.stats().peakRssMb,
     workerPeakMb: worker?.stats().peakRssMb,
     historyPerEvent,
-    note: rate === null ? undefined : `writes paced at ${rate.toFixed(1)} events/s`,
+    note: [rate === null ? '' : `writes paced at ${rate.toFixed(1)} events/s`, retried === 0 ? '' : `${retried} aborted write transactions written again`].filter(Boolean).join('; ') || undefined,
   };
 }
 
@@ -567,6 +586,79 @@ async function pollingDrainAgain(pool: Pool): Promise<Row> {
   log(`plain polling relay draining a backlog of ${BACKLOG} again (drift check)`);
   const row = await pollingRelay(pool, BACKLOG);
   return { ...row, name: `${row.name} (again, at the end: drift)` };
+}
+
+/**
+ * Partitioned relays draining a backlog on the fast path (issue 17): `relays` relay processes share
+ * the outbox's 16 partitions by leases. Once they hold an even share each, they are frozen
+ * (SIGSTOP; their leases, 60 s, outlast the writing), the backlog is written, and they are thawed
+ * together: the clock runs from the thaw to the last event published.
+ */
+async function partitionedDrain(kind: StoreKind, relays: number, backlog: number): Promise<Row> {
+  const { topic, db, outbox, env: outboxEnv } = await benchOutbox(kind, `bench-relays-${stamp}-${kind}-${relays}`);
+  const env = {
+    ...outboxEnv,
+    TXOUTBOX_FAST_PATH_TOPICS: topic,
+    TXOUTBOX_RELAY_PARTITIONED: 'true',
+    TXOUTBOX_RELAY_LEASE_MS: '60000',
+  };
+  const processes = Array.from({ length: relays }, (_, i) => startProcess('relay', { ...env, TXOUTBOX_RELAY_MEMBER: `relay-${i + 1}` }, 'txoutbox_relay_'));
+  try {
+    for (const p of processes) {
+      const port = await p.port;
+      await waitFor(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), { timeoutMs: 120_000, intervalMs: 100, what: 'a partitioned relay ready' });
+    }
+    await waitFor(
+      async () => {
+        const owners = (await db.store.partitionStatus('relay')).map((s) => s.owner);
+        const shares = Array.from({ length: relays }, (_, i) => owners.filter((o) => o === `relay-${i + 1}`).length);
+        return owners.every((o) => o !== null) && Math.max(...shares) - Math.min(...shares) <= 1;
+      },
+      { timeoutMs: 120_000, intervalMs: 250, what: `${relays} relays sharing the partitions` },
+    );
+    await Promise.all(processes.map((p) => p.sample()));
+    const base = processes.map((p) => p.stats().cpuSeconds);
+    for (const p of processes) p.child.kill('SIGSTOP');
+    await mapLimit(Array.from({ length: backlog }, (_, i) => i), 8, (i) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}-${i % 97}`, payload: payload(i) }, tx)));
+    const t0 = Date.now();
+    for (const p of processes) p.child.kill('SIGCONT');
+    const deadline = Date.now() + 30 * 60_000;
+    while ((await db.unpublishedCount()) > 0) {
+      if (Date.now() > deadline) throw new Error(`${relays} partitioned relays: not drained within 30 minutes`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const last = Math.max(...(await db.publishedTimes()).map((r) => r.publishedAt.getTime()));
+    await Promise.all(processes.map((p) => p.sample()));
+    return {
+      name: `txoutbox fast path, ${relays} partitioned relay${relays === 1 ? '' : 's'} (16 partitions) draining a backlog of ${backlog}`,
+      store: kind,
+      eventsPerSecond: backlog / ((last - t0) / 1000),
+      relayCpuS: processes.reduce((sum, p, i) => sum + p.stats().cpuSeconds - (base[i] ?? 0), 0),
+      relayPeakMb: Math.max(...processes.map((p) => p.stats().peakRssMb)),
+      note: relays === 1 ? undefined : `relay CPU summed over the ${relays}`,
+    };
+  } finally {
+    for (const p of processes) {
+      p.child.kill('SIGCONT');
+      p.child.kill('SIGTERM');
+    }
+    await Promise.all(processes.map((p) => new Promise((resolve) => (p.child.exitCode === null ? p.child.once('exit', resolve) : resolve(null)))));
+    await db.teardown();
+  }
+}
+
+/** Issue 17: 1, 2 and 4 partitioned relays draining the same backlog, then 1 again (drift), on each store. */
+async function partitionedDrains(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const store of [StoreKind.postgres, StoreKind.mongodb].filter((k) => values.stores.split(',').includes(k))) {
+    const backlog = store === StoreKind.mongodb ? Math.min(BACKLOG, MONGODB_BACKLOG) : BACKLOG;
+    for (const [i, n] of [1, 2, 4, 1].entries()) {
+      log(`${store}: ${n} partitioned relay(s) draining a backlog of ${backlog}`);
+      const row = await partitionedDrain(store, n, backlog);
+      rows.push(i === 3 ? { ...row, name: `${row.name} (again: drift)` } : row);
+    }
+  }
+  return rows;
 }
 
 /**
@@ -654,6 +746,7 @@ async function main(): Promise<void> {
     await pool.end();
     return;
   }
+  if (only.has('relays')) rows.push(...(await partitionedDrains()));
   if (only.has('steps')) {
     // The PostgreSQL default mode as the baseline, then the chosen steps, then the baseline again.
     for (const v of [{ id: 'default', name: 'txoutbox default mode, writes as fast as possible (8 writers)' }, ...steps, { id: 'default_again', name: 'txoutbox default mode again (drift check)' }]) {
@@ -670,7 +763,9 @@ async function main(): Promise<void> {
   rows.push(...polling.rows);
   // The core rows on each store: MongoDB (the default store) then PostgreSQL.
   for (const store of [StoreKind.mongodb, StoreKind.postgres]) {
-    const defaults: Variant = { id: 'default', name: 'txoutbox default mode, writes as fast as possible (8 writers)', store };
+    // SecantusDB runs the default mode at a few events a second: --events up to 300 there.
+    const events = store === StoreKind.mongodb ? Math.min(N, 300) : N;
+    const defaults: Variant = { id: 'default', name: `txoutbox default mode, ${events} events written as fast as possible (8 writers)`, store, events };
     log(`${store}: ${defaults.name}`);
     const max = await txoutbox(defaults, null);
     rows.push(max);
@@ -678,6 +773,8 @@ async function main(): Promise<void> {
     rows.push(await txoutbox({ ...defaults, name: 'txoutbox default mode, at half the maximum rate' }, max.eventsPerSecond / 2));
     rows.push(...(await fastPathRows(store)));
   }
+  // Issue 17: the fast path draining with 1, 2 and 4 partitioned relays.
+  rows.push(...(await partitionedDrains()));
   rows.push(await pollingDrainAgain(pool));
   if (!values.quick) {
     // The tuning steps change the relay's or the worker's Temporal settings, not the store: measured
