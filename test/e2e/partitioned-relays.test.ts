@@ -131,6 +131,8 @@ describe.each(STORE_KINDS)('partitioned relays (%s store)', (kind) => {
     const ids = await mapLimit(Array.from({ length: 16 }, (_, i) => `joined-${i}`), 4, (id) => p.placeOrder(id));
     await p.collector.waitForEventIds(ids, 120_000);
     const metrics = await (await fetch(`http://127.0.0.1:${await second.port}/metrics`)).text();
+    const cli = await p.cli(['status', '--json']);
+    const human = await p.cli(['status']);
 
     // Assert
     expect(new Set(alone.values())).toEqual(new Set(['relay-a']));
@@ -139,6 +141,12 @@ describe.each(STORE_KINDS)('partitioned relays (%s store)', (kind) => {
     expect(first.logs.some((l) => l.includes('gave up partitions to another relay'))).toBe(true);
     expect(second.logs.some((l) => l.includes('took partition leases'))).toBe(true);
     for (const id of ids) expect(p.collector.withEventId(id)).toHaveLength(1);
+    // The operator's view: each partition's owner.
+    expect(cli.code).toBe(0);
+    const listed = (JSON.parse(cli.output) as { partitions: Array<{ partition: number; owner: string | null }> }).partitions;
+    expect(new Map(listed.map((l) => [l.partition, l.owner]))).toEqual(shared);
+    expect(human.output).toContain('partitions of relay group "relay"');
+    expect(human.output).toMatch(/^ +0 {2}relay-[ab] /m);
     // Its metrics: how many partitions it holds, and a lag gauge for each of them.
     const heldByB = [...shared.entries()].filter(([, o]) => o === 'relay-b').map(([partition]) => partition);
     expect(metrics).toMatch(new RegExp(`^txoutbox_relay_partitions_held ${heldByB.length}$`, 'm'));
