@@ -301,6 +301,9 @@ async function pollingRelay(pool: Pool, backlog: number | null = null, transacti
   };
 }
 
+/** The relay and worker processes running now, stopped if the run fails. */
+const children = new Set<ChildProcess>();
+
 interface ProcessStats {
   cpuSeconds: number;
   peakRssMb: number;
@@ -310,6 +313,8 @@ function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, prefix: s
   // --cpu-prof DIR: V8 CPU profiles of the relay and the worker, written when they exit (scripts/cpu-profile-top.ts reads them).
   const profile = values['cpu-prof'] === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', join(values['cpu-prof'], `${env.TXOUTBOX_TASK_QUEUE ?? 'run'}-${bin}`)];
   const child = spawn(process.execPath, [...profile, ...binArgs(bin)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   let resolvePort: (port: number) => void = () => undefined;
   const port = new Promise<number>((resolve) => (resolvePort = resolve));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -807,5 +812,8 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(err);
+  // A row that failed leaves its relay and worker running (a crashed run once left two busy for
+  // half an hour, skewing what ran next): they go with it.
+  for (const child of children) child.kill('SIGKILL');
   process.exit(1);
 });
