@@ -410,15 +410,19 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   }
 
   /**
-   * The database server's time (`hello`'s localTime, corrected by half the round trip). A server
-   * that does not report it leaves this process's clock.
+   * The database server's time: `hello`'s localTime, the moment the server answered. The update that
+   * compares a lease with it runs later, so the server's clock then reads at least this: a lease is
+   * taken over only once it has certainly ended. (Corrected by half the round trip, as it once was,
+   * it ran ahead whenever the answer waited in a busy server's queue, and a relay took over a live
+   * partition lease under load: test/e2e/partitioned-relays.test.ts, the SIGSTOP test, on
+   * SecantusDB.) A lease written from it ends no later than the one asked for. A server that does
+   * not report it leaves this process's clock.
    */
   private async serverNow(): Promise<Date> {
     if (this.db.command === undefined) return new Date();
-    const sent = Date.now();
     const hello = await this.db.command({ hello: 1 });
     const localTime: unknown = hello.localTime;
-    return localTime instanceof Date ? new Date(localTime.getTime() + (Date.now() - sent) / 2) : new Date();
+    return localTime instanceof Date ? localTime : new Date();
   }
 
   async release(eventIds: readonly string[]): Promise<void> {
