@@ -154,13 +154,16 @@ describe.each(STORE_KINDS)('partitioned relays (%s store)', (kind) => {
   }, 240_000);
 
   // On MongoDB (SecantusDB) this failed in two cold CI rehearsals, both times on one event of the
-  // frozen relay's partitions published before its lease ended, and passed in every local run; the
-  // cause is not found (issue 17 stays open). The diagnostics below print who said what about the
-  // leases when it happens.
+  // frozen relay's partitions published before "its lease ended", and passed in every local run. The
+  // likely cause is the test's: it took the latest of the relay's lease ends for every partition,
+  // where a relay frozen in the middle of a renewal round (MongoDB renews one partition per update)
+  // holds some partitions a round less long; it now compares each event with its own partition's
+  // lease. Not yet confirmed by a cold CI run, so the MongoDB case stays skipped (issue 17 stays
+  // open). The diagnostics below print who said what about the leases when it happens.
   const frozenTest = kind === 'mongodb' ? test.skip : test;
   const frozenTitle =
     kind === 'mongodb'
-      ? 'SKIPPED on MongoDB, failing in cold CI with the cause not found (issue 17): a relay frozen (SIGSTOP) past its lease lets its partitions wait for the lease to end'
+      ? 'SKIPPED on MongoDB until a cold CI run confirms the per-partition lease check (issue 17): a relay frozen (SIGSTOP) past its lease lets its partitions wait for the lease to end'
       : 'a relay frozen (SIGSTOP) past its lease: its partitions wait for the lease to end, then another relay publishes them; thawed, it publishes nothing twice and takes a share again';
   frozenTest(frozenTitle, async () => {
     // Arrange: the fast path, so the relays themselves publish.
@@ -176,6 +179,9 @@ describe.each(STORE_KINDS)('partitioned relays (%s store)', (kind) => {
     b.child.kill('SIGSTOP');
     const frozenAt = Date.now();
     const heldByB = (await status()).filter((s) => s.owner === 'relay-b');
+    // Each partition's own lease: a relay frozen in the middle of a renewal round (on MongoDB, one
+    // update a partition) leaves some leases renewed and the others ending a round earlier.
+    const leaseEndOf = (partition: number): number => heldByB.find((h) => h.partition === partition)?.expiresAt?.getTime() ?? 0;
     const leaseEnd = Math.max(...heldByB.map((s) => s.expiresAt?.getTime() ?? 0));
     const written = await mapLimit(Array.from({ length: 24 }, (_, i) => `frozen-${i}`), 4, async (id) => ({ id: await p.placeOrder(id), partition: partitionOf(id, count) }));
     await p.collector.waitForEventIds(written.map((w) => w.id), 120_000);
@@ -188,7 +194,7 @@ describe.each(STORE_KINDS)('partitioned relays (%s store)', (kind) => {
     // Assert: nothing of relay-b's partitions was published before its lease ended.
     const inBsPartitions = written.filter((w) => owners.get(w.partition) === 'relay-b');
     const early = inBsPartitions
-      .map((w) => ({ ...w, msBeforeLeaseEnd: leaseEnd - (published.find((r) => r.id === w.id)?.publishedAt.getTime() ?? 0) }))
+      .map((w) => ({ ...w, msBeforeLeaseEnd: leaseEndOf(w.partition) - (published.find((r) => r.id === w.id)?.publishedAt.getTime() ?? 0) }))
       .filter((w) => w.msBeforeLeaseEnd > 0);
     if (early.length > 0) {
       // What each relay said about its leases, to tell who published early and why.
@@ -198,7 +204,7 @@ describe.each(STORE_KINDS)('partitioned relays (%s store)', (kind) => {
     expect(inBsPartitions.length).toBeGreaterThan(0);
     for (const w of inBsPartitions) {
       const at = published.find((r) => r.id === w.id)?.publishedAt.getTime() ?? 0;
-      expect({ id: w.id, publishedAfterLeaseEnd: at >= leaseEnd }).toEqual({ id: w.id, publishedAfterLeaseEnd: true });
+      expect({ id: w.id, publishedAfterLeaseEnd: at >= leaseEndOf(w.partition) }).toEqual({ id: w.id, publishedAfterLeaseEnd: true });
     }
     for (const id of [...written.map((w) => w.id), ...later]) expect(p.collector.withEventId(id)).toHaveLength(1);
     expect([...rejoined.values()].filter((o) => o === 'relay-b').length).toBeGreaterThan(0);
