@@ -288,7 +288,11 @@ async function status(ctx: Context, print: Print): Promise<ExitCode> {
   lines.push(`oldest pending: ${stats.oldestPending ? `${stats.oldestPending.id}, ${formatAge(ageMs ?? 0)} old` : 'none'}`);
   // Partitioned relays (issue 17): each partition's owner, lease and backlog, when a relay holds one
   // or the configuration says they are partitioned.
-  const partitions = await ctx.store.partitionStatus(ctx.config.relayName);
+  // An outbox not migrated since partitions came has none to show; its counts are still shown.
+  const partitions = await ctx.store.partitionStatus(ctx.config.relayName).catch((err: unknown) => {
+    if (!ctx.config.relayPartitioned && err instanceof OutboxError && err.code === 'STORE_NOT_SET_UP') return [];
+    throw err;
+  });
   const shown = ctx.config.relayPartitioned || partitions.some((p) => p.owner !== null);
   if (shown) {
     const now = Date.now();
