@@ -208,7 +208,9 @@ describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
     // Act: signals keep arriving while it holds (repeats of what it has, as every sweep used to send).
     const repeat: EnqueuedEvent = { eventId: ids[1] ?? '', sequence: 2, type: 'orders.NoteLineAdded', aggregateId: 'order-A' };
     for (let i = 0; i < 20; i++) await sequencer.signal(enqueueSignal, repeat);
-    await waitFor(async () => (await sequencer.describe()).runId !== firstRun, { what: 'the holding sequencer to continue as new' });
+    // A liveness bound, not a speed check: after the fault suite's server restarts the cold CI run
+    // once needed more than the default 30 s here.
+    await waitFor(async () => (await sequencer.describe()).runId !== firstRun, { timeoutMs: 120_000, what: 'the holding sequencer to continue as new' });
     const held = await sequencer.query(sequencerQuery);
     const sweepsBefore = sweeps.length;
     await waitFor(() => sweeps.length >= sweepsBefore + 2, { what: 'two sweeps while the key is held' });
@@ -229,5 +231,5 @@ describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
     const lines = smallTopic.messages.filter((m) => m.key === 'order-A').map((m) => (JSON.parse(m.value ?? '{}') as { line: number }).line);
     expect(lines).toEqual([2, 3, 4, 5, 6, 7]);
     await smallTopic.stop();
-  });
+  }, 300_000);
 });
