@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
-import { checkTopicName, isEventId, MAX_PARTITION_COUNT, minEventIdAt, OutboxError, TYPE_NAME, type ListQuery, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
+import { checkPartitionCount, checkTopicName, isEventId, minEventIdAt, OutboxError, OutboxErrorCode, TYPE_NAME, type ListQuery, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
 import {
   compensateUpdate,
   discardUpdate,
@@ -140,9 +140,11 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
     const config = loadConfig(env);
     if (command === 'setup' || command === 'migrate') {
       // migrate --partitions N: the outbox's partition count, at its first set-up (TXOUTBOX_PARTITIONS).
-      const partitions = values.partitions === undefined ? config.partitions : Number(values.partitions);
-      if (partitions !== null && (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > MAX_PARTITION_COUNT)) {
-        throw new CliError(`--partitions must be an integer from 1 to ${MAX_PARTITION_COUNT}, got ${JSON.stringify(values.partitions)}`, ExitCode.usage);
+      let partitions = config.partitions;
+      try {
+        if (values.partitions !== undefined) partitions = checkPartitionCount(Number(values.partitions));
+      } catch (err) {
+        throw new CliError(`--${err instanceof Error ? err.message : String(err)} (${JSON.stringify(values.partitions)})`, ExitCode.usage);
       }
       return await migrate({ ...config, partitions }, print);
     }
@@ -290,7 +292,7 @@ async function status(ctx: Context, print: Print): Promise<ExitCode> {
   // or the configuration says they are partitioned.
   // An outbox not migrated since partitions came has none to show; its counts are still shown.
   const partitions = await ctx.store.partitionStatus(ctx.config.relayName).catch((err: unknown) => {
-    if (!ctx.config.relayPartitioned && err instanceof OutboxError && err.code === 'STORE_NOT_SET_UP') return [];
+    if (!ctx.config.relayPartitioned && err instanceof OutboxError && err.code === OutboxErrorCode.storeNotSetUp) return [];
     throw err;
   });
   const shown = ctx.config.relayPartitioned || partitions.some((p) => p.owner !== null);

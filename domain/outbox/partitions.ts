@@ -33,6 +33,16 @@ export function checkPartitionCount(count: unknown): number {
   return count;
 }
 
+/**
+ * The error of a relay saving the positions of partitions whose leases it no longer holds (`lost`):
+ * nothing is saved, and the new owner's position is the one that counts.
+ */
+export function leaseLostError(group: string, member: string, lost: readonly number[]): OutboxError {
+  return new OutboxError(OutboxErrorCode.leaseLost, `relay ${member} no longer holds the lease of partitions ${lost.join(', ')} of ${JSON.stringify(group)}: their position is not saved`, {
+    context: { feed: group, member, partitions: lost.join(',') },
+  });
+}
+
 /** The checkpoint name of one partition of a relay group's feed. */
 export function partitionCheckpointName(group: string, partition: number): string {
   return `${group}#p${partition}`;

@@ -16,6 +16,7 @@ import {
   checkPartitionCount,
   createChangeFeed,
   DEFAULT_PARTITION_COUNT,
+  leaseLostError,
   partitionCheckpointName,
   partitionOf,
   type PartitionStatus,
@@ -55,6 +56,8 @@ export interface OutboxDocument extends Omit<OutboxEvent, 'id'> {
   owner?: EventOwner | null;
   claimedUntil?: Date | null;
   claimToken?: string | null;
+  /** The partition of its key (issue 17); absent on documents written before partitions came (matched as null). */
+  partition?: number | null;
 }
 
 interface CheckpointDocument {
@@ -413,10 +416,9 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
    * The database server's time: `hello`'s localTime, the moment the server answered. The update that
    * compares a lease with it runs later, so the server's clock then reads at least this: a lease is
    * taken over only once it has certainly ended. (Corrected by half the round trip, as it once was,
-   * it ran ahead whenever the answer waited in a busy server's queue, and a relay took over a live
-   * partition lease under load: test/e2e/partitioned-relays.test.ts, the SIGSTOP test, on
-   * SecantusDB.) A lease written from it ends no later than the one asked for. A server that does
-   * not report it leaves this process's clock.
+   * it ran ahead whenever the answer waited in a busy server's queue, and could let a lease be taken
+   * over before it ended.) A lease written from it ends no later than the one asked for. A server
+   * that does not report it leaves this process's clock.
    */
   private async serverNow(): Promise<Date> {
     if (this.db.command === undefined) return new Date();
@@ -606,11 +608,7 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     const now = await this.serverNow();
     const held = await this.leases.find({ group: name, owner: partitions.member, expiresAt: { $gt: now }, partition: { $in: [...partitions.ids] } }, { sort: { partition: 1 }, limit: partitions.ids.length }).toArray();
     const lost = partitions.ids.filter((p) => !held.some((l) => l.partition === p));
-    if (lost.length > 0) {
-      throw new OutboxError(OutboxErrorCode.leaseLost, `relay ${partitions.member} no longer holds the lease of partitions ${lost.join(', ')} of ${JSON.stringify(name)}: their position is not saved`, {
-        context: { feed: name, member: partitions.member, partitions: lost.join(',') },
-      });
-    }
+    if (lost.length > 0) throw leaseLostError(name, partitions.member, lost);
     const names = partitions.ids.map((p) => partitionCheckpointName(name, p));
     const { matchedCount } = await this.checkpoints.updateMany({ _id: { $in: names } }, { $set: { resumeToken, updatedAt: now } });
     if (matchedCount < names.length) {
@@ -636,7 +634,7 @@ function isPositionLost(err: unknown): boolean {
 
 function toEvent(doc: OutboxDocument): OutboxEvent {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars -- ownership is the store's, not the envelope's
-  const { _id, owner, claimedUntil, claimToken, partition, ...rest } = doc as OutboxDocument & { partition?: number };
+  const { _id, owner, claimedUntil, claimToken, partition, ...rest } = doc;
   return {
     ...rest,
     id: _id,

@@ -3,6 +3,7 @@ import {
   checkPartitionCount,
   createChangeFeed,
   DEFAULT_PARTITION_COUNT,
+  leaseLostError,
   MAX_PARTITION_COUNT,
   partitionCheckpointName,
   partitionOf,
@@ -525,16 +526,16 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
   }
 
   async heartbeat(group: string, member: string, ttlMs: number): Promise<string[]> {
+    // Members gone for an hour are forgotten (a crashed relay never leaves).
     const { rows } = await this.pool.query<{ member: string }>(
       `with beat as (
          insert into ${this.relays} (grp, member, expires_at) values ($1, $2, now() + $3 * interval '1 millisecond')
-         on conflict (grp, member) do update set expires_at = excluded.expires_at)
+         on conflict (grp, member) do update set expires_at = excluded.expires_at),
+       gone as (delete from ${this.relays} where grp = $1 and expires_at < now() - interval '1 hour')
        select member from ${this.relays} where grp = $1 and expires_at > now() and member <> $2
        union select $2 order by 1`,
       [group, member, ttlMs],
     );
-    // Members gone for an hour are forgotten (a crashed relay never leaves).
-    await this.pool.query(`delete from ${this.relays} where grp = $1 and expires_at < now() - interval '1 hour'`, [group]);
     return rows.map((r) => r.member);
   }
 
@@ -868,17 +869,10 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
       [names, name],
     );
     const group = rows.find((r) => r.name === name);
-    const starts: Position[] = [];
-    for (const n of names) {
-      const saved = rows.find((r) => r.name === n) ?? group;
-      if (saved === undefined) {
-        // This partition's events before now are the sweeper's.
-        if (rows.length > 0) gap('no-checkpoint');
-        continue;
-      }
-      starts.push(saved);
-    }
+    const starts = names.map((n) => rows.find((r) => r.name === n) ?? group).filter((p): p is Position & { name: string } => p !== undefined);
     if (starts.length === 0) return null;
+    // A partition with no position: its events before now are the sweeper's.
+    if (starts.length < names.length) gap('no-checkpoint');
     return starts.reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
   }
 
@@ -889,24 +883,20 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
   private async savePartitionCheckpoints(name: string, partitions: { ids: readonly number[]; member: string }, position: Position): Promise<void> {
     const { rows } = await this.pool.query<{ held: number[] }>(
       `with held as (
-         select p from unnest($3::int[]) as p
+         select p, n from unnest($3::int[], $6::text[]) as h(p, n)
           where exists (select 1 from ${this.leases} l where l.grp = $1 and l.partition = p and l.owner = $2 and l.expires_at > now())),
        saved as (
          insert into ${this.checkpoints} as c (name, txid, id, updated_at)
-         select $1 || '#p' || p, $4::xid8, $5::uuid, now() from held
+         select n, $4::xid8, $5::uuid, now() from held
           where (select count(*) from held) = cardinality($3::int[])
          on conflict (name) do update set txid = excluded.txid, id = excluded.id, updated_at = now()
           where (c.txid, c.id) < (excluded.txid, excluded.id))
        select coalesce(array_agg(p), '{}') as held from held`,
-      [name, partitions.member, partitions.ids, position.txid, position.id],
+      [name, partitions.member, partitions.ids, position.txid, position.id, partitions.ids.map((p) => partitionCheckpointName(name, p))],
     );
     const held = new Set(rows[0]?.held ?? []);
     const lost = partitions.ids.filter((p) => !held.has(p));
-    if (lost.length > 0) {
-      throw new OutboxError(OutboxErrorCode.leaseLost, `relay ${partitions.member} no longer holds the lease of partitions ${lost.join(', ')} of ${JSON.stringify(name)}: their position is not saved`, {
-        context: { feed: name, member: partitions.member, partitions: lost.join(',') },
-      });
-    }
+    if (lost.length > 0) throw leaseLostError(name, partitions.member, lost);
   }
 
   private async loadCheckpoint(name: string): Promise<Position | null> {
