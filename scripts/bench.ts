@@ -415,6 +415,28 @@ async function writeCost(kind: StoreKind): Promise<Row[]> {
   }
 }
 
+/** Resolves once a relay or worker process answers /readyz (within 120 s of its start). */
+async function ready(p: ReturnType<typeof startProcess>): Promise<void> {
+  const readyBy = Date.now() + 120_000;
+  const port = await Promise.race([p.port, new Promise<number>((_, reject) => setTimeout(() => reject(new Error('relay/worker did not start within 120 s')), 120_000))]);
+  for (;;) {
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    if (Date.now() > readyBy) throw new Error('relay/worker not ready within 120 s');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The stores --stores names, PostgreSQL first. */
+function chosenStores(): StoreKind[] {
+  return [StoreKind.postgres, StoreKind.mongodb].filter((k) => values.stores.split(',').includes(k));
+}
+
+/** The backlog a drain row writes: --backlog, and at most MONGODB_BACKLOG on SecantusDB (about ten outbox transactions a second). */
+function backlogFor(store: StoreKind): number {
+  return store === StoreKind.mongodb ? Math.min(BACKLOG, MONGODB_BACKLOG) : BACKLOG;
+}
+
 /**
  * A row's outbox: a topic (and task queue) named `name`, a database (MongoDB) or schema (PostgreSQL)
  * of its own on the servers the scripts started, an outbox writing to it, and the relay's and the
@@ -440,16 +462,6 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
     ...outboxEnv,
     ...variantSpec.env,
     ...(variantSpec.fastPath ? { TXOUTBOX_FAST_PATH_TOPICS: topic } : {}),
-  };
-  const ready = async (p: ReturnType<typeof startProcess>): Promise<void> => {
-    const readyBy = Date.now() + 120_000;
-    const port = await Promise.race([p.port, new Promise<number>((_, reject) => setTimeout(() => reject(new Error('relay/worker did not start within 120 s')), 120_000))]);
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
-      if (ok) return;
-      if (Date.now() > readyBy) throw new Error('relay/worker not ready within 120 s');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
   };
   let relay = startProcess('relay', env, 'txoutbox_relay_');
   // A relay that runs the worker itself (TXOUTBOX_RELAY_RUNS_WORKER) has no worker process beside it.
@@ -609,10 +621,7 @@ async function partitionedDrain(kind: StoreKind, relays: number, backlog: number
   };
   const processes = Array.from({ length: relays }, (_, i) => startProcess('relay', { ...env, TXOUTBOX_RELAY_MEMBER: `relay-${i + 1}` }, 'txoutbox_relay_'));
   try {
-    for (const p of processes) {
-      const port = await p.port;
-      await waitFor(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), { timeoutMs: 120_000, intervalMs: 100, what: 'a partitioned relay ready' });
-    }
+    for (const p of processes) await ready(p);
     await waitFor(
       async () => {
         const owners = (await db.store.partitionStatus('relay')).map((s) => s.owner);
@@ -655,8 +664,8 @@ async function partitionedDrain(kind: StoreKind, relays: number, backlog: number
 /** Issue 17: 1, 2 and 4 partitioned relays draining the same backlog, then 1 again (drift), on each store. */
 async function partitionedDrains(): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const store of [StoreKind.postgres, StoreKind.mongodb].filter((k) => values.stores.split(',').includes(k))) {
-    const backlog = store === StoreKind.mongodb ? Math.min(BACKLOG, MONGODB_BACKLOG) : BACKLOG;
+  for (const store of chosenStores()) {
+    const backlog = backlogFor(store);
     for (const [i, n] of [1, 2, 4, 1].entries()) {
       log(`${store}: ${n} partitioned relay(s) draining a backlog of ${backlog}`);
       const row = await partitionedDrain(store, n, backlog);
@@ -679,8 +688,8 @@ async function fastPathRows(store: StoreKind): Promise<Row[]> {
   const max = await txoutbox(fastSpec, null);
   log(`${store}: txoutbox fast path at half its maximum rate (${(max.eventsPerSecond / 2).toFixed(1)} events/s)`);
   const rows = [max, await txoutbox({ ...fastSpec, name: 'txoutbox fast path, at half its maximum rate' }, max.eventsPerSecond / 2)];
-  // SecantusDB writes about ten outbox transactions a second: its backlog is smaller, and its row says so.
-  const backlog = store === StoreKind.mongodb ? Math.min(BACKLOG, MONGODB_BACKLOG) : BACKLOG;
+  // SecantusDB's backlog is smaller, and its row says so.
+  const backlog = backlogFor(store);
   for (const batch of ['100', '500']) {
     log(`${store}: the fast path draining a backlog of ${backlog}, feed batches of ${batch}`);
     rows.push(
@@ -745,7 +754,7 @@ async function main(): Promise<void> {
     // The fast path next to the plain polling relay, end to end and draining, in this one run.
     const polling = await pollingBaselines(pool);
     const fastRows: Row[] = [];
-    for (const store of [StoreKind.postgres, StoreKind.mongodb].filter((k) => values.stores.split(',').includes(k))) fastRows.push(...(await fastPathRows(store)));
+    for (const store of chosenStores()) fastRows.push(...(await fastPathRows(store)));
     const drainAgain = await pollingDrainAgain(pool);
     console.log(table([...rows, ...polling.rows, ...fastRows, drainAgain], bare.eventsPerSecond, polling.divisor));
     await pool.end();
