@@ -109,6 +109,7 @@ export interface MongoCollectionLike<T extends Document> {
   deleteMany(filter: Filter<T>): Promise<{ deletedCount: number }>;
   countDocuments(filter: Filter<T>): Promise<number>;
   find(filter: Filter<T>, options: { sort: Document; limit: number }): { toArray(): Promise<T[]> };
+  aggregate<R extends Document>(pipeline: Document[]): { toArray(): Promise<R[]> };
   createIndexes(indexes: IndexDescription[]): Promise<unknown>;
   watch(pipeline: Document[], options: ChangeStreamOptions): ChangeStreamLike;
   findOneAndUpdate(filter: Filter<T>, update: UpdateFilter<T>, options: FindOneAndUpdateOptions): Promise<WithId<T> | null>;
@@ -203,11 +204,10 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
       if (created) done.push(`created collection ${name}`);
     }
     const wanted = this.partitionsOption ?? DEFAULT_PARTITION_COUNT;
-    if ((await this.meta.findOne({ _id: 'partitions' })) === null) {
-      await this.meta.updateOne({ _id: 'partitions' }, { $setOnInsert: { count: wanted } }, { upsert: true });
-      done.push(`set the outbox's partition count to ${wanted}`);
-    }
-    const stored = (await this.meta.findOne({ _id: 'partitions' }))?.count;
+    // Upserted only when absent: the count is fixed by the first set-up, and read back as it is.
+    const before = await this.meta.findOneAndUpdate({ _id: 'partitions' }, { $setOnInsert: { count: wanted } }, { upsert: true, returnDocument: 'before' });
+    if (before === null) done.push(`set the outbox's partition count to ${wanted}`);
+    const stored = before?.count ?? wanted;
     if (this.partitionsOption !== undefined && stored !== this.partitionsOption) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `mongodb store: the outbox has ${String(stored)} partitions, fixed at its set-up; it cannot be set up with ${this.partitionsOption}`);
     }
@@ -325,23 +325,29 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   }
 
   async acquire(group: string, member: string, partitions: readonly number[], ttlMs: number): Promise<number[]> {
+    if (partitions.length === 0) return [];
     const now = await this.serverNow();
     const expiresAt = new Date(now.getTime() + ttlMs);
-    for (const partition of partitions) {
-      // Matches a lease this member holds, nobody holds, or that ran out; a lease someone else holds
-      // does not match, and the upsert's insert then fails on the _id: not taken.
-      await this.leases
-        .updateOne(
-          { _id: partitionCheckpointName(group, partition), $or: [{ owner: member }, { owner: null }, { expiresAt: { $lte: now } }] },
-          { $set: { group, partition, owner: member, expiresAt } },
-          { upsert: true },
-        )
-        .catch((err: unknown) => {
-          if ((err as { code?: unknown }).code !== 11000) throw err;
-        });
+    const ids = partitions.map((p) => partitionCheckpointName(group, p));
+    // One update renews or takes every lease this member holds, nobody holds, or that ran out: all of
+    // them get the same end, so a relay that stops between two rounds never holds leases of different
+    // ends (one update a partition left a window where some were renewed and some not).
+    await this.leases.updateMany({ _id: { $in: ids }, $or: [{ owner: member }, { owner: null }, { expiresAt: { $lte: now } }] }, { $set: { owner: member, expiresAt } });
+    let leases = await this.leases.find({ _id: { $in: ids } }, { sort: { partition: 1 }, limit: ids.length }).toArray();
+    const never = partitions.filter((p) => !leases.some((l) => l.partition === p));
+    if (never.length > 0) {
+      // A lease never written: inserted; when another member's insert came first, the insert fails on
+      // the _id and the lease is not taken.
+      for (const partition of never) {
+        await this.leases
+          .updateOne({ _id: partitionCheckpointName(group, partition), owner: null }, { $set: { group, partition, owner: member, expiresAt } }, { upsert: true })
+          .catch((err: unknown) => {
+            if ((err as { code?: unknown }).code !== 11000) throw err;
+          });
+      }
+      leases = await this.leases.find({ _id: { $in: ids } }, { sort: { partition: 1 }, limit: ids.length }).toArray();
     }
-    const held = await this.leases.find({ group, owner: member, expiresAt: expiresAt, partition: { $in: [...partitions] } }, { sort: { partition: 1 }, limit: partitions.length }).toArray();
-    return held.map((l) => l.partition);
+    return leases.filter((l) => l.owner === member && l.expiresAt?.getTime() === expiresAt.getTime()).map((l) => l.partition);
   }
 
   async releaseLeases(group: string, member: string, partitions: readonly number[], leave = false): Promise<void> {
@@ -351,15 +357,23 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
 
   async partitionStatus(group: string): Promise<PartitionStatus[]> {
     const count = await this.partitionCount();
-    const leases = await this.leases.find({ group }, { sort: { partition: 1 }, limit: count }).toArray();
-    return Promise.all(
-      Array.from({ length: count }, async (_, p): Promise<PartitionStatus> => {
-        const filter: Filter<OutboxDocument> = { status: 'pending', ...partitionMatch([p]) };
-        const [pending, [oldest]] = await Promise.all([this.events.countDocuments(filter), this.events.find(filter, { sort: { _id: 1 }, limit: 1 }).toArray()]);
-        const lease = leases.find((l) => l.partition === p);
-        return { partition: p, owner: lease?.owner ?? null, expiresAt: lease?.expiresAt ?? null, pending, oldestPending: oldest ? { id: oldest._id, occurredAt: oldest.occurredAt } : null };
-      }),
-    );
+    const [leases, pending] = await Promise.all([
+      this.leases.find({ group }, { sort: { partition: 1 }, limit: count }).toArray(),
+      // One pass over the pending events: each partition's count and oldest (events written before
+      // partitions came have none and count as partition 0).
+      this.events
+        .aggregate<{ _id: number; pending: number; oldest: { id: string; occurredAt: Date } }>([
+          { $match: { status: 'pending' } },
+          { $sort: { _id: 1 } },
+          { $group: { _id: { $ifNull: ['$partition', 0] }, pending: { $sum: 1 }, oldest: { $first: { id: '$_id', occurredAt: '$occurredAt' } } } },
+        ])
+        .toArray(),
+    ]);
+    return Array.from({ length: count }, (_, p): PartitionStatus => {
+      const lease = leases.find((l) => l.partition === p);
+      const counted = pending.find((c) => c._id === p);
+      return { partition: p, owner: lease?.owner ?? null, expiresAt: lease?.expiresAt ?? null, pending: counted?.pending ?? 0, oldestPending: counted?.oldest ?? null };
+    });
   }
 
   async nextOpenSequence(topic: string, key: string): Promise<number | null> {

@@ -489,6 +489,26 @@ function contract(factory: AdapterFactory): void {
     expect(membersAfter).toEqual(['relay-a']);
   });
 
+  test('partition status counts each partition\'s pending events and names its oldest, as the sweeper finds them', async () => {
+    // Arrange: pending events in several partitions, one of them published.
+    const count = await adapter.store.partitionCount();
+    const written: OutboxEvent[] = [];
+    for (const [i, key] of ['s-a', 's-b', 's-c', 's-d', 's-a'].entries()) written.push(await adapter.inTransaction(`s-${i}`, (tx) => outbox.add(orderPlaced(key), tx)));
+    await adapter.store.markPublished({ eventId: written[1]?.id ?? '', topic: 'orders.v1', partition: 0, offset: '0', publishedAt: new Date(), attempts: 1, alreadyPublished: false });
+    const beforeId = minEventIdAt(Date.now() + 1_000);
+
+    // Act
+    const status = await adapter.store.partitionStatus(uniqueName('status'));
+    const found = await Promise.all(status.map((s) => adapter.store.findPending({ beforeId, limit: 100_000, partitions: [s.partition] })));
+
+    // Assert: per partition, the count and the oldest the sweeper's query finds.
+    expect(status.map((s) => s.partition)).toEqual(Array.from({ length: count }, (_, p) => p));
+    expect(status.map((s) => [s.pending, s.oldestPending?.id ?? null])).toEqual(found.map((f) => [f.length, f[0]?.id ?? null]));
+    const mine = status[partitionOf('s-a', count)];
+    expect(mine?.pending).toBeGreaterThanOrEqual(2);
+    expect(mine?.oldestPending?.occurredAt).toBeInstanceOf(Date);
+  });
+
   test('a partitioned feed reads only its partitions, saves their positions only while it holds their leases (LEASE_LOST otherwise), and the next owner resumes there', async () => {
     // Arrange: two keys in different partitions; relay-a holds the first key's partition.
     const group = uniqueName('feed');

@@ -8,6 +8,8 @@ export interface CollectedMessage {
   key: string | null;
   value: string | null;
   cloudEvent: ReceivedCloudEvent;
+  /** The record's timestamp (ms): set by the producing process when it built the record, before the broker wrote it. */
+  timestamp: number;
   receivedAt: number;
 }
 
@@ -33,6 +35,7 @@ export class KafkaCollector {
           key: message.key?.toString() ?? null,
           value: message.value?.toString() ?? null,
           cloudEvent: readCloudEventHeaders(message.headers ?? {}),
+          timestamp: Number(message.timestamp),
           receivedAt: Date.now(),
         });
       },
