@@ -357,9 +357,9 @@ export class Relay extends EventEmitter<RelayEvents> {
     metrics?.eventsByPath.inc({ path: 'workflow' }, rest.length);
     if (!fastPath || eligible.length === 0) return this.startAll(rest, source);
     const [started, result] = await Promise.all([this.startAll(rest, source), fastPath.publish(eligible, claimed)]);
-    // A sweep's events the fast path could not claim are owned by a workflow (or by a fast lease
-    // older than the sweep's grace period): started again, which is a duplicate while that workflow
-    // runs and a new run when it closed without publishing.
+    // A sweep's events the fast path could not claim are owned by a workflow (the sweep's query
+    // leaves out live fast claims; one made since is the rare exception): started again, which is a
+    // duplicate while that workflow runs and a new run when it closed without publishing.
     const fallback = await this.startAll(source === 'sweep' ? [...result.fallback, ...result.skipped] : result.fallback, 'fallback');
     metrics?.eventsByPath.inc({ path: 'fast' }, result.published.length);
     metrics?.eventsByPath.inc({ path: 'fallback' }, result.fallback.length);

@@ -57,7 +57,8 @@ export interface OutboxStore<Tx> extends PartitionLeases {
   /**
    * Up to `limit` events still `pending` whose id is below `beforeId` (ids are time-ordered, so this
    * is "created before"), oldest first, after `afterId` when given (to page through a backlog), of
-   * the given `partitions` only when given.
+   * the given `partitions` only when given. An event under a live fast claim is left out: its
+   * claimant is publishing it, and once the claim lapses (or is released) it is found again.
    */
   findPending(query: { beforeId: string; afterId?: string; limit: number; partitions?: readonly number[] }): Promise<OutboxEvent[]>;
   /** Events by status and type, oldest first, ids in (afterId, beforeId). */

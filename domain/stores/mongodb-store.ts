@@ -470,7 +470,10 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     const idRange: { $lt: string; $gt?: string } = { $lt: query.beforeId };
     if (query.afterId !== undefined) idRange.$gt = query.afterId;
     const partitions = query.partitions === undefined ? {} : partitionMatch(query.partitions);
-    const docs = await this.events.find({ status: 'pending', _id: idRange, ...partitions }, { sort: { _id: 1 }, limit: query.limit }).toArray();
+    const now = await this.serverNow();
+    const docs = await this.events
+      .find({ status: 'pending', _id: idRange, ...partitions, $nor: [{ owner: 'fast', claimedUntil: { $gt: now } }] }, { sort: { _id: 1 }, limit: query.limit })
+      .toArray();
     return docs.map(toEvent);
   }
 

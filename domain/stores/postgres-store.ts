@@ -679,6 +679,7 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     const { rows } = await this.pool.query<EventRow>(
       `select * from ${this.events}
         where status = 'pending' and id < $1 and id > $2 and ${partitionFilter('$4')}
+          and (owner is distinct from 'fast' or claimed_until <= now())
         order by id limit $3`,
       [query.beforeId, query.afterId ?? NIL_UUID, query.limit, query.partitions ?? null],
     );

@@ -366,6 +366,26 @@ function contract(factory: AdapterFactory): void {
     expect(none).toEqual([]);
   });
 
+  test('findPending leaves an event under a live fast claim to its claimant, and finds it again once the claim lapses or a workflow owns it', async () => {
+    // Arrange: a live fast claim, a lapsed one, a workflow's claim, and an event nobody claimed.
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await adapter.inTransaction(`c-${i}`, (tx) => outbox.add(orderPlaced(`c-${i}`), tx))).id);
+    expect(await adapter.store.claim([ids[0] ?? ''], 'fast', 60_000)).toEqual([ids[0]]);
+    expect(await adapter.store.claim([ids[1] ?? ''], 'fast', 1)).toEqual([ids[1]]);
+    expect(await adapter.store.claim([ids[2] ?? ''], 'workflow')).toEqual([ids[2]]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const beforeId = minEventIdAt(Date.now() + 1_000);
+
+    // Act
+    const found = await adapter.store.findPending({ beforeId, limit: 10 });
+    await adapter.store.release([ids[0] ?? '']);
+    const afterRelease = await adapter.store.findPending({ beforeId, limit: 10 });
+
+    // Assert
+    expect(found.map((e) => e.id)).toEqual([ids[1], ids[2], ids[3]]);
+    expect(afterRelease.map((e) => e.id)).toEqual(ids);
+  });
+
   test('the change feed yields committed events in order and resumes after its checkpoint', async () => {
     // Arrange
     const name = uniqueName('feed');
