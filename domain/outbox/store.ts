@@ -44,7 +44,11 @@ export interface OutboxStore<Tx> extends PartitionLeases {
   claim(eventIds: readonly string[], owner: EventOwner, leaseMs?: number): Promise<string[]>;
   /** Gives up fast claims of events still pending (their publication failed): a workflow takes them. */
   release(eventIds: readonly string[]): Promise<void>;
-  /** `markPublished` for many events in one statement; returns how many changed. */
+  /**
+   * `markPublished` for many events in one statement; returns how many changed. An event whose Kafka
+   * position is taken fails it with KAFKA_POSITION_TAKEN and is not marked; the batch's others are
+   * not marked either on PostgreSQL (one statement), and are on MongoDB (one unordered bulk write).
+   */
   markPublishedMany(results: readonly PublishResult[]): Promise<number>;
   /** Records a failed publish attempt (attempt number and error) without changing the status. */
   recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void>;

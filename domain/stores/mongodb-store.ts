@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type {
+  AnyBulkWriteOperation,
   ChangeStreamOptions,
   ClientSession,
   Db,
@@ -110,6 +111,7 @@ export interface MongoCollectionLike<T extends Document> {
   countDocuments(filter: Filter<T>): Promise<number>;
   find(filter: Filter<T>, options: { sort: Document; limit: number }): { toArray(): Promise<T[]> };
   aggregate<R extends Document>(pipeline: Document[]): { toArray(): Promise<R[]> };
+  bulkWrite(operations: AnyBulkWriteOperation<T>[], options: { ordered: boolean }): Promise<{ matchedCount: number }>;
   createIndexes(indexes: IndexDescription[]): Promise<unknown>;
   watch(pipeline: Document[], options: ChangeStreamOptions): ChangeStreamLike;
   findOneAndUpdate(filter: Filter<T>, update: UpdateFilter<T>, options: FindOneAndUpdateOptions): Promise<WithId<T> | null>;
@@ -389,23 +391,9 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   }
 
   async markPublished(result: PublishResult): Promise<MarkResult> {
-    const { matchedCount } = await this.events
-      .updateOne(
-      { _id: result.eventId, status: { $in: ['pending', 'stuck'] } },
-      {
-        $set: {
-          status: 'published',
-          publishedAt: result.publishedAt,
-          kafka: { partition: result.partition, offset: result.offset },
-          attempts: result.attempts,
-          lastError: null,
-        },
-      },
-    )
-      .catch((err: unknown) => {
-        const { code, message } = err as { code?: unknown; message?: unknown };
-        throw code === 11000 && String(message).includes('outbox_kafka_position') ? kafkaPositionTaken([result], err) : err;
-      });
+    const { matchedCount } = await this.events.updateOne(...publishedUpdate(result)).catch((err: unknown) => {
+      throw isKafkaPositionTaken(err) ? kafkaPositionTaken([result], err) : err;
+    });
     if (matchedCount === 1) return 'marked';
     return (await this.events.findOne({ _id: result.eventId })) === null ? 'not-found' : 'already-published';
   }
@@ -447,8 +435,20 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   }
 
   async markPublishedMany(results: readonly PublishResult[]): Promise<number> {
-    const marked = await Promise.all(results.map((r) => this.markPublished(r)));
-    return marked.filter((m) => m === 'marked').length;
+    if (results.length === 0) return 0;
+    // One command for the batch: an update per event, sent together (as many single updates, they
+    // queued behind each other in the server, and a batch of 250 took 7 s on SecantusDB, not 0.5 s).
+    // Unordered: an event whose Kafka position is taken is not marked; the others are.
+    const updates = results.map((r) => {
+      const [filter, update] = publishedUpdate(r);
+      return { updateOne: { filter, update } };
+    });
+    const written = await this.events.bulkWrite(updates, { ordered: false }).catch((err: unknown) => {
+      const failed = ([] as Array<{ index?: unknown }>).concat((err as { writeErrors?: Array<{ index?: unknown }> }).writeErrors ?? []);
+      const taken = failed.length > 0 && failed.every(isKafkaPositionTaken) ? failed.map((f) => results[Number(f.index)]).filter((r): r is PublishResult => r !== undefined) : [];
+      throw taken.length > 0 ? kafkaPositionTaken(taken, err) : err;
+    });
+    return written.matchedCount;
   }
 
   async recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void> {
@@ -647,6 +647,20 @@ function prefixed(prefix: string, filter: Record<string, unknown>): Record<strin
 function isPositionLost(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' && POSITION_LOST_CODES.has(code);
+}
+
+/** The filter and update that mark one event published: only a `pending` (or `stuck`) one. */
+function publishedUpdate(result: PublishResult): [Filter<OutboxDocument>, UpdateFilter<OutboxDocument>] {
+  return [
+    { _id: result.eventId, status: { $in: ['pending', 'stuck'] } },
+    { $set: { status: 'published', publishedAt: result.publishedAt, kafka: { partition: result.partition, offset: result.offset }, attempts: result.attempts, lastError: null } },
+  ];
+}
+
+/** A duplicate key on the Kafka position index: another event is recorded at that position (see markPublished). */
+function isKafkaPositionTaken(err: unknown): boolean {
+  const { code, message, errmsg } = err as { code?: unknown; message?: unknown; errmsg?: unknown };
+  return code === 11000 && String(message ?? errmsg).includes('outbox_kafka_position');
 }
 
 function toEvent(doc: OutboxDocument): OutboxEvent {

@@ -196,12 +196,13 @@ function contract(factory: AdapterFactory): void {
     const first = await adapter.inTransaction('o-1', (tx) => outbox.add(orderPlaced('o-1'), tx));
     const second = await adapter.inTransaction('o-2', (tx) => outbox.add(orderPlaced('o-2'), tx));
     const third = await adapter.inTransaction('o-3', (tx) => outbox.add(orderPlaced('o-3'), tx));
+    const fourth = await adapter.inTransaction('o-4', (tx) => outbox.add(orderPlaced('o-4'), tx));
     const at = { topic: 'orders.v1', partition: 0, offset: '745', publishedAt: new Date(), attempts: 1, alreadyPublished: false };
     await adapter.store.markPublished({ ...at, eventId: first.id });
 
-    // Act
+    // Act: alone, and in a batch beside an event at a free position.
     const single = adapter.store.markPublished({ ...at, eventId: second.id });
-    const many = adapter.store.markPublishedMany([{ ...at, eventId: third.id }]);
+    const many = adapter.store.markPublishedMany([{ ...at, offset: '744', eventId: fourth.id }, { ...at, eventId: third.id }]);
 
     // Assert
     await expect(single).rejects.toMatchObject({ name: 'OutboxError', code: OutboxErrorCode.kafkaPositionTaken, retriable: true });

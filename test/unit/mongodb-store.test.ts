@@ -96,6 +96,7 @@ class FakeDb implements MongoDbLike {
       countDocuments: () => raw.countDocuments(),
       findOneAndUpdate: async (filter, update) => (await raw.findOneAndUpdate(filter, update)) as WithId<T> | null,
       find: () => ({ toArray: async () => (await raw.find().toArray()) as T[] }),
+      bulkWrite: () => Promise.reject(new Error('bulkWrite is not faked: marks run against a real MongoDB in the contract suite')),
       aggregate: () => ({ toArray: () => Promise.reject(new Error('aggregate is not faked: partition status runs against a real MongoDB in the contract suite')) }),
       createIndexes: () => raw.createIndexes(),
       watch: (pipeline, options) => raw.watch(pipeline, options),
