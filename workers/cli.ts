@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
-import { checkPartitionCount, checkTopicName, isEventId, minEventIdAt, OutboxError, OutboxErrorCode, TYPE_NAME, type ListQuery, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
+import { checkPartitionCount, checkTopicName, isEventId, isOutboxError, minEventIdAt, OutboxError, OutboxErrorCode, TYPE_NAME, type ListQuery, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
 import {
   compensateUpdate,
   discardUpdate,
@@ -292,7 +292,7 @@ async function status(ctx: Context, print: Print): Promise<ExitCode> {
   // or the configuration says they are partitioned.
   // An outbox not migrated since partitions came has none to show; its counts are still shown.
   const partitions = await ctx.store.partitionStatus(ctx.config.relayName).catch((err: unknown) => {
-    if (!ctx.config.relayPartitioned && err instanceof OutboxError && err.code === OutboxErrorCode.storeNotSetUp) return [];
+    if (!ctx.config.relayPartitioned && isOutboxError(err, OutboxErrorCode.storeNotSetUp)) return [];
     throw err;
   });
   const shown = ctx.config.relayPartitioned || partitions.some((p) => p.owner !== null);

@@ -335,7 +335,8 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     // them get the same end, so a relay that stops between two rounds never holds leases of different
     // ends (one update a partition left a window where some were renewed and some not).
     await this.leases.updateMany({ _id: { $in: ids }, $or: [{ owner: member }, { owner: null }, { expiresAt: { $lte: now } }] }, { $set: { owner: member, expiresAt } });
-    let leases = await this.leases.find({ _id: { $in: ids } }, { sort: { partition: 1 }, limit: ids.length }).toArray();
+    const readLeases = (): Promise<LeaseDocument[]> => this.leases.find({ _id: { $in: ids } }, { sort: { partition: 1 }, limit: ids.length }).toArray();
+    let leases = await readLeases();
     const never = partitions.filter((p) => !leases.some((l) => l.partition === p));
     if (never.length > 0) {
       // A lease never written: inserted; when another member's insert came first, the insert fails on
@@ -347,7 +348,7 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
             if ((err as { code?: unknown }).code !== 11000) throw err;
           });
       }
-      leases = await this.leases.find({ _id: { $in: ids } }, { sort: { partition: 1 }, limit: ids.length }).toArray();
+      leases = await readLeases();
     }
     return leases.filter((l) => l.owner === member && l.expiresAt?.getTime() === expiresAt.getTime()).map((l) => l.partition);
   }
