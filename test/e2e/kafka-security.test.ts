@@ -9,7 +9,6 @@ import { KafkaCollector } from '../support/kafka-collector';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';
 import { pipelineProcessEnv, readyProcess, startOutboxProcess, type OutboxProcess } from '../support/processes';
-import { waitFor } from '../support/servers';
 
 /** The secured listener scripts/infra.sh started, as its printed settings name it. */
 const SECURED = {
@@ -68,13 +67,8 @@ describe.each(STORE_KINDS)('a Kafka broker secured with SASL_SSL and SCRAM-SHA-5
     const [workerCopy, ...moreWorkerCopies] = p.collector.withEventId(byWorker);
     const [relayCopy, ...moreRelayCopies] = notes.withEventId(byRelay);
     expect([moreWorkerCopies, moreRelayCopies]).toEqual([[], []]);
-    // Each is marked published after Kafka's acknowledgement, so possibly after the copy was read.
-    const marked = async (id: string) => waitFor(async () => {
-      const event = await p.store.get(id);
-      return event?.status === 'published' ? event : undefined;
-    }, { what: `event ${id} marked published` });
-    expect(await marked(byWorker)).toMatchObject({ kafka: { partition: workerCopy?.partition, offset: workerCopy?.offset } });
-    expect(await marked(byRelay)).toMatchObject({ kafka: { partition: relayCopy?.partition, offset: relayCopy?.offset } });
+    expect(await p.markedPublished(byWorker)).toMatchObject({ kafka: { partition: workerCopy?.partition, offset: workerCopy?.offset } });
+    expect(await p.markedPublished(byRelay)).toMatchObject({ kafka: { partition: relayCopy?.partition, offset: relayCopy?.offset } });
     // Every line either process wrote is a JSON line (the Temporal SDK's own records included).
     const notJson = (line: string): boolean => {
       try {

@@ -231,8 +231,7 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
 
     // Assert
     expect(exposition).toMatch(/^txoutbox_workflows_started_eagerly_total 1$/m);
-    // Marked after Kafka's acknowledgement, so possibly after the copy was read.
-    await waitFor(async () => (await p.store.get(eventId))?.status === 'published', { what: 'the event marked published' });
+    await p.markedPublished(eventId);
     expect(code).toBe(0);
   });
 

@@ -9,7 +9,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import { z } from 'zod';
-import { createEventRegistry, createOutbox, defineEventType, type EventRegistry, type Outbox } from '../../domain/outbox';
+import { createEventRegistry, createOutbox, defineEventType, type EventRegistry, type Outbox, type OutboxEvent } from '../../domain/outbox';
 import type { Compensation } from '../../activities';
 import type { OutboxMetrics } from '../../workers/metrics';
 import { runCli } from '../../workers/cli';
@@ -21,7 +21,7 @@ import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from '../../workers/fast-path'
 import { createOutboxProducer } from '../../workers/kafka-producer';
 import { KafkaCollector } from './kafka-collector';
 import { pipelineStore, StoreKind, type EventRow, type PipelineStore } from './pipeline-store';
-import { testServers, uniqueName } from './servers';
+import { testServers, uniqueName, waitFor } from './servers';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 let tracedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -266,6 +266,17 @@ export class TestPipeline {
     const ids: string[] = [];
     for await (const wf of this.client.workflow.list({ query: `TaskQueue = '${this.taskQueue}'` })) ids.push(wf.workflowId);
     return ids.sort();
+  }
+
+  /**
+   * The event once the store has marked it published. The mark follows Kafka's acknowledgement, so
+   * it can come after a collector has read the copy.
+   */
+  async markedPublished(eventId: string): Promise<OutboxEvent> {
+    return waitFor(async () => {
+      const event = await this.store.get(eventId);
+      return event?.status === 'published' ? event : undefined;
+    }, { what: `event ${eventId} marked published` });
   }
 
   eventRows(): Promise<EventRow[]> {
