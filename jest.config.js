@@ -3,7 +3,8 @@
 /** @type {import('jest').Config['projects'][number]} */
 const base = {
   preset: 'ts-jest',
-  testEnvironment: 'node',
+  // Node's environment, telling afterEach hooks whether their test failed (a pipeline's logs are printed then only).
+  testEnvironment: '<rootDir>/test/support/test-environment.js',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
 };
 

@@ -13,10 +13,20 @@ export interface CollectedMessage {
   receivedAt: number;
 }
 
-/** An independent reader of a topic: a consumer group of its own, from the beginning. */
+/**
+ * An independent reader of a topic: a consumer group of its own, from the beginning. It records each
+ * position of the topic once, and outlives a broker restart: a consumer that crashes for good (kafkajs
+ * does not restart it after some errors, e.g. a group coordinator not found while the broker boots) is
+ * started again in the same group, and reads on from its committed offsets.
+ */
 export class KafkaCollector {
   readonly messages: CollectedMessage[] = [];
+  /** The consumer's crashes, and whether kafkajs restarted it itself (shown when a wait fails). */
+  readonly crashes: Array<{ at: number; error: string; restartedBy: 'kafkajs' | 'collector' }> = [];
+  private readonly seen = new Set<string>();
+  private readonly groupId = uniqueName('collector');
   private consumer: Consumer | undefined;
+  private stopped = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -24,11 +34,24 @@ export class KafkaCollector {
   ) {}
 
   async start(): Promise<void> {
-    this.consumer = this.kafka.consumer({ groupId: uniqueName('collector'), maxWaitTimeInMs: 100 });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await this.consumer.run({
+    const consumer = this.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 100 });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.crashes.push({ at: Date.now(), error: `${payload.error.name}: ${payload.error.message}`, restartedBy: payload.restart ? 'kafkajs' : 'collector' });
+      if (!payload.restart && !this.stopped) void this.restart(consumer);
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    } catch (err) {
+      await consumer.disconnect().catch(() => undefined);
+      throw err;
+    }
+    await consumer.run({
       eachMessage: async ({ partition, message }) => {
+        const position = `${partition}:${message.offset}`;
+        if (this.seen.has(position)) return; // read again after a restart, from the last committed offset
+        this.seen.add(position);
         this.messages.push({
           partition,
           offset: message.offset,
@@ -42,20 +65,38 @@ export class KafkaCollector {
     });
   }
 
+  /** A consumer kafkajs gave up on: disconnected, and a new one started in its place until it runs. */
+  private async restart(crashed: Consumer): Promise<void> {
+    await crashed.disconnect().catch(() => undefined);
+    await waitFor(
+      async () => {
+        if (this.stopped) return true;
+        await this.start();
+        return true;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000, what: `the collector of ${this.topic} to run again after a crash` },
+    ).catch(() => undefined);
+  }
+
   /** Messages carrying the given event id. */
   withEventId(id: string): CollectedMessage[] {
     return this.messages.filter((m) => m.cloudEvent.id === id);
   }
 
-  /** Waits until every id was received at least once. */
+  /** Waits until every id was received at least once; the failure names how many were not, and the consumer's crashes. */
   async waitForEventIds(ids: readonly string[], timeoutMs = 30_000): Promise<void> {
-    await waitFor(() => ids.every((id) => this.messages.some((m) => m.cloudEvent.id === id)), {
-      timeoutMs,
-      what: `${ids.length} event ids to reach the topic ${this.topic}`,
+    const missing = (): string[] => {
+      const received = new Set(this.messages.map((m) => m.cloudEvent.id));
+      return ids.filter((id) => !received.has(id));
+    };
+    await waitFor(() => missing().length === 0, { timeoutMs, what: `${ids.length} event ids to reach the topic ${this.topic}` }).catch((err: unknown) => {
+      const crashes = this.crashes.map((c) => `${new Date(c.at).toISOString()} ${c.error} (restarted by ${c.restartedBy})`).join('; ');
+      throw new Error(`${err instanceof Error ? err.message : String(err)}: ${missing().length} missing (${missing().slice(0, 5).join(', ')}); collector crashes: ${crashes || 'none'}`);
     });
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.consumer?.disconnect();
   }
 }

@@ -9,7 +9,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import { z } from 'zod';
-import { createEventRegistry, createOutbox, defineEventType, type EventRegistry, type Outbox, type OutboxEvent } from '../../domain/outbox';
+import { createEventRegistry, createJsonLogger, createOutbox, defineEventType, type EventRegistry, type Logger, type Outbox, type OutboxEvent } from '../../domain/outbox';
 import type { Compensation } from '../../activities';
 import type { OutboxMetrics } from '../../workers/metrics';
 import { runCli } from '../../workers/cli';
@@ -71,6 +71,12 @@ export class TestPipeline {
   readonly registry: EventRegistry;
   readonly outbox: Outbox<unknown>;
   readonly collector: KafkaCollector;
+  /**
+   * What the relays, fast paths and workers of this pipeline log (debug and up), kept in memory and
+   * printed at teardown only when the test failed: a passing run stays quiet.
+   */
+  readonly logLines: string[] = [];
+  readonly logger: Logger = createJsonLogger('debug', (line) => this.logLines.push(line));
   connection!: Connection;
   client!: Client;
   private admin!: Admin;
@@ -187,6 +193,7 @@ export class TestPipeline {
       maxWaitMs: 200,
       sweepIntervalMs: 0,
       publishPolicy: { initialIntervalMs: 200, maximumIntervalMs: 2_000 },
+      logger: this.logger,
       ...options,
     });
   }
@@ -220,6 +227,7 @@ export class TestPipeline {
       store: options.store ?? this.store,
       kafka: this.kafka,
       workflowBundle: await outboxWorkflowBundle(options.workflowSpanExporter !== undefined),
+      logger: this.logger,
     });
     this.workers.push(worker);
     return worker;
@@ -243,7 +251,7 @@ export class TestPipeline {
         producer: options.wrap ? options.wrap(producer) : producer,
         partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
       },
-      undefined,
+      this.logger,
       options.metrics,
     );
   }
@@ -283,12 +291,20 @@ export class TestPipeline {
     return this.db.eventRows();
   }
 
+  /** The last log lines of this pipeline's relays and workers, on stderr, when the running test failed (see test-environment.js). */
+  private printLogsIfFailed(): void {
+    if ((globalThis as { __txoutboxTestFailed?: boolean }).__txoutboxTestFailed !== true) return;
+    const shown = this.logLines.slice(-300);
+    process.stderr.write(`--- the last ${shown.length} of ${this.logLines.length} log lines of this test's relays and workers (${this.db.kind}, task queue ${this.taskQueue}) ---\n${shown.join('\n')}\n---\n`);
+  }
+
   /** Runs `close` at teardown, after the relays and workers stopped (a connection they share). */
   onTeardown(close: () => Promise<void>): void {
     this.closers.push(close);
   }
 
   async teardown(): Promise<void> {
+    this.printLogsIfFailed();
     // Stuck events wait for an operator forever: end this test's workflows so none outlive it.
     for await (const wf of this.client.workflow.list({ query: `TaskQueue = '${this.taskQueue}' AND ExecutionStatus = 'Running'` })) {
       await this.client.workflow.getHandle(wf.workflowId, wf.runId).terminate('test finished').catch(() => undefined);
