@@ -143,9 +143,12 @@ export const SWEEP_KEY_HANDOVER_LIMIT = 200;
 /**
  * The events of one topic and key (found by a sweep) to hand to their sequencer: the lowest
  * SWEEP_KEY_HANDOVER_LIMIT of those a running sequencer does not already have (not held, not waiting
- * in its buffer, not behind its next sequence); none while its buffer is full, or while it runs but
- * does not answer (it has what it was sent; the next sweep asks again). When no sequencer runs, the
- * lowest SWEEP_KEY_HANDOVER_LIMIT (a signal-with-start opens one).
+ * in its buffer, not behind its next sequence). While its buffer is full, only those below its highest
+ * waiting sequence: it keeps its lowest sequences, so each of them evicts a later one, and the
+ * sequence it needs next always gets in (a full buffer of later events, which the feed keeps filling
+ * on a busy key, once shut it out for good). None while it runs but does not answer (it has what it
+ * was sent; the next sweep asks again). When no sequencer runs, the lowest SWEEP_KEY_HANDOVER_LIMIT
+ * (a signal-with-start opens one).
  */
 export async function eventsNotHeld(client: WorkflowClient, events: readonly OutboxEvent[], workflowIdPrefix = DEFAULT_WORKFLOW_ID_PREFIX): Promise<OutboxEvent[]> {
   const first = events[0];
@@ -165,9 +168,9 @@ export async function eventsNotHeld(client: WorkflowClient, events: readonly Out
   } catch {
     return [];
   }
-  if (state.full === true) return [];
   const held = new Set([state.holding, ...state.waiting]);
-  return lowest(events.filter((e) => !held.has(e.id) && (state.next === null || (e.sequence ?? 0) >= state.next)));
+  const below = state.full === true ? (state.highestWaiting ?? Infinity) : Infinity;
+  return lowest(events.filter((e) => !held.has(e.id) && (state.next === null || (e.sequence ?? 0) >= state.next) && (e.sequence ?? 0) < below));
 }
 
 async function start(

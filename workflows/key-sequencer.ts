@@ -35,6 +35,8 @@ export interface KeySequencerInput {
   holdingHistoryLimit?: number;
   /** Most events a sequencer keeps buffered behind the one it holds. @default 500 */
   bufferLimit?: number;
+  /** How often it asks the store about a sequence it waits for, at first, in ms. @default 30000 (a test sets a small one) */
+  recheckMs?: number;
   /** Carried over by continue-as-new. */
   buffered?: EnqueuedEvent[];
   next?: number | null;
@@ -46,6 +48,8 @@ const IDLE_MS = 10 * 60_000;
 const WAITING_HISTORY_LIMIT = 2_000;
 /** How often a sequencer waiting for a missing sequence asks the store whether it was settled elsewhere. */
 const RECHECK_MS = 30_000;
+/** Longest wait between two questions to the store while a held event's publish workflow runs. */
+const MAX_RECHECK_MS = 10 * 60_000;
 /** Wait before starting again a publish workflow that closed without settling its event. */
 const RESTART_CLOSED_MS = 5_000;
 const DEFAULT_HOLDING_HISTORY_LIMIT = 1_000;
@@ -77,6 +81,7 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
   let askedFor: number | null = null;
   const bufferLimit = input.bufferLimit ?? DEFAULT_BUFFER_LIMIT;
   const holdingHistoryLimit = input.holdingHistoryLimit ?? DEFAULT_HOLDING_HISTORY_LIMIT;
+  const recheckMs = input.recheckMs ?? RECHECK_MS;
   /** What a continue-as-new carries over. */
   const carried = (): KeySequencerInput => ({
     topic,
@@ -87,6 +92,7 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
     next,
     ...(input.holdingHistoryLimit !== undefined ? { holdingHistoryLimit } : {}),
     ...(input.bufferLimit !== undefined ? { bufferLimit } : {}),
+    ...(input.recheckMs !== undefined ? { recheckMs } : {}),
   });
   // Runs that began before the bound replay without it (a dropped event would change their commands).
   const bounded = patched(Patches.sequencerHoldsAcrossContinueAsNew);
@@ -99,14 +105,21 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
       for (const sequence of [...buffer.keys()].sort((a, b) => a - b).slice(bufferLimit)) buffer.delete(sequence);
     }
   });
-  setHandler(sequencerQuery, (): SequencerState => ({
-    topic,
-    key,
-    next,
-    holding: holding?.eventId ?? null,
-    waiting: [...buffer.values()].filter((e) => e.eventId !== holding?.eventId).sort((a, b) => a.sequence - b.sequence).map((e) => e.eventId),
-    full: bounded && buffer.size >= bufferLimit,
-  }));
+  setHandler(sequencerQuery, (): SequencerState => {
+    const waiting = [...buffer.values()].filter((e) => e.eventId !== holding?.eventId).sort((a, b) => a.sequence - b.sequence);
+    return {
+      topic,
+      key,
+      next,
+      holding: holding?.eventId ?? null,
+      waiting: waiting.map((e) => e.eventId),
+      highestWaiting: waiting[waiting.length - 1]?.sequence ?? null,
+      full: bounded && buffer.size >= bufferLimit,
+    };
+  });
+  // Runs that began before it replay without it: buffered events the store has settled are dropped,
+  // and a held event is looked up in the store while its workflow runs or runs elsewhere.
+  const rechecks = patched(Patches.sequencerRechecksStore);
 
   if (next === null) next = await nextOpenSequence(topic, key);
   for (;;) {
@@ -125,7 +138,7 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
     const askFirst = settledElsewhere && !idle && !buffer.has(expected) && askedFor !== expected;
     const arrived = askFirst
       ? false
-      : await condition(() => buffer.has(expected) || (settledElsewhere && idle && buffer.size > 0), idle ? IDLE_MS : RECHECK_MS);
+      : await condition(() => buffer.has(expected) || (settledElsewhere && idle && buffer.size > 0), idle ? IDLE_MS : recheckMs);
     if (settledElsewhere ? !buffer.has(expected) : !arrived) {
       if (buffer.size === 0) return; // idle: close; the next signal-with-start opens a new run
       // A long wait (a key held back) collects signals: start a fresh history before it grows large.
@@ -135,8 +148,11 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
       // Waiting for a sequence that may have been settled another way (e.g. an operator, a sweep).
       askedFor = expected;
       const open = await nextOpenSequence(topic, key);
-      if (open !== null && open > expected) next = open;
-      else if (open === null) next = Math.min(...buffer.keys());
+      if (open !== null && open > expected) {
+        next = open;
+        // Settled another way: kept, they would count towards a full buffer for ever.
+        if (rechecks) for (const sequence of [...buffer.keys()]) if (sequence < open) buffer.delete(sequence);
+      } else if (open === null) next = Math.min(...buffer.keys());
       continue;
     }
     const event = buffer.get(expected) as EnqueuedEvent;
@@ -161,11 +177,16 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
    * When signals arriving meanwhile have grown the history past the limit, it continues as new: the
    * child runs on (ABANDON), and the next run finds it running. A child running elsewhere (an
    * earlier run's, a sweep's) is watched through the store, and started again if it closes without
-   * settling the event, so no run of the event can leave the key waiting forever.
+   * settling the event, so no run of the event can leave the key waiting forever. With
+   * `sequencerRechecksStore`, the store is also asked while the child runs (from every 30 s to every
+   * 10 minutes) and at once when its workflow already ran: an event settled another way (a late
+   * acknowledgement recorded while its workflow waits for an operator, a stale re-delivery of a
+   * published event) no longer holds the key.
    */
   async function hold(event: EnqueuedEvent, expected: number): Promise<void> {
     const historyAtStart = workflowInfo().historyLength;
     const grown = (): boolean => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength - historyAtStart > holdingHistoryLimit;
+    const settledElsewhere = async (): Promise<boolean> => (await nextOpenSequence(topic, key)) !== expected;
     for (;;) {
       let closed: 'settled' | Error | undefined;
       try {
@@ -174,11 +195,18 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
           () => void (closed = 'settled'),
           (err: unknown) => void (closed = err instanceof Error ? err : new Error(String(err))),
         );
-        await condition(() => closed !== undefined || grown());
+        if (rechecks) {
+          for (let waitMs = recheckMs; closed === undefined && !grown(); waitMs = Math.min(waitMs * 2, MAX_RECHECK_MS)) {
+            if (!(await condition(() => closed !== undefined || grown(), waitMs)) && (await settledElsewhere())) return;
+          }
+        } else {
+          await condition(() => closed !== undefined || grown());
+        }
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        // Running elsewhere: its outcome is read from the store.
-        await condition(grown, RECHECK_MS);
+        // Running elsewhere, or already closed: its outcome is read from the store.
+        if (rechecks && (await settledElsewhere())) return;
+        await condition(grown, recheckMs);
       }
       if (closed === 'settled') return;
       if (closed === undefined && grown()) await continueAsNew<typeof keySequencerWorkflow>(carried());

@@ -36,5 +36,12 @@ export const Patches = {
    * most `bufferLimit` events (the lowest sequences); the rest wait in the store for a sweep.
    */
   sequencerHoldsAcrossContinueAsNew: 'sequencer-holds-across-continue-as-new',
+  /**
+   * A key sequencer drops buffered events below the store's lowest open sequence (settled another
+   * way, they counted towards a full buffer for ever), and asks the store about the event it holds
+   * while that event's publish workflow runs (every 30 s, doubling to 10 minutes) and at once when the
+   * workflow already ran, instead of only when its history grew or 30 s later.
+   */
+  sequencerRechecksStore: 'sequencer-rechecks-store',
 } as const;
 export type Patch = (typeof Patches)[keyof typeof Patches];

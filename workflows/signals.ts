@@ -46,6 +46,8 @@ export interface SequencerState {
   holding: string | null;
   /** Events waiting behind it, in order. */
   waiting: string[];
+  /** The highest sequence waiting (null: none): a full buffer still takes lower ones, each evicting a higher one. */
+  highestWaiting?: number | null;
   /** Its buffer is at its limit: later events wait in the store until it has room. */
   full?: boolean;
 }

@@ -232,4 +232,53 @@ describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
     expect(lines).toEqual([2, 3, 4, 5, 6, 7]);
     await smallTopic.stop();
   }, 300_000);
+
+  test('a hot ordered key whose backlog outgrew the sequencer buffer is never wedged: a sweep hands over the sequence it needs even when the buffer is full of later ones', async () => {
+    // Arrange: key H's sequencer keeps 3 events; its first event is stuck (too large for the topic)
+    // while six more arrive, so lines 4-7 are dropped from the buffer and the feed has passed them.
+    await p.startWorker();
+    const policy = { ...DEFAULT_PUBLISH_POLICY, initialIntervalMs: 50, maximumIntervalMs: 100, maximumAttempts: 2 };
+    const relay = p.relay({ sweepIntervalMs: 3_600_000, sweepGraceMs: 0, publishPolicy: policy });
+    const sequencerId = sequencerWorkflowId(p.smallTopic, 'order-H');
+    const input: KeySequencerInput = { topic: p.smallTopic, key: 'order-H', policy, bufferLimit: 3 };
+    await p.client.workflow.signalWithStart('keySequencerWorkflow', { taskQueue: p.taskQueue, workflowId: sequencerId, args: [input], signal: enqueueSignal, signalArgs: [[]] });
+    await p.startRelay(relay);
+    const smallTopic = new KafkaCollector(p.kafka, p.smallTopic);
+    await smallTopic.start();
+    const lineOf = (m: { value: string | null }) => (JSON.parse(m.value ?? '{}') as { line: number }).line;
+    const lines = () => smallTopic.messages.filter((m) => m.key === 'order-H').map(lineOf);
+    const h: OutboxEvent[] = [await p.inTransaction((c) => addLine(c, 'order-H', 1, 'orders.NoteLineAdded', 'x'.repeat(5_000)))];
+    for (let line = 2; line <= 7; line++) h.push(await p.inTransaction((c) => addLine(c, 'order-H', line, 'orders.NoteLineAdded', 'ok')));
+    const stuck = p.client.workflow.getHandle(eventWorkflowId(h[0]?.id ?? ''));
+    await waitFor(async () => (await stuck.query(stateQuery).catch(() => null))?.status === 'stuck', { what: "key H's first event to be stuck" });
+    const sequencer = p.client.workflow.getHandle(sequencerId);
+
+    // Act: discarded, lines 2 and 3 drain; then three more lines of the key arrive by the feed while
+    // the sequencer waits for line 4, which only a sweep can hand over again.
+    await stuck.executeUpdate(discardUpdate, { args: [{ reason: 'note too large' }] });
+    await waitFor(() => lines().length >= 2, { what: 'lines 2 and 3 published' });
+    await waitFor(async () => {
+      const state = await sequencer.query(sequencerQuery);
+      return state.holding === null && state.next === 4;
+    }, { what: 'the sequencer done with line 3, waiting for line 4' });
+    for (let line = 8; line <= 10; line++) h.push(await p.inTransaction((c) => addLine(c, 'order-H', line, 'orders.NoteLineAdded', 'ok')));
+    const full = await waitFor(async () => {
+      const state = await sequencer.query(sequencerQuery);
+      return state.full === true ? state : undefined;
+    }, { what: 'the buffer full of lines 8-10' });
+    const sweeps: Array<{ found: number; started: number }> = [];
+    await waitFor(
+      async () => {
+        sweeps.push(await relay.sweepNow());
+        return lines().length >= 9;
+      },
+      { timeoutMs: 90_000, intervalMs: 1_000, what: 'lines 4 to 10 published after sweeps' },
+    );
+
+    // Assert
+    expect(full).toMatchObject({ holding: null, next: 4, waiting: h.slice(7).map((e) => e.id) });
+    expect(lines()).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(sweeps[0]?.started).toBeGreaterThan(0);
+    await smallTopic.stop();
+  }, 300_000);
 });
