@@ -1,9 +1,11 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { OutboxMetrics } from '../workers/metrics';
 import type { Producer } from 'kafkajs';
-import { OutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
+import { isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
+import type { KafkaPositionReader } from '../workers/kafka-position-reader';
 import type { PublishReceipt } from '../workflows/types';
 import { storedReceipt } from './publish-event';
+import { recordVerified } from './record-publication';
 
 /** The compensation a service registers for an event type: undo the business change. */
 export type Compensation = (event: OutboxEvent) => Promise<void>;
@@ -13,6 +15,8 @@ export interface EscalationDeps {
   producer: Pick<Producer, 'send'>;
   /** Compensations by event type. */
   compensations?: Record<string, Compensation>;
+  /** Reads a Kafka position, to tell a reused one from a false acknowledgement (see PublishActivityDeps.positions). */
+  positions?: KafkaPositionReader;
   logger?: Logger;
   clock?: () => Date;
   metrics?: OutboxMetrics;
@@ -39,39 +43,51 @@ export function createEscalationActivities(deps: EscalationDeps) {
     async publishedReceipt(eventId: string, sent: PublishReceipt | null): Promise<PublishReceipt | null> {
       if (sent !== null) {
         try {
-          await deps.store.markPublished({ ...sent, publishedAt: new Date(sent.publishedAt) });
+          await recordVerified(deps.store, deps.positions, { ...sent, publishedAt: new Date(sent.publishedAt) }, logger);
         } catch (err) {
-          // Another event's position: the acknowledgement was not this event's publication.
-          if (!(err instanceof OutboxError && err.code === OutboxErrorCode.kafkaPositionTaken)) throw err;
+          // Another event's record at that position: the acknowledgement was not this event's publication.
+          if (!isOutboxError(err, OutboxErrorCode.kafkaPositionTaken)) throw err;
         }
       }
       return storedReceipt(await load(eventId), clock, sent === null);
     },
 
-    /** pending → stuck, with the last error; returns the attempts the store counted. */
-    async escalateEvent(eventId: string, lastError: string): Promise<{ attempts: number }> {
+    /**
+     * pending → stuck, with the last error. Returns the attempts the store counted and the event's
+     * status after it: `stuck`, or what the store says instead (published meanwhile, by a late
+     * acknowledgement or another way), which the workflow acts on.
+     */
+    async escalateEvent(eventId: string, lastError: string): Promise<{ attempts: number; status: OutboxStatus }> {
       const event = await load(eventId);
       const attempts = Math.max(event.attempts, 1);
       if (await deps.store.transition(eventId, { from: OutboxStatus.pending, to: OutboxStatus.stuck, attempts, lastError })) {
         deps.metrics?.eventsStuck.inc({ type: event.type });
+        logger.warn('event escalated: stuck until an operator acts', { eventId, type: event.type, attempt: attempts, lastError });
+        return { attempts, status: OutboxStatus.stuck };
       }
-      logger.warn('event escalated: stuck until an operator acts', { eventId, type: event.type, attempt: attempts, lastError });
-      return { attempts };
+      const now = await load(eventId);
+      if (now.status !== OutboxStatus.stuck) logger.info(`event not escalated: the store says it is ${now.status}`, { eventId, type: event.type });
+      return { attempts: Math.max(now.attempts, 1), status: now.status };
     },
 
-    /** stuck → pending, for an operator's retry. */
-    async reopenEvent(eventId: string): Promise<void> {
-      await deps.store.transition(eventId, { from: OutboxStatus.stuck, to: OutboxStatus.pending });
-      logger.info('operator retry: event pending again', { eventId });
+    /** stuck → pending, for an operator's retry; false when the store no longer says stuck. */
+    async reopenEvent(eventId: string): Promise<boolean> {
+      const reopened = await deps.store.transition(eventId, { from: OutboxStatus.stuck, to: OutboxStatus.pending });
+      logger.info(reopened ? 'operator retry: event pending again' : 'operator retry: the event is no longer stuck', { eventId });
+      return reopened;
     },
 
-    /** stuck → compensated | discarded, with the operator's reason. */
-    async resolveEvent(eventId: string, status: 'compensated' | 'discarded', reason: string | null): Promise<void> {
+    /** stuck → compensated | discarded, with the operator's reason; false when the store no longer says stuck. */
+    async resolveEvent(eventId: string, status: 'compensated' | 'discarded', reason: string | null): Promise<boolean> {
       const event = await load(eventId);
-      if (await deps.store.transition(eventId, { from: OutboxStatus.stuck, to: status, resolution: { status, reason, at: clock() } })) {
+      const resolved = await deps.store.transition(eventId, { from: OutboxStatus.stuck, to: status, resolution: { status, reason, at: clock() } });
+      if (resolved) {
         (status === 'compensated' ? deps.metrics?.eventsCompensated : deps.metrics?.eventsDiscarded)?.inc({ type: event.type });
+        logger.info(`event ${status}`, { eventId, reason });
+      } else {
+        logger.error(`event not ${status}: the store no longer says stuck`, { eventId, reason });
       }
-      logger.info(`event ${status}`, { eventId, reason });
+      return resolved;
     },
 
     /** Runs the compensation registered for the event's type. */

@@ -1,9 +1,12 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Producer } from 'kafkajs';
 import { context } from '@opentelemetry/api';
-import { activeOr, eventIdTime, injectTraceContext, inSpan, OutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type MarkResult, type OutboxEvent, type OutboxStore } from '../domain/outbox';
+import { activeOr, eventIdTime, injectTraceContext, inSpan, isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type MarkResult, type OutboxEvent, type OutboxStore } from '../domain/outbox';
+import { SendWithdrawnError, type OutboxSender } from '../workers/coalescing-producer';
+import type { KafkaPositionReader } from '../workers/kafka-position-reader';
+import { sendWindowMs } from '../workers/kafka-producer';
 import type { OutboxMetrics } from '../workers/metrics';
-import type { PublishReceipt } from '../workflows/types';
+import type { PublishHeartbeat, PublishReceipt } from '../workflows/types';
+import { recordVerified } from './record-publication';
 
 /**
  * kafkajs errors that say the send can never pass as things are (client and broker do not fit, the
@@ -25,8 +28,25 @@ function isFatal(e: Error): boolean {
 export interface PublishActivityDeps {
   /** Any adapter: the activity never sees a driver. */
   store: Pick<OutboxStore<unknown>, 'get' | 'markPublished' | 'recordFailure' | 'claim'>;
-  /** A connected kafkajs producer (`createOutboxProducer`: one request in flight, not idempotent). */
-  producer: Pick<Producer, 'send'>;
+  /**
+   * What it publishes through: the worker's CoalescingProducer over a connected kafkajs producer
+   * (`createOutboxProducer`: one request in flight, not idempotent), which lets an attempt withdraw
+   * its message while it still waits, and tells when it left.
+   */
+  producer: OutboxSender;
+  /**
+   * The longest a request handed to the producer stays in flight, in ms (kafkajs' request timeout
+   * times its tries, plus their backoff): after it, no acknowledgement of that send can come.
+   * Reported in the attempt's heartbeats, so a workflow whose attempt timed out waits it out before
+   * it escalates. @default sendWindowMs(30000, 0): one try of kafkajs' 30 s request timeout (42 s)
+   */
+  sendWindowMs?: number;
+  /**
+   * Reads the record at a Kafka position (`createKafkaPositionReader`), when the store says another
+   * event is recorded where Kafka acknowledged this one: the record tells whether the write is real.
+   * @default none: such an acknowledgement is refused (KAFKA_POSITION_TAKEN) and the event sent again
+   */
+  positions?: KafkaPositionReader;
   logger?: Logger;
   /** How long Kafka may take to acknowledge, in ms. @default 10000 */
   ackTimeoutMs?: number;
@@ -74,7 +94,15 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
   const ackTimeoutMs = deps.ackTimeoutMs ?? 10_000;
 
   return async function publishEvent(eventId: string, options: { replay?: boolean } = {}): Promise<PublishReceipt> {
-    const replay = options.replay === true;
+    const bound = boundAttempt(Context.current(), deps.sendWindowMs ?? sendWindowMs(30_000, 0));
+    try {
+      return await publishOnce(eventId, options.replay === true, bound);
+    } finally {
+      bound.end();
+    }
+  };
+
+  async function publishOnce(eventId: string, replay: boolean, bound: AttemptBound): Promise<PublishReceipt> {
     const attempt = Context.current().info.attempt;
     const event = await deps.store.get(eventId);
     if (event === null) {
@@ -106,14 +134,16 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
       [metadata] = await inSpan('kafka.produce', parent, { 'messaging.system': 'kafka', 'messaging.destination.name': event.topic, 'txoutbox.event_id': eventId }, () => {
         // The message's traceparent is this produce span: consumers continue the same trace.
         Object.assign(message.headers, injectTraceContext(context.active()));
-        return deps.producer.send({ topic: event.topic, acks: -1, timeout: ackTimeoutMs, messages: [message] });
+        return deps.producer.send({ topic: event.topic, acks: -1, timeout: ackTimeoutMs, messages: [message] }, { signal: bound.signal });
       });
       stopTimer?.();
       metrics?.publishAttempts.inc({ ...topic, outcome: 'success' });
     } catch (err) {
       stopTimer?.();
       logger.warn('publish attempt failed', { ...fields, error: err });
-      const failure = await classify(err, event.topic);
+      const failure = err instanceof SendWithdrawnError
+        ? ApplicationFailure.retryable(`the attempt ended (${String(bound.signal.reason ?? 'cancelled')}) before its message was sent: Kafka has nothing of it`, OutboxErrorCode.publishFailed)
+        : await classify(err, event.topic);
       metrics?.publishAttempts.inc({ ...topic, outcome: 'failure' });
       metrics?.publishFailures.inc({ ...topic, reason: failure.type ?? 'unknown' });
       await deps.store.recordFailure(eventId, { attempts: attempt, lastError: failure.message }).catch((recordErr: unknown) => {
@@ -149,8 +179,11 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
       metrics?.commitToKafka.observe(topic, Math.max(0, Date.parse(receipt.publishedAt) - eventIdTime(eventId)) / 1000);
     }
     logger.info('event published', { ...fields, partition: receipt.partition, offset: receipt.offset, marked });
-    return receipt;
-  };
+    if (marked !== 'already-published') return receipt;
+    // Published meanwhile by another way (this copy is a duplicate with the same id): the store's record is the answer.
+    const stored = await deps.store.get(eventId);
+    return (stored === null ? null : storedReceipt(stored, clock, false)) ?? receipt;
+  }
 
   /**
    * Records a publication Kafka acknowledged, retrying a failing store inside the attempt. If the
@@ -163,9 +196,9 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
     for (let attempt = 0; attempt < MARK_ATTEMPTS; attempt++) {
       if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, MARK_BACKOFF_MS * 2 ** (attempt - 1)));
       try {
-        return await deps.store.markPublished({ ...receipt, publishedAt: new Date(receipt.publishedAt) });
+        return await recordVerified(deps.store, deps.positions, { ...receipt, publishedAt: new Date(receipt.publishedAt) }, logger);
       } catch (err) {
-        if (err instanceof OutboxError && err.code === OutboxErrorCode.kafkaPositionTaken) throw err;
+        if (isOutboxError(err, OutboxErrorCode.kafkaPositionTaken)) throw err;
         lastError = err;
         logger.warn('could not record the publication; trying again', { ...fields, attempt: attempt + 1, error: err });
       }
@@ -195,4 +228,46 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
     }
     return ApplicationFailure.retryable(`publish failed: ${message}`, OutboxErrorCode.publishFailed);
   }
+}
+
+/** How often an attempt heartbeats (Temporal throttles what it sends to the server). */
+const HEARTBEAT_EVERY_MS = 1_000;
+
+/** One attempt's bounds: its deadline and cancellation as one signal, and its heartbeats. */
+interface AttemptBound {
+  /** Aborts shortly before the attempt's start-to-close timeout, or when Temporal cancels it. */
+  signal: AbortSignal;
+  end: () => void;
+}
+
+/**
+ * Bounds an attempt by itself: a signal that withdraws the message while it still waits to be sent,
+ * a little before start-to-close or when the server cancels the attempt (which it learns from the
+ * heartbeats). So whatever this attempt sends leaves before that deadline, and can be acknowledged
+ * until one send window after it at the latest: the first heartbeat (sent at once, not throttled)
+ * says so (`PublishHeartbeat`), and a workflow whose attempt timed out reads it from the timeout and
+ * waits that long before it escalates. Local activities do not heartbeat; their deadline still holds.
+ */
+function boundAttempt(ctx: Context, sendWindowMs: number): AttemptBound {
+  const { info } = ctx;
+  const controller = new AbortController();
+  const startToCloseMs = info.startToCloseTimeoutMs;
+  const leaveBy = Math.max(0, startToCloseMs - Math.min(1_000, startToCloseMs / 10));
+  const deadline = setTimeout(() => controller.abort(new Error(`within ${startToCloseMs} ms start-to-close`)), leaveBy);
+  const onCancel = (): void => controller.abort(ctx.cancellationSignal.reason ?? new Error('cancelled by Temporal'));
+  ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+  const details: PublishHeartbeat = { inFlightUntil: Date.now() + leaveBy + sendWindowMs };
+  const heartbeat = (): void => {
+    if (!info.isLocal) ctx.heartbeat(details);
+  };
+  heartbeat();
+  const beats = setInterval(heartbeat, HEARTBEAT_EVERY_MS);
+  return {
+    signal: controller.signal,
+    end: () => {
+      clearTimeout(deadline);
+      clearInterval(beats);
+      ctx.cancellationSignal.removeEventListener('abort', onCancel);
+    },
+  };
 }

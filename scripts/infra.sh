@@ -17,6 +17,8 @@
 #             auto-created: an unknown topic is an error, as it should be for an outbox. A second
 #             listener, SASL_SSL with SCRAM-SHA-512, on 9094 (TXOUTBOX_KAFKA_SASL_PORT, default the
 #             Kafka port + 2): a local CA and broker certificate made with openssl, and a test user.
+#             A third, PLAINTEXT on 9096, advertised at 9095, where the slow-broker tests put a
+#             delaying TCP proxy (test/support/tcp-proxy.ts).
 #   postgres  PostgreSQL from Debian's packages, a cluster of our own on 5432, database `txoutbox`.
 #   mongodb   SecantusDB (PyPI `secantusdb`, pinned below), a single-node server speaking the MongoDB
 #             wire protocol over WiredTiger, with transactions and change streams; it presents itself
@@ -57,6 +59,11 @@ KAFKA_CONTROLLER_PORT=${TXOUTBOX_KAFKA_CONTROLLER_PORT:-9093}
 # A second listener, SASL_SSL: TLS with a certificate of a local CA this script makes, and a
 # SCRAM-SHA-512 user (a local test credential, not a secret), for the tests of a secured broker.
 KAFKA_SASL_PORT=${TXOUTBOX_KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}
+# A third listener for the tests of a slow broker: PLAINTEXT on the Kafka port + 4, advertised at the
+# Kafka port + 3, where a test (or the fault harness) runs a delaying TCP proxy in front of it; a
+# client that bootstraps through the proxy is sent back to it by the broker's metadata.
+KAFKA_PROXIED_PORT=${TXOUTBOX_KAFKA_PROXIED_PORT:-$((KAFKA_PORT + 4))}
+KAFKA_PROXY_PORT=${TXOUTBOX_KAFKA_PROXY_PORT:-$((KAFKA_PORT + 3))}
 KAFKA_SCRAM_USER=txoutbox
 KAFKA_SCRAM_PASSWORD=txoutbox-local-scram
 PG_PORT=${TXOUTBOX_PG_PORT:-5432}
@@ -460,10 +467,10 @@ write_kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT,SASL_SSL://$HOST:$KAFKA_SASL_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_SSL://$HOST:$KAFKA_SASL_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT,SASL_SSL://$HOST:$KAFKA_SASL_PORT,PROXIED://$HOST:$KAFKA_PROXIED_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_SSL://$HOST:$KAFKA_SASL_PORT,PROXIED://$HOST:$KAFKA_PROXY_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,PROXIED:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
@@ -494,6 +501,7 @@ start_kafka() {
   require_port_free kafka "$KAFKA_PORT"
   require_port_free "kafka controller" "$KAFKA_CONTROLLER_PORT"
   require_port_free "kafka SASL_SSL" "$KAFKA_SASL_PORT"
+  require_port_free "kafka proxied listener" "$KAFKA_PROXIED_PORT"
   local java libs dir="$DATA/kafka"
   make_kafka_tls
   java=$(java_bin)
@@ -803,6 +811,8 @@ export TXOUTBOX_TEST_KAFKA_SASL_SSL_BROKERS=$HOST:$KAFKA_SASL_PORT
 export TXOUTBOX_TEST_KAFKA_CA_FILE=$(kafka_tls_dir)/ca.pem
 export TXOUTBOX_TEST_KAFKA_SCRAM_USER=$KAFKA_SCRAM_USER
 export TXOUTBOX_TEST_KAFKA_SCRAM_PASSWORD=$KAFKA_SCRAM_PASSWORD
+export TXOUTBOX_TEST_KAFKA_PROXIED_LISTENER=$HOST:$KAFKA_PROXIED_PORT
+export TXOUTBOX_TEST_KAFKA_PROXY_ADDRESS=$HOST:$KAFKA_PROXY_PORT
 export TXOUTBOX_PG_URL=postgres://txoutbox:txoutbox@$HOST:$PG_PORT/txoutbox
 export TXOUTBOX_MONGODB_URI='$(mongodb_uri)'
 export MONGODB_URI='$(mongodb_uri)'

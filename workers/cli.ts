@@ -456,9 +456,13 @@ async function operate(
   const timeoutMs = parseDuration(timeout);
   const event = await ctx.store.get(eventId);
   if (event === null) throw new CliError(`event ${eventId} is not in the outbox store`, ExitCode.notFound);
-  if (event.status !== 'stuck') throw new CliError(`event ${eventId} is ${event.status}: ${action} applies only to a stuck event`, ExitCode.refused);
-  if (action !== 'retry') await confirmOrRefuse(io, values, `${action} event ${eventId} (${event.type}, ${event.aggregateId})?`);
   const handle = ctx.client.workflow.getHandle(eventWorkflowId(eventId, ctx.config.workflowIdPrefix));
+  // A workflow may still wait as stuck for an event the store has since seen published (a late
+  // acknowledgement recorded by an earlier release, whose workflows did not wait such sends out): it
+  // is sent the action all the same, and settles as the store says, undoing and dropping nothing.
+  const waitsAsStuck = async (): Promise<boolean> => (await handle.query(stateQuery).catch(() => null))?.status === 'stuck';
+  if (event.status !== 'stuck' && !(await waitsAsStuck())) throw new CliError(`event ${eventId} is ${event.status}: ${action} applies only to a stuck event`, ExitCode.refused);
+  if (action !== 'retry') await confirmOrRefuse(io, values, `${action} event ${eventId} (${event.type}, ${event.aggregateId})?`);
   let state: EventWorkflowState;
   try {
     // The whole update (its request and the wait for its outcome) within the timeout.

@@ -23,6 +23,29 @@ interface Pending {
   timeout: number;
   resolve: (metadata: RecordMetadata[]) => void;
   reject: (err: unknown) => void;
+  onSent?: (at: number) => void;
+}
+
+/** What a caller of `send` may add: a way to withdraw its messages while they wait, and word of when they leave. */
+export interface SendOptions {
+  /**
+   * Aborting it withdraws the messages while they are still queued: the send rejects with a
+   * SendWithdrawnError and nothing of them reaches Kafka. Messages already in a request are not
+   * withdrawn (a request cannot be called back): the send then ends with that request.
+   */
+  signal?: AbortSignal;
+  /** Called once, with `Date.now()`, when the request carrying the messages is handed to kafkajs. */
+  onSent?: (at: number) => void;
+}
+
+/** The messages of a send were withdrawn (its signal aborted) before any request carried them: Kafka has none of them. */
+export class SendWithdrawnError extends Error {
+  override readonly name = 'SendWithdrawnError';
+}
+
+/** Anything the outbox publishes through: a kafkajs producer, or a CoalescingProducer, which also takes SendOptions. */
+export interface OutboxSender {
+  send(record: ProducerRecord, options?: SendOptions): Promise<RecordMetadata[]>;
 }
 
 /**
@@ -36,7 +59,7 @@ interface Pending {
  * partition's base offset plus its place in that partition's run. A failed request fails every send
  * in it; each caller (a Temporal activity) then retries on its own.
  */
-export class CoalescingProducer implements Pick<Producer, 'send'> {
+export class CoalescingProducer implements OutboxSender {
   private readonly queue: Pending[] = [];
   private readonly waitingForRoom: Array<() => void> = [];
   private readonly partitioner = Partitioners.DefaultPartitioner();
@@ -64,27 +87,50 @@ export class CoalescingProducer implements Pick<Producer, 'send'> {
   /**
    * Sends the record's messages, resolving with each message's own metadata, in order. The messages
    * of one call always leave in the same request (so, in one partition, together or not at all), even
-   * when they are more than `maxBatch`.
+   * when they are more than `maxBatch`. See SendOptions for withdrawing them while they wait.
    */
-  async send(record: ProducerRecord): Promise<RecordMetadata[]> {
+  async send(record: ProducerRecord, options: SendOptions = {}): Promise<RecordMetadata[]> {
     if (record.acks !== undefined && record.acks !== -1) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `the coalescing producer sends with acks=-1 only, got acks=${record.acks}`);
     }
+    const { signal } = options;
+    const withdrawn = (): SendWithdrawnError => new SendWithdrawnError(`send to ${record.topic} withdrawn before it was sent: ${String(signal?.reason ?? 'aborted')}`);
+    if (signal?.aborted) throw withdrawn();
     const partitionMetadata = await this.options.partitionsOf(record.topic);
+    if (signal?.aborted) throw withdrawn();
     const group = this.nextGroup++;
     const results: Array<Promise<RecordMetadata[]>> = [];
+    let sent = false;
+    const onSent = (at: number): void => {
+      if (sent) return;
+      sent = true;
+      options.onSent?.(at);
+    };
     const items = record.messages.map((message) => {
       const partition = message.partition ?? this.partitioner({ topic: record.topic, partitionMetadata, message });
       let item!: Pending;
       results.push(
         new Promise<RecordMetadata[]>((resolve, reject) => {
-          item = { group, topic: record.topic, message: { ...message, partition }, timeout: record.timeout ?? 30_000, resolve, reject };
+          item = { group, topic: record.topic, message: { ...message, partition }, timeout: record.timeout ?? 30_000, resolve, reject, onSent };
         }),
       );
       return item;
     });
-    await this.enqueue(items);
-    return (await Promise.all(results)).flat();
+    const withdraw = (): void => {
+      // Only while none of them has left: a group is taken whole.
+      if (sent || !this.queue.includes(items[0] as Pending)) return;
+      this.queue.splice(0, this.queue.length, ...this.queue.filter((q) => q.group !== group));
+      for (const item of items) item.reject(withdrawn());
+      for (const wake of this.waitingForRoom.splice(0)) wake();
+    };
+    signal?.addEventListener('abort', withdraw, { once: true });
+    try {
+      await this.enqueue(items);
+      if (signal?.aborted) withdraw();
+      return (await Promise.all(results)).flat();
+    } finally {
+      signal?.removeEventListener('abort', withdraw);
+    }
   }
 
   private async enqueue(items: Pending[]): Promise<void> {
@@ -138,6 +184,8 @@ export class CoalescingProducer implements Pick<Producer, 'send'> {
     for (const item of batch) byTopic.set(item.topic, [...(byTopic.get(item.topic) ?? []), item]);
     this.stats.requests += 1;
     this.stats.messages += batch.length;
+    const at = Date.now();
+    for (const item of batch) item.onSent?.(at);
     let results: RecordMetadata[];
     try {
       results = await this.producer.sendBatch({

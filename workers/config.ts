@@ -102,7 +102,7 @@ export interface TxoutboxConfig {
   workerWorkflowPolls: number;
   /** TXOUTBOX_WORKER_ACTIVITY_TASKS: concurrent activities. @default 100 */
   workerActivityTasks: number;
-  /** TXOUTBOX_PRODUCER_LINGER_MS: coalesce concurrent publishes into batches, waiting at most this long (unset: one request per publish). @default null */
+  /** TXOUTBOX_PRODUCER_LINGER_MS: how long the worker's first queued publish waits for others to share its request (unset: 0, no wait; what queues behind a request in flight goes in the next one). @default null */
   producerLingerMs: number | null;
   kafkaSecurity: KafkaSecurity;
   temporalSecurity: TemporalSecurity;
@@ -149,7 +149,7 @@ TXOUTBOX_WORKER_WORKFLOW_TASKS=40       # worker: concurrent workflow tasks
 TXOUTBOX_WORKER_WORKFLOW_POLLS=10       # worker: concurrent workflow task polls (at most the tasks)
 TXOUTBOX_WORKER_ACTIVITY_TASKS=100      # worker: concurrent activities
 TXOUTBOX_COMPENSATIONS_MODULE=          # worker: a module exporting \`compensations\` (event type -> async (event) => void)
-TXOUTBOX_PRODUCER_LINGER_MS=            # worker: coalesce publishes into batches within this window (unset: off)
+TXOUTBOX_PRODUCER_LINGER_MS=            # worker: a first publish waits this long for others to share its request (unset: 0)
 TXOUTBOX_FAST_PATH_TOPICS=              # relay: topics whose events it publishes itself, in batches (failures become workflows)
 TXOUTBOX_FAST_PATH_TYPES=               # relay: event types it publishes itself
 # Security. Secrets are never logged or printed (\`txoutbox config --effective\` shows them redacted).

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { PartitionMetadata, Producer } from 'kafkajs';
 import {
   eventIdTime,
@@ -13,6 +14,7 @@ import {
   type PublishResult,
 } from '../domain/outbox';
 import { CoalescingProducer } from './coalescing-producer';
+import type { KafkaPositionReader } from './kafka-position-reader';
 import type { OutboxMetrics } from './metrics';
 
 /**
@@ -45,6 +47,11 @@ export interface FastPathOptions {
   ackTimeoutMs?: number;
   /** Most messages in one request (a key's run larger than this goes alone). @default 500 */
   maxBatch?: number;
+  /**
+   * Reads what a Kafka position holds (`createKafkaPositionReader`), when the store says another event
+   * is recorded at the position an acknowledgement named: Kafka tells whether the write is real.
+   */
+  positions: KafkaPositionReader;
 }
 
 /** What the fast path did with a batch: published, or handed to the workflow path (`fallback`). */
@@ -64,7 +71,10 @@ export interface FastPathResult {
  * Ownership is decided by the store: the fast path claims events (pending, nobody's) for a lease
  * before it sends; a workflow's publish activity claims them for good and cannot while a fast lease
  * lives. So the fast path, the sweeper and a workflow never publish one event at the same time.
- * After a failed send the fast path releases its claims and hands the events to workflows.
+ * After a failed send the fast path releases its claims and hands the events to workflows; every
+ * claim it does not end with a publication is released (a failure, a claim too old to send, a run cut
+ * short), and its claims carry its token, so a relay late after its lease can neither release nor
+ * mark an event another relay has claimed since.
  *
  * Per-key order: an ordered event goes fast only when every earlier event of its key is already
  * published or resolved (its sequence is the key's next open one) and the events of its key in the
@@ -85,9 +95,12 @@ export class FastPath {
    * the lease. 0: too short a lease to claim ahead; the claim is made just before the send.
    */
   private readonly claimAheadMs: number;
+  private readonly positions: KafkaPositionReader;
+  /** Every claim of this fast path carries it (see OutboxStore.claim). */
+  readonly claimToken = randomUUID();
 
   constructor(
-    private readonly store: Pick<OutboxStore<never>, 'claim' | 'release' | 'markPublishedMany' | 'nextOpenSequence'>,
+    private readonly store: Pick<OutboxStore<never>, 'claim' | 'release' | 'markPublishedMany' | 'markPublished' | 'nextOpenSequence'>,
     options: FastPathOptions,
     private readonly logger: Logger = silentLogger,
     private readonly metrics?: OutboxMetrics,
@@ -103,6 +116,7 @@ export class FastPath {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `fast path: leaseMs (${this.leaseMs}) must be an integer above ackTimeoutMs (${this.ackTimeoutMs})`);
     }
     this.claimAheadMs = Math.max(0, this.leaseMs - LONGEST_SEND_MS - this.ackTimeoutMs);
+    this.positions = options.positions;
     this.coalescing = new CoalescingProducer(options.producer, { lingerMs: 0, maxBatch: options.maxBatch ?? 500, maxQueued: 100_000, partitionsOf: options.partitionsOf });
   }
 
@@ -116,7 +130,7 @@ export class FastPath {
    * batch while it publishes this one; none when the lease is too short to claim ahead.
    */
   feedClaim(): FeedClaim | undefined {
-    return this.claimAheadMs > 0 ? { topics: [...this.topics], types: [...this.types], leaseMs: this.leaseMs } : undefined;
+    return this.claimAheadMs > 0 ? { topics: [...this.topics], types: [...this.types], leaseMs: this.leaseMs, token: this.claimToken } : undefined;
   }
 
   /**
@@ -127,92 +141,105 @@ export class FastPath {
     if (this.claimAheadMs === 0) return undefined;
     const at = Date.now();
     const ids = events.filter((e) => this.eligible(e)).map((e) => e.id);
-    return { ids: new Set(ids.length === 0 ? [] : await this.store.claim(ids, 'fast', this.leaseMs)), at };
+    return { ids: new Set(ids.length === 0 ? [] : await this.store.claim(ids, 'fast', this.leaseMs, this.claimToken)), at, token: this.claimToken };
+  }
+
+  /** Gives up claims of this fast path (a no-op for events no longer pending, or claimed by someone else since). */
+  async release(ids: Iterable<string>): Promise<void> {
+    const list = [...ids];
+    await this.store.release(list, this.claimToken).catch((err: unknown) => this.logger.warn('fast path: could not release claims; they lapse with their lease', { error: err, events: list.length }));
   }
 
   /**
-   * Publishes eligible events. `claimed`: the claims made when they were read (FeedOptions.claim or
-   * claimAhead); without it the events are claimed here. A claim too old to send inside its lease is
-   * not used: those events are skipped and left to lapse, and the sweeper publishes them.
+   * Publishes eligible events. `claimedAhead`: the claims made when they were read (FeedOptions.claim
+   * or claimAhead); without it the events are claimed here. Whatever it does not publish, it releases
+   * before it returns (or throws), so the workflows it hands events to can claim them at once.
    */
   async publish(events: readonly OutboxEvent[], claimedAhead?: FeedClaimed): Promise<FastPathResult> {
     const result: FastPathResult = { published: [], fallback: [], skipped: [] };
     if (events.length === 0) return result;
-    const claimAgeMs = claimedAhead === undefined ? 0 : Date.now() - claimedAhead.at;
-    if (claimAgeMs > this.claimAheadMs) {
-      this.logger.warn('fast path: claims made at read time are too old to send inside their lease; the sweeper publishes these events once the lease lapses', {
-        events: events.length,
-        ageMs: claimAgeMs,
-      });
-      result.skipped.push(...events);
+    if (claimedAhead !== undefined && Date.now() - claimedAhead.at > this.claimAheadMs) return this.handBack(events, claimedAhead);
+    const held = new Set(claimedAhead?.ids ?? []);
+    try {
+      const { unordered, runs } = await this.sendable(events, result);
+      const wanted = [...unordered, ...runs.flat()].map((e) => e.id);
+      const claimed = new Set(claimedAhead === undefined ? await this.store.claim(wanted, 'fast', this.leaseMs, this.claimToken) : wanted.filter((id) => held.has(id)));
+      for (const id of claimed) held.add(id);
+      const toSend = this.claimedOnly(unordered, runs, claimed, result);
+      const sentAt = Date.now();
+      const { receipts, failed } = await this.send(toSend);
+      result.published.push(...(await this.record(receipts, failed)));
+      result.fallback.push(...failed);
+      this.count(result.published, sentAt);
       return result;
+    } finally {
+      // Published events are no longer pending: releasing them changes nothing.
+      await this.release(held);
     }
+  }
 
-    // Ordered events: only a key's gap-free run from its next open sequence may go fast.
-    const candidates: OutboxEvent[] = [];
-    const byKey = new Map<string, OutboxEvent[]>();
-    for (const event of events) {
-      if (event.sequence === null) candidates.push(event);
-      else byKey.set(`${event.topic}\0${event.key}`, [...(byKey.get(`${event.topic}\0${event.key}`) ?? []), event]);
-    }
-    const runs: OutboxEvent[][] = [];
-    // Each key's next open sequence, asked for all keys of the batch at once (not one after another).
-    const keyGroups = [...byKey.values()];
+  /**
+   * Claims made at read time that are too old to send inside their lease: given back at once and
+   * handed to workflows (the feed has passed them), not left to lapse for a sweep to find.
+   */
+  private async handBack(events: readonly OutboxEvent[], claimedAhead: FeedClaimed): Promise<FastPathResult> {
+    this.logger.warn('fast path: claims made at read time are too old to send inside their lease; given back, the events become workflows', {
+      events: events.length,
+      ageMs: Date.now() - claimedAhead.at,
+    });
+    await this.release(claimedAhead.ids);
+    return { published: [], fallback: events.filter((e) => claimedAhead.ids.has(e.id)), skipped: events.filter((e) => !claimedAhead.ids.has(e.id)) };
+  }
+
+  /**
+   * The events that may go fast: every unordered one, and of each key only the gap-free run from its
+   * next open sequence (the store is asked for all keys of the batch at once). The rest of a key goes
+   * to `result.fallback`, its sequencer.
+   */
+  private async sendable(events: readonly OutboxEvent[], result: FastPathResult): Promise<{ unordered: OutboxEvent[]; runs: OutboxEvent[][] }> {
+    const unordered = events.filter((e) => e.sequence === null);
+    const keyGroups = [...groupByKey(events.filter((e) => e.sequence !== null)).values()];
     const opens = await Promise.all(keyGroups.map((group) => this.store.nextOpenSequence((group[0] as OutboxEvent).topic, (group[0] as OutboxEvent).key)));
-    for (const [g, group] of keyGroups.entries()) {
+    const runs = keyGroups.map((group, g) => {
       group.sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0));
-      const first = group[0] as OutboxEvent;
-      // Nothing open: these were settled meanwhile (the claim below skips them).
-      const open = opens[g] ?? first.sequence ?? 0;
+      // Nothing open: these were settled meanwhile (the claim skips them).
+      const open = opens[g] ?? group[0]?.sequence ?? 0;
       let run = 0;
       while (run < group.length && group[run]?.sequence === open + run) run += 1;
-      runs.push(group.slice(0, run));
       result.fallback.push(...group.slice(run));
-    }
+      return group.slice(0, run);
+    });
+    return { unordered, runs };
+  }
 
-    const wanted = [...candidates, ...runs.flat()].map((e) => e.id);
-    const claimed = new Set(claimedAhead === undefined ? await this.store.claim(wanted, 'fast', this.leaseMs) : wanted.filter((id) => claimedAhead.ids.has(id)));
-    // Claimed ahead but not to be sent now (an ordered event behind its key's gap): given back.
-    const wantedIds = new Set(wanted);
-    const unused = claimedAhead === undefined ? [] : [...claimedAhead.ids].filter((id) => !wantedIds.has(id));
+  /**
+   * What is sent: the claimed unordered events, and each run up to its first event the fast path could
+   * not claim (owned elsewhere: skipped); what follows it in the run waits for it (its sequencer).
+   */
+  private claimedOnly(unordered: OutboxEvent[], runs: OutboxEvent[][], claimed: ReadonlySet<string>, result: FastPathResult): OutboxEvent[] {
     const toSend: OutboxEvent[] = [];
-    for (const event of candidates) (claimed.has(event.id) ? toSend : result.skipped).push(event);
-    const cut: OutboxEvent[] = [];
+    for (const event of unordered) (claimed.has(event.id) ? toSend : result.skipped).push(event);
     for (const run of runs) {
-      // A run stops at its first event the fast path could not claim: what follows waits for it.
       const stop = run.findIndex((e) => !claimed.has(e.id));
-      const sendable = stop === -1 ? run : run.slice(0, stop);
-      toSend.push(...sendable);
+      toSend.push(...(stop === -1 ? run : run.slice(0, stop)));
       if (stop !== -1) {
         result.skipped.push(run[stop] as OutboxEvent);
-        cut.push(...run.slice(stop + 1).filter((e) => claimed.has(e.id)));
         result.fallback.push(...run.slice(stop + 1));
       }
     }
-    await this.store.release([...cut.map((e) => e.id), ...unused]);
+    return toSend;
+  }
 
-    // Unordered events one by one (coalesced into requests); each ordered run as one group, which
-    // the coalescing producer never splits: a key's run is written together or not at all.
-    const sentAt = Date.now();
-    const groups: OutboxEvent[][] = [];
-    const runOf = new Map<string, OutboxEvent[]>();
-    for (const event of toSend) {
-      if (event.sequence === null) groups.push([event]);
-      else {
-        const slot = `${event.topic}\0${event.key}`;
-        const run = runOf.get(slot);
-        if (run) run.push(event);
-        else {
-          const fresh = [event];
-          runOf.set(slot, fresh);
-          groups.push(fresh);
-        }
-      }
-    }
+  /**
+   * Sends unordered events one by one (coalesced into requests) and each key's run as one group, which
+   * the coalescing producer never splits: a key's run is written together or not at all.
+   */
+  private async send(toSend: OutboxEvent[]): Promise<{ receipts: Array<PublishResult & { event: OutboxEvent }>; failed: OutboxEvent[] }> {
+    const groups: OutboxEvent[][] = [...toSend.filter((e) => e.sequence === null).map((e) => [e]), ...groupByKey(toSend.filter((e) => e.sequence !== null)).values()];
     const outcomes = await Promise.allSettled(
       groups.map((group) => this.coalescing.send({ topic: (group[0] as OutboxEvent).topic, acks: -1, timeout: this.ackTimeoutMs, messages: group.map(toKafkaMessage) })),
     );
-    const receipts: PublishResult[] = [];
+    const receipts: Array<PublishResult & { event: OutboxEvent }> = [];
     const failed: OutboxEvent[] = [];
     outcomes.forEach((outcome, g) => {
       (groups[g] as OutboxEvent[]).forEach((event, i) => {
@@ -227,20 +254,62 @@ export class FastPath {
           failed.push(event);
           return;
         }
-        receipts.push({ eventId: event.id, topic: event.topic, partition: meta.partition, offset: meta.baseOffset, publishedAt: new Date(), attempts: 1, alreadyPublished: false });
-        result.published.push(event);
+        receipts.push({ event, eventId: event.id, topic: event.topic, partition: meta.partition, offset: meta.baseOffset, publishedAt: new Date(), attempts: 1, alreadyPublished: false });
       });
     });
-    // Kafka has these; the store is told in one statement (a crash before it: the sweeper's workflow
-    // finds the lease, waits it out and publishes again, with the same event id).
-    await this.store.markPublishedMany(receipts);
-    await this.store.release(failed.map((e) => e.id));
-    result.fallback.push(...failed);
-    for (const event of result.published) {
+    return { receipts, failed };
+  }
+
+  /**
+   * Tells the store where Kafka put each event, in one statement (a crash before it: the sweeper's
+   * workflow finds the claim, waits it out and publishes again, with the same event id). An event at a
+   * position the store gives another event is checked against Kafka: its own record there is a real
+   * write (the topic was recreated, or its log truncated), recorded over the stale one and never sent
+   * again; any other record means the acknowledgement wrote nothing of it, and it goes to `failed`.
+   * Returns the events Kafka has.
+   */
+  private async record(receipts: Array<PublishResult & { event: OutboxEvent }>, failed: OutboxEvent[]): Promise<OutboxEvent[]> {
+    const { marked, positionTaken } = await this.store.markPublishedMany(receipts, this.claimToken);
+    const taken = new Set(positionTaken.map((r) => r.eventId));
+    const published = receipts.filter((r) => !taken.has(r.eventId)).map((r) => r.event);
+    if (marked < published.length) {
+      this.logger.warn('fast path: published, but some claims were taken over before they were recorded; their new owners publish them again (same event id)', { sent: published.length, recorded: marked });
+    }
+    for (const receipt of receipts.filter((r) => taken.has(r.eventId))) {
+      const found = await this.positions.contentAt(receipt.topic, receipt.partition, receipt.offset).catch((err: unknown) => {
+        this.logger.warn('fast path: could not read the Kafka position another event is recorded at; the event becomes a workflow', { eventId: receipt.eventId, error: err });
+        return undefined;
+      });
+      const real = found?.kind === 'record' && found.eventId === receipt.eventId;
+      this.logger.warn(real ? 'fast path: Kafka reused a recorded position for this event (topic recreated or log truncated): recorded over the stale one' : 'fast path: acknowledged at a position holding another record: not published, the event becomes a workflow', {
+        eventId: receipt.eventId,
+        topic: receipt.topic,
+        partition: receipt.partition,
+        offset: receipt.offset,
+      });
+      if (real && (await this.store.markPublished(receipt, { supersede: true })) !== 'not-found') published.push(receipt.event);
+      else failed.push(receipt.event);
+    }
+    return published;
+  }
+
+  private count(published: readonly OutboxEvent[], sentAt: number): void {
+    for (const event of published) {
       this.metrics?.eventsPublished.inc({ topic: event.topic });
       this.metrics?.publishAttempts.inc({ topic: event.topic, outcome: 'success' });
       this.metrics?.commitToKafka.observe({ topic: event.topic }, Math.max(0, sentAt - eventIdTime(event.id)) / 1000);
     }
-    return result;
   }
+}
+
+/** Events by topic and key, in their order: the unit of per-key order (a key's run is sent together). */
+export function groupByKey(events: readonly OutboxEvent[]): Map<string, OutboxEvent[]> {
+  const byKey = new Map<string, OutboxEvent[]>();
+  for (const event of events) {
+    const slot = `${event.topic}\0${event.key}`;
+    const group = byKey.get(slot);
+    if (group) group.push(event);
+    else byKey.set(slot, [event]);
+  }
+  return byKey;
 }

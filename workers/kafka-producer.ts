@@ -20,6 +20,22 @@ export function createOutboxProducer(kafka: Kafka, options: { retries?: number }
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
-    retry: { retries: options.retries ?? 2, initialRetryTime: 100, maxRetryTime: 2_000 },
+    retry: { retries: options.retries ?? 2, initialRetryTime: RETRY_INITIAL_MS, maxRetryTime: RETRY_MAX_MS },
   });
+}
+
+const RETRY_INITIAL_MS = 100;
+const RETRY_MAX_MS = 2_000;
+
+/** kafkajs' connection and SASL authentication timeouts (its defaults), which a try may spend before its request is written. */
+const CONNECT_AND_AUTHENTICATE_MS = 1_000 + 10_000;
+
+/**
+ * The longest a send of `createOutboxProducer(kafka, { retries })` stays in flight once handed to it,
+ * on a client whose request timeout is `requestTimeoutMs`: every try connecting, authenticating and
+ * timing out, plus the longest backoff between tries (kafkajs waits at most RETRY_MAX_MS, with up to
+ * 20% jitter), and a second. After it, no acknowledgement of that send can come.
+ */
+export function sendWindowMs(requestTimeoutMs: number, retries: number): number {
+  return (retries + 1) * (requestTimeoutMs + CONNECT_AND_AUTHENTICATE_MS) + retries * RETRY_MAX_MS * 1.2 + 1_000;
 }

@@ -22,6 +22,7 @@ import { observePartitions, OutboxMetrics } from './metrics';
 import { cachedPartitions } from './coalescing-producer';
 import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from './fast-path';
 import { createOutboxProducer } from './kafka-producer';
+import { createKafkaPositionReader } from './kafka-position-reader';
 import { createRelay } from './relay';
 import { storeFromConfig } from './store-from-config';
 import { sdkLogFunction } from './sdk-logging';
@@ -100,6 +101,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         maxConcurrentWorkflowTaskPolls: config.workerWorkflowPolls,
         maxConcurrentActivityTaskExecutions: config.workerActivityTasks,
         ...(config.producerLingerMs === null ? {} : { coalesce: { lingerMs: config.producerLingerMs } }),
+        kafkaRequestTimeoutMs: config.kafkaRequestTimeoutMs,
       });
     };
     if (role === 'relay') {
@@ -138,6 +140,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
             ...config.fastPath,
             producer,
             partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
+            positions: createKafkaPositionReader(kafka),
           },
           logger,
           metrics,

@@ -14,7 +14,7 @@ import {
   type OutboxStore,
 } from '../domain/outbox';
 import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
-import type { FastPath } from './fast-path';
+import { groupByKey, type FastPath } from './fast-path';
 import type { OutboxMetrics } from './metrics';
 import { PartitionOwnership } from './partitions';
 import { DEFAULT_WORKFLOW_ID_PREFIX, enqueueKey, eventsNotHeld, isPermanentStartError, startEventWorkflow, type StartOutcome } from './start-event-workflow';
@@ -36,7 +36,11 @@ export interface RelayOptions {
   maxWaitMs?: number;
   /** Wait before the feed is reopened after an error, in ms. @default 1000 */
   retryDelayMs?: number;
-  /** How often the sweeper looks for events still pending, in ms; 0 turns it off. @default 30000 */
+  /**
+   * How often the sweeper looks for events still pending, in ms. The sweeper cannot be turned off:
+   * it is what publishes events the feed skipped (a gap, claims given back after the feed passed them).
+   * @default 30000
+   */
   sweepIntervalMs?: number;
   /** How old a pending event must be before the sweeper starts it, in ms. @default 10000 */
   sweepGraceMs?: number;
@@ -145,17 +149,23 @@ export class Relay extends EventEmitter<RelayEvents> {
     // Partitioned: the first leases are taken before anything is read.
     await this.ownership?.start();
     const feedLoop = this.ownership === undefined ? this.runFeed(abort.signal) : this.runPartitionedFeed(abort.signal);
-    // One sweep at a time, and one timer: a gap reschedules the pending sweep (never a second chain),
-    // a sweep due while one runs follows it, and nothing is scheduled after shutdown.
+    // One sweep at a time, and one timer: a gap brings the next sweep forward to its grace period,
+    // never later than it was due (gaps that recur faster than the grace period once postponed it
+    // for ever), a sweep due while one runs follows it, and nothing is scheduled after shutdown.
     let sweepTimer: NodeJS.Timeout | undefined;
+    let sweepAt = Infinity;
     let sweeping: Promise<void> | undefined;
     let sweepDue = false;
+    /** Schedules the next sweep in `delayMs`, unless one is due sooner. */
     const scheduleSweep = (delayMs: number): void => {
+      const at = Date.now() + delayMs;
+      if (abort.signal.aborted || at >= sweepAt) return;
       clearTimeout(sweepTimer);
-      if (this.options.sweepIntervalMs <= 0 || abort.signal.aborted) return;
+      sweepAt = at;
       sweepTimer = setTimeout(runSweep, delayMs);
     };
     const runSweep = (): void => {
+      sweepAt = Infinity;
       if (sweeping !== undefined) {
         sweepDue = true;
         return;
@@ -257,7 +267,15 @@ export class Relay extends EventEmitter<RelayEvents> {
   private async runFeed(signal: AbortSignal, partitions?: FeedPartitions): Promise<void> {
     const { store, name, batchSize, maxWaitMs, retryDelayMs, logger, fastPath } = this.options;
     while (!signal.aborted) {
+      if (partitions !== undefined && this.ownership?.valid() !== true) {
+        // Leases not (or no longer) held: nothing is read, nor claimed in the read (PostgreSQL), until
+        // the next renewal round renews them or hands the partitions on.
+        await abortableDelay(retryDelayMs, signal);
+        continue;
+      }
       let readAhead: Promise<IteratorResult<FeedBatch>> | undefined;
+      /** A batch read and not (yet) dispatched: its fast claims are given back if it never is. */
+      let undispatched: FeedBatch | undefined;
       let saving: Promise<void> = Promise.resolve();
       let batches: AsyncIterator<FeedBatch> | undefined;
       let failure: { error: unknown } | undefined;
@@ -276,6 +294,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           if (next.done === true || signal.aborted) break;
           readAhead = undefined;
           const batch = next.value;
+          undispatched = batch;
           this.emit('ready');
           // Partitioned: a batch is dispatched only while this relay holds its partitions' leases
           // (frozen past them, another relay has taken over and reads the same events).
@@ -291,6 +310,8 @@ export class Relay extends EventEmitter<RelayEvents> {
           if (behind) readNext();
           for (const event of batch.events) this.options.metrics?.eventsRelayed.inc({ type: event.type });
           const dispatchedFrom = Date.now();
+          // From here the fast path owns the batch's claims: it gives back what it does not send.
+          undispatched = undefined;
           const outcomes = await this.dispatch(batch.events, 'feed', batch.claimed);
           if (batch.events.length > 0) logger.debug('feed batch dispatched', { events: batch.events.length, behind, readWaitMs, dispatchMs: Date.now() - dispatchedFrom });
           if (!behind) readNext();
@@ -308,7 +329,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       } catch (error) {
         failure = { error };
       }
-      await this.giveBack(readAhead);
+      await this.giveBack(readAhead, undispatched);
       await batches?.return?.().catch(() => undefined);
       if (failure !== undefined) {
         this.emit('ready');
@@ -335,11 +356,17 @@ export class Relay extends EventEmitter<RelayEvents> {
     return { done: false, value: { ...next.value, claimed } };
   }
 
-  /** A batch read ahead and never dispatched (shutdown, a failure): its fast claims are released for the next reader. */
-  private async giveBack(readAhead: Promise<IteratorResult<FeedBatch>> | undefined): Promise<void> {
+  /**
+   * Batches read and never dispatched (read ahead before a shutdown or a failure, refused for lost
+   * leases): their fast claims are released, so the relay that reads them next (or, once their
+   * grace period has passed, the sweeper) publishes them at once instead of after the lease.
+   */
+  private async giveBack(readAhead: Promise<IteratorResult<FeedBatch>> | undefined, undispatched: FeedBatch | undefined): Promise<void> {
     const next = await readAhead?.catch(() => undefined);
-    const ids = next?.done === false ? [...(next.value.claimed?.ids ?? [])] : [];
-    await this.options.store.release(ids).catch((err: unknown) => this.options.logger.warn('could not release fast claims of an unread batch; they lapse with their lease', { error: err }));
+    for (const claimed of [next?.done === false ? next.value.claimed : undefined, undispatched?.claimed]) {
+      if (claimed === undefined || claimed.ids.size === 0) continue;
+      await this.options.store.release([...claimed.ids], claimed.token).catch((err: unknown) => this.options.logger.warn('could not release fast claims of an undispatched batch; they lapse with their lease', { error: err, events: claimed.ids.size }));
+    }
   }
 
   /**
@@ -371,12 +398,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, eagerStart, startConcurrency, logger, metrics } = this.options;
     const unordered = events.filter((e) => e.sequence === null);
     // Ordered events: one signal-with-start per key with all of the key's events (see enqueueKey).
-    const byKey = new Map<string, OutboxEvent[]>();
-    for (const event of events) {
-      if (event.sequence === null) continue;
-      const slot = `${event.topic}\0${event.key}`;
-      byKey.set(slot, [...(byKey.get(slot) ?? []), event]);
-    }
+    const byKey = groupByKey(events.filter((e) => e.sequence !== null));
     const [outcomes, groups] = await Promise.all([
       mapLimit(unordered, startConcurrency, async (event): Promise<StartOutcome> => {
         const outcome = await this.refusedIfPermanent([event], () => startEventWorkflow(workflowClient, event, { taskQueue, policy: publishPolicy, workflowIdPrefix, eagerStart, onEagerStart: () => metrics?.workflowsStartedEagerly.inc() }));
@@ -477,12 +499,12 @@ function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions {
   if (typeof resolved.taskQueue !== 'string' || resolved.taskQueue.length === 0) {
     throw new OutboxError(OutboxErrorCode.invalidConfig, 'relay option "taskQueue" must be a non-empty string');
   }
-  for (const key of ['startConcurrency', 'batchSize', 'maxWaitMs', 'sweepBatchSize'] as const) {
+  for (const key of ['startConcurrency', 'batchSize', 'maxWaitMs', 'sweepBatchSize', 'sweepIntervalMs'] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a positive integer, got ${String(resolved[key])}`);
     }
   }
-  for (const key of ['retryDelayMs', 'sweepIntervalMs', 'sweepGraceMs'] as const) {
+  for (const key of ['retryDelayMs', 'sweepGraceMs'] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 0) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a non-negative integer, got ${String(resolved[key])}`);
     }

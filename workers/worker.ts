@@ -7,7 +7,8 @@ import { Resource } from '@opentelemetry/resources';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
 import { CoalescingProducer, cachedPartitions, type CoalescingProducerOptions } from './coalescing-producer';
-import { createOutboxProducer } from './kafka-producer';
+import { createKafkaPositionReader } from './kafka-position-reader';
+import { createOutboxProducer, sendWindowMs } from './kafka-producer';
 import type { OutboxMetrics } from './metrics';
 
 export interface OutboxWorkerOptions {
@@ -51,8 +52,18 @@ export interface OutboxWorkerOptions {
   maxConcurrentWorkflowTaskExecutions?: number;
   /** @default min(10, maxConcurrentWorkflowTaskExecutions) (the SDK's default) */
   maxConcurrentWorkflowTaskPolls?: number;
-  /** Coalesce concurrent publishes into batched requests (see CoalescingProducer). @default off */
+  /**
+   * How publishes are queued for the producer (see CoalescingProducer): every publish goes through
+   * this queue, so an attempt that ends before its message was sent withdraws it, and what queues
+   * behind a request in flight leaves in the next one. `lingerMs`: how long a first message waits for
+   * others. @default { lingerMs: 0 }
+   */
   coalesce?: Omit<CoalescingProducerOptions, 'partitionsOf'>;
+  /**
+   * The kafkajs client's `requestTimeout` (`kafka` above), in ms: with the producer's tries it bounds
+   * how long a send may still be acknowledged after it left. @default 30000 (kafkajs' default)
+   */
+  kafkaRequestTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -63,6 +74,13 @@ export interface RunningWorker {
   readonly done: Promise<void>;
 }
 
+/**
+ * The worker's producer sends a request once: a failure fails the attempt, and Temporal's retry
+ * policy sends again. So a send is in flight for at most one request timeout, which bounds how long
+ * after an attempt its message may still be acknowledged (`sendWindowMs`).
+ */
+const WORKER_PRODUCER_RETRIES = 0;
+
 /** Path of the workflows the outbox worker registers (for bundling). */
 export const OUTBOX_WORKFLOWS_PATH = require.resolve('../workflows');
 
@@ -72,17 +90,16 @@ export const OTEL_WORKFLOW_INTERCEPTORS = require.resolve('@temporalio/intercept
 /** The Temporal worker that runs the publish workflows and their activity. */
 export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<RunningWorker> {
   const logger = options.logger ?? silentLogger;
-  const producer: Producer = createOutboxProducer(options.kafka);
+  const producer: Producer = createOutboxProducer(options.kafka, { retries: WORKER_PRODUCER_RETRIES });
   await producer.connect();
   const admin = options.kafka.admin();
   await admin.connect();
   const topicExists = async (topic: string): Promise<boolean> => (await admin.listTopics()).includes(topic);
-  const sender: Pick<Producer, 'send'> = options.coalesce
-    ? new CoalescingProducer(producer, {
-        ...options.coalesce,
-        partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
-      })
-    : producer;
+  const sender = new CoalescingProducer(producer, {
+    lingerMs: 0,
+    ...options.coalesce,
+    partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
+  });
   let connection: NativeConnection | undefined;
   try {
     connection =
@@ -100,6 +117,8 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
       activities: createActivities({
         store: options.store,
         producer: options.wrapProducer ? options.wrapProducer(sender) : sender,
+        sendWindowMs: sendWindowMs(options.kafkaRequestTimeoutMs ?? 30_000, WORKER_PRODUCER_RETRIES),
+        positions: createKafkaPositionReader(options.kafka),
         logger,
         ackTimeoutMs: options.ackTimeoutMs,
         topicExists,

@@ -43,5 +43,12 @@ export const Patches = {
    * workflow already ran, instead of only when its history grew or 30 s later.
    */
   sequencerRechecksStore: 'sequencer-rechecks-store',
+  /**
+   * The publish workflow waits out a timed-out attempt's send (until the time its heartbeat named)
+   * before it asks the store and escalates, and acts on what each status change answered: an event
+   * the store says is published (a late acknowledgement) completes as published, never stuck, and an
+   * operator's retry, compensate or discard of it is not carried out.
+   */
+  publishWaitsOutLateAcknowledgements: 'publish-waits-out-late-acknowledgements',
 } as const;
 export type Patch = (typeof Patches)[keyof typeof Patches];

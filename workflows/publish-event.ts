@@ -8,6 +8,8 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
+  TimeoutFailure,
   upsertSearchAttributes,
   type ActivityOptions,
 } from '@temporalio/workflow';
@@ -25,7 +27,7 @@ import {
   type CompensateRequest,
   type EventWorkflowState,
 } from './signals';
-import type { PublishEventInput, PublishEventOutcome, PublishReceipt } from './types';
+import type { PublishEventInput, PublishEventOutcome, PublishHeartbeat, PublishReceipt } from './types';
 
 type OperatorAction = { kind: 'retry' } | { kind: 'compensate'; reason: string | null } | { kind: 'discard'; reason: string };
 
@@ -148,6 +150,37 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
     return { status: 'published', receipt };
   };
 
+  // Runs that began before it replay without it: an attempt that timed out is waited out before the
+  // store is asked, and every change of the event's status acts on what the store answered.
+  const waitsOut = patched(Patches.publishWaitsOutLateAcknowledgements);
+  /** The outcome the store's status stands for, when it is no longer the one the workflow expected. */
+  const settledAs = async (status: string | undefined): Promise<PublishEventOutcome | undefined> => {
+    if (status === 'published') {
+      const receipt = await publishedReceipt(eventId, null);
+      return receipt === null ? undefined : published(receipt);
+    }
+    if (status === 'compensated' || status === 'discarded') {
+      setStatus(status);
+      return { status, eventId, reason: state.resolutionReason };
+    }
+    return undefined;
+  };
+
+  /**
+   * The operator's action is not carried out when the store says the event is published: the
+   * workflow completes as published (after the operator's update has returned).
+   */
+  const publishedInstead = async (kind: OperatorAction['kind']): Promise<PublishEventOutcome | undefined> => {
+    const receipt = await publishedReceipt(eventId, null);
+    if (receipt === null) return undefined;
+    const outcome = published(receipt);
+    action = undefined;
+    handled += 1;
+    log.info(`${kind} not carried out: the store says the event is published`, { eventId });
+    await condition(allHandlersFinished); // let the operator's update return before the workflow closes
+    return outcome;
+  };
+
   for (;;) {
     try {
       return published(await publishEvent(eventId, { replay: input.replay === true }));
@@ -155,6 +188,9 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
       if (!(err instanceof ActivityFailure)) throw err;
       if (err.cause instanceof ApplicationFailure && err.cause.type === 'EVENT_NOT_FOUND') throw err;
       state.lastError = failureText(err);
+      // An attempt that timed out may have a send on its way: its acknowledgement, recorded by that
+      // attempt, can come until the time its heartbeat named. Nothing is decided before then.
+      if (waitsOut) await waitOutLateAcknowledgements(err, policy.startToCloseTimeoutMs);
       if (patched(Patches.escalationChecksStore)) {
         // In Kafka but not recorded (the store failed after the acknowledgement), or published by a
         // late acknowledgement of an attempt that timed out: recorded, and never escalated.
@@ -165,9 +201,13 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
       }
     }
 
-    // Escalation.
+    // Escalation, if the store still says pending (it may have been settled another way meanwhile).
     const escalated = await escalateEvent(eventId, state.lastError ?? 'unknown error');
     state.attempts = escalated.attempts;
+    if (waitsOut && escalated.status !== undefined && escalated.status !== 'stuck') {
+      const outcome = await settledAs(escalated.status);
+      if (outcome !== undefined) return outcome;
+    }
     setStatus('stuck');
     log.warn('event stuck: waiting for an operator (retry, compensate or discard)', { eventId, attempts: state.attempts, lastError: state.lastError });
     if (policy.deadLetterTopic) {
@@ -189,18 +229,16 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
       const next = action as OperatorAction;
       if (next.kind !== 'retry' && patched(Patches.escalationChecksStore)) {
         // A late acknowledgement may have published it meanwhile: then nothing is undone or dropped.
-        const receipt = await publishedReceipt(eventId, null);
-        if (receipt !== null) {
-          const outcome = published(receipt);
-          action = undefined;
-          handled += 1;
-          log.info(`${next.kind} not carried out: the store says the event is published`, { eventId });
-          await condition(allHandlersFinished); // let the operator's update return before the workflow closes
-          return outcome;
-        }
+        const outcome = await publishedInstead(next.kind);
+        if (outcome !== undefined) return outcome;
       }
       if (next.kind === 'retry') {
-        await reopenEvent(eventId);
+        const reopened = await reopenEvent(eventId);
+        if (waitsOut && reopened === false) {
+          // The store no longer says stuck: published meanwhile, the event completes as published.
+          const outcome = await publishedInstead(next.kind);
+          if (outcome !== undefined) return outcome;
+        }
         state.retryRounds += 1;
         setStatus('pending');
         action = undefined;
@@ -219,7 +257,12 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
         }
       }
       const status = next.kind === 'compensate' ? 'compensated' : 'discarded';
-      await resolveEvent(eventId, status, next.reason);
+      const resolved = await resolveEvent(eventId, status, next.reason);
+      if (waitsOut && resolved === false) {
+        // Published between the store check and now: the store's record stands.
+        const outcome = await publishedInstead(next.kind);
+        if (outcome !== undefined) return outcome;
+      }
       state.resolutionReason = next.reason;
       setStatus(status);
       action = undefined;
@@ -228,6 +271,24 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
       await condition(allHandlersFinished); // let the operator's update return before the workflow closes
       return { status, eventId, reason: next.reason };
     }
+  }
+}
+
+/** When nothing says how long a timed-out attempt's send may stay on its way (a local activity, an older worker). */
+const UNKNOWN_SEND_WINDOW_MS = 60_000;
+
+/**
+ * After a publish attempt that timed out (its worker still sending, or gone): sleeps until the time
+ * its heartbeat named as the latest an acknowledgement of its send could come (PublishHeartbeat);
+ * without one, one start-to-close and a minute. Other failures ended their send: no wait.
+ */
+async function waitOutLateAcknowledgements(err: ActivityFailure, startToCloseTimeoutMs: number): Promise<void> {
+  if (!(err.cause instanceof TimeoutFailure)) return;
+  const details = err.cause.lastHeartbeatDetails as Partial<PublishHeartbeat> | undefined;
+  const until = typeof details?.inFlightUntil === 'number' ? details.inFlightUntil : Date.now() + startToCloseTimeoutMs + UNKNOWN_SEND_WINDOW_MS;
+  if (until > Date.now()) {
+    log.warn('publish attempt timed out with a send possibly on its way: waiting until it can no longer be acknowledged', { waitMs: until - Date.now() });
+    await sleep(until - Date.now());
   }
 }
 

@@ -57,6 +57,15 @@ export interface PublishReceipt {
   replayed?: boolean;
 }
 
+/**
+ * What a publish attempt's heartbeats carry: until when a send it handed to the producer may still
+ * be acknowledged (ms since the epoch; null: none on its way). A workflow whose attempt timed out
+ * reads it from the timeout's last heartbeat details and waits that long before it escalates.
+ */
+export interface PublishHeartbeat {
+  inFlightUntil: number | null;
+}
+
 /** How an event's workflow ended. */
 export type PublishEventOutcome =
   | { status: 'published'; receipt: PublishReceipt }

@@ -96,6 +96,14 @@ export function kafkaPositionTaken(results: ReadonlyArray<{ eventId: string; top
   );
 }
 
+/**
+ * What an event whose recorded Kafka position was reused keeps in `lastError`: where it had landed,
+ * and which event Kafka wrote there since (see `MarkOptions.supersede`).
+ */
+export function supersededNote(result: { eventId: string; topic: string; partition: number; offset: string }): string {
+  return `Kafka reused its position ${result.topic}/${result.partition}@${result.offset} for event ${result.eventId} (the topic was deleted and created again, or its log truncated): this event was published before that, to the old log`;
+}
+
 export function isOutboxError(err: unknown, code?: OutboxErrorCode): err is OutboxError {
   return err instanceof OutboxError && (code === undefined || err.code === code);
 }

@@ -11,6 +11,24 @@ export type EventOwner = 'fast' | 'workflow';
 /** The outcome of a conditional status change in the store. */
 export type MarkResult = 'marked' | 'already-published' | 'not-found';
 
+/** What `markPublishedMany` did: how many it marked, and which were not marked because another event holds their Kafka position. */
+export interface MarkManyResult {
+  marked: number;
+  /** Not marked: another event is recorded at their topic, partition and offset (see `markPublished`'s `supersede`). */
+  positionTaken: PublishResult[];
+}
+
+export interface MarkOptions {
+  /**
+   * The caller read the record at this Kafka position and it is this event's: Kafka reused the position
+   * (a topic deleted and created again, a log truncated after an unclean leader election), so any other
+   * event recorded there is moved aside first (its `kafka` becomes null, its `lastError` says where it
+   * was and by whom it was superseded; it stays `published`). Without it such a collision fails with
+   * KAFKA_POSITION_TAKEN. @default false
+   */
+  supersede?: boolean;
+}
+
 /**
  * The port every store adapter implements (MongoDB, PostgreSQL). `Tx` is the adapter's handle of
  * the caller's open transaction: `{ session }` for MongoDB, `{ client }` for PostgreSQL.
@@ -34,22 +52,31 @@ export interface OutboxStore<Tx> extends PartitionLeases {
   nextOpenSequence(topic: string, key: string): Promise<number | null>;
   /** The event, or null. */
   get(eventId: string): Promise<OutboxEvent | null>;
-  /** Records where Kafka stored the event: only a `pending` (or `stuck`) event becomes `published`. */
-  markPublished(result: PublishResult): Promise<MarkResult>;
+  /**
+   * Records where Kafka stored the event: only a `pending` (or `stuck`) event becomes `published`.
+   * Another event recorded at the same position fails it with KAFKA_POSITION_TAKEN, unless `supersede`.
+   */
+  markPublished(result: PublishResult, options?: MarkOptions): Promise<MarkResult>;
   /**
    * Claims events for an owner; returns the ids it got. `fast`: pending events nobody owns, or whose
-   * fast lease (`leaseMs`) ran out. `workflow`: pending or stuck events not under a live fast lease
-   * (a workflow keeps its claim; a fast claim is handed over by `release` or by its lease ending).
+   * fast lease (`leaseMs`) ran out, under the claimant's `token` (only it may release them or record
+   * their publication with `markPublishedMany`). `workflow`: pending or stuck events not under a live
+   * fast lease (a workflow keeps its claim; a fast claim is handed over by `release` or by its lease ending).
    */
-  claim(eventIds: readonly string[], owner: EventOwner, leaseMs?: number): Promise<string[]>;
-  /** Gives up fast claims of events still pending (their publication failed): a workflow takes them. */
-  release(eventIds: readonly string[]): Promise<void>;
+  claim(eventIds: readonly string[], owner: EventOwner, leaseMs?: number, token?: string): Promise<string[]>;
   /**
-   * `markPublished` for many events in one statement; returns how many changed. An event whose Kafka
-   * position is taken fails it with KAFKA_POSITION_TAKEN and is not marked; the batch's others are
-   * not marked either on PostgreSQL (one statement), and are on MongoDB (one unordered bulk write).
+   * Gives up the fast claims `token` holds on events still pending (their publication failed or never
+   * happened): a workflow or another relay takes them. A claim that lapsed and was taken by another
+   * claimant is not touched (fencing: a relay late after its lease cannot clear someone else's claim).
    */
-  markPublishedMany(results: readonly PublishResult[]): Promise<number>;
+  release(eventIds: readonly string[], token: string): Promise<void>;
+  /**
+   * `markPublished` for many events at once, each only while `token` holds its fast claim (a relay
+   * whose claim lapsed and was taken over records nothing; the new owner publishes). An event whose
+   * Kafka position another event holds is not marked and comes back in `positionTaken`; the others
+   * are marked all the same.
+   */
+  markPublishedMany(results: readonly PublishResult[], token: string): Promise<MarkManyResult>;
   /** Records a failed publish attempt (attempt number and error) without changing the status. */
   recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void>;
   /**
@@ -143,6 +170,8 @@ export interface FeedClaim {
   topics: readonly string[];
   types: readonly string[];
   leaseMs: number;
+  /** The claimant's token (the relay's fast path). */
+  token: string;
 }
 
 /** Events claimed for the fast path as they were read, and when: the lease runs from `at`. */
@@ -150,6 +179,8 @@ export interface FeedClaimed {
   ids: ReadonlySet<string>;
   /** `Date.now()` before the claim was sent. */
   at: number;
+  /** The token the claims were made under (see `OutboxStore.claim`). */
+  token: string;
 }
 
 /** One batch of the feed; `checkpoint()` saves the position after it, to resume from there. */

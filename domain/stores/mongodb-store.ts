@@ -35,7 +35,10 @@ import {
   type JsonValue,
   type Logger,
   type EventOwner,
+  type MarkManyResult,
+  type MarkOptions,
   type MarkResult,
+  supersededNote,
   type OutboxEvent,
   type OutboxStore,
   type PublishResult,
@@ -56,7 +59,10 @@ export interface OutboxDocument extends Omit<OutboxEvent, 'id'> {
   /** Who publishes it (see OutboxStore.claim); absent: nobody yet. */
   owner?: EventOwner | null;
   claimedUntil?: Date | null;
+  /** The fast claimant's token (see OutboxStore.claim); null for a workflow's claim. */
   claimToken?: string | null;
+  /** The claim call that last took it: a claimant reads back what this call, not an earlier one, got. */
+  claimNonce?: string | null;
   /** The partition of its key (issue 17); absent on documents written before partitions came (matched as null). */
   partition?: number | null;
 }
@@ -391,7 +397,14 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     return doc ? toEvent(doc) : null;
   }
 
-  async markPublished(result: PublishResult): Promise<MarkResult> {
+  async markPublished(result: PublishResult, options: MarkOptions = {}): Promise<MarkResult> {
+    if (options.supersede === true) {
+      // Kafka reused this position (the caller read this event's record there): whoever was recorded at it is moved aside.
+      await this.events.updateMany(
+        { topic: result.topic, 'kafka.partition': result.partition, 'kafka.offset': result.offset, _id: { $ne: result.eventId } },
+        { $set: { kafka: null, lastError: supersededNote(result) } },
+      );
+    }
     const { matchedCount } = await this.events.updateOne(...publishedUpdate(result)).catch((err: unknown) => {
       throw isKafkaPositionTaken(err) ? kafkaPositionTaken([result], err) : err;
     });
@@ -399,19 +412,20 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     return (await this.events.findOne({ _id: result.eventId })) === null ? 'not-found' : 'already-published';
   }
 
-  async claim(eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000): Promise<string[]> {
+  async claim(eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000, token?: string): Promise<string[]> {
     if (eventIds.length === 0) return [];
     // Leases are compared on the server's clock: every relay and worker then agrees on when one ends,
     // whatever their own clocks say (a process running fast would take over live leases).
     const now = await this.serverNow();
-    const claimToken = randomUUID();
+    const claimNonce = randomUUID();
     const filter: Filter<OutboxDocument> =
       owner === 'fast'
         ? { _id: { $in: [...eventIds] }, status: 'pending', $or: [{ owner: null }, { owner: 'fast', claimedUntil: { $lt: now } }] }
         : { _id: { $in: [...eventIds] }, status: { $in: ['pending', 'stuck'] }, $or: [{ owner: null }, { owner: 'workflow' }, { claimedUntil: { $lt: now } }] };
     const claimedUntil = owner === 'fast' ? new Date(now.getTime() + leaseMs) : null;
-    await this.events.updateMany(filter, { $set: { owner, claimedUntil, claimToken } });
-    const claimed = await this.events.find({ _id: { $in: [...eventIds] }, claimToken }, { sort: { _id: 1 }, limit: eventIds.length }).toArray();
+    const claimToken = owner === 'fast' ? (token ?? randomUUID()) : null;
+    await this.events.updateMany(filter, { $set: { owner, claimedUntil, claimToken, claimNonce } });
+    const claimed = await this.events.find({ _id: { $in: [...eventIds] }, claimNonce }, { sort: { _id: 1 }, limit: eventIds.length }).toArray();
     return claimed.map((d) => d._id);
   }
 
@@ -430,26 +444,28 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     return localTime instanceof Date ? localTime : new Date();
   }
 
-  async release(eventIds: readonly string[]): Promise<void> {
+  async release(eventIds: readonly string[], token: string): Promise<void> {
     if (eventIds.length === 0) return;
-    await this.events.updateMany({ _id: { $in: [...eventIds] }, owner: 'fast', status: 'pending' }, { $set: { owner: null, claimedUntil: null } });
+    await this.events.updateMany({ _id: { $in: [...eventIds] }, owner: 'fast', status: 'pending', claimToken: token }, { $set: { owner: null, claimedUntil: null, claimToken: null } });
   }
 
-  async markPublishedMany(results: readonly PublishResult[]): Promise<number> {
-    if (results.length === 0) return 0;
+  async markPublishedMany(results: readonly PublishResult[], token: string): Promise<MarkManyResult> {
+    if (results.length === 0) return { marked: 0, positionTaken: [] };
     // One command for the batch: an update per event, sent together (as many single updates, they
     // queued behind each other in the server, and a batch of 250 took 7 s on SecantusDB, not 0.5 s).
     // Unordered: an event whose Kafka position is taken is not marked; the others are.
     const updates = results.map((r) => {
       const [filter, update] = publishedUpdate(r);
-      return { updateOne: { filter, update } };
+      return { updateOne: { filter: { ...filter, owner: 'fast' as const, claimToken: token }, update } };
     });
-    const written = await this.events.bulkWrite(updates, { ordered: false }).catch((err: unknown) => {
+    try {
+      return { marked: (await this.events.bulkWrite(updates, { ordered: false })).matchedCount, positionTaken: [] };
+    } catch (err) {
       const failed = ([] as Array<{ index?: unknown }>).concat((err as { writeErrors?: Array<{ index?: unknown }> }).writeErrors ?? []);
-      const taken = failed.length > 0 && failed.every(isKafkaPositionTaken) ? failed.map((f) => results[Number(f.index)]).filter((r): r is PublishResult => r !== undefined) : [];
-      throw taken.length > 0 ? kafkaPositionTaken(taken, err) : err;
-    });
-    return written.matchedCount;
+      if (failed.length === 0 || !failed.every(isKafkaPositionTaken)) throw err;
+      const positionTaken = failed.map((f) => results[Number(f.index)]).filter((r): r is PublishResult => r !== undefined);
+      return { marked: (err as { result?: { matchedCount?: number } }).result?.matchedCount ?? results.length - positionTaken.length, positionTaken };
+    }
   }
 
   async recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void> {
@@ -666,7 +682,7 @@ function isKafkaPositionTaken(err: unknown): boolean {
 
 function toEvent(doc: OutboxDocument): OutboxEvent {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars -- ownership is the store's, not the envelope's
-  const { _id, owner, claimedUntil, claimToken, partition, ...rest } = doc;
+  const { _id, owner, claimedUntil, claimToken, claimNonce, partition, ...rest } = doc;
   return {
     ...rest,
     id: _id,

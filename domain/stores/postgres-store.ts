@@ -21,7 +21,10 @@ import {
   type JsonValue,
   type Logger,
   type EventOwner,
+  type MarkManyResult,
+  type MarkOptions,
   type MarkResult,
+  supersededNote,
   type OutboxEvent,
   type OutboxStore,
   type PublishResult,
@@ -184,6 +187,8 @@ const ADDED_COLUMNS: ReadonlyArray<[string, string]> = [
   ['claimed_until', 'timestamptz'],
   // issue 17: rows written before it have none, and count as partition 0 (see partitionFilter).
   ['partition', 'int'],
+  // issue 26: the fast claimant's token (release and markPublishedMany act only under it).
+  ['claim_token', 'uuid'],
 ];
 
 export class PostgresOutboxStore implements OutboxStore<PgTx> {
@@ -364,7 +369,8 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
           sequence bigint,
           owner text,
           claimed_until timestamptz,
-          partition int
+          partition int,
+          claim_token uuid
         )`,
       ],
       [this.partitionsTable, `create table ${this.partitionsTable} (id boolean primary key default true check (id), count int not null check (count between 1 and ${MAX_PARTITION_COUNT}))`],
@@ -440,6 +446,10 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     );
     const missing = rows[0]?.missing ?? [];
     if (missing.length > 0) throw storeNotSetUp(`postgres store: ${missing.join(', ')} do not exist`, this.schema);
+    // The column a release added last: a table set up by an older release lacks it until migrate runs.
+    const [newest] = ADDED_COLUMNS[ADDED_COLUMNS.length - 1] ?? [];
+    const { rows: column } = await this.pool.query(`select 1 from information_schema.columns where table_schema = $1 and table_name = 'outbox_events' and column_name = $2`, [this.schema, newest]);
+    if (column.length === 0) throw storeNotSetUp(`postgres store: ${this.events} has no column ${String(newest)} (set up by an older release)`, this.schema);
   }
 
   async insert(event: OutboxEvent, tx: PgTx): Promise<number | null> {
@@ -592,34 +602,42 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     return rows[0] ? toEvent(rows[0]) : null;
   }
 
-  async markPublished(result: PublishResult): Promise<MarkResult> {
-    const updated = await this.pool
-      .query(
-        `update ${this.events}
+  async markPublished(result: PublishResult, options: MarkOptions = {}): Promise<MarkResult> {
+    const mark = `update ${this.events}
             set status = 'published', published_at = $2, kafka_partition = $3, kafka_offset = $4, attempts = $5, last_error = null
-          where id = $1 and status in ('pending', 'stuck')`,
-        [result.eventId, result.publishedAt, result.partition, result.offset, result.attempts],
-      )
-      .catch((err: unknown) => {
-        throw positionTakenOr(err, [result]);
-      });
+          where id = $1 and status in ('pending', 'stuck')`;
+    const values = [result.eventId, result.publishedAt, result.partition, result.offset, result.attempts];
+    const updated = await (options.supersede === true
+      ? withPgTransaction(this.pool, async ({ client }) => {
+          // Kafka reused this position (the caller read this event's record there): whoever was recorded at it is moved aside.
+          await client.query(
+            `update ${this.events} set kafka_partition = null, kafka_offset = null, last_error = $5
+              where topic = $1 and kafka_partition = $2 and kafka_offset = $3 and id <> $4`,
+            [result.topic, result.partition, result.offset, result.eventId, supersededNote(result)],
+          );
+          return client.query(mark, values);
+        })
+      : this.pool.query(mark, values)
+    ).catch((err: unknown) => {
+      throw positionTakenOr(err, [result]);
+    });
     if (updated.rowCount === 1) return 'marked';
     const current = await this.get(result.eventId);
     return current === null ? 'not-found' : 'already-published';
   }
 
-  async claim(eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000): Promise<string[]> {
+  async claim(eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000, token?: string): Promise<string[]> {
     if (eventIds.length === 0) return [];
     const { rows } =
       owner === 'fast'
         ? await this.pool.query<{ id: string }>(
-            `update ${this.events} set owner = 'fast', claimed_until = now() + $2 * interval '1 millisecond'
+            `update ${this.events} set owner = 'fast', claimed_until = now() + $2 * interval '1 millisecond', claim_token = coalesce($3::uuid, gen_random_uuid())
               where id = any($1::uuid[]) and status = 'pending' and (owner is null or (owner = 'fast' and claimed_until < now()))
               returning id`,
-            [eventIds, leaseMs],
+            [eventIds, leaseMs, token ?? null],
           )
         : await this.pool.query<{ id: string }>(
-            `update ${this.events} set owner = 'workflow', claimed_until = null
+            `update ${this.events} set owner = 'workflow', claimed_until = null, claim_token = null
               where id = any($1::uuid[]) and status in ('pending', 'stuck')
                 and (owner is null or owner = 'workflow' or claimed_until < now())
               returning id`,
@@ -628,24 +646,44 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     return rows.map((r) => r.id);
   }
 
-  async release(eventIds: readonly string[]): Promise<void> {
+  async release(eventIds: readonly string[], token: string): Promise<void> {
     if (eventIds.length === 0) return;
-    await this.pool.query(`update ${this.events} set owner = null, claimed_until = null where id = any($1::uuid[]) and owner = 'fast' and status = 'pending'`, [eventIds]);
+    await this.pool.query(
+      `update ${this.events} set owner = null, claimed_until = null, claim_token = null
+        where id = any($1::uuid[]) and owner = 'fast' and status = 'pending' and claim_token = $2`,
+      [eventIds, token],
+    );
   }
 
-  async markPublishedMany(results: readonly PublishResult[]): Promise<number> {
-    if (results.length === 0) return 0;
-    const updated = await this.pool.query(
-      `update ${this.events} as e
-          set status = 'published', published_at = v.published_at, kafka_partition = v.kafka_partition, kafka_offset = v.kafka_offset,
-              attempts = v.attempts, last_error = null
-         from unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::bigint[], $5::int[]) as v(id, published_at, kafka_partition, kafka_offset, attempts)
-        where e.id = v.id and e.status in ('pending', 'stuck')`,
-      [results.map((r) => r.eventId), results.map((r) => r.publishedAt), results.map((r) => r.partition), results.map((r) => r.offset), results.map((r) => r.attempts)],
-    ).catch((err: unknown) => {
+  async markPublishedMany(results: readonly PublishResult[], token: string): Promise<MarkManyResult> {
+    if (results.length === 0) return { marked: 0, positionTaken: [] };
+    const batch = [results.map((r) => r.eventId), results.map((r) => r.publishedAt), results.map((r) => r.partition), results.map((r) => r.offset), results.map((r) => r.attempts), results.map((r) => r.topic), token];
+    const values = `unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::bigint[], $5::int[], $6::text[]) as v(id, published_at, kafka_partition, kafka_offset, attempts, topic)`;
+    const taken = `exists (select 1 from ${this.events} o where o.topic = v.topic and o.kafka_partition = v.kafka_partition and o.kafka_offset = v.kafka_offset and o.id <> v.id)`;
+    // One statement, which leaves out an event whose Kafka position another event holds (one such
+    // event no longer fails the batch); a position taken by a concurrent statement meanwhile fails it
+    // on the unique index, and it runs once more.
+    const mark = (): Promise<{ rows: Array<{ id: string }> }> =>
+      this.pool.query<{ id: string }>(
+        `update ${this.events} as e
+            set status = 'published', published_at = v.published_at, kafka_partition = v.kafka_partition, kafka_offset = v.kafka_offset,
+                attempts = v.attempts, last_error = null
+           from ${values}
+          where e.id = v.id and e.status in ('pending', 'stuck') and e.owner = 'fast' and e.claim_token = $7 and not ${taken}
+          returning e.id`,
+        batch,
+      );
+    const marked = await mark().catch((err: unknown) => {
+      if (positionTakenOr(err, results) === err) throw err;
+      return mark();
+    }).catch((err: unknown) => {
       throw positionTakenOr(err, results);
     });
-    return updated.rowCount ?? 0;
+    const markedIds = new Set(marked.rows.map((r) => r.id));
+    if (markedIds.size === results.length) return { marked: markedIds.size, positionTaken: [] };
+    const { rows } = await this.pool.query<{ id: string }>(`select v.id from ${values} where ${taken}`, batch.slice(0, 6));
+    const takenIds = new Set(rows.map((r) => r.id));
+    return { marked: markedIds.size, positionTaken: results.filter((r) => !markedIds.has(r.eventId) && takenIds.has(r.eventId)) };
   }
 
   async recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void> {
@@ -792,7 +830,7 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
             if (options.partitions !== undefined) await this.savePartitionCheckpoints(options.name, options.partitions, next);
             else if (next !== saved) await this.saveCheckpoint(options.name, next);
           },
-          ...(options.claim === undefined ? {} : { claimed: { ids: new Set(rows.filter((r) => r.fast_claimed === true).map((r) => r.id)), at: claimedAt } }),
+          ...(options.claim === undefined ? {} : { claimed: { ids: new Set(rows.filter((r) => r.fast_claimed === true).map((r) => r.id)), at: claimedAt, token: options.claim.token } }),
         };
         position = next;
         if (rows.length < options.batchSize && !woken && !signal.aborted) {
@@ -841,18 +879,18 @@ export class PostgresOutboxStore implements OutboxStore<PgTx> {
     if (options.claim === undefined) {
       return (await this.pool.query<EventRow>(next, [position.txid, position.id, options.batchSize, partitions])).rows;
     }
-    const { topics, types, leaseMs } = options.claim;
+    const { topics, types, leaseMs, token } = options.claim;
     const { rows } = await this.pool.query<EventRow & { fast_claimed: boolean }>(
       `with batch as (${next}),
        claimed as (
-         update ${this.events} as e set owner = 'fast', claimed_until = now() + $4 * interval '1 millisecond'
+         update ${this.events} as e set owner = 'fast', claimed_until = now() + $4 * interval '1 millisecond', claim_token = $8::uuid
           where e.id = any(array(select id from batch)) and (e.topic = any($5::text[]) or e.type = any($6::text[]))
             and e.status = 'pending' and (e.owner is null or (e.owner = 'fast' and e.claimed_until < now()))
           returning e.id)
        select batch.*, claimed.id is not null as fast_claimed
          from batch left join claimed on claimed.id = batch.id
         order by batch.txid, batch.id`,
-      [position.txid, position.id, options.batchSize, leaseMs, [...topics], [...types], partitions],
+      [position.txid, position.id, options.batchSize, leaseMs, [...topics], [...types], partitions, token],
     );
     return rows;
   }

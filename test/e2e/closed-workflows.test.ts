@@ -41,7 +41,7 @@ describe.each(STORE_KINDS)('events whose workflow closed before publishing (%s s
   test('a terminated workflow: the next sweep starts a new run and the event is published once', async () => {
     // Arrange
     await p.startWorker({ wrapProducer: gate });
-    const relay = p.relay({ sweepIntervalMs: 0, sweepGraceMs: 0, publishPolicy: retryForever });
+    const relay = p.relay({ sweepIntervalMs: 3_600_000, sweepGraceMs: 0, publishPolicy: retryForever });
     await p.startRelay(relay);
     const eventId = await p.placeOrder('order-1');
     await terminateBeforePublishing(eventId);
@@ -66,7 +66,7 @@ describe.each(STORE_KINDS)('events whose workflow closed before publishing (%s s
     brokerDown = false;
 
     // Act: a relay with the fast path sweeps.
-    const relay = p.relay({ sweepIntervalMs: 0, sweepGraceMs: 0, publishPolicy: retryForever, fastPath: await p.fastPath() });
+    const relay = p.relay({ sweepIntervalMs: 3_600_000, sweepGraceMs: 0, publishPolicy: retryForever, fastPath: await p.fastPath() });
     await relay.sweepNow();
     await p.collector.waitForEventIds([eventId]);
 
@@ -96,7 +96,7 @@ describe.each(STORE_KINDS)('events whose workflow closed before publishing (%s s
   test('the CLI acts on a stuck event whose workflow is gone: retry reopens it for the sweeper, discard discards it', async () => {
     // Arrange: two events for a topic that does not exist escalate at once; their workflows are terminated.
     await p.startWorker();
-    const relay = p.relay({ sweepIntervalMs: 0, sweepGraceMs: 0, publishPolicy: { ...retryForever, maximumAttempts: 3 } });
+    const relay = p.relay({ sweepIntervalMs: 3_600_000, sweepGraceMs: 0, publishPolicy: { ...retryForever, maximumAttempts: 3 } });
     await p.startRelay(relay);
     const [toRetry, toDiscard] = [await p.shipOrder('order-1'), await p.shipOrder('order-2')];
     for (const eventId of [toRetry, toDiscard]) {

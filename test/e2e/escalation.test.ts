@@ -4,14 +4,17 @@
  * operator's retry, compensation or discard, without holding up other events.
  */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { Kafka, logLevel } from 'kafkajs';
 import type { OutboxEvent } from '../../domain/outbox';
 import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { compensateUpdate, discardSignal, discardUpdate, retryUpdate, stateQuery, type DiscardRequest } from '../../workflows/signals';
+import type { PublishEventOutcome } from '../../workflows/types';
 import { failingMarkPublished } from '../support/faulty-store';
 import { KafkaCollector } from '../support/kafka-collector';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';
 import { waitFor } from '../support/servers';
+import { DelayingTcpProxy, kafkaProxyAddresses } from '../support/tcp-proxy';
 
 describe.each(STORE_KINDS)('escalation of events that cannot be published (%s store)', (kind) => {
   let p: TestPipeline;
@@ -52,6 +55,39 @@ describe.each(STORE_KINDS)('escalation of events that cannot be published (%s st
     await waitFor(async () => (await handle.describe()).searchAttributes.OutboxStatus?.[0] === 'stuck', { what: 'OutboxStatus = stuck' });
     const [copy] = deadLetters.withEventId(eventId);
     expect(copy?.cloudEvent.headers).toMatchObject({ txoutbox_original_topic: p.missingTopic, txoutbox_error: expect.stringContaining('does not exist') });
+    await deadLetters.stop();
+  });
+
+  test('an attempt that outlives its timeout is waited out: its late acknowledgement is recorded and the event completes as published, never escalated, no dead-letter copy', async () => {
+    // Arrange: the worker publishes through a proxy that holds every byte 5 s (a slow broker): a send
+    // is written at once and acknowledged after the attempt's 2 s start-to-close, which is its only one.
+    const { listen, target } = kafkaProxyAddresses();
+    const proxy = new DelayingTcpProxy(listen, target);
+    await proxy.start();
+    p.onTeardown(() => proxy.stop());
+    const requestTimeoutMs = 8_000;
+    const slowKafka = new Kafka({ clientId: 'txoutbox-slow', brokers: [`${listen.host}:${listen.port}`], logLevel: logLevel.NOTHING, requestTimeout: requestTimeoutMs });
+    await p.startWorker({ kafka: slowKafka, kafkaRequestTimeoutMs: requestTimeoutMs });
+    await p.startRelay(p.relay({ publishPolicy: { startToCloseTimeoutMs: 2_000, initialIntervalMs: 100, maximumIntervalMs: 200, maximumAttempts: 1, deadLetterTopic: p.deadLetterTopic } }));
+    const deadLetters = new KafkaCollector(p.kafka, p.deadLetterTopic);
+    await deadLetters.start();
+    const warm = await p.placeOrder('warm-up'); // the worker's connections and metadata, at full speed
+    await p.collector.waitForEventIds([warm]);
+    proxy.delayMs = 2_500;
+
+    // Act
+    const eventId = await p.placeOrder('slow-ack');
+    const handle = p.client.workflow.getHandle(eventWorkflowId(eventId));
+    await waitFor(() => handle.describe().then(() => true), { what: "the event's workflow started" });
+    const outcome = (await handle.result()) as PublishEventOutcome;
+
+    // Assert
+    const stored = await p.store.get(eventId);
+    expect(outcome).toMatchObject({ status: 'published', receipt: { eventId, partition: stored?.kafka?.partition, offset: stored?.kafka?.offset } });
+    expect(stored).toMatchObject({ status: 'published' });
+    await p.collector.waitForEventIds([eventId]);
+    expect(p.collector.withEventId(eventId)).toHaveLength(1);
+    expect(deadLetters.messages).toEqual([]);
     await deadLetters.stop();
   });
 
@@ -171,6 +207,20 @@ describe.each(STORE_KINDS)('escalation of events that cannot be published (%s st
     expect(await secondHandle.result()).toMatchObject({ status: 'published', receipt: { eventId: second, offset: '8' } });
     expect(await p.store.get(eventId)).toMatchObject({ status: 'published', resolution: null });
     expect(await p.store.get(second)).toMatchObject({ status: 'published', resolution: null });
+  });
+
+  test("the CLI's retry of an event its workflow holds as stuck while the store says published (a late acknowledgement an earlier release recorded) settles it as published", async () => {
+    // Arrange
+    const { eventId, handle } = await stuckEvent();
+    await p.store.markPublished({ eventId, topic: p.missingTopic, partition: 0, offset: '9', publishedAt: new Date(), attempts: 1, alreadyPublished: false });
+
+    // Act
+    const retried = await p.cli(['retry', eventId]);
+
+    // Assert
+    expect(retried).toMatchObject({ code: 0, output: expect.stringContaining('now published') });
+    expect(await handle.result()).toMatchObject({ status: 'published', receipt: { eventId, offset: '9' } });
+    expect(await p.store.get(eventId)).toMatchObject({ status: 'published', kafka: { offset: '9' } });
   });
 
   test('a compensation that is not registered leaves the event stuck, with the reason, and it can still be discarded', async () => {

@@ -3,6 +3,7 @@
  * only a failed publication becomes a Temporal workflow. The default mode's guarantees still hold:
  * nothing lost, duplicates only with the same event id, per-key order, one owner at a time.
  */
+import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
 import { OutboxMetrics, metricValue } from '../../workers/metrics';
 import { mapLimit } from '../../workers/relay';
@@ -183,7 +184,34 @@ describe.each(STORE_KINDS)('fast path (%s store)', (kind) => {
     expect(p.collector.withEventId(next)).toHaveLength(1);
   });
 
-  test('a claim made at read time that is too old to send inside its lease is not used: its events are skipped and stay claimed, not sent', async () => {
+  test('a batch whose publication could not be recorded gives its claims back: the feed reads it again and it is published and recorded at once, not after the lease', async () => {
+    // Arrange: the store fails the first record of a batch's publication (after Kafka acknowledged it).
+    const store = Object.create(p.store) as typeof p.store;
+    let failures = 0;
+    store.markPublishedMany = async (results, token) => {
+      if (failures-- > 0) throw new Error('store unavailable while recording a batch (test fault)');
+      return p.store.markPublishedMany(results, token);
+    };
+    const relay = p.relay({ store, fastPath: await p.fastPath({ store }), retryDelayMs: 200 });
+    const errors: unknown[] = [];
+    relay.on('error', (err) => errors.push(err));
+    let saved = 0;
+    relay.on('checkpoint', ({ events }) => (saved += events));
+    await p.startRelay(relay);
+    await p.placeOrder('record-0');
+    await waitFor(() => saved > 0, { what: "the feed's position saved after a first event" });
+    failures = 1;
+
+    // Act
+    const ids = await mapLimit(['record-1', 'record-2', 'record-3'], 3, (id) => p.placeOrder(id));
+
+    // Assert: within 20 s (the claims' lease is 60 s); a copy that was sent twice carries the same id.
+    await waitFor(async () => (await p.eventRows()).filter((r) => ids.includes(r.id)).every((r) => r.status === 'published'), { timeoutMs: 20_000, what: 'every event recorded published' });
+    await p.collector.waitForEventIds(ids);
+    expect(errors.length).toBeGreaterThan(0);
+  });
+
+  test('a claim made at read time that is too old to send inside its lease is given back at once: its events go to workflows, neither sent fast nor left to lapse', async () => {
     // Arrange
     const fastPath = await p.fastPath();
     const id = await p.placeOrder('stale-claim');
@@ -192,18 +220,20 @@ describe.each(STORE_KINDS)('fast path (%s store)', (kind) => {
     expect([...(claimed?.ids ?? [])]).toEqual([id]);
 
     // Act: published as if the claim had been made ten minutes ago.
-    const result = await fastPath.publish([event], { ids: claimed!.ids, at: claimed!.at - 600_000 });
+    const result = await fastPath.publish([event], { ...claimed!, at: claimed!.at - 600_000 });
 
-    // Assert: left to lapse (the sweeper publishes it then), not sent, not marked.
-    expect(result).toEqual({ published: [], fallback: [], skipped: [event] });
-    expect((await p.eventRows()).find((r) => r.id === id)).toMatchObject({ status: 'pending', owner: 'fast' });
+    // Assert: handed to a workflow, which can claim it at once; not sent, not marked.
+    expect(result).toEqual({ published: [], fallback: [event], skipped: [] });
+    expect((await p.eventRows()).find((r) => r.id === id)).toMatchObject({ status: 'pending', owner: null });
+    expect(await p.store.claim([id], 'workflow')).toEqual([id]);
   });
 
   test('one owner at a time: a workflow started for an event the fast path holds does not publish it again', async () => {
     // Arrange: the fast path has claimed an event (its send in flight), and a sweep starts its workflow.
     await p.startWorker();
     const id = await p.placeOrder('held');
-    expect(await p.store.claim([id], 'fast', 60_000)).toEqual([id]);
+    const token = randomUUID();
+    expect(await p.store.claim([id], 'fast', 60_000, token)).toEqual([id]);
     await startEventWorkflow(p.client.workflow, (await p.store.get(id))!, { taskQueue: p.taskQueue, policy: { ...DEFAULT_PUBLISH_POLICY, initialIntervalMs: 200, maximumIntervalMs: 500 } });
     const handle = p.client.workflow.getHandle(eventWorkflowId(id));
     await waitFor(async () => ((await handle.describe()).raw.pendingActivities?.[0]?.attempt ?? 0) >= 2, { what: 'the activity to be refused while the fast path holds the event' });
@@ -214,7 +244,7 @@ describe.each(STORE_KINDS)('fast path (%s store)', (kind) => {
     await producer.connect();
     const [meta] = await producer.send({ topic: event.topic, acks: -1, messages: [(await import('../../domain/outbox')).toKafkaMessage(event)] });
     await producer.disconnect();
-    await p.store.markPublishedMany([{ eventId: id, topic: event.topic, partition: meta!.partition, offset: meta!.baseOffset!, publishedAt: new Date(), attempts: 1, alreadyPublished: false }]);
+    await p.store.markPublishedMany([{ eventId: id, topic: event.topic, partition: meta!.partition, offset: meta!.baseOffset!, publishedAt: new Date(), attempts: 1, alreadyPublished: false }], token);
     const outcome = (await handle.result()) as PublishEventOutcome;
     await p.collector.waitForEventIds([id]);
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -129,6 +129,28 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
     expect(reads.total).toBe(atShutdown.total);
   });
 
+  test('gaps recurring faster than the grace period do not postpone the sweeper: it still runs every interval', async () => {
+    // Arrange: a grace period longer than the interval, and a feed that keeps reporting gaps.
+    const relay = p.relay({ sweepIntervalMs: 1_000, sweepGraceMs: 5_000 });
+    let sweeps = 0;
+    relay.on('sweep', () => (sweeps += 1));
+    const running = await relay.start();
+
+    // Act: a gap every 200 ms for 4 s (each once moved the next sweep 5 s ahead).
+    for (let i = 0; i < 20; i++) {
+      relay.emit('gap', 'history-lost');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await running.shutdown();
+
+    // Assert
+    expect(sweeps).toBeGreaterThanOrEqual(2);
+  });
+
+  test('bad input: a relay without a sweeper is refused with INVALID_CONFIG (the sweeper publishes what the feed skips)', () => {
+    expect(() => p.relay({ sweepIntervalMs: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringContaining('sweepIntervalMs') }));
+  });
+
   test('a store never set up: the relay refuses to start and add() fails with STORE_NOT_SET_UP, both naming `txoutbox migrate`; after it, both work', async () => {
     // Arrange: a database (schema) of its own, never set up.
     const fresh = pipelineStore(kind);

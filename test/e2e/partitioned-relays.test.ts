@@ -202,4 +202,33 @@ describe.each(STORE_KINDS)('partitioned relays (%s store)', (kind) => {
     expect(b.logs.some((l) => l.includes('lost partition leases') || l.includes('LEASE_LOST'))).toBe(true);
     console.log(`partitioned relays (${kind}): relay-b frozen ${Date.now() - frozenAt} ms; its ${heldByB.length} partitions waited for its lease (${Math.max(0, leaseEnd - frozenAt)} ms left when frozen); their first event was sent ${Math.min(...inBsPartitions.map((w) => sentAt(w.id) - leaseEndOf(w.partition)))} ms after its lease ended`);
   }, 300_000);
+
+  test('a relay whose leases ran out gives back the fast claims of the batch it may not dispatch, and reads (and claims) nothing more until they are renewed', async () => {
+    // Arrange: an in-process partitioned relay with the fast path; its lease renewals start failing.
+    const store = Object.create(p.store) as typeof p.store;
+    let renewals = true;
+    store.heartbeat = async (group, member, ttlMs) => {
+      if (!renewals) throw new Error('store unreachable for lease renewals (test fault)');
+      return p.store.heartbeat(group, member, ttlMs);
+    };
+    const relay = p.relay({ store, fastPath: await p.fastPath({ store }), partitions: { leaseMs: 2_000, member: 'lapsing' } });
+    const lost: unknown[] = [];
+    relay.on('error', (err) => {
+      if ((err as { code?: unknown }).code === 'LEASE_LOST') lost.push(err);
+    });
+    await p.startRelay(relay);
+    renewals = false;
+    await waitFor(() => relay.ownership?.valid() === false, { what: "the relay's leases to run out" });
+
+    // Act: an event the relay's open feed reads (and, on PostgreSQL, claims in the read) after that.
+    const id = await p.placeOrder('after-the-lease');
+    await waitFor(() => lost.length > 0, { what: 'the batch refused for its lost leases' });
+    const afterRefusal = (await p.eventRows()).find((r) => r.id === id);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+
+    // Assert: not left claimed for a lease nobody uses, and not read again while the leases are gone.
+    expect(afterRefusal).toMatchObject({ status: 'pending', owner: null });
+    expect(lost).toHaveLength(1);
+    expect((await p.eventRows()).find((r) => r.id === id)).toMatchObject({ status: 'pending', owner: null });
+  });
 });

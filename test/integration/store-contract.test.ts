@@ -191,54 +191,94 @@ function contract(factory: AdapterFactory): void {
     expect(await adapter.store.get(added.id)).toMatchObject({ status: 'published', kafka: { partition: 2, offset: '41' }, attempts: 1 });
   });
 
-  test('one Kafka position is one publication: a second event recorded at a taken topic, partition and offset is refused and stays unpublished', async () => {
+  test('one Kafka position is one publication: a second event recorded at a taken topic, partition and offset is refused and stays unpublished, and in a batch the others are marked all the same', async () => {
     // Arrange
+    const token = 'f5a0b7c2-0000-4000-8000-000000000001';
     const first = await adapter.inTransaction('o-1', (tx) => outbox.add(orderPlaced('o-1'), tx));
     const second = await adapter.inTransaction('o-2', (tx) => outbox.add(orderPlaced('o-2'), tx));
     const third = await adapter.inTransaction('o-3', (tx) => outbox.add(orderPlaced('o-3'), tx));
     const fourth = await adapter.inTransaction('o-4', (tx) => outbox.add(orderPlaced('o-4'), tx));
     const at = { topic: 'orders.v1', partition: 0, offset: '745', publishedAt: new Date(), attempts: 1, alreadyPublished: false };
     await adapter.store.markPublished({ ...at, eventId: first.id });
+    expect(await adapter.store.claim([third.id, fourth.id], 'fast', 60_000, token)).toHaveLength(2);
 
     // Act: alone, and in a batch beside an event at a free position.
     const single = adapter.store.markPublished({ ...at, eventId: second.id });
-    const many = adapter.store.markPublishedMany([{ ...at, offset: '744', eventId: fourth.id }, { ...at, eventId: third.id }]);
+    const many = await adapter.store.markPublishedMany([{ ...at, offset: '744', eventId: fourth.id }, { ...at, eventId: third.id }], token);
 
     // Assert
     await expect(single).rejects.toMatchObject({ name: 'OutboxError', code: OutboxErrorCode.kafkaPositionTaken, retriable: true });
-    await expect(many).rejects.toMatchObject({ name: 'OutboxError', code: OutboxErrorCode.kafkaPositionTaken });
+    expect(many).toEqual({ marked: 1, positionTaken: [{ ...at, eventId: third.id }] });
     expect(await adapter.store.get(second.id)).toMatchObject({ status: 'pending', kafka: null });
     expect(await adapter.store.get(third.id)).toMatchObject({ status: 'pending', kafka: null });
+    expect(await adapter.store.get(fourth.id)).toMatchObject({ status: 'published', kafka: { partition: 0, offset: '744' } });
     expect(await adapter.store.markPublished({ ...at, offset: '746', eventId: second.id })).toBe('marked');
+  });
+
+  test('a position Kafka reused (the caller read its own record there) is recorded over the stale one, which stays published with where it had been', async () => {
+    // Arrange: the first event was published to a log that is gone (a topic deleted and created again).
+    const stale = await adapter.inTransaction('o-1', (tx) => outbox.add(orderPlaced('o-1'), tx));
+    const fresh = await adapter.inTransaction('o-2', (tx) => outbox.add(orderPlaced('o-2'), tx));
+    const at = { topic: 'orders.v1', partition: 1, offset: '0', publishedAt: new Date(), attempts: 1, alreadyPublished: false };
+    await adapter.store.markPublished({ ...at, eventId: stale.id });
+
+    // Act
+    const marked = await adapter.store.markPublished({ ...at, eventId: fresh.id }, { supersede: true });
+
+    // Assert
+    expect(marked).toBe('marked');
+    expect(await adapter.store.get(fresh.id)).toMatchObject({ status: 'published', kafka: { partition: 1, offset: '0' } });
+    expect(await adapter.store.get(stale.id)).toMatchObject({ status: 'published', kafka: null, lastError: expect.stringContaining(`orders.v1/1@0 for event ${fresh.id}`) });
   });
 
   test('ownership: a fast claim shuts workflows out until released or its lease ends; a workflow claim is kept', async () => {
     // Arrange
+    const token = 'f5a0b7c2-0000-4000-8000-000000000002';
     const add = (id: string) => adapter.inTransaction(id, (tx) => outbox.add(orderPlaced(id), tx));
     const [a, b, c, d] = [await add('a'), await add('b'), await add('c'), await add('d')];
     const { store } = adapter;
     const sorted = (ids: string[]) => [...ids].sort();
 
     // Act + Assert
-    expect(sorted(await store.claim([a.id, b.id], 'fast', 60_000))).toEqual(sorted([a.id, b.id]));
-    expect(await store.claim([a.id], 'fast', 60_000)).toEqual([]); // a live fast lease
+    expect(sorted(await store.claim([a.id, b.id], 'fast', 60_000, token))).toEqual(sorted([a.id, b.id]));
+    expect(await store.claim([a.id], 'fast', 60_000, token)).toEqual([]); // a live fast lease, even the claimant's own
     expect(await store.claim([a.id], 'workflow')).toEqual([]); // the fast path owns it
     expect(await store.claim([c.id], 'workflow')).toEqual([c.id]);
-    expect(await store.claim([c.id], 'fast', 60_000)).toEqual([]); // a workflow owns it for good
+    expect(await store.claim([c.id], 'fast', 60_000, token)).toEqual([]); // a workflow owns it for good
     expect(await store.claim([c.id], 'workflow')).toEqual([c.id]); // its next attempt keeps it
-    await store.release([a.id]);
+    await store.release([a.id], token);
     expect(await store.claim([a.id], 'workflow')).toEqual([a.id]); // handed over
-    expect(await store.claim([d.id], 'fast', 1)).toEqual([d.id]);
+    expect(await store.claim([d.id], 'fast', 1, token)).toEqual([d.id]);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await store.claim([d.id], 'workflow')).toEqual([d.id]); // the lease ran out
     expect(await store.get(a.id)).toEqual(a); // ownership is the store's, not part of the envelope
 
     const published = { topic: 'orders.v1', partition: 1, publishedAt: new Date(), attempts: 1, alreadyPublished: false };
-    expect(await store.markPublishedMany([{ ...published, eventId: b.id, offset: '7' }])).toBe(1);
-    expect(await store.markPublishedMany([{ ...published, eventId: b.id, offset: '8' }, { ...published, eventId: c.id, offset: '9' }])).toBe(1);
+    expect(await store.markPublishedMany([{ ...published, eventId: b.id, offset: '7' }], token)).toEqual({ marked: 1, positionTaken: [] });
+    expect((await store.markPublishedMany([{ ...published, eventId: b.id, offset: '8' }], token)).marked).toBe(0); // already published
     expect(await store.claim([b.id], 'workflow')).toEqual([]); // published: nothing left to own
     expect(await store.get(b.id)).toMatchObject({ status: 'published', kafka: { partition: 1, offset: '7' } });
-    expect(await store.get(c.id)).toMatchObject({ status: 'published', kafka: { partition: 1, offset: '9' } });
+  });
+
+  test('fencing: a fast claimant whose claim lapsed and was taken by another can neither release it nor record its publication', async () => {
+    // Arrange: relay A's claim lapses; relay B claims the event and is publishing it.
+    const [tokenA, tokenB] = ['f5a0b7c2-0000-4000-8000-00000000000a', 'f5a0b7c2-0000-4000-8000-00000000000b'];
+    const event = await adapter.inTransaction('fenced', (tx) => outbox.add(orderPlaced('fenced'), tx));
+    expect(await adapter.store.claim([event.id], 'fast', 1, tokenA)).toEqual([event.id]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await adapter.store.claim([event.id], 'fast', 60_000, tokenB)).toEqual([event.id]);
+
+    // Act: relay A, late, gives the claim back and records its own send.
+    await adapter.store.release([event.id], tokenA);
+    const byA = await adapter.store.markPublishedMany([{ eventId: event.id, topic: 'orders.v1', partition: 0, offset: '1', publishedAt: new Date(), attempts: 1, alreadyPublished: false }], tokenA);
+    const workflowClaim = await adapter.store.claim([event.id], 'workflow');
+    const byB = await adapter.store.markPublishedMany([{ eventId: event.id, topic: 'orders.v1', partition: 0, offset: '2', publishedAt: new Date(), attempts: 1, alreadyPublished: false }], tokenB);
+
+    // Assert: B's claim held (no workflow got in), A recorded nothing, B recorded its own write.
+    expect(byA).toEqual({ marked: 0, positionTaken: [] });
+    expect(workflowClaim).toEqual([]);
+    expect(byB).toEqual({ marked: 1, positionTaken: [] });
+    expect(await adapter.store.get(event.id)).toMatchObject({ status: 'published', kafka: { partition: 0, offset: '2' } });
   });
 
   test("fast-path leases run on the database server's clock: a process whose clock runs ten minutes fast cannot take over a live lease", async () => {
@@ -371,15 +411,16 @@ function contract(factory: AdapterFactory): void {
     // Arrange: a live fast claim, a lapsed one, a workflow's claim, and an event nobody claimed.
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await adapter.inTransaction(`c-${i}`, (tx) => outbox.add(orderPlaced(`c-${i}`), tx))).id);
-    expect(await adapter.store.claim([ids[0] ?? ''], 'fast', 60_000)).toEqual([ids[0]]);
-    expect(await adapter.store.claim([ids[1] ?? ''], 'fast', 1)).toEqual([ids[1]]);
+    const token = 'f5a0b7c2-0000-4000-8000-000000000003';
+    expect(await adapter.store.claim([ids[0] ?? ''], 'fast', 60_000, token)).toEqual([ids[0]]);
+    expect(await adapter.store.claim([ids[1] ?? ''], 'fast', 1, token)).toEqual([ids[1]]);
     expect(await adapter.store.claim([ids[2] ?? ''], 'workflow')).toEqual([ids[2]]);
     await new Promise((resolve) => setTimeout(resolve, 50));
     const beforeId = minEventIdAt(Date.now() + 1_000);
 
     // Act
     const found = await adapter.store.findPending({ beforeId, limit: 10 });
-    await adapter.store.release([ids[0] ?? '']);
+    await adapter.store.release([ids[0] ?? ''], token);
     const afterRelease = await adapter.store.findPending({ beforeId, limit: 10 });
 
     // Assert

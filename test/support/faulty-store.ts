@@ -11,10 +11,10 @@ export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { cou
     insert: (event, tx) => store.insert(event, tx),
     nextOpenSequence: (topic, key) => store.nextOpenSequence(topic, key),
     get: (id) => store.get(id),
-    markPublished: (result) => store.markPublished(result),
-    claim: (ids, owner, leaseMs) => store.claim(ids, owner, leaseMs),
-    release: (ids) => store.release(ids),
-    markPublishedMany: (results) => store.markPublishedMany(results),
+    markPublished: (result, options) => store.markPublished(result, options),
+    claim: (ids, owner, leaseMs, token) => store.claim(ids, owner, leaseMs, token),
+    release: (ids, token) => store.release(ids, token),
+    markPublishedMany: (results, token) => store.markPublishedMany(results, token),
     recordFailure: (id, failure) => store.recordFailure(id, failure),
     transition: (id, change) => store.transition(id, change),
     findPending: (query) => store.findPending(query),
@@ -55,12 +55,12 @@ export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { cou
  */
 export function failingMarkPublished<S extends OutboxStore<unknown>>(store: S, failures: { left: number }): S {
   const wrapped = Object.create(store) as S;
-  wrapped.markPublished = async (result) => {
+  wrapped.markPublished = async (result, options) => {
     if (failures.left > 0) {
       failures.left -= 1;
       throw new Error('store unavailable while recording the publication (test fault)');
     }
-    return store.markPublished(result);
+    return store.markPublished(result, options);
   };
   return wrapped;
 }

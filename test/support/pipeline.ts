@@ -19,6 +19,7 @@ import { OTEL_WORKFLOW_INTERCEPTORS, OUTBOX_WORKFLOWS_PATH, startOutboxWorker, t
 import { cachedPartitions } from '../../workers/coalescing-producer';
 import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from '../../workers/fast-path';
 import { createOutboxProducer } from '../../workers/kafka-producer';
+import { createKafkaPositionReader } from '../../workers/kafka-position-reader';
 import { KafkaCollector } from './kafka-collector';
 import { pipelineStore, StoreKind, type EventRow, type PipelineStore } from './pipeline-store';
 import { testServers, uniqueName, waitFor } from './servers';
@@ -191,7 +192,9 @@ export class TestPipeline {
       workflowClient: this.client.workflow,
       taskQueue: this.taskQueue,
       maxWaitMs: 200,
-      sweepIntervalMs: 0,
+      // No sweep within a test unless it asks (relay.sweepNow(), or a shorter interval or grace).
+      sweepIntervalMs: 3_600_000,
+      sweepGraceMs: 3_600_000,
       publishPolicy: { initialIntervalMs: 200, maximumIntervalMs: 2_000 },
       logger: this.logger,
       ...options,
@@ -214,6 +217,9 @@ export class TestPipeline {
       store?: PipelineStore['store'];
       /** A NativeConnection to share with a client (eager workflow start). */
       connection?: NativeConnection;
+      /** The Kafka client it publishes with, when not this pipeline's own (through a slow proxy), and that client's request timeout. */
+      kafka?: Kafka;
+      kafkaRequestTimeoutMs?: number;
     } = {},
   ): Promise<RunningWorker> {
     const worker = await startOutboxWorker({
@@ -225,7 +231,8 @@ export class TestPipeline {
       temporalAddress: this.servers.temporalAddress,
       taskQueue: this.taskQueue,
       store: options.store ?? this.store,
-      kafka: this.kafka,
+      kafka: options.kafka ?? this.kafka,
+      kafkaRequestTimeoutMs: options.kafkaRequestTimeoutMs,
       workflowBundle: await outboxWorkflowBundle(options.workflowSpanExporter !== undefined),
       logger: this.logger,
     });
@@ -235,7 +242,14 @@ export class TestPipeline {
 
   /** A fast path over this test's topic (and the given types), with the relay's own producer settings. */
   async fastPath(
-    options: { types?: string[]; leaseMs?: number; metrics?: OutboxMetrics; wrap?: (producer: Producer) => Pick<Producer, 'sendBatch'> } = {},
+    options: {
+      types?: string[];
+      leaseMs?: number;
+      metrics?: OutboxMetrics;
+      wrap?: (producer: Producer) => Pick<Producer, 'sendBatch'>;
+      /** The store it claims and records in, when not this pipeline's own (a fault-injecting wrapper of it). */
+      store?: PipelineStore['store'];
+    } = {},
   ): Promise<FastPath> {
     const kafka = new Kafka({ clientId: 'txoutbox-test-fast', brokers: this.servers.kafkaBrokers, logLevel: logLevel.NOTHING, requestTimeout: FAST_PATH_REQUEST_TIMEOUT_MS });
     const producer = createOutboxProducer(kafka, { retries: 1 });
@@ -243,13 +257,14 @@ export class TestPipeline {
     this.closers.push(() => producer.disconnect());
     const admin = this.admin;
     return new FastPath(
-      this.store,
+      options.store ?? this.store,
       {
         topics: options.types ? [] : [this.topic],
         types: options.types ?? [],
         leaseMs: options.leaseMs,
         producer: options.wrap ? options.wrap(producer) : producer,
         partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
+        positions: createKafkaPositionReader(kafka),
       },
       this.logger,
       options.metrics,

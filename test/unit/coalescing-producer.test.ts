@@ -5,7 +5,7 @@
  */
 import type { PartitionMetadata, ProducerBatch, RecordMetadata } from 'kafkajs';
 import { OutboxError } from '../../domain/outbox';
-import { CoalescingProducer } from '../../workers/coalescing-producer';
+import { CoalescingProducer, SendWithdrawnError } from '../../workers/coalescing-producer';
 
 const partitions: PartitionMetadata[] = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }));
 
@@ -120,6 +120,32 @@ describe('CoalescingProducer', () => {
     expect(results.every((r) => r.length === 1)).toBe(true);
     expect(broker.calls.reduce((n, c) => n + (c.topicMessages?.[0]?.messages.length ?? 0), 0)).toBe(7);
     expect(Math.max(...broker.calls.map((c) => c.topicMessages?.[0]?.messages.length ?? 0))).toBeLessThanOrEqual(2);
+  });
+
+  it('withdraws a send whose signal aborts while it waits (Kafka never gets it), and tells when a send leaves; one already in a request ends with that request', async () => {
+    // Arrange: the first request is held in flight; the second send waits behind it.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const broker = fakeBroker({ hold: () => held });
+    const producer = new CoalescingProducer(broker, { lingerMs: 0, partitionsOf: async () => partitions });
+    const [inFlight, waiting] = [new AbortController(), new AbortController()];
+    const sentAt: number[] = [];
+    const first = producer.send({ topic: 't', acks: -1, messages: [{ key: 'a', value: 'a' }] }, { signal: inFlight.signal, onSent: (at) => sentAt.push(at) });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const second = producer.send({ topic: 't', acks: -1, messages: [{ key: 'b', value: 'b' }, { key: 'c', value: 'c' }] }, { signal: waiting.signal, onSent: (at) => sentAt.push(at) });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    // Act
+    inFlight.abort(new Error('attempt ended'));
+    waiting.abort(new Error('attempt ended'));
+    release();
+
+    // Assert
+    await expect(second).rejects.toBeInstanceOf(SendWithdrawnError);
+    await expect(first).resolves.toHaveLength(1);
+    expect(sentAt).toHaveLength(1);
+    expect(broker.calls.flatMap((c) => c.topicMessages?.flatMap((t) => t.messages.map((m) => String(m.key))) ?? [])).toEqual(['a']);
+    await expect(producer.send({ topic: 't', acks: -1, messages: [{ value: 'x' }] }, { signal: waiting.signal })).rejects.toBeInstanceOf(SendWithdrawnError);
   });
 
   it('refuses bad options and acks other than -1 with INVALID_CONFIG', async () => {
