@@ -10,6 +10,7 @@ import type {
   IndexDescription,
   OptionalUnlessRequiredId,
   ResumeToken,
+  Timestamp,
   UpdateFilter,
   WithId,
 } from 'mongodb';
@@ -71,7 +72,17 @@ interface CheckpointDocument {
   _id: string;
   resumeToken: ResumeToken;
   updatedAt: Date;
+  /**
+   * The cluster time of the last event the feed had read when it saved this position: the position
+   * is at or after it. Resume tokens cannot be ordered (SecantusDB's do not even sort by time); these
+   * can, so a feed taking partitions whose positions differ starts at the earliest of them. Absent on
+   * positions saved by a release before it.
+   */
+  since?: Timestamp;
 }
+
+/** Where a feed starts: after a saved resume token, or at a cluster time (partitions whose positions differ). */
+type FeedStart = { resumeToken: ResumeToken; since?: Timestamp } | { startAt: Timestamp };
 
 /** The outbox's partition count (issue 17), written once by the first setup. */
 interface MetaDocument {
@@ -540,24 +551,32 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
   }
 
   private async *feedBatches(options: FeedOptions, signal: AbortSignal, gap: (reason: FeedGap) => void): AsyncGenerator<FeedBatch> {
-    const saved = options.partitions === undefined ? await this.checkpoints.findOne({ _id: options.name }) : await this.partitionsStart(options.name, options.partitions.ids, gap);
-    let token: ResumeToken | undefined = saved?.resumeToken;
-    if (token !== undefined && !looksLikeResumeToken(token)) {
+    const names = options.partitions === undefined ? [options.name] : options.partitions.ids.map((p) => partitionCheckpointName(options.name, p));
+    let start: FeedStart | undefined;
+    if (options.partitions === undefined) {
+      const saved = await this.checkpoints.findOne({ _id: options.name });
+      start = saved === null ? undefined : { resumeToken: saved.resumeToken, ...(saved.since === undefined ? {} : { since: saved.since }) };
+    } else {
+      start = await this.partitionsStart(options.name, options.partitions.ids, gap);
+    }
+    if (start !== undefined && 'resumeToken' in start && !looksLikeResumeToken(start.resumeToken)) {
       // Not a resume token at all (a hand-edited or damaged document): dropped; the sweeper covers the gap.
       const problem = new OutboxError(OutboxErrorCode.checkpointCorrupt, `change stream checkpoint ${JSON.stringify(options.name)} holds no resume token: discarded, starting from now`, {
         context: { feed: options.name },
       });
       this.logger.error(problem.message, { error: problem });
-      await this.checkpoints.deleteOne({ _id: saved?._id ?? options.name });
-      token = undefined;
+      await this.checkpoints.deleteMany({ _id: { $in: names } });
+      start = undefined;
       gap('checkpoint-unusable');
-    } else if (token === undefined) {
+    } else if (start === undefined) {
       this.logger.info('change stream has no resume token: starting from now, the sweeper finds older pending events', {
         feed: options.name,
       });
       gap('no-checkpoint');
     }
-    let stream = this.openStream(options, token);
+    /** The cluster time of the last event read (see CheckpointDocument.since). */
+    let since: Timestamp | undefined = start === undefined ? undefined : 'startAt' in start ? start.startAt : start.since;
+    let stream = this.openStream(options, start);
     let recoveredOnce = false;
     try {
       while (!signal.aborted) {
@@ -572,6 +591,7 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
             if (change.operationType === 'insert' && change.fullDocument) {
               events.push(toEvent(change.fullDocument as OutboxDocument));
             }
+            if (isTimestamp(change.clusterTime)) since = change.clusterTime;
             if (Date.now() >= deadline) break;
           }
         } catch (err) {
@@ -582,23 +602,22 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
             feed: options.name,
             error: err instanceof Error ? err.message : String(err),
           });
-          await this.checkpoints.deleteOne({ _id: options.name });
+          // The feed's own positions: the partitions' when it reads partitions, not the group's.
+          await this.checkpoints.deleteMany({ _id: { $in: names } });
           await stream.close();
           stream = this.openStream(options, undefined);
+          since = undefined;
           gap('history-lost');
           continue;
         }
         const resumeToken = stream.resumeToken;
+        const position: Partial<CheckpointDocument> = { resumeToken, ...(since === undefined ? {} : { since }) };
         yield {
           events,
           checkpoint: async () => {
             if (resumeToken === undefined || resumeToken === null) return;
-            if (options.partitions !== undefined) return this.savePartitionCheckpoints(options.name, options.partitions, resumeToken);
-            await this.checkpoints.updateOne(
-              { _id: options.name },
-              { $set: { resumeToken, updatedAt: new Date() } },
-              { upsert: true },
-            );
+            if (options.partitions !== undefined) return this.savePartitionCheckpoints(options.name, options.partitions, position);
+            await this.checkpoints.updateOne({ _id: options.name }, { $set: { ...position, updatedAt: new Date() } }, { upsert: true });
           },
         };
       }
@@ -607,30 +626,41 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
     }
   }
 
-  private openStream(options: FeedOptions, token: ResumeToken | undefined): ChangeStreamLike {
+  private openStream(options: FeedOptions, start: FeedStart | undefined): ChangeStreamLike {
     const watchOptions: ChangeStreamOptions = { maxAwaitTimeMS: options.maxWaitMs, batchSize: options.batchSize };
-    if (token !== undefined) watchOptions.startAfter = token;
+    if (start !== undefined && 'startAt' in start) watchOptions.startAtOperationTime = start.startAt;
+    else if (start !== undefined) watchOptions.startAfter = start.resumeToken;
     const partitions = options.partitions === undefined ? {} : prefixed('fullDocument.', partitionMatch(options.partitions.ids));
     return this.events.watch([{ $match: { operationType: 'insert', ...partitions } }], watchOptions);
   }
 
   /**
-   * Where a partitioned feed starts. Resume tokens are opaque (SecantusDB's do not even sort by
-   * time), so the feed cannot tell which partition's position is the oldest: when they differ it
-   * starts from the one saved longest ago and reports a gap, and the sweeper delivers what that
-   * start skipped once the grace period has passed. A partition never saved takes the group's
+   * Where a partitioned feed starts. When its partitions' positions are one token, after it. When they
+   * differ (partitions handed over from relays that had read to different points), at the earliest
+   * cluster time they had read to (`since`): every event of every partition after it comes again (its
+   * start is refused as a duplicate, its fast claim fails), and none is skipped. Only positions saved
+   * by an older release, without `since`, cannot be ordered (resume tokens are opaque; SecantusDB's
+   * do not even sort by time): then it starts after the one saved longest ago and reports a gap, and
+   * the sweeper delivers what that start skipped. A partition never saved takes the group's
    * unpartitioned position, where a relay that read every partition left off.
    */
-  private async partitionsStart(name: string, partitions: readonly number[], gap: (reason: FeedGap) => void): Promise<CheckpointDocument | null> {
+  private async partitionsStart(name: string, partitions: readonly number[], gap: (reason: FeedGap) => void): Promise<FeedStart | undefined> {
     const names = partitions.map((p) => partitionCheckpointName(name, p));
     const saved = await this.checkpoints.find({ _id: { $in: [...names, name] } }, { sort: { updatedAt: 1 }, limit: names.length + 1 }).toArray();
     const group = saved.find((c) => c._id === name);
     const starts = names.map((n) => saved.find((c) => c._id === n) ?? group);
     const known = starts.filter((c): c is CheckpointDocument => c !== undefined);
-    if (known.length === 0) return null;
+    if (known.length === 0) return undefined;
     if (known.length < starts.length) gap('no-checkpoint');
-    else if (new Set(known.map((c) => JSON.stringify(c.resumeToken))).size > 1) gap('partitions-merged');
-    return known.reduce((a, b) => (a.updatedAt <= b.updatedAt ? a : b));
+    const earliest = (times: Timestamp[]): Timestamp => times.reduce((a, b) => (a.compare(b) <= 0 ? a : b));
+    if (new Set(known.map((c) => JSON.stringify(c.resumeToken))).size === 1) {
+      const times = known.map((c) => c.since).filter((t): t is Timestamp => t !== undefined);
+      return { resumeToken: known[0]?.resumeToken, ...(times.length === known.length ? { since: earliest(times) } : {}) };
+    }
+    if (known.every((c) => c.since !== undefined)) return { startAt: earliest(known.map((c) => c.since as Timestamp)) };
+    gap('partitions-merged');
+    const oldest = known.reduce((a, b) => (a.updatedAt <= b.updatedAt ? a : b));
+    return { resumeToken: oldest.resumeToken };
   }
 
   /**
@@ -638,15 +668,15 @@ export class MongoOutboxStore implements OutboxStore<MongoTx> {
    * otherwise, saving nothing). The lease is checked, then the positions written: a lease that runs
    * out between the two lets one last position through (the new owner's feed started from an older one).
    */
-  private async savePartitionCheckpoints(name: string, partitions: { ids: readonly number[]; member: string }, resumeToken: ResumeToken): Promise<void> {
+  private async savePartitionCheckpoints(name: string, partitions: { ids: readonly number[]; member: string }, position: Partial<CheckpointDocument>): Promise<void> {
     const now = await this.serverNow();
     const held = await this.leases.find({ group: name, owner: partitions.member, expiresAt: { $gt: now }, partition: { $in: [...partitions.ids] } }, { sort: { partition: 1 }, limit: partitions.ids.length }).toArray();
     const lost = partitions.ids.filter((p) => !held.some((l) => l.partition === p));
     if (lost.length > 0) throw leaseLostError(name, partitions.member, lost);
     const names = partitions.ids.map((p) => partitionCheckpointName(name, p));
-    const { matchedCount } = await this.checkpoints.updateMany({ _id: { $in: names } }, { $set: { resumeToken, updatedAt: now } });
+    const { matchedCount } = await this.checkpoints.updateMany({ _id: { $in: names } }, { $set: { ...position, updatedAt: now } });
     if (matchedCount < names.length) {
-      for (const n of names) await this.checkpoints.updateOne({ _id: n }, { $set: { resumeToken, updatedAt: now } }, { upsert: true });
+      for (const n of names) await this.checkpoints.updateOne({ _id: n }, { $set: { ...position, updatedAt: now } }, { upsert: true });
     }
   }
 }
@@ -659,6 +689,11 @@ function partitionMatch(partitions: readonly number[]): { partition: { $in: Arra
 /** The same filter on a change event's document. */
 function prefixed(prefix: string, filter: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(filter).map(([k, v]) => [`${prefix}${k}`, v]));
+}
+
+/** A BSON Timestamp (a change event's cluster time), told by its BSON type: the adapter loads no driver code of its own. */
+function isTimestamp(value: unknown): value is Timestamp {
+  return typeof value === 'object' && value !== null && (value as { _bsontype?: unknown })._bsontype === 'Timestamp';
 }
 
 function isPositionLost(err: unknown): boolean {

@@ -608,6 +608,56 @@ function contract(factory: AdapterFactory): void {
     // relay-a's last position was refused: relay-b reads that event again, and nothing of the other key.
     expect(resumed.events.map((e) => e.id)).toEqual([second.id]);
   });
+
+  test('a feed taking partitions whose positions differ starts from the oldest position, not the one saved longest ago: no event of either is skipped, and no gap is reported', async () => {
+    // Arrange: relay-b reads partition B's first event and saves that position only after relay-a read
+    // and saved a later event of partition A: B's position is older, but saved later.
+    const group = uniqueName('feed');
+    const count = await adapter.store.partitionCount();
+    const [keyA, keyB] = twoKeysInDifferentPartitions(count);
+    const [pA, pB] = [partitionOf(keyA, count), partitionOf(keyB, count)];
+    const open = async (member: string, ids: number[], { skipFirst = true } = {}) => {
+      await adapter.store.heartbeat(group, member, 60_000);
+      expect(await adapter.store.acquire(group, member, ids, 60_000)).toEqual([...ids].sort((x, y) => x - y));
+      const abort = new AbortController();
+      const gaps: FeedGap[] = [];
+      const feed = adapter.store.openFeed({ name: group, batchSize: 10, maxWaitMs: 200, partitions: { ids, member } });
+      feed.onGap((g) => gaps.push(g));
+      const batches = feed.batches(abort.signal)[Symbol.asyncIterator]();
+      if (skipFirst) await batches.next(); // positioned, at "now"
+      return { batches, gaps, close: async () => { abort.abort(); await batches.return?.(); } };
+    };
+    const a = await open('relay-a', [pA]);
+    const b = await open('relay-b', [pB]);
+    const b1 = await adapter.inTransaction('b1', (tx) => outbox.add(orderPlaced(keyB), tx));
+    const readByB = await firstBatchWithEvents(b.batches);
+    const b2 = await adapter.inTransaction('b2', (tx) => outbox.add(orderPlaced(keyB), tx));
+    const a1 = await adapter.inTransaction('a1', (tx) => outbox.add(orderPlaced(keyA), tx));
+    const readByA = await firstBatchWithEvents(a.batches);
+    await readByA.checkpoint();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await readByB.checkpoint();
+    await a.close();
+    await b.close();
+    await adapter.store.releaseLeases(group, 'relay-a', [pA], true);
+    await adapter.store.releaseLeases(group, 'relay-b', [pB], true);
+
+    // Act: relay-c takes both partitions.
+    const c = await open('relay-c', [pA, pB], { skipFirst: false });
+    const seen: string[] = [];
+    for (const until = Date.now() + 5_000; !seen.includes(b2.id) && Date.now() < until; ) {
+      const next = await c.batches.next();
+      if (next.done === true) break;
+      seen.push(...next.value.events.map((e) => e.id));
+    }
+    await c.close();
+
+    // Assert: B's second event is read (A's event may come again: a duplicate start), and no gap.
+    expect(readByB.events.map((e) => e.id)).toEqual([b1.id]);
+    expect(readByA.events.map((e) => e.id)).toEqual([a1.id]);
+    expect(seen).toContain(b2.id);
+    expect(c.gaps).toEqual([]);
+  });
 }
 
 /** Two keys whose partitions differ. */

@@ -76,8 +76,8 @@ export const postgresAdapter: AdapterFactory = {
         ];
       },
       async olderRelease() {
-        // Before issue 17: no partitions; its writers' events have none.
-        await pool.query(`alter table "${schema}".outbox_events drop column claimed_until, drop column partition`);
+        // Before issue 17: no partitions; its writers' events have none (nor claim tokens, from issue 26).
+        await pool.query(`alter table "${schema}".outbox_events drop column claimed_until, drop column partition, drop column claim_token`);
         await pool.query(`drop table "${schema}".outbox_partitions, "${schema}".outbox_leases, "${schema}".outbox_relays`);
         await pool.query(`drop index "${schema}".outbox_events_feed`);
         return [
@@ -86,6 +86,7 @@ export const postgresAdapter: AdapterFactory = {
           `created table "${schema}".outbox_relays`,
           `added column "${schema}".outbox_events.claimed_until`,
           `added column "${schema}".outbox_events.partition`,
+          `added column "${schema}".outbox_events.claim_token`,
           "set the outbox's partition count to 16",
           'created index outbox_events_feed (concurrently)',
         ];

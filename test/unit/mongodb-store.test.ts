@@ -4,7 +4,7 @@
  * stream. Against a real replica set the shared contract suite covers the rest (MONGODB_URI).
  */
 import type { ClientSession, Document, OptionalUnlessRequiredId, ResumeToken, WithId } from 'mongodb';
-import { createJsonLogger, OutboxErrorCode, type FeedGap, type OutboxEvent } from '../../domain/outbox';
+import { createJsonLogger, OutboxErrorCode, partitionCheckpointName, type FeedGap, type OutboxEvent } from '../../domain/outbox';
 import { sampleEvent } from '../support/sample-event';
 import { MongoOutboxStore, type ChangeStreamLike, type MongoCollectionLike, type MongoDbLike } from '../../domain/stores/mongodb-store';
 
@@ -53,8 +53,10 @@ class FakeCollection<T extends Document = Document> {
     this.docs.delete(String(filter._id));
     return {};
   }
-  async deleteMany(): Promise<{ deletedCount: number }> {
-    return { deletedCount: 0 };
+  async deleteMany(filter: Document = {}): Promise<{ deletedCount: number }> {
+    const ids: unknown[] = filter._id?.$in ?? [];
+    for (const id of ids) this.docs.delete(String(id));
+    return { deletedCount: ids.length };
   }
   async countDocuments(): Promise<number> {
     return this.docs.size;
@@ -92,7 +94,7 @@ class FakeDb implements MongoDbLike {
       updateOne: (filter, update, options) => raw.updateOne(filter, update, options),
       updateMany: () => Promise.reject(new Error('updateMany is not faked: ownership claims run against a real MongoDB in the contract suite')),
       deleteOne: (filter) => raw.deleteOne(filter),
-      deleteMany: () => raw.deleteMany(),
+      deleteMany: (filter) => raw.deleteMany(filter),
       countDocuments: () => raw.countDocuments(),
       findOneAndUpdate: async (filter, update) => (await raw.findOneAndUpdate(filter, update)) as WithId<T> | null,
       find: () => ({ toArray: async () => (await raw.find().toArray()) as T[] }),
@@ -213,6 +215,26 @@ describe('MongoDB adapter (driver fakes)', () => {
     expect(batches).toEqual([{ ids: ['e-9'] }]);
     // The batch ended on an empty getMore, so the saved token is the post-batch token after e-9.
     expect(db.raw('outbox_checkpoints').docs.get('relay')?.resumeToken).toEqual({ _data: 'pbrt-9' });
+  });
+
+  test("a partitioned feed whose history was lost drops its partitions' positions, not the group's", async () => {
+    const checkpoints = db.raw('outbox_checkpoints');
+    await checkpoints.updateOne({ _id: partitionCheckpointName('relay', 3) }, { $set: { resumeToken: { _data: 'too-old' }, updatedAt: new Date() } }, { upsert: true });
+    await checkpoints.updateOne({ _id: 'relay' }, { $set: { resumeToken: { _data: 'group' }, updatedAt: new Date() } }, { upsert: true });
+    const events = db.raw('outbox_events');
+    events.scripts.push([{ error: { code: 286, message: 'Resume of change stream was not possible' } }]);
+    events.scripts.push([insertChange('e-9')]);
+    const feed = store.openFeed({ name: 'relay', batchSize: 10, maxWaitMs: 50, partitions: { ids: [3], member: 'relay-a' } });
+    const gaps: FeedGap[] = [];
+    feed.onGap((g) => gaps.push(g));
+    const abort = new AbortController();
+    const batches = feed.batches(abort.signal)[Symbol.asyncIterator]();
+    const first = await batches.next();
+    abort.abort();
+    await batches.return?.();
+    expect(first.done === false ? first.value.events.map((e: OutboxEvent) => e.id) : []).toEqual(['e-9']);
+    expect(gaps).toEqual(['history-lost']);
+    expect([...checkpoints.docs.keys()]).toEqual(['relay']);
   });
 
   test('lost history twice in a row is thrown to the relay instead of looping', async () => {
