@@ -33,15 +33,24 @@ export function defaultMemberId(): string {
 
 /**
  * The partitions one relay owns (issue 17). Every `leaseMs / 3` it renews its membership, works out
- * its share (partition p to the (p mod M)-th live member by id), gives up what is no longer its share
- * (after `onChange` stopped reading it, so its last position is saved), and renews or takes the
- * leases of its share. `valid()` says whether the leases it holds are still its own by its clock:
- * the relay publishes and saves positions only while it is true.
+ * its share (partition p to the (p mod M)-th live member by id), and renews or takes the leases of its
+ * share, whatever its feed is doing: a rebalance never waits for the batch in flight. What is no longer
+ * its share is handed over: `onChange` stops the feed reading it (after its batch in flight, its last
+ * position saved), its leases are renewed meanwhile, and the next round releases them. `valid()` says
+ * whether the leases it holds are still its own by its clock: the relay publishes and saves positions
+ * only while it is true.
  */
 export class PartitionOwnership extends EventEmitter<OwnershipEvents> {
   readonly member: string;
   readonly leaseMs: number;
+  /** The partitions the relay is to read. */
   private owned: readonly number[] = [];
+  /** Partitions no longer its share that its feed may still be reading: renewed until it stopped. */
+  private readonly handingOver = new Set<number>();
+  /** Of those, the ones the feed no longer reads: released by the next round. */
+  private readonly handedOver = new Set<number>();
+  /** The `onChange` calls, one after another, never awaited by a renewal round. */
+  private changing: Promise<void> = Promise.resolve();
   private validUntil = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -68,9 +77,10 @@ export class PartitionOwnership extends EventEmitter<OwnershipEvents> {
     return this.owned.length > 0 && this.options.now() < this.validUntil;
   }
 
-  /** The first round (the relay reads nothing before it), then one every `leaseMs / 3`. */
+  /** The first round (the relay reads nothing before its first feed is chosen), then one every `leaseMs / 3`. */
   async start(): Promise<void> {
     await this.round();
+    await this.changing;
     this.schedule();
   }
 
@@ -79,53 +89,66 @@ export class PartitionOwnership extends EventEmitter<OwnershipEvents> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
-    const held = this.owned;
+    const held = [...new Set([...this.owned, ...this.handingOver])];
     this.owned = [];
-    await this.options.onChange([]);
+    this.changing = this.changing.then(() => this.options.onChange([]));
+    await this.changing;
     await this.options.store.releaseLeases(this.options.group, this.member, held, true).catch((err: unknown) =>
       this.options.logger.warn('could not give up partition leases at shutdown; they lapse', { error: err, partitions: held.join(',') }),
     );
   }
 
-  private schedule(): void {
+  private schedule(delayMs = Math.max(50, Math.floor(this.leaseMs / 3))): void {
     if (this.stopped) return;
+    clearTimeout(this.timer);
     this.timer = setTimeout(() => {
+      if (this.running !== undefined) return this.schedule(50);
       this.running = this.round()
         .catch((err: unknown) => this.options.logger.error('partition lease renewal failed; retrying', { error: err, member: this.member }))
         .finally(() => {
           this.running = undefined;
           this.schedule();
         });
-    }, Math.max(50, Math.floor(this.leaseMs / 3)));
+    }, delayMs);
   }
 
   private async round(): Promise<void> {
     const { store, group, logger } = this.options;
-    const sent = this.options.now();
     const members = await store.heartbeat(group, this.member, this.leaseMs);
     const share = assignedPartitions(members, this.member, await store.partitionCount());
-    const keep = this.owned.filter((p) => share.includes(p));
-    if (keep.length < this.owned.length) {
-      const giveUp = this.owned.filter((p) => !share.includes(p));
-      await this.change(keep);
-      await store.releaseLeases(group, this.member, giveUp);
-      logger.info('gave up partitions to another relay', { member: this.member, partitions: giveUp.join(','), members: members.length });
+    // Hand-overs whose feed has stopped: released before anything is renewed.
+    const release = [...this.handedOver].filter((p) => !share.includes(p));
+    if (release.length > 0) {
+      await store.releaseLeases(group, this.member, release);
+      logger.info('gave up partitions to another relay', { member: this.member, partitions: release.join(','), members: members.length });
     }
+    for (const p of this.handedOver) this.handingOver.delete(p);
+    this.handedOver.clear();
     if (this.stopped) return;
-    const held = await store.acquire(group, this.member, share, this.leaseMs);
+    const sent = this.options.now();
+    // Its share, and what it reads or may still be reading: what it gives up stays its own until its feed stopped.
+    const renew = [...new Set([...share, ...this.owned, ...this.handingOver])].sort((a, b) => a - b);
+    const held = await store.acquire(group, this.member, renew, this.leaseMs);
     this.validUntil = sent + this.leaseMs - Math.floor(this.leaseMs / 10);
-    if (held.join(',') !== this.owned.join(',')) {
-      const taken = held.filter((p) => !this.owned.includes(p));
+    for (const p of this.handingOver) if (!held.includes(p)) this.handingOver.delete(p);
+    const target = held.filter((p) => share.includes(p));
+    if (target.join(',') !== this.owned.join(',')) {
+      const taken = target.filter((p) => !this.owned.includes(p));
       const lost = this.owned.filter((p) => !held.includes(p));
-      await this.change(held);
+      const giveUp = this.owned.filter((p) => held.includes(p) && !share.includes(p));
+      for (const p of giveUp) this.handingOver.add(p);
+      this.owned = target;
+      this.changing = this.changing
+        .then(() => this.options.onChange(target))
+        .then(() => {
+          // The feed no longer reads them: the next round, brought forward, releases them.
+          for (const p of giveUp) this.handedOver.add(p);
+          if (giveUp.length > 0) this.schedule(0);
+        })
+        .catch((err: unknown) => logger.error('the relay could not switch partitions', { error: err, member: this.member }));
       if (taken.length > 0) logger.info('took partition leases', { member: this.member, partitions: taken.join(','), members: members.length });
       if (lost.length > 0) logger.warn('lost partition leases to another relay', { member: this.member, partitions: lost.join(',') });
     }
     this.emit('renewed', { owned: this.owned, members: members.length });
-  }
-
-  private async change(owned: readonly number[]): Promise<void> {
-    this.owned = owned;
-    await this.options.onChange(owned);
   }
 }
