@@ -17,7 +17,7 @@ export interface PartitionOwnershipOptions {
    */
   onChange: (owned: readonly number[]) => Promise<void>;
   logger?: Logger;
-  /** @default Date.now */
+  /** A monotonic clock, in ms: only the time elapsed since a renewal was sent counts. @default performance.now */
   now?: () => number;
 }
 
@@ -61,7 +61,7 @@ export class PartitionOwnership extends EventEmitter<OwnershipEvents> {
     super();
     this.member = options.member ?? defaultMemberId();
     this.leaseMs = options.leaseMs ?? 15_000;
-    this.options = { ...options, logger: options.logger ?? silentLogger, now: options.now ?? Date.now };
+    this.options = { ...options, logger: options.logger ?? silentLogger, now: options.now ?? (() => performance.now()) };
   }
 
   /** The partitions held now. */
