@@ -92,6 +92,11 @@ export interface TxoutboxConfig {
   /** TXOUTBOX_RELAY_START_CONCURRENCY: most workflow starts in flight. @default 16 */
   relayStartConcurrency: number;
   /**
+   * TXOUTBOX_SEQUENCER_BUFFER: most events a key's sequencer keeps behind the one it holds (10-5000);
+   * the rest wait in the store for a sweep. Taken by sequencers the relay starts. @default 500
+   */
+  sequencerBufferLimit: number;
+  /**
    * TXOUTBOX_RELAY_BATCH_SIZE: most events the relay reads from the feed per batch. @default 100, or
    * 500 with the fast path on (it drains a backlog faster: BENCHMARKS.md, issue 16)
    */
@@ -142,6 +147,7 @@ TXOUTBOX_PUBLISH_RETRY_INITIAL_MS=1000  # relay: wait before the first retry (do
 TXOUTBOX_PUBLISH_RETRY_MAX_MS=60000     # relay: longest wait between two attempts
 TXOUTBOX_DEAD_LETTER_TOPIC=             # relay: topic that gets a copy of each stuck event (unset: none)
 TXOUTBOX_RELAY_START_CONCURRENCY=16     # relay: workflow starts in flight
+TXOUTBOX_SEQUENCER_BUFFER=500           # relay: events a key's sequencer keeps behind the one it holds (the rest wait for a sweep)
 TXOUTBOX_RELAY_RUNS_WORKER=false        # relay: run the worker in the same process, on one Temporal connection
 TXOUTBOX_EAGER_START=false              # relay running the worker: eager workflow start (first task in the start's reply)
 TXOUTBOX_RELAY_BATCH_SIZE=100           # relay: events read from the feed per batch, at most 500 (default 500 with the fast path on)
@@ -283,6 +289,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   };
   return {
     relayStartConcurrency: integer('TXOUTBOX_RELAY_START_CONCURRENCY', 16, 1),
+    sequencerBufferLimit: integer('TXOUTBOX_SEQUENCER_BUFFER', 500, 10, 5_000),
     relayBatchSize: integer('TXOUTBOX_RELAY_BATCH_SIZE', fastTopics.length + fastTypes.length === 0 ? 100 : 500, 1, 500),
     workerWorkflowTasks,
     workerWorkflowPolls: integer('TXOUTBOX_WORKER_WORKFLOW_POLLS', Math.min(10, workerWorkflowTasks), 2, workerWorkflowTasks),

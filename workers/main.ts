@@ -158,6 +158,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
         metrics,
         publishPolicy: { ...config.publishPolicy, localActivity: config.publishLocalActivity },
         startConcurrency: config.relayStartConcurrency,
+        sequencerBufferLimit: config.sequencerBufferLimit,
         batchSize: config.relayBatchSize,
         eagerStart: native !== undefined && config.eagerStart,
         partitions: config.relayPartitioned ? { leaseMs: config.relayLeaseMs, ...(config.relayMember === null ? {} : { member: config.relayMember }) } : undefined,

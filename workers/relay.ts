@@ -13,7 +13,7 @@ import {
   type OutboxEvent,
   type OutboxStore,
 } from '../domain/outbox';
-import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
+import { DEFAULT_PUBLISH_POLICY, DEFAULT_SEQUENCER_BUFFER_LIMIT, type PublishPolicy } from '../workflows/types';
 import { groupByKey, type FastPath } from './fast-path';
 import type { OutboxMetrics } from './metrics';
 import { PartitionOwnership } from './partitions';
@@ -30,6 +30,8 @@ export interface RelayOptions {
   name?: string;
   /** Most workflow starts in flight at once. @default 16 */
   startConcurrency?: number;
+  /** Most events a key's sequencer keeps behind the one it holds, for sequencers this relay starts. @default 500 */
+  sequencerBufferLimit?: number;
   /** Most events read from the feed per batch. @default 100 */
   batchSize?: number;
   /** Longest wait for new events before an empty batch, in ms. @default 1000 */
@@ -395,7 +397,7 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   private async startAll(events: OutboxEvent[], source: 'feed' | 'sweep' | 'fallback'): Promise<StartOutcome[]> {
-    const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, eagerStart, startConcurrency, logger, metrics } = this.options;
+    const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, eagerStart, startConcurrency, sequencerBufferLimit, logger, metrics } = this.options;
     const unordered = events.filter((e) => e.sequence === null);
     // Ordered events: one signal-with-start per key with all of the key's events (see enqueueKey).
     const byKey = groupByKey(events.filter((e) => e.sequence !== null));
@@ -419,7 +421,7 @@ export class Relay extends EventEmitter<RelayEvents> {
         if (held > 0) metrics?.duplicatesRefused.inc({ source }, held);
         if (handOver.size === 0) return group.map(() => 'duplicate');
         const outcome = await this.refusedIfPermanent([...handOver], async () => {
-          await enqueueKey(workflowClient, [...handOver], { taskQueue, policy: publishPolicy, workflowIdPrefix });
+          await enqueueKey(workflowClient, [...handOver], { taskQueue, policy: publishPolicy, workflowIdPrefix, sequencerBufferLimit });
           return 'sequenced';
         });
         if (outcome === 'sequenced') {
@@ -481,6 +483,7 @@ function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions {
     taskQueue: options.taskQueue,
     name: options.name ?? 'relay',
     startConcurrency: options.startConcurrency ?? 16,
+    sequencerBufferLimit: options.sequencerBufferLimit ?? DEFAULT_SEQUENCER_BUFFER_LIMIT,
     batchSize: options.batchSize ?? 100,
     maxWaitMs: options.maxWaitMs ?? 1000,
     retryDelayMs: options.retryDelayMs ?? 1000,
@@ -499,7 +502,7 @@ function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions {
   if (typeof resolved.taskQueue !== 'string' || resolved.taskQueue.length === 0) {
     throw new OutboxError(OutboxErrorCode.invalidConfig, 'relay option "taskQueue" must be a non-empty string');
   }
-  for (const key of ['startConcurrency', 'batchSize', 'maxWaitMs', 'sweepBatchSize', 'sweepIntervalMs'] as const) {
+  for (const key of ['startConcurrency', 'batchSize', 'maxWaitMs', 'sweepBatchSize', 'sweepIntervalMs', 'sequencerBufferLimit'] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a positive integer, got ${String(resolved[key])}`);
     }

@@ -66,6 +66,8 @@ export interface StartOptions {
   eagerStart?: boolean;
   /** Called when the server did start it eagerly. */
   onEagerStart?: () => void;
+  /** The buffer limit of a key sequencer this start opens. @default the sequencer's (500) */
+  sequencerBufferLimit?: number;
 }
 
 /**
@@ -115,6 +117,7 @@ export async function enqueueKey(
     key: first.key,
     policy: options.policy,
     workflowIdPrefix: options.workflowIdPrefix ?? DEFAULT_WORKFLOW_ID_PREFIX,
+    ...(options.sequencerBufferLimit === undefined ? {} : { bufferLimit: options.sequencerBufferLimit }),
   };
   const enqueued: EnqueuedEvent[] = events.map((e) => ({ eventId: e.id, sequence: e.sequence ?? 0, type: e.type, aggregateId: e.aggregateId }));
   await client.signalWithStart('keySequencerWorkflow', {

@@ -20,7 +20,7 @@ import { publishEventWorkflow } from './publish-event';
 import { Patches } from './patches';
 import { OutboxSearchAttributes } from './search-attributes';
 import { enqueueSignal, sequencerQuery, type EnqueuedEvent, type SequencerState } from './signals';
-import type { PublishEventInput, PublishPolicy } from './types';
+import { DEFAULT_SEQUENCER_BUFFER_LIMIT, type PublishEventInput, type PublishPolicy } from './types';
 
 export interface KeySequencerInput {
   topic: string;
@@ -53,12 +53,7 @@ const MAX_RECHECK_MS = 10 * 60_000;
 /** Wait before starting again a publish workflow that closed without settling its event. */
 const RESTART_CLOSED_MS = 5_000;
 const DEFAULT_HOLDING_HISTORY_LIMIT = 1_000;
-/**
- * Events beyond the buffer limit are dropped from the buffer (the highest sequences): they stay
- * pending in the store, and the relay's sweeper hands them over again once the sequencer has room.
- * It keeps the continue-as-new payload (the buffer) far below Temporal's 2 MB limit.
- */
-const DEFAULT_BUFFER_LIMIT = 500;
+
 
 /**
  * Per-key ordering: one sequencer per topic and key (workflow id `outbox-key-<topic>/<key>`), fed by
@@ -79,7 +74,7 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
   let holding: EnqueuedEvent | null = null;
   /** The sequence the store was last asked about while waiting for it. */
   let askedFor: number | null = null;
-  const bufferLimit = input.bufferLimit ?? DEFAULT_BUFFER_LIMIT;
+  const bufferLimit = input.bufferLimit ?? DEFAULT_SEQUENCER_BUFFER_LIMIT;
   const holdingHistoryLimit = input.holdingHistoryLimit ?? DEFAULT_HOLDING_HISTORY_LIMIT;
   const recheckMs = input.recheckMs ?? RECHECK_MS;
   /** What a continue-as-new carries over. */

@@ -70,3 +70,11 @@ export interface PublishHeartbeat {
 export type PublishEventOutcome =
   | { status: 'published'; receipt: PublishReceipt }
   | { status: 'compensated' | 'discarded'; eventId: string; reason: string | null };
+
+/**
+ * Events beyond a key sequencer's buffer limit are dropped from its buffer (the highest sequences):
+ * they stay pending in the store, and the relay's sweeper hands them over again, the lowest first (a
+ * full buffer drops a later event for each lower one it gets).
+ * It keeps the continue-as-new payload (the buffer) far below Temporal's 2 MB limit.
+ */
+export const DEFAULT_SEQUENCER_BUFFER_LIMIT = 500;

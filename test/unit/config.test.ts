@@ -36,6 +36,7 @@ const WRONG: Array<[string, Record<string, string>, string]> = [
   ['more polls than tasks', { TXOUTBOX_WORKER_WORKFLOW_TASKS: '10', TXOUTBOX_WORKER_WORKFLOW_POLLS: '20' }, 'TXOUTBOX_WORKER_WORKFLOW_POLLS'],
   ['a negative linger', { TXOUTBOX_PRODUCER_LINGER_MS: '-5' }, 'TXOUTBOX_PRODUCER_LINGER_MS'],
   ['a feed batch over 500', { TXOUTBOX_RELAY_BATCH_SIZE: '1000' }, 'TXOUTBOX_RELAY_BATCH_SIZE'],
+  ['a sequencer buffer under 10', { TXOUTBOX_SEQUENCER_BUFFER: '5' }, 'TXOUTBOX_SEQUENCER_BUFFER'],
   ['a negative attempt budget', { TXOUTBOX_PUBLISH_MAX_ATTEMPTS: '-1' }, 'TXOUTBOX_PUBLISH_MAX_ATTEMPTS'],
   ['a publish timeout under a second', { TXOUTBOX_PUBLISH_TIMEOUT_MS: '10' }, 'TXOUTBOX_PUBLISH_TIMEOUT_MS'],
   ['a longest retry wait below the first', { TXOUTBOX_PUBLISH_RETRY_INITIAL_MS: '5000', TXOUTBOX_PUBLISH_RETRY_MAX_MS: '1000' }, 'TXOUTBOX_PUBLISH_RETRY_MAX_MS'],
