@@ -1,53 +1,79 @@
 /**
- * The fault harness on its own (the soak): steady load, seeded random faults, the independent
- * checker's verdict line at the end. Exit code 0 when the verdict passes, 1 when it does not.
+ * The fault harness on its own (the soak): steady load, seeded random faults, each lane's independent
+ * checker's verdict line at the end. Exit code 0 when every verdict passes, 1 when one does not.
  *
- *   npm run faults -- [--store mongodb|postgres] [--minutes 20] [--faults 50] [--seed N] [--rate 4] [--fast-path] [--relays 3] [--drain-minutes 10]
+ *   npm run faults -- [--lanes mongodb:default,mongodb:fast,mongodb:fast:3] [--minutes 30] [--faults 50]
+ *     [--seed N] [--rate 4] [--hot-key-share 0.3] [--sequencer-buffer 100] [--outage-minutes 2-5] [--drain-minutes 10]
  *
- * --relays N: N relays, partitioned (issue 17); a relay fault hits one of them.
+ * --lanes: the lanes run side by side, each <store>:<default|fast>[:<relays>] (more than one relay:
+ *   partitioned, issue 17; a relay fault hits one of them). The old single-lane flags still work:
+ *   --store, --fast-path, --relays.
+ * --hot-key-share: share of each lane's writes that are ordered events of one hot key; with a
+ *   --sequencer-buffer below what the key gathers during an outage, its backlog outgrows the buffer.
  * --drain-minutes: how long, after the load stops, every event has to be published or stuck before
- * the verdict counts the rest as lost (SecantusDB, a Python surrogate, drains a large backlog slowly).
+ *   the verdict counts the rest as lost (SecantusDB, a Python surrogate, drains a large backlog slowly).
  */
 import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { runFaultHarness } from '../test/faults/harness';
-import { STORE_KINDS, type StoreKind } from '../test/support/pipeline-store';
+import { runFaultHarness, type LaneSpec } from '../test/faults/harness';
+import { STORE_KINDS } from '../test/support/pipeline-store';
 
 const { values } = parseArgs({
   options: {
+    lanes: { type: 'string' },
     store: { type: 'string', default: 'mongodb' },
-    minutes: { type: 'string', default: '20' },
+    'fast-path': { type: 'boolean', default: false },
+    relays: { type: 'string', default: '1' },
+    minutes: { type: 'string', default: '30' },
     faults: { type: 'string', default: '50' },
     seed: { type: 'string', default: String(Date.now() % 100_000) },
     rate: { type: 'string', default: '4' },
-    'fast-path': { type: 'boolean', default: false },
+    'hot-key-share': { type: 'string', default: '0.3' },
+    'sequencer-buffer': { type: 'string' },
+    'outage-minutes': { type: 'string', default: '2-5' },
     'drain-minutes': { type: 'string', default: '10' },
-    relays: { type: 'string', default: '1' },
   },
 });
 
+/** `<store>:<default|fast>[:<relays>]`, or the single-lane flags. */
+function lanesFrom(): LaneSpec[] | string {
+  const specs = values.lanes?.split(',') ?? [`${values.store}:${values['fast-path'] ? 'fast' : 'default'}:${values.relays}`];
+  const lanes: LaneSpec[] = [];
+  for (const spec of specs) {
+    const [storeName, mode = 'default', relays = '1'] = spec.trim().split(':');
+    const store = STORE_KINDS.find((kind) => kind === storeName);
+    if (store === undefined || !['default', 'fast'].includes(mode) || !/^[1-9]\d*$/.test(relays)) {
+      return `a lane is <store>:<default|fast>[:<relays>] with a store of ${STORE_KINDS.join(', ')}, got ${JSON.stringify(spec)}`;
+    }
+    lanes.push({ store, fastPath: mode === 'fast', relays: Number(relays) });
+  }
+  return lanes;
+}
+
 async function main(): Promise<number> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
-  const store = STORE_KINDS.find((kind) => kind === values.store);
-  if (store === undefined) {
-    console.error(`--store must be one of ${STORE_KINDS.join(', ')}, got ${JSON.stringify(values.store)}`);
+  const lanes = lanesFrom();
+  const outage = (values['outage-minutes'] ?? '').split('-').map(Number);
+  if (typeof lanes === 'string' || outage.length !== 2 || outage.some((m) => !(m > 0))) {
+    console.error(typeof lanes === 'string' ? lanes : `--outage-minutes is <least>-<most>, got ${JSON.stringify(values['outage-minutes'])}`);
     return 2;
   }
-  const verdict = await runFaultHarness({
-    store: store satisfies StoreKind,
+  const result = await runFaultHarness({
+    lanes,
     seed: Number(values.seed),
     durationMs: Number(values.minutes) * 60_000,
     faults: Number(values.faults),
     ratePerSecond: Number(values.rate),
-    fastPath: values['fast-path'],
-    relays: Number(values.relays),
+    hotKeyShare: Number(values['hot-key-share']),
+    ...(values['sequencer-buffer'] === undefined ? {} : { sequencerBuffer: Number(values['sequencer-buffer']) }),
+    outageMs: [(outage[0] ?? 2) * 60_000, (outage[1] ?? 5) * 60_000],
     drainTimeoutMs: Number(values['drain-minutes']) * 60_000,
   });
   const byKind = new Map<string, number>();
-  for (const f of verdict.faults) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
+  for (const f of result.faults) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
   console.log(`faults by kind: ${[...byKind].map(([k, n]) => `${k}=${n}`).join(' ')}`);
-  console.log(verdict.line);
-  return verdict.ok ? 0 : 1;
+  for (const verdict of result.lanes) console.log(verdict.line);
+  return result.ok ? 0 : 1;
 }
 
 main().then(

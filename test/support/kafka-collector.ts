@@ -1,4 +1,4 @@
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { readCloudEventHeaders, type ReceivedCloudEvent } from '../../domain/outbox';
 import { uniqueName, waitFor } from './servers';
 
@@ -11,6 +11,8 @@ export interface CollectedMessage {
   /** The record's timestamp (ms): set by the producing process when it built the record, before the broker wrote it. */
   timestamp: number;
   receivedAt: number;
+  /** Which life of the topic it was read from: 0, and one more each time the topic was deleted and created again. */
+  incarnation: number;
 }
 
 /**
@@ -27,6 +29,7 @@ export class KafkaCollector {
   private readonly groupId = uniqueName('collector');
   private consumer: Consumer | undefined;
   private stopped = false;
+  private incarnation = 0;
 
   constructor(
     private readonly kafka: Kafka,
@@ -60,6 +63,7 @@ export class KafkaCollector {
           cloudEvent: readCloudEventHeaders(message.headers ?? {}),
           timestamp: Number(message.timestamp),
           receivedAt: Date.now(),
+          incarnation: this.incarnation,
         });
       },
     });
@@ -76,6 +80,23 @@ export class KafkaCollector {
       },
       { timeoutMs: 120_000, intervalMs: 1_000, what: `the collector of ${this.topic} to run again after a crash` },
     ).catch(() => undefined);
+  }
+
+  /**
+   * The topic was deleted and created again: what is read from here on is its new life, whose
+   * positions start over (the positions already read are no longer repeats).
+   */
+  topicRecreated(): void {
+    this.incarnation += 1;
+    this.seen.clear();
+  }
+
+  /** Waits until it has read the topic (its current life) up to the end offsets the broker reports now. */
+  async waitForEnd(admin: Admin, timeoutMs = 30_000): Promise<void> {
+    const ends = await admin.fetchTopicOffsets(this.topic);
+    const reached = (partition: number): number =>
+      Math.max(0, ...this.messages.filter((m) => m.incarnation === this.incarnation && m.partition === partition).map((m) => Number(m.offset) + 1));
+    await waitFor(() => ends.every((e) => reached(e.partition) >= Number(e.high)), { timeoutMs, what: `the collector of ${this.topic} to read to its end` });
   }
 
   /** Messages carrying the given event id. */

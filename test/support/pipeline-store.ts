@@ -44,6 +44,8 @@ export interface AuditRow {
   sequence: number | null;
   partition: number | null;
   offset: string | null;
+  /** When its publisher recorded Kafka's acknowledgement (null: not published). */
+  publishedAt: Date | null;
 }
 
 export interface PipelineStore {
@@ -124,7 +126,7 @@ class PostgresPipelineStore implements PipelineStore {
   async auditRows(): Promise<AuditRow[]> {
     const { rows } = await this.pool.query<AuditRow>(
       `select id, status, last_error as "lastError", aggregate_id as "aggregateId", sequence::int as sequence,
-              kafka_partition as partition, kafka_offset::text as offset
+              kafka_partition as partition, kafka_offset::text as offset, published_at as "publishedAt"
          from "${this.schema}".outbox_events`,
     );
     return rows;
@@ -240,6 +242,7 @@ class MongoPipelineStore implements PipelineStore {
       sequence: d.sequence ?? null,
       partition: d.kafka?.partition ?? null,
       offset: d.kafka?.offset ?? null,
+      publishedAt: d.publishedAt ?? null,
     }));
   }
 
