@@ -19,12 +19,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { OutboxStatus } from '../domain/outbox';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { OutboxActivities } from '../activities';
 import { enqueueSignal, type EnqueuedEvent } from '../workflows/signals';
-import { DEFAULT_PUBLISH_POLICY, type PublishPolicy, type PublishReceipt } from '../workflows/types';
+import { DEFAULT_PUBLISH_POLICY, type PublishHeartbeat, type PublishPolicy, type PublishReceipt } from '../workflows/types';
 
 const REPO = join(__dirname, '..');
 const { values } = parseArgs({
@@ -47,23 +49,35 @@ let openSequence: number | null = 1;
 /** The lowest open sequence of the held key (the held-across-continue-as-new scenario). */
 let heldOpen: number | null = 1;
 
+/** Event ids whose only attempt outlives its timeout, its send acknowledged late (the store then says published). */
+const lateAcknowledged = new Set<string>();
+/** The lowest open sequence of the key whose held event is settled while its workflow still runs. */
+let lateOpen: number | null = 1;
+const receipt = (eventId: string): PublishReceipt => ({ eventId, topic: 'orders', partition: 0, offset: String(published.length), publishedAt: new Date(0).toISOString(), attempts: 1, alreadyPublished: false });
+
 const activities: OutboxActivities = {
   publishEvent: async (eventId: string): Promise<PublishReceipt> => {
+    if (lateAcknowledged.has(eventId)) {
+      // Says its send may be acknowledged for 2 s more, then outlives the attempt's 1 s timeout.
+      Context.current().heartbeat({ inFlightUntil: Date.now() + 2_000 } satisfies PublishHeartbeat);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+    }
     if (failing.has(eventId)) throw ApplicationFailure.retryable('broker unavailable (stand-in)', 'PUBLISH_FAILED');
     published.push(eventId);
-    return { eventId, topic: 'orders', partition: 0, offset: String(published.length), publishedAt: new Date(0).toISOString(), attempts: 1, alreadyPublished: false };
+    return receipt(eventId);
   },
-  escalateEvent: async () => ({ attempts: policy.maximumAttempts }),
+  escalateEvent: async () => ({ attempts: policy.maximumAttempts, status: OutboxStatus.stuck }),
   reopenEvent: async (eventId: string) => {
     failing.delete(eventId);
+    return true;
   },
-  resolveEvent: async () => undefined,
+  resolveEvent: async () => true,
   compensateEvent: async () => undefined,
   publishDeadLetter: async () => undefined,
-  publishedReceipt: async () => null,
-  nextOpenSequence: async (_topic: string, key: string) => (key.startsWith('held-') ? heldOpen : openSequence),
+  publishedReceipt: async (eventId: string) => (lateAcknowledged.has(eventId) ? receipt(eventId) : null),
+  nextOpenSequence: async (_topic: string, key: string) => (key.startsWith('held-') ? heldOpen : key.startsWith('late-') ? lateOpen : openSequence),
   waitUntilSettled: async () => undefined,
-} as unknown as OutboxActivities;
+};
 
 async function waitFor(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
   const deadline = Date.now() + 90_000;
@@ -107,6 +121,18 @@ async function main(): Promise<void> {
       else await handle.signal('compensate', { reason: 'recorded for the replay test' });
       await handle.result();
     }
+
+    // An attempt that outlives its timeout (start-to-close 1 s): the workflow waits until its send can
+    // no longer be acknowledged, finds the store says published, and completes as published.
+    const lateId = `${stamp}-late-ack`;
+    lateAcknowledged.add(lateId);
+    const late = await client.workflow.start('publishEventWorkflow', {
+      taskQueue,
+      workflowId: `outbox-${lateId}`,
+      args: [{ eventId: lateId, policy: { ...policy, startToCloseTimeoutMs: 1_000, maximumAttempts: 1 } }],
+    });
+    recorded.push({ name: 'publish-event.timed-out-then-acknowledged', handle: late });
+    await late.result();
 
     // keySequencerWorkflow: events 1 and 2 in order; then 3 and 4 settled elsewhere (the fast path)
     // while 5 arrives; 5 published; the run is then ended (it would idle for ten minutes).
@@ -158,6 +184,25 @@ async function main(): Promise<void> {
     // The next run asks the store at its 30 s recheck.
     await waitFor('held event 2 published', () => published.includes(held(2).eventId));
     await secondRun.terminate('recorded for the replay test');
+
+    // keySequencerWorkflow holding an event whose workflow keeps retrying, settled meanwhile in the
+    // store (a late acknowledgement): at its next look at the store (recheckMs 1 s) it moves on.
+    const lateKey = `late-${stamp}`;
+    const lateEvent = (sequence: number): EnqueuedEvent => ({ eventId: `${stamp}-late-${sequence}`, sequence, type: 'orders.LineAdded', aggregateId: lateKey });
+    failing.add(lateEvent(1).eventId);
+    const settling = await client.workflow.signalWithStart('keySequencerWorkflow', {
+      taskQueue,
+      workflowId: `outbox-key-orders/${lateKey}`,
+      args: [{ topic: 'orders', key: lateKey, policy: { ...policy, maximumAttempts: 0 }, recheckMs: 1_000 }],
+      signal: enqueueSignal,
+      signalArgs: [[lateEvent(1), lateEvent(2)]],
+    });
+    recorded.push({ name: 'key-sequencer.held-settled-while-its-workflow-runs', handle: settling });
+    await waitFor('late event 1 held', async () => ((await settling.query('sequencer')) as { holding: string | null }).holding === lateEvent(1).eventId);
+    lateOpen = 2;
+    await waitFor('late event 2 published', () => published.includes(lateEvent(2).eventId));
+    await settling.terminate('recorded for the replay test');
+    await client.workflow.getHandle(`outbox-${lateEvent(1).eventId}`).terminate('recorded for the replay test');
   });
 
   mkdirSync(values.out, { recursive: true });

@@ -26,8 +26,11 @@ export interface CheckerInput {
   messages: readonly SeenMessage[];
   /** How often the consumers' inbox applied each event. */
   effects: ReadonlyMap<string, number>;
-  /** When the topic was deleted, oldest first (ms): life i ended at deletions[i]. */
-  deletions: readonly number[];
+  /**
+   * The topic's deletions, oldest first (ms): life i ended `at` deletions[i], and the recorder had read
+   * it to its end at `readTo`, just before (what was published between the two, it could not read).
+   */
+  deletions: ReadonlyArray<{ readTo: number; at: number }>;
 }
 
 export interface CheckerCounts {
@@ -79,7 +82,7 @@ export function check(input: CheckerInput): CheckerResult {
   const { committed, stored, messages, effects, deletions } = input;
   const storedById = new Map(stored.map((r) => [r.id, r]));
   const current = deletions.length;
-  const lifeAt = (t: number): number => deletions.filter((d) => d <= t).length;
+  const lifeAt = (t: number): number => deletions.filter((d) => d.at <= t).length;
   const seen = new Set(messages.map((m) => m.id));
   const inCurrent = new Set(messages.filter((m) => m.incarnation === current).map((m) => m.id));
   const applied = (id: string): boolean => (effects.get(id) ?? 0) >= 1;
@@ -97,14 +100,18 @@ export function check(input: CheckerInput): CheckerResult {
     })
     .map((r) => r.id);
 
-  // Destroyed with a deleted life of the topic: never in the current one, never applied, and either
-  // read only in an earlier life or published before the last deletion.
-  const lastDeletion = deletions[deletions.length - 1] ?? -Infinity;
+  // Destroyed with a deleted life of the topic: never in the current one and never applied, but read
+  // in an earlier life, or published in the moment between the recorder's last read of a life and
+  // its deletion (anything published before that moment and never read counts as lost).
+  const publishedJustBeforeDeletion = (row: AuditRow | undefined): boolean => {
+    const at = row?.publishedAt?.getTime();
+    return at !== undefined && deletions.some((d) => at >= d.readTo && at < d.at);
+  };
   const lostWithTopic = new Set(
     [...committed.keys()].filter((id) => {
       const row = storedById.get(id);
       if (row?.status === 'stuck' || inCurrent.has(id) || applied(id)) return false;
-      return seen.has(id) || (row?.publishedAt !== null && row?.publishedAt !== undefined && row.publishedAt.getTime() < lastDeletion);
+      return seen.has(id) || publishedJustBeforeDeletion(row);
     }),
   );
   const lost = [

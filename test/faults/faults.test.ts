@@ -28,7 +28,7 @@ describe(`fault harness (CI size), six lanes under every kind of fault (seed ${s
       lanes,
       durationMs: 300_000,
       faults: FAULT_KINDS.length,
-      ratePerSecond: 1.5,
+      ratePerSecond: 1,
       hotKeyShare: 0.5,
       sequencerBuffer: 30,
       outageMs: [120_000, 120_000],

@@ -8,7 +8,7 @@
  * - a slow broker: every byte to and from it held past a publish attempt's timeout for a minute (the
  *   processes reach Kafka through a delaying proxy the harness controls);
  * - a lane's topic deleted and created again while its events are being published (the operator then
- *   retries what escalated for want of it);
+ *   retries what escalated for want of it, and after the load, what escalated during the faults);
  * - the Temporal dev server and the stores' servers restarted.
  * The relays and workers run as their real processes (workers/bin).
  *
@@ -79,10 +79,12 @@ export interface HarnessResult {
 }
 
 /** A publish attempt's timeout in the harness, and what the processes' Kafka client waits for an answer. */
-const PUBLISH_TIMEOUT_MS = 5_000;
-const KAFKA_REQUEST_TIMEOUT_MS = 8_000;
-/** What the slow broker holds every byte, each way: a round trip outlasts an attempt, not a request. */
-const SLOW_BROKER_DELAY_MS = 3_000;
+const PUBLISH_TIMEOUT_MS = 10_000;
+const KAFKA_REQUEST_TIMEOUT_MS = 15_000;
+/** What the slow broker holds every byte, each way: a round trip (12 s) outlasts an attempt, not a request. */
+const SLOW_BROKER_DELAY_MS = 6_000;
+/** A Kafka freeze: longer than a request, so every request in flight times out. */
+const HANG_MS = 18_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -102,8 +104,8 @@ export async function runFaultHarness(options: HarnessOptions): Promise<HarnessR
       new Lane(spec, {
         processBrokers: `${listen.host}:${listen.port}`,
         processEnv: {
-          // Shorter than every Kafka freeze (12-22 s); a slow broker's round trip (6 s) outlasts an
-          // attempt (5 s) but not a request (8 s): acknowledgements arrive after their attempt ended.
+          // Shorter than every Kafka freeze (18-27 s); a slow broker's round trip (12 s) outlasts an
+          // attempt (10 s) but not a request (15 s): acknowledgements arrive after their attempt ended.
           TXOUTBOX_KAFKA_REQUEST_TIMEOUT_MS: String(KAFKA_REQUEST_TIMEOUT_MS),
           TXOUTBOX_PUBLISH_TIMEOUT_MS: String(PUBLISH_TIMEOUT_MS),
           ...(options.sequencerBuffer === undefined ? {} : { TXOUTBOX_SEQUENCER_BUFFER: String(options.sequencerBuffer) }),
@@ -244,10 +246,10 @@ async function inject(
       await infra('up', 'kafka');
       return;
     case 'kafka-hang': {
-      // Longer than the processes' request timeout (8 s) and a publish attempt (5 s).
+      // Longer than the processes' request timeout and a publish attempt.
       const pid = infraPid('kafka');
       process.kill(pid, 'SIGSTOP');
-      await sleep(12_000 + pauseMs);
+      await sleep(HANG_MS + pauseMs);
       process.kill(pid, 'SIGCONT');
       return;
     }
@@ -266,7 +268,7 @@ async function inject(
     case 'topic-recreate':
       for (const each of ctx.lanes) await each.recreateTopic();
       await sleep(pauseMs);
-      for (const each of ctx.lanes) await each.retryStuckForMissingTopic();
+      for (const each of ctx.lanes) await each.retryStuck(/does not exist/);
       return;
     case 'temporal-restart':
       await infra('down', 'temporal');
@@ -274,11 +276,13 @@ async function inject(
       await infra('up', 'temporal');
       return;
     case 'store-restart':
-      for (const store of ctx.stores) {
-        await infra('down', store);
-        await sleep(pauseMs);
-        await infra('up', store);
-      }
+      await Promise.all(
+        ctx.stores.map(async (store) => {
+          await infra('down', store);
+          await sleep(pauseMs);
+          await infra('up', store);
+        }),
+      );
       return;
   }
 }

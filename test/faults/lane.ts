@@ -47,7 +47,7 @@ export interface LaneVerdict extends CheckerCounts {
   lane: string;
   ok: boolean;
   writeErrors: number;
-  /** Stuck events the harness's operator retried after their topic was back (created again). */
+  /** Stuck events the harness's operator retried (after a topic was created again, and after the faults). */
   operatorRetries: number;
   longestStallKey: string | null;
   line: string;
@@ -71,8 +71,8 @@ export class Lane {
   readonly uncertain = new Map<string, { key: string; ordered: boolean }>();
   writeErrors = 0;
   operatorRetries = 0;
-  /** When its topic was deleted (to be created again), oldest first. */
-  readonly deletions: number[] = [];
+  /** When its topic was deleted (to be created again), oldest first, and when the recorder had read it to its end just before. */
+  readonly deletions: Array<{ readTo: number; at: number }> = [];
   private readonly outbox: Outbox<unknown>;
   private readonly kafka: Kafka;
   private readonly recorder: KafkaCollector;
@@ -181,9 +181,16 @@ export class Lane {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      await this.recorder.waitForEnd(admin, 10_000).catch(() => undefined);
-      this.deletions.push(Date.now());
+      const readTo = await this.recorder.waitForEnd(admin, 10_000).then(
+        () => Date.now(),
+        (err: unknown) => {
+          // Not read to its end: no event unread counts as destroyed (an unread one counts as lost).
+          this.settings.log(`lane ${this.name}: the recorder did not read the topic to its end before its deletion: ${String(err)}`);
+          return Infinity;
+        },
+      );
       await admin.deleteTopics({ topics: [this.topic], timeout: 30_000 });
+      this.deletions.push({ readTo, at: Date.now() });
       this.recorder.topicRecreated();
       await waitFor(async () => !(await admin.listTopics()).includes(this.topic), { timeoutMs: 60_000, what: `${this.topic} deleted` });
       await waitFor(() => admin.createTopics({ topics: [{ topic: this.topic, numPartitions: 3 }], waitForLeaders: true }).then(() => true, () => false), {
@@ -197,18 +204,18 @@ export class Lane {
   }
 
   /**
-   * The operator after a topic was created again: events that escalated while it did not exist
-   * (UNKNOWN_TOPIC, stuck) are retried. Nothing of them reached Kafka, so no consumer has them.
+   * The operator: retries the stuck events whose error matches (after a topic was created again:
+   * those that escalated while it did not exist; after the faults: every one, since the harness
+   * writes no event that can never be published). A retry of an event Kafka has is a duplicate with
+   * its id at worst; nothing is compensated or discarded.
    */
-  async retryStuckForMissingTopic(): Promise<void> {
-    if (this.deletions.length === 0) return;
-    const stuck = await this.db.store.list({ status: 'stuck', limit: 1_000 });
-    const missing = stuck.filter((e) => /does not exist/.test(e.lastError ?? ''));
-    if (missing.length === 0) return;
+  async retryStuck(lastError: RegExp = /./): Promise<void> {
+    const stuck = (await this.db.store.list({ status: 'stuck', limit: 1_000 })).filter((e) => lastError.test(e.lastError ?? ''));
+    if (stuck.length === 0) return;
     const connection = await Connection.connect({ address: testServers().temporalAddress });
     try {
       const client = new Client({ connection });
-      for (const event of missing) {
+      for (const event of stuck) {
         const retried = await client.workflow
           .getHandle(eventWorkflowId(event.id))
           .executeUpdate(retryUpdate)
@@ -226,12 +233,13 @@ export class Lane {
     if (!this.worker.alive) await this.worker.start();
   }
 
-  /** Waits until no event is pending (the operator retrying what a deleted topic made stuck), or the timeout. */
+  /** Waits until no event is pending or stuck (the operator retrying what the faults made stuck), or the timeout. */
   async drain(timeoutMs: number): Promise<void> {
     await waitFor(
       async () => {
-        await this.retryStuckForMissingTopic();
-        return (await this.db.store.stats()).counts.pending === 0;
+        await this.retryStuck();
+        const { counts } = await this.db.store.stats();
+        return counts.pending === 0 && counts.stuck === 0;
       },
       { timeoutMs, intervalMs: 2_000, what: `every event of lane ${this.name} published or stuck` },
     ).catch((err: unknown) => this.settings.log(`lane ${this.name}: drain incomplete: ${String(err)}`));

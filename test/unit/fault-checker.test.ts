@@ -31,17 +31,18 @@ describe('the fault checker', () => {
     expect(longestStall(stored)).toEqual({ ms: 9_000, key: 'k', from: T0 + 1_000 });
   });
 
-  test('an event published to a life of the topic deleted before anyone read it went with the topic; one never published is lost', () => {
-    const [kept, destroyed, neverSent] = [idAt(0), idAt(1), idAt(2)];
+  test('an event published to a life of the topic deleted before anyone could read it went with the topic; one never published, or published earlier and never seen, is lost', () => {
+    const [kept, destroyed, unseen, neverSent] = [idAt(0), idAt(1), idAt(2), idAt(3)];
     const stored = [
       row(kept, { offset: '0', publishedAt: new Date(T0 + 5_000) }),
-      row(destroyed, { offset: '1', publishedAt: new Date(T0 + 6_000) }),
+      row(destroyed, { offset: '1', publishedAt: new Date(T0 + 6_500) }), // after the recorder's last read
+      row(unseen, { offset: '2', publishedAt: new Date(T0 + 5_500) }), // before it: it should have been read
       row(neverSent, { status: 'pending' }),
     ];
     const messages: SeenMessage[] = [{ incarnation: 0, partition: 0, offset: 0, key: 'k', id: kept }];
-    const result = check(input(stored, messages, { deletions: [T0 + 7_000] }));
-    expect(result.counts).toMatchObject({ lost: 1, lostWithTopic: 1, unresolved: 1, inboxWrong: 0, inboxApplied: 1 });
-    expect(result.lostIds).toEqual([neverSent]);
+    const result = check(input(stored, messages, { deletions: [{ readTo: T0 + 6_000, at: T0 + 7_000 }] }));
+    expect(result.counts).toMatchObject({ lost: 2, lostWithTopic: 1, unresolved: 1, inboxWrong: 0, inboxApplied: 1 });
+    expect(result.lostIds.sort()).toEqual([unseen, neverSent].sort());
   });
 
   test('an event recorded at a position that holds another message is lost, even when a later copy carries its id', () => {

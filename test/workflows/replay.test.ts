@@ -14,8 +14,18 @@ const DIR = join(__dirname, '..', 'replay', 'histories');
 const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
 
 describe('recorded workflow histories replay on the current code', () => {
-  test('a history of each workflow is kept (publish, each operator action, the key sequencer in order and holding across continue-as-new, and one from before the first patch)', () => {
-    for (const scenario of ['publish-event.published', 'publish-event.stuck-then-retry', 'publish-event.stuck-then-discard', 'publish-event.stuck-then-compensate', 'key-sequencer.in-order', 'key-sequencer.held-across-continue-as-new', 'key-sequencer.held-run-settled-elsewhere']) {
+  test('a history of each workflow is kept (publish, each operator action, an attempt acknowledged after its timeout, the key sequencer in order, holding across continue-as-new and settled while its held workflow runs, and one from before the first patch)', () => {
+    for (const scenario of [
+      'publish-event.published',
+      'publish-event.stuck-then-retry',
+      'publish-event.stuck-then-discard',
+      'publish-event.stuck-then-compensate',
+      'publish-event.timed-out-then-acknowledged',
+      'key-sequencer.in-order',
+      'key-sequencer.held-across-continue-as-new',
+      'key-sequencer.held-run-settled-elsewhere',
+      'key-sequencer.held-settled-while-its-workflow-runs',
+    ]) {
       expect(files.filter((f) => f.startsWith(scenario)).length).toBeGreaterThan(0);
     }
     expect(files.filter((f) => f.includes('.before-patches.')).length).toBeGreaterThan(0);
