@@ -183,7 +183,7 @@ async function main(): Promise<void> {
     heldOpen = 2;
     // The next run asks the store at its 30 s recheck.
     await waitFor('held event 2 published', () => published.includes(held(2).eventId));
-    await secondRun.terminate('recorded for the replay test');
+    await client.workflow.getHandle(heldId).terminate('recorded for the replay test'); // its latest run (the second may have continued as new)
 
     // keySequencerWorkflow holding an event whose workflow keeps retrying, settled meanwhile in the
     // store (a late acknowledgement): at its next look at the store (recheckMs 1 s) it moves on.
