@@ -241,9 +241,7 @@ async function inject(
       return;
     }
     case 'kafka-restart':
-      await infra('down', 'kafka');
-      await sleep(pauseMs);
-      await infra('up', 'kafka');
+      await restart('kafka', pauseMs);
       return;
     case 'kafka-hang': {
       // Longer than the processes' request timeout and a publish attempt.
@@ -255,9 +253,7 @@ async function inject(
     }
     case 'kafka-outage': {
       const [least, most] = ctx.options.outageMs ?? [120_000, 300_000];
-      await infra('down', 'kafka');
-      await sleep(least + Math.round(ctx.random() * (most - least)));
-      await infra('up', 'kafka');
+      await restart('kafka', least + Math.round(ctx.random() * (most - least)));
       return;
     }
     case 'slow-broker':
@@ -271,20 +267,19 @@ async function inject(
       for (const each of ctx.lanes) await each.retryStuck(/does not exist/);
       return;
     case 'temporal-restart':
-      await infra('down', 'temporal');
-      await sleep(pauseMs);
-      await infra('up', 'temporal');
+      await restart('temporal', pauseMs);
       return;
     case 'store-restart':
-      await Promise.all(
-        ctx.stores.map(async (store) => {
-          await infra('down', store);
-          await sleep(pauseMs);
-          await infra('up', store);
-        }),
-      );
+      await Promise.all(ctx.stores.map((store) => restart(store, pauseMs)));
       return;
   }
+}
+
+/** Stops a server scripts/infra.sh started, keeps it down `downMs`, and starts it again. */
+async function restart(service: string, downMs: number): Promise<void> {
+  await infra('down', service);
+  await sleep(downMs);
+  await infra('up', service);
 }
 
 /** Arms the process's trigger: its next send Kafka acknowledges kills it before anything is recorded. */
