@@ -194,6 +194,13 @@ export class CoalescingProducer implements OutboxSender {
         topicMessages: [...byTopic].map(([topic, items]) => ({ topic, messages: items.map((i) => i.message) })),
       });
     } catch (err) {
+      const groups = [...new Set(batch.map((item) => item.group))].map((group) => batch.filter((item) => item.group === group));
+      if (groups.length > 1 && refusedForGood(err)) {
+        // The broker refuses one of them for good (too large for the topic, invalid): the others
+        // must not fail with it. Each send goes again alone, and fails or passes on its own.
+        for (const group of groups) await this.sendOne(group);
+        return;
+      }
       for (const item of batch) item.reject(err);
       return;
     }
@@ -216,6 +223,15 @@ export class CoalescingProducer implements OutboxSender {
       item.resolve([{ ...result, baseOffset: offset, offset }]);
     }
   }
+}
+
+/** A broker error kafkajs calls non-retriable (MESSAGE_TOO_LARGE, INVALID_RECORD, ...), the error or one of its causes. */
+function refusedForGood(err: unknown): boolean {
+  for (let current: unknown = err, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    const { retriable, type } = current as { retriable?: unknown; type?: unknown };
+    if (current.name === 'KafkaJSProtocolError' && typeof type === 'string' && retriable === false) return true;
+  }
+  return false;
 }
 
 /** Caches a topic's partitions (from the broker) for the coalescing producer; refreshes after `ttlMs`. */

@@ -7,8 +7,9 @@
  *   (a long outage, with a hot ordered key whose backlog outgrows its sequencer's buffer);
  * - a slow broker: every byte to and from it held past a publish attempt's timeout for a minute (the
  *   processes reach Kafka through a delaying proxy the harness controls);
- * - a lane's topic deleted and created again while its events are being published (the operator then
- *   retries what escalated for want of it, and after the load, what escalated during the faults);
+ * - a lane's topic deleted and created again while its events are being published;
+ * after each fault the harness, as the operator, retries what it made stuck (what escalated for want
+ * of the topic, or with its attempts spent while Kafka was away);
  * - the Temporal dev server and the stores' servers restarted.
  * The relays and workers run as their real processes (workers/bin).
  *
@@ -129,6 +130,9 @@ export async function runFaultHarness(options: HarnessOptions): Promise<HarnessR
       log(`${((started - t0) / 1000).toFixed(1)}s: ${step.kind}${step.lane ? ` (lane ${step.lane.name})` : ''}`);
       await inject(step, { lanes, stores, proxy, options, random });
       done.push({ atMs: started - t0, kind: step.kind, tookMs: Date.now() - started });
+      // The operator after an incident: what it made stuck (its attempts spent while Kafka was away)
+      // is retried, as an on-call operator would once the cause is gone.
+      for (const lane of lanes) await lane.retryStuck();
     }
     const rest = t0 + options.durationMs - Date.now();
     if (rest > 0) await sleep(rest);

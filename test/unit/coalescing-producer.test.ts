@@ -148,6 +148,28 @@ describe('CoalescingProducer', () => {
     await expect(producer.send({ topic: 't', acks: -1, messages: [{ value: 'x' }] }, { signal: waiting.signal })).rejects.toBeInstanceOf(SendWithdrawnError);
   });
 
+  it('a message the broker refuses for good (too large) fails alone: the sends that shared its request go again on their own', async () => {
+    // Arrange: the broker refuses any request that carries the message keyed "big".
+    const tooLarge = Object.assign(new Error('The request included a message larger than the max message size the server will accept'), {
+      name: 'KafkaJSProtocolError',
+      type: 'MESSAGE_TOO_LARGE',
+      retriable: false,
+    });
+    let carriesBig = false;
+    const broker = fakeBroker({ fail: () => (carriesBig ? tooLarge : undefined) });
+    const producer = new CoalescingProducer(
+      { sendBatch: (batch) => ((carriesBig = (batch.topicMessages ?? []).some((t) => t.messages.some((m) => String(m.key) === 'big'))), broker.sendBatch(batch)) },
+      { lingerMs: 20, partitionsOf: async () => partitions },
+    );
+
+    // Act: three sends coalesced into one request.
+    const results = await Promise.allSettled(['ok-1', 'big', 'ok-2'].map((key) => send(producer, key)));
+
+    // Assert
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(broker.calls.map((c) => c.topicMessages?.[0]?.messages.length)).toEqual([3, 1, 1, 1]);
+  });
+
   it('refuses bad options and acks other than -1 with INVALID_CONFIG', async () => {
     const broker = fakeBroker();
     expect(() => new CoalescingProducer(broker, { lingerMs: -1, partitionsOf: async () => partitions })).toThrow(OutboxError);
