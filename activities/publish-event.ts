@@ -134,7 +134,7 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
       [metadata] = await inSpan('kafka.produce', parent, { 'messaging.system': 'kafka', 'messaging.destination.name': event.topic, 'txoutbox.event_id': eventId }, () => {
         // The message's traceparent is this produce span: consumers continue the same trace.
         Object.assign(message.headers, injectTraceContext(context.active()));
-        return deps.producer.send({ topic: event.topic, acks: -1, timeout: ackTimeoutMs, messages: [message] }, { signal: bound.signal });
+        return deps.producer.send({ topic: event.topic, acks: -1, timeout: ackTimeoutMs, messages: [message] }, { signal: bound.signal, onSent: bound.sent });
       });
       stopTimer?.();
       metrics?.publishAttempts.inc({ ...topic, outcome: 'success' });
@@ -230,43 +230,45 @@ export function createPublishEvent(deps: PublishActivityDeps): (eventId: string,
   }
 }
 
-/** How often an attempt heartbeats (Temporal throttles what it sends to the server). */
-const HEARTBEAT_EVERY_MS = 1_000;
-
-/** One attempt's bounds: its deadline and cancellation as one signal, and its heartbeats. */
+/** One attempt's bounds: its deadline and cancellation as one signal, and word of when its message left. */
 interface AttemptBound {
   /** Aborts shortly before the attempt's start-to-close timeout, or when Temporal cancels it. */
   signal: AbortSignal;
+  /** The request carrying its message left at `at` (SendOptions.onSent). */
+  sent: (at: number) => void;
   end: () => void;
 }
 
 /**
  * Bounds an attempt by itself: a signal that withdraws the message while it still waits to be sent,
- * a little before start-to-close or when the server cancels the attempt (which it learns from the
- * heartbeats). So whatever this attempt sends leaves before that deadline, and can be acknowledged
- * until one send window after it at the latest: the first heartbeat (sent at once, not throttled)
- * says so (`PublishHeartbeat`), and a workflow whose attempt timed out reads it from the timeout and
- * waits that long before it escalates. Local activities do not heartbeat; their deadline still holds.
+ * a little before start-to-close (or when Temporal cancels the attempt). At that deadline, still
+ * running, the attempt heartbeats once (`PublishHeartbeat`): until when the message already sent can
+ * be acknowledged (one send window after it left), or null when none is on its way. The server keeps
+ * it with the timeout that follows, and the workflow waits that long before it escalates. A normal
+ * attempt sends no heartbeat at all (each is a write on the Temporal server); a local activity never
+ * does, and its workflow waits a conservative window instead.
  */
 function boundAttempt(ctx: Context, sendWindowMs: number): AttemptBound {
   const { info } = ctx;
   const controller = new AbortController();
   const startToCloseMs = info.startToCloseTimeoutMs;
-  const leaveBy = Math.max(0, startToCloseMs - Math.min(1_000, startToCloseMs / 10));
-  const deadline = setTimeout(() => controller.abort(new Error(`within ${startToCloseMs} ms start-to-close`)), leaveBy);
+  let sentAt: number | undefined;
+  const deadline = setTimeout(
+    () => {
+      controller.abort(new Error(`within ${startToCloseMs} ms start-to-close`));
+      if (!info.isLocal) ctx.heartbeat({ inFlightUntil: sentAt === undefined ? null : sentAt + sendWindowMs } satisfies PublishHeartbeat);
+    },
+    Math.max(0, startToCloseMs - Math.min(2_000, startToCloseMs / 10)),
+  );
   const onCancel = (): void => controller.abort(ctx.cancellationSignal.reason ?? new Error('cancelled by Temporal'));
   ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
-  const details: PublishHeartbeat = { inFlightUntil: Date.now() + leaveBy + sendWindowMs };
-  const heartbeat = (): void => {
-    if (!info.isLocal) ctx.heartbeat(details);
-  };
-  heartbeat();
-  const beats = setInterval(heartbeat, HEARTBEAT_EVERY_MS);
   return {
     signal: controller.signal,
+    sent: (at) => {
+      sentAt = at;
+    },
     end: () => {
       clearTimeout(deadline);
-      clearInterval(beats);
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
     },
   };
