@@ -3,11 +3,12 @@
  * checker's verdict line at the end. Exit code 0 when every verdict passes, 1 when one does not.
  *
  *   npm run faults -- [--lanes mongodb:default,mongodb:fast,mongodb:fast:3] [--minutes 30] [--faults 50]
- *     [--seed N] [--rate 4] [--hot-key-share 0.3] [--sequencer-buffer 100] [--outage-minutes 2-5] [--drain-minutes 10]
+ *     [--kinds kafka-outage,store-restart] [--seed N] [--rate 4] [--hot-key-share 0.3] [--sequencer-buffer 100] [--outage-minutes 2-5] [--drain-minutes 10]
  *
  * --lanes: the lanes run side by side, each <store>:<default|fast>[:<relays>] (more than one relay:
  *   partitioned, issue 17; a relay fault hits one of them). The old single-lane flags still work:
  *   --store, --fast-path, --relays.
+ * --kinds: the kinds of fault drawn from (default: every kind, each once before any twice).
  * --hot-key-share: share of each lane's writes that are ordered events of one hot key; with a
  *   --sequencer-buffer below what the key gathers during an outage, its backlog outgrows the buffer.
  * --drain-minutes: how long, after the load stops, every event has to be published or stuck before
@@ -15,7 +16,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { runFaultHarness, type LaneSpec } from '../test/faults/harness';
+import { FAULT_KINDS, runFaultHarness, type FaultKind, type LaneSpec } from '../test/faults/harness';
 import { STORE_KINDS } from '../test/support/pipeline-store';
 
 const { values } = parseArgs({
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     relays: { type: 'string', default: '1' },
     minutes: { type: 'string', default: '30' },
     faults: { type: 'string', default: '50' },
+    kinds: { type: 'string' },
     seed: { type: 'string', default: String(Date.now() % 100_000) },
     rate: { type: 'string', default: '4' },
     'hot-key-share': { type: 'string', default: '0.3' },
@@ -54,6 +56,12 @@ async function main(): Promise<number> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const lanes = lanesFrom();
   const outage = (values['outage-minutes'] ?? '').split('-').map(Number);
+  const kinds = values.kinds?.split(',').map((k) => k.trim());
+  const unknown = kinds?.find((k) => !(FAULT_KINDS as readonly string[]).includes(k));
+  if (unknown !== undefined) {
+    console.error(`--kinds takes ${FAULT_KINDS.join(', ')}; got ${JSON.stringify(unknown)}`);
+    return 2;
+  }
   if (typeof lanes === 'string' || outage.length !== 2 || outage.some((m) => !(m > 0))) {
     console.error(typeof lanes === 'string' ? lanes : `--outage-minutes is <least>-<most>, got ${JSON.stringify(values['outage-minutes'])}`);
     return 2;
@@ -63,6 +71,7 @@ async function main(): Promise<number> {
     seed: Number(values.seed),
     durationMs: Number(values.minutes) * 60_000,
     faults: Number(values.faults),
+    ...(kinds === undefined ? {} : { kinds: kinds as FaultKind[] }),
     ratePerSecond: Number(values.rate),
     hotKeyShare: Number(values['hot-key-share']),
     ...(values['sequencer-buffer'] === undefined ? {} : { sequencerBuffer: Number(values['sequencer-buffer']) }),

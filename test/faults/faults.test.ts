@@ -21,9 +21,12 @@ const lanes: LaneSpec[] = STORE_KINDS.flatMap((store) => [
 
 describe(`fault harness (CI size), six lanes under every kind of fault (seed ${seed})`, () => {
   let result: HarnessResult;
+  const stop = new AbortController();
+  let running: Promise<unknown> = Promise.resolve();
 
   beforeAll(async () => {
-    result = await runFaultHarness({
+    const run = runFaultHarness({
+      signal: stop.signal,
       seed,
       lanes,
       durationMs: 300_000,
@@ -35,7 +38,16 @@ describe(`fault harness (CI size), six lanes under every kind of fault (seed ${s
       drainTimeoutMs: 360_000,
       log: (line) => process.stderr.write(`[faults] ${line}\n`),
     });
+    running = run.catch(() => undefined);
+    result = await run;
   }, 1_500_000);
+
+  // Should the run outlast its timeout, it stops at its next step and cleans up, rather than writing
+  // on after the test file has ended.
+  afterAll(async () => {
+    stop.abort();
+    await running;
+  }, 600_000);
 
   it('injected every kind of fault once', () => {
     expect(result.faults.map((f) => f.kind).sort()).toEqual([...FAULT_KINDS].sort());

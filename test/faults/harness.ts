@@ -53,6 +53,8 @@ export interface HarnessOptions {
   durationMs: number;
   /** How many faults to inject (each kind at least once when there are at least as many as kinds). */
   faults: number;
+  /** The kinds of fault to draw from. @default FAULT_KINDS */
+  kinds?: readonly FaultKind[];
   /** Write transactions started per second, in each lane. @default 4 */
   ratePerSecond?: number;
   /** Keys (aggregate ids) the events are spread over. @default 8 */
@@ -69,6 +71,8 @@ export interface HarnessOptions {
   sequencerBuffer?: number;
   /** Longest wait for every event to settle after the load, in ms. @default 600000 */
   drainTimeoutMs?: number;
+  /** Stops the run at its next step (between faults, after the drain), cleaning up behind it. */
+  signal?: AbortSignal;
   log?: (line: string) => void;
 }
 
@@ -115,27 +119,34 @@ export async function runFaultHarness(options: HarnessOptions): Promise<HarnessR
       }),
   );
   log(`seed ${options.seed}; lanes ${lanes.map((l) => l.name).join(', ')}; processes reach Kafka through ${listen.host}:${listen.port}`);
+  let load: { stop(): Promise<void> } | undefined;
+  const stopIfAborted = (): void => {
+    if (options.signal?.aborted) throw new Error('the fault harness was stopped before its end (the test timed out?)');
+  };
   try {
     await Promise.all(lanes.map((lane) => lane.start()));
     const plan = planFaults(options, lanes, random);
     log(`plan: ${plan.map((p) => `${p.kind}@${(p.atMs / 1000).toFixed(0)}s`).join(', ')}`);
 
     const t0 = Date.now();
-    const load = runLoad(options, lanes, random, t0);
+    load = runLoad(options, lanes, random, t0);
     const done: HarnessResult['faults'] = [];
     for (const step of plan) {
       const wait = t0 + step.atMs - Date.now();
       if (wait > 0) await sleep(wait);
+      stopIfAborted();
       const started = Date.now();
       log(`${((started - t0) / 1000).toFixed(1)}s: ${step.kind}${step.lane ? ` (lane ${step.lane.name})` : ''}`);
       await inject(step, { lanes, stores, proxy, options, random });
       done.push({ atMs: started - t0, kind: step.kind, tookMs: Date.now() - started });
+      log(`${((Date.now() - t0) / 1000).toFixed(1)}s: ${step.kind} over after ${((Date.now() - started) / 1000).toFixed(0)} s`);
       // The operator after an incident: what it made stuck (its attempts spent while Kafka was away)
       // is retried, as an on-call operator would once the cause is gone.
-      for (const lane of lanes) await lane.retryStuck();
+      await Promise.all(lanes.map((lane) => lane.retryStuck()));
     }
     const rest = t0 + options.durationMs - Date.now();
     if (rest > 0) await sleep(rest);
+    stopIfAborted();
     await load.stop();
     log(`load stopped after ${((Date.now() - t0) / 1000).toFixed(0)}s: ${lanes.map((l) => `${l.name} ${l.committed.size} committed, ${l.aborted.size} aborted, ${l.writeErrors} write errors`).join('; ')}`);
 
@@ -143,11 +154,17 @@ export async function runFaultHarness(options: HarnessOptions): Promise<HarnessR
     log('waiting for every event to be published or stuck');
     const drainTimeoutMs = options.drainTimeoutMs ?? 600_000;
     await Promise.all(lanes.map((lane) => lane.drain(drainTimeoutMs)));
-    const verdicts: LaneVerdict[] = [];
-    for (const lane of lanes) verdicts.push(await lane.verdict(options.seed, t0));
+    stopIfAborted();
+    const verdicts = await Promise.all(lanes.map((lane) => lane.verdict(options.seed, t0)));
     for (const verdict of verdicts) log(verdict.line);
     for (const [i, lane] of lanes.entries()) await lane.cleanup(verdicts[i]?.ok !== true);
     return { ok: verdicts.every((v) => v.ok), seed: options.seed, faults: done, lanes: verdicts };
+  } catch (err) {
+    // Nothing left running behind (writers, processes, consumers): the lanes are kept for inspection.
+    log(`stopped: ${err instanceof Error ? err.message : String(err)}`);
+    await load?.stop().catch(() => undefined);
+    await Promise.all(lanes.map((lane) => lane.cleanup(true).catch(() => undefined)));
+    throw err;
   } finally {
     await proxy.stop();
   }
@@ -170,7 +187,7 @@ interface Step {
 function planFaults(options: HarnessOptions, lanes: readonly Lane[], random: () => number): Step[] {
   const lanesFor = (kind: FaultKind): Lane[] =>
     kind === 'kill-worker-after-ack' ? lanes.filter((l) => !l.spec.fastPath) : kind === 'kill-relay-after-ack' ? lanes.filter((l) => l.spec.fastPath) : [...lanes];
-  const available = FAULT_KINDS.filter((k) => lanesFor(k).length > 0);
+  const available = (options.kinds ?? FAULT_KINDS).filter((k) => lanesFor(k).length > 0);
   const kinds: FaultKind[] = [];
   while (kinds.length < options.faults) {
     const round: FaultKind[] = [...available];

@@ -6,7 +6,7 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import { z } from 'zod';
 import { createEventRegistry, createJsonLogger, createOutbox, defineEventType, type Outbox } from '../../domain/outbox';
@@ -21,6 +21,9 @@ import { ManagedProcess } from './managed-process';
 
 const REPO = join(__dirname, '..', '..');
 const DATA = process.env.TXOUTBOX_DATA ?? join(REPO, '.data');
+/** How long the operator waits for one retry to be carried out, and how many it asks for at once. */
+const OPERATOR_UPDATE_DEADLINE_MS = 30_000;
+const OPERATOR_CONCURRENCY = 8;
 
 export interface LaneSpec {
   store: StoreKind;
@@ -210,20 +213,47 @@ export class Lane {
    * its id at worst; nothing is compensated or discarded.
    */
   async retryStuck(lastError: RegExp = /./): Promise<void> {
-    const stuck = (await this.db.store.list({ status: 'stuck', limit: 1_000 })).filter((e) => lastError.test(e.lastError ?? ''));
+    const started = Date.now();
+    // Right after a store restart the first queries on the harness's pooled connections fail
+    // ("terminating connection due to administrator command", "socket ended"): the operator asks again.
+    const listed = await waitFor(() => this.db.store.list({ status: 'stuck', limit: 1_000 }), { timeoutMs: 30_000, intervalMs: 1_000, what: `the stuck events of lane ${this.name}` }).catch(
+      (err: unknown) => {
+        this.settings.log(`lane ${this.name}: the operator could not list the stuck events, and tries again after the next fault: ${String(err)}`);
+        return [];
+      },
+    );
+    const stuck = listed.filter((e) => lastError.test(e.lastError ?? ''));
     if (stuck.length === 0) return;
     const connection = await Connection.connect({ address: testServers().temporalAddress });
+    let retried = 0;
+    let unanswered = 0;
     try {
       const client = new Client({ connection });
-      for (const event of stuck) {
-        const retried = await client.workflow
-          .getHandle(eventWorkflowId(event.id))
-          .executeUpdate(retryUpdate)
-          .then(() => true, () => false);
-        if (retried) this.operatorRetries += 1;
-      }
+      // As the CLI does: each update within a deadline (a workflow whose worker is down, or whose
+      // reopen waits for the store, must not hold the operator, and with it the harness, for good);
+      // what is not carried out is retried on the next round.
+      const retryOne = async (eventId: string): Promise<void> => {
+        const outcome = await connection
+          .withDeadline(Date.now() + OPERATOR_UPDATE_DEADLINE_MS, () => client.workflow.getHandle(eventWorkflowId(eventId)).executeUpdate(retryUpdate))
+          .then(
+            () => 'retried' as const,
+            (err: unknown) => (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || (err as { code?: unknown }).code === 4 ? ('unanswered' as const) : ('refused' as const)),
+          );
+        if (outcome === 'retried') retried += 1;
+        if (outcome === 'unanswered') unanswered += 1;
+      };
+      const queue = stuck.map((e) => e.id);
+      await Promise.all(
+        Array.from({ length: Math.min(OPERATOR_CONCURRENCY, queue.length) }, async () => {
+          for (let id = queue.shift(); id !== undefined; id = queue.shift()) await retryOne(id);
+        }),
+      );
     } finally {
       await connection.close();
+    }
+    this.operatorRetries += retried;
+    if (unanswered > 0 || Date.now() - started > 10_000) {
+      this.settings.log(`lane ${this.name}: the operator retried ${retried} of ${stuck.length} stuck (${unanswered} not answered within ${OPERATOR_UPDATE_DEADLINE_MS / 1000} s) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     }
   }
 
