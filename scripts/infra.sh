@@ -7,7 +7,8 @@
 #   scripts/infra.sh logs [SERVICE] [-n LINES]            tail of a server's log
 #   scripts/infra.sh env                                  the connection settings, as shell exports
 #
-# SERVICE is one of: temporal kafka postgres mongodb (default: all four).
+# SERVICE is one of: temporal kafka postgres mongodb (default: all four); with TXOUTBOX_KAFKA=cluster
+# also kafka-1, kafka-2, kafka-3 (one broker of the cluster).
 #
 #   temporal  Temporal CLI dev server, built from its Go module (scripts/infra/temporal-cli/go.mod);
 #             SQLite database file under the data folder (WAL, synchronous=off); gRPC 7233, Web UI 8233; the outbox's
@@ -66,6 +67,15 @@ KAFKA_PROXIED_PORT=${TXOUTBOX_KAFKA_PROXIED_PORT:-$((KAFKA_PORT + 4))}
 KAFKA_PROXY_PORT=${TXOUTBOX_KAFKA_PROXY_PORT:-$((KAFKA_PORT + 3))}
 KAFKA_SCRAM_USER=txoutbox
 KAFKA_SCRAM_PASSWORD=txoutbox-local-scram
+# TXOUTBOX_KAFKA=cluster: instead of the one broker, three (issue 27), each broker and controller of
+# one KRaft quorum, from the same jars, with replication factor 3 and min.insync.replicas=2: brokers on
+# TXOUTBOX_KAFKA_CLUSTER_PORT (default 9192) and the next two ports, controllers on the three after.
+# Their pid files and logs are kafka-1..kafka-3; they run beside the single broker, which stays the
+# default. `up kafka-2` / `down kafka-2` start or stop one broker of the cluster.
+KAFKA_MODE=${TXOUTBOX_KAFKA:-single}
+[[ "$KAFKA_MODE" == single || "$KAFKA_MODE" == cluster ]] || { printf '[infra] error: TXOUTBOX_KAFKA must be single or cluster, got %s\n' "$KAFKA_MODE" >&2; exit 2; }
+KAFKA_CLUSTER_PORT=${TXOUTBOX_KAFKA_CLUSTER_PORT:-9192}
+KAFKA_CLUSTER_SIZE=3
 PG_PORT=${TXOUTBOX_PG_PORT:-5432}
 MONGODB_PORT=${TXOUTBOX_MONGODB_PORT:-27017}
 SECANTUS_VERSION=0.7.0b3
@@ -493,6 +503,10 @@ EOF
 
 start_kafka() {
   local pid
+  if [[ "$KAFKA_MODE" == cluster ]]; then
+    start_kafka_cluster
+    return 0
+  fi
   if pid=$(live_pid kafka); then
     log "kafka: already running (pid $pid, started by this script)"
     return 0
@@ -525,10 +539,116 @@ kafka_answers() { probe kafka "$HOST" "$KAFKA_PORT"; }
 
 wait_kafka() {
   local pid
+  if [[ "$KAFKA_MODE" == cluster ]]; then
+    wait_kafka_cluster
+    return 0
+  fi
   pid=$(live_pid kafka) || { log_tail kafka; die "kafka is not running (log: $LOGS/kafka.log)"; }
   wait_until kafka "$pid" "$HOST:$KAFKA_PORT (ApiVersions)" kafka_answers
   add_kafka_scram_user
   log "kafka: ready on $HOST:$KAFKA_PORT, and SASL_SSL (SCRAM-SHA-512) on $HOST:$KAFKA_SASL_PORT, Kafka $(kafka_version) in KRaft mode (pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Kafka, TXOUTBOX_KAFKA=cluster: three brokers, each also a voter of the one KRaft controller quorum.
+# ---------------------------------------------------------------------------------------------
+
+cluster_broker_port() { echo $((KAFKA_CLUSTER_PORT + $1 - 1)); }
+cluster_controller_port() { echo $((KAFKA_CLUSTER_PORT + KAFKA_CLUSTER_SIZE + $1 - 1)); }
+cluster_brokers() {
+  local i out=""
+  for ((i = 1; i <= KAFKA_CLUSTER_SIZE; i++)); do out+="${out:+,}$HOST:$(cluster_broker_port "$i")"; done
+  echo "$out"
+}
+
+write_kafka_broker_config() {
+  local n=$1 dir="$DATA/kafka-cluster/$1" voters="" i
+  for ((i = 1; i <= KAFKA_CLUSTER_SIZE; i++)); do voters+="${voters:+,}$i@$HOST:$(cluster_controller_port "$i")"; done
+  mkdir -p "$dir/log-dirs"
+  cat >"$dir/server.properties" <<EOF
+# Written by scripts/infra.sh: broker $n of $KAFKA_CLUSTER_SIZE, each a broker and a voter of one KRaft quorum.
+process.roles=broker,controller
+node.id=$n
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://$HOST:$(cluster_broker_port "$n"),CONTROLLER://$HOST:$(cluster_controller_port "$n")
+advertised.listeners=PLAINTEXT://$HOST:$(cluster_broker_port "$n")
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/log-dirs
+num.partitions=3
+auto.create.topics.enable=false
+# What txoutbox needs of a cluster (README, "Running against a Kafka cluster"): three copies, a
+# write acknowledged by acks=all is on at least two, and no out-of-sync replica ever becomes leader.
+default.replication.factor=3
+min.insync.replicas=2
+unclean.leader.election.enable=false
+offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+# A follower that has not caught up for 10 s leaves the in-sync set (default 30 s): the fault
+# harness's frozen followers shrink it within its faults.
+replica.lag.time.max.ms=10000
+group.initial.rebalance.delay.ms=0
+EOF
+}
+
+start_kafka_broker() {
+  local n=$1 service="kafka-$1" pid java libs dir="$DATA/kafka-cluster/$1"
+  if pid=$(live_pid "$service"); then
+    log "$service: already running (pid $pid, started by this script)"
+    return 0
+  fi
+  install_kafka
+  require_port_free "$service" "$(cluster_broker_port "$n")"
+  require_port_free "$service controller" "$(cluster_controller_port "$n")"
+  java=$(java_bin)
+  libs=$(kafka_libs)
+  write_kafka_broker_config "$n"
+  if [[ ! -f "$dir/log-dirs/meta.properties" ]]; then
+    # One cluster id for the three, made by whichever is formatted first.
+    local id_file="$DATA/kafka-cluster/cluster-id"
+    [[ -s "$id_file" ]] || "$java" -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1 >"$id_file"
+    log "$service: formatting the KRaft storage in $dir/log-dirs (once)"
+    "$java" -cp "$libs/*" -Dlog4j2.configurationFile="$INFRA/kafka/log4j2.properties" \
+      kafka.tools.StorageTool format -t "$(cat "$id_file")" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+      { cat "$dir/format.log" >&2; die "$service: formatting the storage failed"; }
+  fi
+  spawn "$service" "$java" -Xms128m -Xmx${TXOUTBOX_KAFKA_CLUSTER_HEAP:-512m} -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$INFRA/kafka/log4j2.properties" \
+    -cp "$libs/*" kafka.Kafka "$dir/server.properties"
+  mark_started "$service"
+}
+
+wait_kafka_broker() {
+  local n=$1 service="kafka-$1" pid
+  pid=$(live_pid "$service") || { log_tail "$service"; die "$service is not running (log: $LOGS/$service.log)"; }
+  wait_until "$service" "$pid" "$HOST:$(cluster_broker_port "$n") (ApiVersions)" probe kafka "$HOST" "$(cluster_broker_port "$n")"
+}
+
+# The brokers registered and the controller quorum's leader, as the Admin API sees them.
+kafka_cluster_status() {
+  "$(java_bin)" -Dlog4j2.configurationFile="$INFRA/kafka/log4j2.properties" -cp "$(kafka_libs)/*" \
+    "$INFRA/kafka/ClusterStatus.java" "$(cluster_brokers)" "$KAFKA_CLUSTER_SIZE" 2>/dev/null |
+    grep -E '^(brokers registered|controller leader|the cluster did not answer)'
+  return "${PIPESTATUS[0]}"
+}
+
+start_kafka_cluster() {
+  local i
+  for ((i = 1; i <= KAFKA_CLUSTER_SIZE; i++)); do start_kafka_broker "$i"; done
+}
+
+wait_kafka_cluster() {
+  local i status deadline=$((SECONDS + START_TIMEOUT_S))
+  for ((i = 1; i <= KAFKA_CLUSTER_SIZE; i++)); do wait_kafka_broker "$i"; done
+  until status=$(kafka_cluster_status); do
+    ((SECONDS < deadline)) || { log "$status"; die "kafka: the cluster did not register its $KAFKA_CLUSTER_SIZE brokers with a quorum leader within ${START_TIMEOUT_S}s"; }
+    sleep 1
+  done
+  log "kafka: a cluster of $KAFKA_CLUSTER_SIZE brokers ready on $(cluster_brokers), Kafka $(kafka_version) in KRaft mode, replication factor 3, min.insync.replicas=2; $(grep '^controller leader' <<<"$status" | cut -d';' -f1)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -717,10 +837,34 @@ services_from_args() {
   for s in "$@"; do
     case "$s" in
       temporal | kafka | postgres | mongodb) SERVICES+=("$s") ;;
+      kafka-[1-9])
+        [[ "$KAFKA_MODE" == cluster && ${s#kafka-} -le $KAFKA_CLUSTER_SIZE ]] || die "'$s' is a broker of the cluster: set TXOUTBOX_KAFKA=cluster (brokers kafka-1..kafka-$KAFKA_CLUSTER_SIZE)"
+        SERVICES+=("$s") ;;
       *) die "unknown service '$s' (expected: ${ALL_SERVICES[*]})" ;;
     esac
   done
   ((${#SERVICES[@]})) || SERVICES=("${ALL_SERVICES[@]}")
+}
+
+# kafka-N is one broker of the cluster; the others are functions of their own name.
+start_service() { if [[ "$1" == kafka-* ]]; then start_kafka_broker "${1#kafka-}"; else "start_$1"; fi; }
+wait_service() {
+  if [[ "$1" == kafka-* ]]; then
+    wait_kafka_broker "${1#kafka-}"
+    log "$1: ready on $HOST:$(cluster_broker_port "${1#kafka-}") (pid $(live_pid "$1"))"
+  else
+    "wait_$1"
+  fi
+}
+
+# What the processes of a service are called in the run folder: the cluster's brokers for kafka.
+process_names() {
+  local i
+  if [[ "$1" == kafka && "$KAFKA_MODE" == cluster ]]; then
+    for ((i = 1; i <= KAFKA_CLUSTER_SIZE; i++)); do echo "kafka-$i"; done
+  else
+    echo "$1"
+  fi
 }
 
 cmd_up() {
@@ -740,8 +884,8 @@ cmd_up() {
   # No copy of stdout is kept open meanwhile: a server started here must not hold the caller's pipe.
   {
     # Start everything first, then wait: the servers boot in parallel.
-    for s in "${SERVICES[@]}"; do "start_$s"; done
-    for s in "${SERVICES[@]}"; do "wait_$s"; done
+    for s in "${SERVICES[@]}"; do start_service "$s"; done
+    for s in "${SERVICES[@]}"; do wait_service "$s"; done
     log "up in $((SECONDS - t0))s (started now: ${STARTED[*]:-none})"
   } >&2
   cmd_env
@@ -749,8 +893,9 @@ cmd_up() {
 
 cmd_down() {
   services_from_args "$@"
-  local s pid
-  for s in "${SERVICES[@]}"; do
+  local s pid names=()
+  for s in "${SERVICES[@]}"; do mapfile -t -O "${#names[@]}" names < <(process_names "$s"); done
+  for s in "${names[@]}"; do
     if ! pid=$(live_pid "$s"); then
       rm -f "$(pid_file "$s")"
       log "$s: not running (nothing of ours to stop)"
@@ -778,12 +923,29 @@ cmd_status() {
       postgres) answers=pg_answers ;;
       mongodb) answers=mongodb_answers ;;
     esac
+    if [[ "$s" == kafka && "$KAFKA_MODE" == cluster ]]; then
+      kafka_cluster_status_lines
+      continue
+    fi
     if pid=$(live_pid "$s"); then
       if "$answers" 2>/dev/null; then echo "$s: running (pid $pid), answering"; else echo "$s: running (pid $pid), NOT answering"; fi
     else
       echo "$s: not started by this script"
     fi
   done
+}
+
+kafka_cluster_status_lines() {
+  local i pid port
+  for ((i = 1; i <= KAFKA_CLUSTER_SIZE; i++)); do
+    port=$(cluster_broker_port "$i")
+    if pid=$(live_pid "kafka-$i"); then
+      if probe kafka "$HOST" "$port"; then echo "kafka-$i: broker $i on $HOST:$port running (pid $pid), answering"; else echo "kafka-$i: broker $i on $HOST:$port running (pid $pid), NOT answering"; fi
+    else
+      echo "kafka-$i: broker $i on $HOST:$port not started by this script"
+    fi
+  done
+  kafka_cluster_status | sed 's/^/kafka cluster: /' || true
 }
 
 cmd_logs() {
@@ -806,7 +968,7 @@ cmd_env() {
   cat <<EOF
 export TXOUTBOX_TEMPORAL_ADDRESS=$HOST:$TEMPORAL_PORT
 export TXOUTBOX_TEMPORAL_UI_URL=http://$HOST:$TEMPORAL_UI_PORT
-export TXOUTBOX_KAFKA_BROKERS=$HOST:$KAFKA_PORT
+export TXOUTBOX_KAFKA_BROKERS=$([[ "$KAFKA_MODE" == cluster ]] && cluster_brokers || echo "$HOST:$KAFKA_PORT")
 export TXOUTBOX_TEST_KAFKA_SASL_SSL_BROKERS=$HOST:$KAFKA_SASL_PORT
 export TXOUTBOX_TEST_KAFKA_CA_FILE=$(kafka_tls_dir)/ca.pem
 export TXOUTBOX_TEST_KAFKA_SCRAM_USER=$KAFKA_SCRAM_USER
@@ -828,7 +990,7 @@ main() {
     status) cmd_status ;;
     logs) cmd_logs "$@" ;;
     env) cmd_env ;;
-    *) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 }
 
