@@ -16,7 +16,7 @@ import { recordVerified } from './record-publication';
  */
 const KAFKAJS_FATAL = new Set(['KafkaJSSASLAuthenticationError', 'KafkaJSServerDoesNotSupportApiKey', 'KafkaJSNotImplemented', 'KafkaJSUnsupportedMagicByteInMessageSet', 'KafkaJSInvariantViolation']);
 
-function isFatal(e: Error): boolean {
+export function isFatal(e: Error): boolean {
   const { retriable, type } = e as { retriable?: unknown; type?: unknown };
   if (KAFKAJS_FATAL.has(e.name)) return true;
   // A broker's error code it calls non-retriable (MESSAGE_TOO_LARGE, TOPIC_AUTHORIZATION_FAILED, ...).

@@ -9,30 +9,11 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { createOutboxProducer } from '../../workers/kafka-producer';
 import { infraPid } from '../support/infra-control';
-import { testServers, uniqueName, waitFor } from '../support/servers';
+import { readPartition, unfaithful } from '../support/kafka-partition';
+import { testServers, uniqueName } from '../support/servers';
 
 const servers = testServers();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Reads a topic's one partition from the start up to its end offset: offset → message value. */
-async function readPartition(kafka: Kafka, topic: string): Promise<Map<string, string>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const [end] = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const high = BigInt(end?.high ?? '0');
-  const found = new Map<string, string>();
-  const consumer = kafka.consumer({ groupId: uniqueName('producer-reader'), maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void found.set(message.offset, String(message.value)) });
-  try {
-    await waitFor(() => BigInt(found.size) >= high, { timeoutMs: 60_000, what: `${high} records read back` });
-  } finally {
-    await consumer.disconnect();
-  }
-  return found;
-}
 
 describe('the outbox producer on the real broker', () => {
   it('every acknowledged send is in the topic at the offset it was acknowledged with, after a broker stall longer than the request timeout', async () => {
@@ -80,11 +61,8 @@ describe('the outbox producer on the real broker', () => {
     const topicHolds = await readPartition(kafka, topic);
 
     // Assert: nothing acknowledged is missing, and each acknowledgement names where its message is.
-    const present = new Set(topicHolds.values());
-    const missing = acknowledged.filter((a) => !present.has(a.value)).map((a) => a.value);
-    const misplaced = acknowledged.filter((a) => topicHolds.get(a.offset) !== a.value).map((a) => `${a.value}@${a.offset} holds ${topicHolds.get(a.offset) ?? 'nothing'}`);
     expect(stalledSends).toBeGreaterThan(0);
     expect(acknowledged.length).toBeGreaterThan(100);
-    expect({ missing, misplaced }).toEqual({ missing: [], misplaced: [] });
+    expect(unfaithful(acknowledged, topicHolds)).toEqual({ missing: [], misplaced: [] });
   }, 180_000);
 });
