@@ -39,7 +39,6 @@ INFRA="$REPO/scripts/infra"
 CACHE=${TXOUTBOX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/txoutbox}
 DATA=${TXOUTBOX_DATA:-$REPO/.data}
 HOST=127.0.0.1
-TEMPORAL_PORT=${TXOUTBOX_TEMPORAL_PORT:-7233}
 TEMPORAL_UI_PORT=${TXOUTBOX_TEMPORAL_UI_PORT:-8233}
 # The dev server is a local and test engine: its SQLite file in WAL mode without fsync per commit ran
 # the bare-Temporal benchmark 1.4-1.5x faster than the default pragmas (scripts/bench.ts --engines;
@@ -51,8 +50,17 @@ TEMPORAL_SQLITE_PRAGMAS=${TXOUTBOX_TEMPORAL_SQLITE_PRAGMAS-journal_mode=wal sync
 # its own databases (TXOUTBOX_TEMPORAL_DB, default temporal, and <that>_visibility), with several
 # history shards (TXOUTBOX_TEMPORAL_SHARDS, default 4); no Web UI (the UI server is only embedded in
 # the CLI's dev server).
+# It runs beside the dev server: its own pid file and log (temporal-server) and port (7333 unless
+# TXOUTBOX_TEMPORAL_PORT says otherwise; the dev server's is 7233).
 TEMPORAL_ENGINE=${TXOUTBOX_TEMPORAL:-dev}
 [[ "$TEMPORAL_ENGINE" == dev || "$TEMPORAL_ENGINE" == server ]] || { printf '[infra] error: TXOUTBOX_TEMPORAL must be dev or server, got %s\n' "$TEMPORAL_ENGINE" >&2; exit 2; }
+if [[ "$TEMPORAL_ENGINE" == server ]]; then
+  TEMPORAL_PROC=temporal-server
+  TEMPORAL_PORT=${TXOUTBOX_TEMPORAL_PORT:-7333}
+else
+  TEMPORAL_PROC=temporal
+  TEMPORAL_PORT=${TXOUTBOX_TEMPORAL_PORT:-7233}
+fi
 TEMPORAL_DB=${TXOUTBOX_TEMPORAL_DB:-temporal}
 TEMPORAL_SHARDS=${TXOUTBOX_TEMPORAL_SHARDS:-4}
 KAFKA_PORT=${TXOUTBOX_KAFKA_PORT:-9092}
@@ -204,7 +212,7 @@ temporal_ui_answers() { probe http "http://$HOST:$TEMPORAL_UI_PORT/"; }
 start_temporal() {
   local pid
   install_temporal # also when running: the health checks use the CLI
-  if pid=$(live_pid temporal); then
+  if pid=$(live_pid "$TEMPORAL_PROC"); then
     log "temporal: already running (pid $pid, started by this script)"
     return 0
   fi
@@ -222,14 +230,14 @@ start_temporal() {
   local sa pragma
   for pragma in $TEMPORAL_SQLITE_PRAGMAS; do args+=(--sqlite-pragma "$pragma"); done
   for sa in "${SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$sa=Keyword"); done
-  spawn temporal "$(temporal_bin)" "${args[@]}"
+  spawn "$TEMPORAL_PROC" "$(temporal_bin)" "${args[@]}"
   mark_started temporal
 }
 
 wait_temporal() {
   local pid
-  pid=$(live_pid temporal) || { log_tail temporal; die "temporal is not running (log: $LOGS/temporal.log)"; }
-  wait_until temporal "$pid" "gRPC $HOST:$TEMPORAL_PORT" temporal_answers
+  pid=$(live_pid "$TEMPORAL_PROC") || { log_tail "$TEMPORAL_PROC"; die "temporal is not running (log: $LOGS/$TEMPORAL_PROC.log)"; }
+  wait_until "$TEMPORAL_PROC" "$pid" "gRPC $HOST:$TEMPORAL_PORT" temporal_answers
   if [[ "$TEMPORAL_ENGINE" == server ]]; then
     prepare_temporal_server_namespace "$pid"
     return 0
@@ -368,7 +376,7 @@ start_temporal_server() {
   setup_temporal_server_schema
   local root="$DATA/temporal-server"
   write_temporal_server_config "$root"
-  spawn temporal "$(temporal_server_dir)/temporal-server" --root "$root" --config config --env development --allow-no-auth start
+  spawn "$TEMPORAL_PROC" "$(temporal_server_dir)/temporal-server" --root "$root" --config config --env development --allow-no-auth start
   mark_started temporal
 }
 
@@ -385,7 +393,7 @@ prepare_temporal_server_namespace() {
       die "temporal: could not create namespace default"
   fi
   # The frontend sees a new namespace once its namespace registry refreshes (every 10 s).
-  wait_until temporal "$pid" "namespace default" temporal_server_namespace_ready
+  wait_until "$TEMPORAL_PROC" "$pid" "namespace default" temporal_server_namespace_ready
   listed=$("$cli" operator search-attribute list --namespace default --address "$address" 2>&1) || die "temporal: could not list search attributes: $listed"
   for sa in "${SEARCH_ATTRIBUTES[@]}"; do
     grep -q "$sa" <<<"$listed" && continue
@@ -862,6 +870,8 @@ process_names() {
   local i
   if [[ "$1" == kafka && "$KAFKA_MODE" == cluster ]]; then
     for ((i = 1; i <= KAFKA_CLUSTER_SIZE; i++)); do echo "kafka-$i"; done
+  elif [[ "$1" == temporal ]]; then
+    echo "$TEMPORAL_PROC"
   else
     echo "$1"
   fi
@@ -927,7 +937,7 @@ cmd_status() {
       kafka_cluster_status_lines
       continue
     fi
-    if pid=$(live_pid "$s"); then
+    if pid=$(live_pid "$(process_names "$s")"); then
       if "$answers" 2>/dev/null; then echo "$s: running (pid $pid), answering"; else echo "$s: running (pid $pid), NOT answering"; fi
     else
       echo "$s: not started by this script"

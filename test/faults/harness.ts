@@ -24,7 +24,8 @@
  * It needs the servers scripts/infra.sh started (it stops and restarts them through that script).
  */
 import { rmSync, writeFileSync } from 'node:fs';
-import { infra, infraPid } from '../support/infra-control';
+import { CLUSTER_ENV, infra, infraPid, TEMPORAL_SERVER_ENV, useInfra, useKafkaCluster, type KafkaClusterHandle } from '../support/infra-control';
+import { testServers, waitFor } from '../support/servers';
 import { seeded } from '../support/seeded';
 import { DelayingTcpProxy, kafkaProxyAddresses } from '../support/tcp-proxy';
 import { Lane, type LaneSpec, type LaneVerdict } from './lane';
@@ -43,7 +44,32 @@ export const FAULT_KINDS = [
   'slow-broker',
   'topic-recreate',
 ] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+/**
+ * The faults of a three-broker cluster (issue 27), in place of the single broker's restart, freeze and
+ * slow proxy: the leader of a lane's partition killed (SIGKILL) and started again after another was
+ * elected; its followers frozen one after the other past replica.lag.time.max.ms, so the in-sync set
+ * shrinks and then writes with acks=all cannot be acknowledged for a while; every broker restarted in
+ * turn (SIGTERM, a controlled shutdown) under load. `kafka-outage` takes the whole cluster down.
+ */
+export const CLUSTER_FAULT_KINDS = [
+  'kill-relay',
+  'kill-worker',
+  'kill-worker-after-ack',
+  'kill-relay-after-ack',
+  'temporal-restart',
+  'store-restart',
+  'kafka-outage',
+  'topic-recreate',
+  'kafka-leader-kill',
+  'kafka-isr-shrink',
+  'kafka-rolling-restart',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number] | (typeof CLUSTER_FAULT_KINDS)[number];
+
+/** The kinds of fault a run on this Kafka can take. */
+export function faultKindsFor(kafka: 'single' | 'cluster'): readonly FaultKind[] {
+  return kafka === 'cluster' ? CLUSTER_FAULT_KINDS : FAULT_KINDS;
+}
 
 export interface HarnessOptions {
   seed: number;
@@ -53,7 +79,15 @@ export interface HarnessOptions {
   durationMs: number;
   /** How many faults to inject (each kind at least once when there are at least as many as kinds). */
   faults: number;
-  /** The kinds of fault to draw from. @default FAULT_KINDS */
+  /**
+   * The Kafka the lanes publish to: the scripts' single broker (reached through the harness's
+   * delaying proxy), or their three-broker cluster (TXOUTBOX_KAFKA=cluster, started when it does not
+   * run, and stopped after). @default 'single'
+   */
+  kafka?: 'single' | 'cluster';
+  /** The Temporal the processes use: the dev server, or the Temporal server on PostgreSQL (TXOUTBOX_TEMPORAL=server, started likewise). @default 'dev' */
+  temporal?: 'dev' | 'server';
+  /** The kinds of fault to draw from. @default faultKindsFor(kafka) */
   kinds?: readonly FaultKind[];
   /** Write transactions started per second, in each lane. @default 4 */
   ratePerSecond?: number;
@@ -97,17 +131,15 @@ export async function runFaultHarness(options: HarnessOptions): Promise<HarnessR
   const log = options.log ?? ((line: string) => process.stderr.write(`[faults] ${line}\n`));
   const random = seeded(options.seed);
   const stores = [...new Set(options.lanes.map((l) => l.store))];
-  for (const service of ['kafka', 'temporal', ...stores] as const) infraPid(service);
-
-  // The processes reach Kafka through a proxy the harness can make slow (the broker advertises its
-  // proxied listener at the proxy's address, so they keep using it).
-  const { listen, target } = kafkaProxyAddresses();
-  const proxy = new DelayingTcpProxy(listen, target);
-  await proxy.start();
+  for (const service of stores) infraPid(service);
+  const shape = await productionShape(options);
+  const { proxy, cluster } = shape;
   const lanes = options.lanes.map(
     (spec) =>
       new Lane(spec, {
-        processBrokers: `${listen.host}:${listen.port}`,
+        kafkaBrokers: shape.kafkaBrokers,
+        processBrokers: shape.processBrokers,
+        temporalAddress: shape.temporalAddress,
         processEnv: {
           // Shorter than every Kafka freeze (18-27 s); a slow broker's round trip (12 s) outlasts an
           // attempt (10 s) but not a request (15 s): acknowledgements arrive after their attempt ended.
@@ -118,7 +150,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<HarnessR
         log,
       }),
   );
-  log(`seed ${options.seed}; lanes ${lanes.map((l) => l.name).join(', ')}; processes reach Kafka through ${listen.host}:${listen.port}`);
+  log(`seed ${options.seed}; lanes ${lanes.map((l) => l.name).join(', ')}; processes reach Kafka through ${shape.processBrokers} (${options.kafka ?? 'single'}), Temporal at ${shape.temporalAddress} (${options.temporal ?? 'dev'})`);
   let load: { stop(): Promise<void> } | undefined;
   const stopIfAborted = (): void => {
     if (options.signal?.aborted) throw new Error('the fault harness was stopped before its end (the test timed out?)');
@@ -137,7 +169,7 @@ export async function runFaultHarness(options: HarnessOptions): Promise<HarnessR
       stopIfAborted();
       const started = Date.now();
       log(`${((started - t0) / 1000).toFixed(1)}s: ${step.kind}${step.lane ? ` (lane ${step.lane.name})` : ''}`);
-      await inject(step, { lanes, stores, proxy, options, random });
+      await inject(step, { lanes, stores, proxy, cluster, temporalEnv: shape.temporalEnv, options, random, log });
       done.push({ atMs: started - t0, kind: step.kind, tookMs: Date.now() - started });
       log(`${((Date.now() - t0) / 1000).toFixed(1)}s: ${step.kind} over after ${((Date.now() - started) / 1000).toFixed(0)} s`);
       // The operator after an incident: what it made stuck (its attempts spent while Kafka was away)
@@ -166,7 +198,54 @@ export async function runFaultHarness(options: HarnessOptions): Promise<HarnessR
     await Promise.all(lanes.map((lane) => lane.cleanup(true).catch(() => undefined)));
     throw err;
   } finally {
-    await proxy.stop();
+    await proxy?.stop();
+    await shape.release();
+  }
+}
+
+interface Shape {
+  kafkaBrokers: string[];
+  processBrokers: string;
+  temporalAddress: string;
+  /** What scripts/infra.sh needs to restart this Temporal. */
+  temporalEnv: Record<string, string>;
+  proxy: DelayingTcpProxy | undefined;
+  cluster: KafkaClusterHandle | undefined;
+  release(): Promise<void>;
+}
+
+/** The Kafka and Temporal a run uses, started when they are the cluster or the server and not running. */
+async function productionShape(options: HarnessOptions): Promise<Shape> {
+  const releases: Array<() => Promise<void>> = [];
+  const release = async (): Promise<void> => {
+    for (const each of releases.reverse()) await each().catch(() => undefined);
+  };
+  try {
+    let temporalAddress = testServers().temporalAddress;
+    let temporalEnv: Record<string, string> = {};
+    if (options.temporal === 'server') {
+      const server = await useInfra(['temporal'], TEMPORAL_SERVER_ENV);
+      releases.push(server.release);
+      temporalAddress = server.settings.TXOUTBOX_TEMPORAL_ADDRESS ?? temporalAddress;
+      temporalEnv = TEMPORAL_SERVER_ENV;
+    } else {
+      infraPid('temporal');
+    }
+    if (options.kafka === 'cluster') {
+      const cluster = await useKafkaCluster();
+      releases.push(cluster.release);
+      return { kafkaBrokers: cluster.brokers, processBrokers: cluster.brokers.join(','), temporalAddress, temporalEnv, proxy: undefined, cluster, release };
+    }
+    infraPid('kafka');
+    // The processes reach Kafka through a proxy the harness can make slow (the broker advertises its
+    // proxied listener at the proxy's address, so they keep using it).
+    const { listen, target } = kafkaProxyAddresses();
+    const proxy = new DelayingTcpProxy(listen, target);
+    await proxy.start();
+    return { kafkaBrokers: testServers().kafkaBrokers, processBrokers: `${listen.host}:${listen.port}`, temporalAddress, temporalEnv, proxy, cluster: undefined, release };
+  } catch (err) {
+    await release();
+    throw err;
   }
 }
 
@@ -187,7 +266,7 @@ interface Step {
 function planFaults(options: HarnessOptions, lanes: readonly Lane[], random: () => number): Step[] {
   const lanesFor = (kind: FaultKind): Lane[] =>
     kind === 'kill-worker-after-ack' ? lanes.filter((l) => !l.spec.fastPath) : kind === 'kill-relay-after-ack' ? lanes.filter((l) => l.spec.fastPath) : [...lanes];
-  const available = (options.kinds ?? FAULT_KINDS).filter((k) => lanesFor(k).length > 0);
+  const available = (options.kinds ?? faultKindsFor(options.kafka ?? 'single')).filter((k) => lanesFor(k).length > 0);
   const kinds: FaultKind[] = [];
   while (kinds.length < options.faults) {
     const round: FaultKind[] = [...available];
@@ -237,9 +316,26 @@ function runLoad(options: HarnessOptions, lanes: readonly Lane[], random: () => 
 
 async function inject(
   step: Step,
-  ctx: { lanes: readonly Lane[]; stores: readonly string[]; proxy: DelayingTcpProxy; options: HarnessOptions; random: () => number },
+  ctx: {
+    lanes: readonly Lane[];
+    stores: readonly string[];
+    proxy: DelayingTcpProxy | undefined;
+    cluster: KafkaClusterHandle | undefined;
+    temporalEnv: Record<string, string>;
+    options: HarnessOptions;
+    random: () => number;
+    log: (line: string) => void;
+  },
 ): Promise<void> {
   const { lane, pauseMs } = step;
+  const single = (): DelayingTcpProxy => {
+    if (ctx.proxy === undefined) throw new Error(`${step.kind} is a fault of the single broker; this run is on the cluster`);
+    return ctx.proxy;
+  };
+  const cluster = (): KafkaClusterHandle => {
+    if (ctx.cluster === undefined) throw new Error(`${step.kind} is a fault of the cluster; this run is on the single broker (kafka: 'cluster')`);
+    return ctx.cluster;
+  };
   switch (step.kind) {
     case 'kill-relay': {
       const [relay] = (lane as Lane).pickRelay(ctx.random);
@@ -262,10 +358,12 @@ async function inject(
       return;
     }
     case 'kafka-restart':
+      single();
       await restart('kafka', pauseMs);
       return;
     case 'kafka-hang': {
       // Longer than the processes' request timeout and a publish attempt.
+      single();
       const pid = infraPid('kafka');
       process.kill(pid, 'SIGSTOP');
       await sleep(HANG_MS + pauseMs);
@@ -274,13 +372,58 @@ async function inject(
     }
     case 'kafka-outage': {
       const [least, most] = ctx.options.outageMs ?? [120_000, 300_000];
-      await restart('kafka', least + Math.round(ctx.random() * (most - least)));
+      await restart('kafka', least + Math.round(ctx.random() * (most - least)), ctx.cluster === undefined ? {} : CLUSTER_ENV);
       return;
     }
-    case 'slow-broker':
-      ctx.proxy.delayMs = SLOW_BROKER_DELAY_MS;
+    case 'slow-broker': {
+      const proxy = single();
+      proxy.delayMs = SLOW_BROKER_DELAY_MS;
       await sleep(ctx.options.slowBrokerMs ?? 60_000);
-      ctx.proxy.delayMs = 0;
+      proxy.delayMs = 0;
+      return;
+    }
+    case 'kafka-leader-kill': {
+      // The leader of a partition of a lane's topic: killed, kept down past the controller's session
+      // timeout (9 s, so another is elected), then started again and back in sync.
+      const target = ctx.lanes[Math.floor(ctx.random() * ctx.lanes.length)] as Lane;
+      const { leader } = await partitionOf(target, ctx.random);
+      cluster().kill9(leader);
+      ctx.log(`broker ${leader} (leader of a partition of ${target.topic}) killed`);
+      await sleep(12_000 + pauseMs);
+      await cluster().start(leader);
+      await inSync(ctx.lanes);
+      return;
+    }
+    case 'kafka-isr-shrink': {
+      // One follower frozen past replica.lag.time.max.ms (10 s): the in-sync set shrinks to two, the
+      // minimum. Then the other too: acks=all writes of that leader cannot be acknowledged (with two
+      // of three voters frozen the controller quorum is lost as well, so the set cannot shrink below
+      // two: producers see timeouts rather than NOT_ENOUGH_REPLICAS; see the cluster producer test).
+      const target = ctx.lanes[Math.floor(ctx.random() * ctx.lanes.length)] as Lane;
+      const { leader, replicas } = await partitionOf(target, ctx.random);
+      const followers = replicas.filter((r) => r !== leader);
+      const frozen: number[] = [];
+      try {
+        for (const [i, follower] of followers.entries()) {
+          cluster().freeze(follower);
+          frozen.push(follower);
+          ctx.log(`broker ${follower} (follower of leader ${leader}) frozen`);
+          await sleep(i === 0 ? 15_000 : 10_000 + pauseMs);
+        }
+      } finally {
+        for (const follower of frozen.reverse()) cluster().thaw(follower);
+      }
+      await inSync(ctx.lanes);
+      return;
+    }
+    case 'kafka-rolling-restart':
+      // As an operator upgrades: one broker at a time, each back in sync before the next goes.
+      for (const nodeId of [1, 2, 3]) {
+        await cluster().stop(nodeId);
+        await sleep(pauseMs / 2);
+        await cluster().start(nodeId);
+        await inSync(ctx.lanes);
+      }
       return;
     case 'topic-recreate':
       for (const each of ctx.lanes) await each.recreateTopic();
@@ -288,7 +431,7 @@ async function inject(
       for (const each of ctx.lanes) await each.retryStuck(/does not exist/);
       return;
     case 'temporal-restart':
-      await restart('temporal', pauseMs);
+      await restart('temporal', pauseMs, ctx.temporalEnv);
       return;
     case 'store-restart':
       await Promise.all(ctx.stores.map((store) => restart(store, pauseMs)));
@@ -297,10 +440,30 @@ async function inject(
 }
 
 /** Stops a server scripts/infra.sh started, keeps it down `downMs`, and starts it again. */
-async function restart(service: string, downMs: number): Promise<void> {
-  await infra('down', service);
+async function restart(service: string, downMs: number, env: Record<string, string> = {}): Promise<void> {
+  await infra('down', service, env);
   await sleep(downMs);
-  await infra('up', service);
+  await infra('up', service, env);
+}
+
+/** A partition of the lane's topic, chosen by `random`, with a leader. */
+async function partitionOf(lane: Lane, random: () => number): Promise<{ leader: number; replicas: number[] }> {
+  const partitions = await waitFor(async () => {
+    const all = await lane.partitions();
+    return all.length > 0 && all.every((p) => p.leader >= 0) ? all : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 1_000, what: `the partitions of ${lane.topic} with leaders` });
+  const chosen = partitions[Math.floor(random() * partitions.length)] as (typeof partitions)[number];
+  return { leader: chosen.leader, replicas: chosen.replicas };
+}
+
+/** Every partition of every lane's topic has all its replicas in sync again. */
+async function inSync(lanes: readonly Lane[]): Promise<void> {
+  await waitFor(async () => {
+    for (const lane of lanes) {
+      if (!(await lane.partitions()).every((p) => p.leader >= 0 && p.isr.length === p.replicas.length)) return false;
+    }
+    return true;
+  }, { timeoutMs: 180_000, intervalMs: 1_000, what: 'every partition of the lanes back in sync' });
 }
 
 /** Arms the process's trigger: its next send Kafka acknowledges kills it before anything is recorded. */

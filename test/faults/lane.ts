@@ -15,7 +15,7 @@ import { eventWorkflowId } from '../../workers/start-event-workflow';
 import { retryUpdate } from '../../workflows/signals';
 import { KafkaCollector } from '../support/kafka-collector';
 import { pipelineStore, type PipelineStore, type StoreKind } from '../support/pipeline-store';
-import { testServers, uniqueName, waitFor } from '../support/servers';
+import { uniqueName, waitFor } from '../support/servers';
 import { check, type CheckerCounts } from './checker';
 import { ManagedProcess } from './managed-process';
 
@@ -39,8 +39,12 @@ export function laneName(spec: LaneSpec): string {
 
 /** What every lane shares: the settings of its processes. */
 export interface LaneSettings {
-  /** Where the relay and worker processes reach Kafka (the harness's delaying proxy). */
+  /** Where the harness reaches Kafka (its recorder, inbox consumer and admin). */
+  kafkaBrokers: string[];
+  /** Where the relay and worker processes reach Kafka (the harness's delaying proxy, or the cluster). */
   processBrokers: string;
+  /** The Temporal frontend of the processes and of the harness's operator (the dev server, or the Temporal server). */
+  temporalAddress: string;
   /** Extra TXOUTBOX_* settings of the relays and workers (publish timeout, sequencer buffer, ...). */
   processEnv: Record<string, string>;
   log: (line: string) => void;
@@ -89,7 +93,6 @@ export class Lane {
     this.db = pipelineStore(spec.store);
     this.logDir = join(DATA, 'logs', this.topic);
     mkdirSync(this.logDir, { recursive: true });
-    const servers = testServers();
     const registry = createEventRegistry([
       defineEventType({ type: 'faults.Deposited', schemaVersion: 1, aggregateType: 'account', topic: this.topic, schema: z.object({ account: z.string(), n: z.number().int() }) }),
       defineEventType({
@@ -102,13 +105,13 @@ export class Lane {
       }),
     ]);
     this.outbox = createOutbox({ store: this.db.store, registry, source: 'txoutbox-faults' });
-    this.kafka = new Kafka({ clientId: 'txoutbox-faults', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING, retry: { retries: 20, maxRetryTime: 5_000 } });
+    this.kafka = new Kafka({ clientId: 'txoutbox-faults', brokers: settings.kafkaBrokers, logLevel: logLevel.NOTHING, retry: { retries: 20, maxRetryTime: 5_000 } });
     this.recorder = new KafkaCollector(this.kafka, this.topic);
     const preload = `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, 'kill-after-ack.js')}`.trim();
     const env = {
       ...this.db.env,
       TXOUTBOX_TASK_QUEUE: this.taskQueue,
-      TXOUTBOX_TEMPORAL_ADDRESS: servers.temporalAddress,
+      TXOUTBOX_TEMPORAL_ADDRESS: settings.temporalAddress,
       TXOUTBOX_KAFKA_BROKERS: settings.processBrokers,
       TXOUTBOX_LOG_LEVEL: 'info',
       TXOUTBOX_HEALTH_PORT: '0',
@@ -224,7 +227,7 @@ export class Lane {
     );
     const stuck = listed.filter((e) => lastError.test(e.lastError ?? ''));
     if (stuck.length === 0) return;
-    const connection = await Connection.connect({ address: testServers().temporalAddress });
+    const connection = await Connection.connect({ address: this.settings.temporalAddress });
     let retried = 0;
     let unanswered = 0;
     try {
@@ -323,7 +326,7 @@ export class Lane {
     await Promise.all([...this.relays.map((r) => r.stop()), this.worker.stop()]);
     await this.inbox?.shutdown();
     await this.recorder.stop();
-    const connection = await Connection.connect({ address: testServers().temporalAddress });
+    const connection = await Connection.connect({ address: this.settings.temporalAddress });
     const client = new Client({ connection });
     for await (const wf of client.workflow.list({ query: `TaskQueue = '${this.taskQueue}' AND ExecutionStatus = 'Running'` })) {
       await client.workflow.getHandle(wf.workflowId, wf.runId).terminate('fault harness finished').catch(() => undefined);
@@ -339,6 +342,18 @@ export class Lane {
     await admin.connect();
     await admin.deleteTopics({ topics: [this.topic] }).catch(() => undefined);
     await admin.disconnect();
+  }
+
+  /** Its topic's partitions: leader and in-sync replicas of each (the cluster faults aim at them). */
+  async partitions(): Promise<Array<{ partition: number; leader: number; replicas: number[]; isr: number[] }>> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [this.topic] });
+      return (topics[0]?.partitions ?? []).map((p) => ({ partition: p.partitionId, leader: p.leader, replicas: p.replicas, isr: p.isr }));
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   /** A relay of this lane: one of them, chosen by `random` (no draw with one relay, so a seed replays as before). */

@@ -89,4 +89,73 @@ describe('the outbox producer on a three-broker cluster', () => {
     expect(unfaithful(acknowledged, topicHolds)).toEqual({ missing: [], misplaced: [] });
     expect(failures.filter(isFatal).map((e) => `${e.name}: ${e.message}`)).toEqual([]);
   }, 240_000);
+
+  it('a write refused for want of in-sync replicas (NOT_ENOUGH_REPLICAS) is retried, never taken for fatal, and passes once the replica is back', async () => {
+    // Arrange: a topic that needs all three replicas in sync (min.insync.replicas=3), so that losing
+    // one follower makes the leader refuse writes: with every broker also a controller voter, the
+    // in-sync set of the cluster's own topics cannot fall below two while the quorum stands.
+    const { brokers, kill9, start } = cluster as KafkaClusterHandle;
+    const kafka = new Kafka({ clientId: 'test-isr', brokers, logLevel: logLevel.NOTHING, requestTimeout: 5_000 });
+    const admin = kafka.admin();
+    await admin.connect();
+    const topic = uniqueName('producer-isr');
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '3' }] }], waitForLeaders: true });
+    const partition = async (): Promise<{ leader: number; replicas: number[]; isr: number[] }> => {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const [p] = topics[0]?.partitions ?? [];
+      return { leader: p?.leader ?? -1, replicas: p?.replicas ?? [], isr: p?.isr ?? [] };
+    };
+    await waitFor(async () => (await partition()).isr.length === 3, { timeoutMs: 60_000, what: `${topic} with 3 in-sync replicas` });
+    const { leader, replicas } = await partition();
+    const follower = replicas.find((r) => r !== leader) as number;
+    const producer = createOutboxProducer(kafka);
+    await producer.connect();
+    const acknowledged: Array<{ value: string; offset: string; at: number }> = [];
+    const failures: Error[] = [];
+    let next = 0;
+    let sending = true;
+
+    // Act: five senders; a follower killed, the in-sync set shrinks, the follower started again.
+    const senders = Array.from({ length: 5 }, async () => {
+      while (sending) {
+        const value = `m${next++}`;
+        try {
+          const [meta] = await producer.send({ topic, acks: -1, messages: [{ key: value, value }] });
+          acknowledged.push({ value, offset: meta?.baseOffset ?? meta?.offset ?? '-1', at: Date.now() });
+        } catch (err) {
+          failures.push(err as Error);
+          await sleep(200);
+        }
+      }
+    });
+    await sleep(2_000);
+    kill9(follower);
+    await waitFor(async () => (await partition()).isr.length === 2, { timeoutMs: 60_000, intervalMs: 500, what: `broker ${follower} out of the in-sync set` });
+    await waitFor(() => failures.some((e) => refusal(e) === 'NOT_ENOUGH_REPLICAS'), { timeoutMs: 30_000, what: 'a send refused with NOT_ENOUGH_REPLICAS' }).catch(() => undefined);
+    await start(follower);
+    await waitFor(async () => (await partition()).isr.length === 3, { timeoutMs: 90_000, intervalMs: 500, what: `broker ${follower} back in sync` });
+    const backAt = Date.now();
+    await sleep(3_000);
+    sending = false;
+    await Promise.all(senders);
+    await producer.disconnect();
+    await admin.disconnect();
+    const topicHolds = await readPartition(kafka, topic);
+
+    // Assert: writes were refused for want of replicas, none of those refusals is fatal to the
+    // outbox, writes passed again once the follower was back, and every acknowledgement holds.
+    expect(failures.map(refusal)).toContain('NOT_ENOUGH_REPLICAS');
+    expect(failures.filter(isFatal).map((e) => `${e.name}: ${e.message}`)).toEqual([]);
+    expect(acknowledged.filter((a) => a.at > backAt).length).toBeGreaterThan(0);
+    expect(unfaithful(acknowledged, topicHolds)).toEqual({ missing: [], misplaced: [] });
+  }, 240_000);
 });
+
+/** The broker's error code behind a failed send (kafkajs wraps it in its retry errors), if any. */
+function refusal(err: unknown): string | undefined {
+  for (let current: unknown = err, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    const { type } = current as { type?: unknown };
+    if (typeof type === 'string') return type;
+  }
+  return undefined;
+}

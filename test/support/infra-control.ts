@@ -11,7 +11,7 @@ const REPO = join(__dirname, '..', '..');
 const DATA = process.env.TXOUTBOX_DATA ?? join(REPO, '.data');
 
 /** A server scripts/infra.sh runs: one of its services, or one broker of its Kafka cluster. */
-export type InfraProcess = 'kafka' | 'temporal' | 'postgres' | 'mongodb' | `kafka-${number}`;
+export type InfraProcess = 'kafka' | 'temporal' | 'temporal-server' | 'postgres' | 'mongodb' | `kafka-${number}`;
 
 /** The pid of a server scripts/infra.sh started; throws when it did not start it. */
 export function infraPid(service: InfraProcess): number {
@@ -75,20 +75,28 @@ export interface KafkaClusterHandle {
 }
 
 export const CLUSTER_ENV = { TXOUTBOX_KAFKA: 'cluster' } as const;
+export const TEMPORAL_SERVER_ENV = { TXOUTBOX_TEMPORAL: 'server' } as const;
 
-/** Starts the cluster (or reuses the one the scripts run) and says how to reach and hurt it. */
-export async function useKafkaCluster(): Promise<KafkaClusterHandle> {
-  const dir = mkdtempSync(join(tmpdir(), 'txoutbox-cluster-'));
+/**
+ * Brings `services` up with scripts/infra.sh under `env` (reusing what runs): the settings it
+ * prints, and a release that stops only what this call started.
+ */
+export async function useInfra(services: readonly string[], env: Record<string, string>): Promise<{ settings: Record<string, string>; release(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'txoutbox-infra-'));
   const startedFile = join(dir, 'started');
-  let started: string[];
-  let brokers: string[];
   try {
-    const printed = await infra('up', ['kafka', '--started-file', startedFile], CLUSTER_ENV);
-    brokers = (parseInfraEnv(printed).TXOUTBOX_KAFKA_BROKERS ?? '').split(',').filter(Boolean);
-    started = readFileSync(startedFile, 'utf8').split('\n').filter(Boolean);
+    const settings = parseInfraEnv(await infra('up', [...services, '--started-file', startedFile], env));
+    const started = readFileSync(startedFile, 'utf8').split('\n').filter(Boolean);
+    return { settings, release: async () => void (started.length > 0 ? await infra('down', started, env) : undefined) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Starts the cluster (or reuses the one the scripts run) and says how to reach and hurt it. */
+export async function useKafkaCluster(): Promise<KafkaClusterHandle> {
+  const { settings, release } = await useInfra(['kafka'], CLUSTER_ENV);
+  const brokers = (settings.TXOUTBOX_KAFKA_BROKERS ?? '').split(',').filter(Boolean);
   if (brokers.length !== 3) throw new Error(`scripts/infra.sh printed ${brokers.length} cluster brokers, expected 3`);
   const broker = (nodeId: number): `kafka-${number}` => `kafka-${nodeId}`;
   return {
@@ -99,8 +107,6 @@ export async function useKafkaCluster(): Promise<KafkaClusterHandle> {
     thaw: (nodeId) => process.kill(infraPid(broker(nodeId)), 'SIGCONT'),
     start: async (nodeId) => void (await infra('up', broker(nodeId), CLUSTER_ENV)),
     stop: async (nodeId) => void (await infra('down', broker(nodeId), CLUSTER_ENV)),
-    release: async () => {
-      if (started.length > 0) await infra('down', started, CLUSTER_ENV);
-    },
+    release,
   };
 }
