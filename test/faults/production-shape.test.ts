@@ -8,24 +8,18 @@
  * the store and the Temporal server. The checker as in faults.test.ts. The soak is
  * `npm run faults -- --kafka cluster --temporal server`.
  */
-import { runFaultHarness, type FaultKind, type HarnessResult, type LaneSpec } from './harness';
+import type { FaultKind, LaneSpec } from './harness';
+import { expectLaneHeld, faultSeed, laneTitle, useHarnessRun } from './suite';
 
-const seed = Number(process.env.TXOUTBOX_FAULT_SEED ?? Date.now() % 100_000);
 const kinds: FaultKind[] = ['kafka-leader-kill', 'kafka-isr-shrink', 'kafka-rolling-restart', 'temporal-restart', 'store-restart'];
 const lanes: LaneSpec[] = [
   { store: 'postgres', fastPath: false, relays: 1 },
   { store: 'postgres', fastPath: true, relays: 1 },
 ];
 
-describe(`fault harness on a Kafka cluster and the Temporal server (CI size, seed ${seed})`, () => {
-  let result: HarnessResult;
-  const stop = new AbortController();
-  let running: Promise<unknown> = Promise.resolve();
-
-  beforeAll(async () => {
-    const run = runFaultHarness({
-      signal: stop.signal,
-      seed,
+describe(`fault harness on a Kafka cluster and the Temporal server (CI size, seed ${faultSeed})`, () => {
+  const result = useHarnessRun(
+    {
       lanes,
       kafka: 'cluster',
       temporal: 'server',
@@ -35,36 +29,15 @@ describe(`fault harness on a Kafka cluster and the Temporal server (CI size, see
       ratePerSecond: 2,
       hotKeyShare: 0.3,
       drainTimeoutMs: 360_000,
-      log: (line) => process.stderr.write(`[faults] ${line}\n`),
-    });
-    running = run.catch(() => undefined);
-    result = await run;
-  }, 1_200_000);
-
-  afterAll(async () => {
-    stop.abort();
-    await running;
-  }, 600_000);
+    },
+    1_200_000,
+  );
 
   it('injected each fault of the production shape once', () => {
-    expect(result.faults.map((f) => f.kind).sort()).toEqual([...kinds].sort());
+    expect(result().faults.map((f) => f.kind).sort()).toEqual([...kinds].sort());
   });
 
-  it.each(lanes.map((lane) => [lane.fastPath ? 'fast path' : 'default mode', lane] as const))('postgres, %s: loses nothing, invents nothing, keeps per-key order, applies each event once', (_name, spec) => {
-    const verdict = result.lanes.find((v) => v.lane === `postgres/${spec.fastPath ? 'fast-path' : 'default'}`);
-    expect(verdict).toBeDefined();
-    if (verdict === undefined) return;
-    expect(verdict.committed).toBeGreaterThan(100);
-    expect({
-      lost: verdict.lost,
-      invented: verdict.invented,
-      abortedLeaked: verdict.abortedLeaked,
-      missingInStore: verdict.missingInStore,
-      orderViolations: verdict.orderViolations,
-      unresolved: verdict.unresolved,
-      inboxWrong: verdict.inboxWrong,
-    }).toEqual({ lost: 0, invented: 0, abortedLeaked: 0, missingInStore: 0, orderViolations: 0, unresolved: 0, inboxWrong: 0 });
-    expect(verdict.inboxApplied).toBe(verdict.committed - verdict.stuck - verdict.lostWithTopic);
-    expect(verdict.ok).toBe(true);
+  it.each(lanes.map((lane) => [laneTitle(lane), lane] as const))('%s: loses nothing, invents nothing, keeps per-key order, applies each event once', (_name, spec) => {
+    expectLaneHeld(result(), spec);
   });
 });

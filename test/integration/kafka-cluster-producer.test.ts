@@ -29,40 +29,15 @@ describe('the outbox producer on a three-broker cluster', () => {
   it('every acknowledged send is in the topic at the offset it was acknowledged with, while the partition leader is killed and another is elected', async () => {
     // Arrange: one partition with three in-sync replicas; 20 senders with acks from all of them.
     const { brokers, kill9, start } = cluster as KafkaClusterHandle;
-    const kafka = new Kafka({ clientId: 'test-election', brokers, logLevel: logLevel.NOTHING, requestTimeout: 5_000 });
-    const admin = kafka.admin();
-    await admin.connect();
-    const topic = uniqueName('producer-election');
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3 }], waitForLeaders: true });
-    const partition = async (): Promise<{ leader: number; isr: number[] }> => {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-      const [p] = topics[0]?.partitions ?? [];
-      return { leader: p?.leader ?? -1, isr: p?.isr ?? [] };
-    };
-    await waitFor(async () => (await partition()).isr.length === 3, { timeoutMs: 60_000, what: `${topic} with 3 in-sync replicas` });
+    const { kafka, admin, topic, partition } = await openTopic(brokers, 'producer-election');
     const { leader: oldLeader } = await partition();
     const producer = createOutboxProducer(kafka);
     await producer.connect();
-    const acknowledged: Array<{ value: string; offset: string; at: number }> = [];
-    const failures: Error[] = [];
-    let next = 0;
-    let sending = true;
 
     // Act: senders run throughout; the leader is killed at the 3rd second and started again at the
     // 20th (the controller fences it after its session timeout, 9 s, and elects another).
-    const senders = Array.from({ length: 20 }, async () => {
-      while (sending) {
-        const value = `m${next++}`;
-        try {
-          const [meta] = await producer.send({ topic, acks: -1, messages: [{ key: value, value }] });
-          acknowledged.push({ value, offset: meta?.baseOffset ?? meta?.offset ?? '-1', at: Date.now() });
-        } catch (err) {
-          // A failed send promises nothing: the outbox retries it as a new attempt.
-          failures.push(err as Error);
-          await sleep(200);
-        }
-      }
-    });
+    // A failed send promises nothing: the outbox retries it as a new attempt.
+    const senders = startSenders(producer, topic, 20);
     await sleep(3_000);
     const killedAt = Date.now();
     kill9(oldLeader);
@@ -74,8 +49,7 @@ describe('the outbox producer on a three-broker cluster', () => {
     await start(oldLeader);
     await waitFor(async () => (await partition()).isr.length === 3, { timeoutMs: 90_000, intervalMs: 500, what: `broker ${oldLeader} back in sync` });
     await sleep(3_000);
-    sending = false;
-    await Promise.all(senders);
+    const { acknowledged, failures } = await senders.stop();
     await producer.disconnect();
     await admin.disconnect();
     const topicHolds = await readPartition(kafka, topic);
@@ -95,49 +69,23 @@ describe('the outbox producer on a three-broker cluster', () => {
     // one follower makes the leader refuse writes: with every broker also a controller voter, the
     // in-sync set of the cluster's own topics cannot fall below two while the quorum stands.
     const { brokers, kill9, start } = cluster as KafkaClusterHandle;
-    const kafka = new Kafka({ clientId: 'test-isr', brokers, logLevel: logLevel.NOTHING, requestTimeout: 5_000 });
-    const admin = kafka.admin();
-    await admin.connect();
-    const topic = uniqueName('producer-isr');
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '3' }] }], waitForLeaders: true });
-    const partition = async (): Promise<{ leader: number; replicas: number[]; isr: number[] }> => {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-      const [p] = topics[0]?.partitions ?? [];
-      return { leader: p?.leader ?? -1, replicas: p?.replicas ?? [], isr: p?.isr ?? [] };
-    };
-    await waitFor(async () => (await partition()).isr.length === 3, { timeoutMs: 60_000, what: `${topic} with 3 in-sync replicas` });
+    const { kafka, admin, topic, partition } = await openTopic(brokers, 'producer-isr', [{ name: 'min.insync.replicas', value: '3' }]);
     const { leader, replicas } = await partition();
     const follower = replicas.find((r) => r !== leader) as number;
     const producer = createOutboxProducer(kafka);
     await producer.connect();
-    const acknowledged: Array<{ value: string; offset: string; at: number }> = [];
-    const failures: Error[] = [];
-    let next = 0;
-    let sending = true;
 
     // Act: five senders; a follower killed, the in-sync set shrinks, the follower started again.
-    const senders = Array.from({ length: 5 }, async () => {
-      while (sending) {
-        const value = `m${next++}`;
-        try {
-          const [meta] = await producer.send({ topic, acks: -1, messages: [{ key: value, value }] });
-          acknowledged.push({ value, offset: meta?.baseOffset ?? meta?.offset ?? '-1', at: Date.now() });
-        } catch (err) {
-          failures.push(err as Error);
-          await sleep(200);
-        }
-      }
-    });
+    const senders = startSenders(producer, topic, 5);
     await sleep(2_000);
     kill9(follower);
     await waitFor(async () => (await partition()).isr.length === 2, { timeoutMs: 60_000, intervalMs: 500, what: `broker ${follower} out of the in-sync set` });
-    await waitFor(() => failures.some((e) => refusal(e) === 'NOT_ENOUGH_REPLICAS'), { timeoutMs: 30_000, what: 'a send refused with NOT_ENOUGH_REPLICAS' }).catch(() => undefined);
+    await waitFor(() => senders.failures.some((e) => refusal(e) === 'NOT_ENOUGH_REPLICAS'), { timeoutMs: 30_000, what: 'a send refused with NOT_ENOUGH_REPLICAS' }).catch(() => undefined);
     await start(follower);
     await waitFor(async () => (await partition()).isr.length === 3, { timeoutMs: 90_000, intervalMs: 500, what: `broker ${follower} back in sync` });
     const backAt = Date.now();
     await sleep(3_000);
-    sending = false;
-    await Promise.all(senders);
+    const { acknowledged, failures } = await senders.stop();
     await producer.disconnect();
     await admin.disconnect();
     const topicHolds = await readPartition(kafka, topic);
@@ -150,6 +98,52 @@ describe('the outbox producer on a three-broker cluster', () => {
     expect(unfaithful(acknowledged, topicHolds)).toEqual({ missing: [], misplaced: [] });
   }, 240_000);
 });
+
+type Acknowledged = { value: string; offset: string; at: number };
+
+/** A topic of one partition on three replicas, with its own client and admin, once all three are in sync. */
+async function openTopic(brokers: string[], name: string, configEntries: Array<{ name: string; value: string }> = []) {
+  const kafka = new Kafka({ clientId: `test-${name}`, brokers, logLevel: logLevel.NOTHING, requestTimeout: 5_000 });
+  const admin = kafka.admin();
+  await admin.connect();
+  const topic = uniqueName(name);
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries }], waitForLeaders: true });
+  const partition = async (): Promise<{ leader: number; replicas: number[]; isr: number[] }> => {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    const [p] = topics[0]?.partitions ?? [];
+    return { leader: p?.leader ?? -1, replicas: p?.replicas ?? [], isr: p?.isr ?? [] };
+  };
+  await waitFor(async () => (await partition()).isr.length === 3, { timeoutMs: 60_000, what: `${topic} with 3 in-sync replicas` });
+  return { kafka, admin, topic, partition };
+}
+
+/** `count` senders, each sending one message at a time with acks from all in-sync replicas until stopped. */
+function startSenders(producer: ReturnType<typeof createOutboxProducer>, topic: string, count: number) {
+  const acknowledged: Acknowledged[] = [];
+  const failures: Error[] = [];
+  let next = 0;
+  let sending = true;
+  const running = Array.from({ length: count }, async () => {
+    while (sending) {
+      const value = `m${next++}`;
+      try {
+        const [meta] = await producer.send({ topic, acks: -1, messages: [{ key: value, value }] });
+        acknowledged.push({ value, offset: meta?.baseOffset ?? meta?.offset ?? '-1', at: Date.now() });
+      } catch (err) {
+        failures.push(err as Error);
+        await sleep(200);
+      }
+    }
+  });
+  return {
+    failures,
+    stop: async (): Promise<{ acknowledged: Acknowledged[]; failures: Error[] }> => {
+      sending = false;
+      await Promise.all(running);
+      return { acknowledged, failures };
+    },
+  };
+}
 
 /** The broker's error code behind a failed send (kafkajs wraps it in its retry errors), if any. */
 function refusal(err: unknown): string | undefined {
