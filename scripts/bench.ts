@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events N]
+ *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events N] [--kafka-cluster host:port,...]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
@@ -21,6 +21,9 @@
  *   --only relays                    the fast path draining a backlog with 1, 2 and 4 partitioned relays (issue 17), and 1 again
  *   --only fast                      the fast path rows alone (both stores, or --stores) next to the
  *                                    polling relay (writes in one transaction per event, and autocommitted), end to end and draining
+ *   ... on the Kafka cluster         --kafka-cluster BROKERS: the default mode and the fast path (PostgreSQL store) on the
+ *                                    single broker and on that cluster (replication factor 3, min.insync.replicas=2,
+ *                                    `TXOUTBOX_KAFKA=cluster bash scripts/infra.sh env` prints it), alternating, in this run
  *   step: ...                        one tuning change each (TUNING below), as fast as possible (not with --quick)
  *   default mode again               the first txoutbox row repeated last: how much the shared server drifted
  * The txoutbox rows (default mode, half rate, fast path, backlog) run on each store, MongoDB first (the
@@ -74,6 +77,7 @@ const { values } = parseArgs({
     stores: { type: 'string', default: 'postgres,mongodb' },
     logs: { type: 'string', default: '' },
     'fast-events': { type: 'string', default: '' },
+    'kafka-cluster': { type: 'string', default: '' },
   },
 });
 const N = Number(values.events);
@@ -138,8 +142,9 @@ function payload(i: number): { orderId: string; line: number; sku: string; price
   return { orderId: `order-${i % K}`, line: i, sku: `sku-${i % 97}`, priceCents: 1000 + (i % 5000) };
 }
 
-async function createTopic(topic: string): Promise<void> {
-  const admin = kafka.admin();
+/** A topic of 6 partitions, with the brokers' default replication (3 on the scripts' cluster). */
+async function createTopic(topic: string, brokers = servers.brokers): Promise<void> {
+  const admin = (brokers === servers.brokers ? kafka : new Kafka({ clientId: 'txoutbox-bench', brokers, logLevel: logLevel.NOTHING })).admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
   await admin.disconnect();
@@ -442,8 +447,8 @@ function backlogFor(store: StoreKind): number {
  * of its own on the servers the scripts started, an outbox writing to it, and the relay's and the
  * worker's settings for them.
  */
-async function benchOutbox(kind: StoreKind, name: string) {
-  await createTopic(name);
+async function benchOutbox(kind: StoreKind, name: string, brokers = servers.brokers) {
+  await createTopic(name, brokers);
   const db = pipelineStore(kind);
   await db.setup();
   const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic: name, schema })]);
@@ -457,7 +462,8 @@ async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row>
   const name = variantSpec.name;
   const kind = variantSpec.store ?? StoreKind.mongodb;
   const variant = `${rate === null ? 'max' : 'paced'}_${variantSpec.id}_${kind}`;
-  const { topic, db, outbox, env: outboxEnv } = await benchOutbox(kind, `bench-tx-${stamp}-${variant}`);
+  const brokers = variantSpec.env?.TXOUTBOX_KAFKA_BROKERS?.split(',') ?? servers.brokers;
+  const { topic, db, outbox, env: outboxEnv } = await benchOutbox(kind, `bench-tx-${stamp}-${variant}`, brokers);
   const env = {
     ...outboxEnv,
     ...variantSpec.env,
@@ -705,6 +711,26 @@ async function fastPathRows(store: StoreKind): Promise<Row[]> {
   return rows;
 }
 
+/**
+ * --kafka-cluster BROKERS: the default mode and the fast path on PostgreSQL, each on the single broker
+ * and then on the cluster, so each pair ran minutes apart on the same servers.
+ */
+async function clusterRows(cluster: string): Promise<Row[]> {
+  const rows: Row[] = [];
+  const modes: Variant[] = [
+    { id: 'default', name: `txoutbox default mode, ${N} events written as fast as possible (8 writers)`, store: StoreKind.postgres },
+    { id: 'fast', name: `txoutbox fast path, ${FAST_N} events written as fast as possible (8 writers)`, fastPath: true, store: StoreKind.postgres, events: FAST_N },
+  ];
+  for (const mode of modes) {
+    for (const [where, brokers] of [['the single broker', servers.brokers.join(',')], ['the three-broker cluster', cluster]] as const) {
+      const spec: Variant = { ...mode, id: `${mode.id}_${brokers === cluster ? 'cluster' : 'single'}`, name: `${mode.name}, on ${where}`, env: { TXOUTBOX_KAFKA_BROKERS: brokers } };
+      log(spec.name);
+      rows.push(await txoutbox(spec, null));
+    }
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const pool = new Pool({ connectionString: servers.pg, max: 20 });
@@ -763,6 +789,7 @@ async function main(): Promise<void> {
     await pool.end();
     return;
   }
+  if (values['kafka-cluster'] !== '') rows.push(...(await clusterRows(values['kafka-cluster'])));
   if (only.has('relays')) rows.push(...(await partitionedDrains()));
   if (only.has('steps')) {
     // The PostgreSQL default mode as the baseline, then the chosen steps, then the baseline again.
