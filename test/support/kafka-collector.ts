@@ -69,17 +69,22 @@ export class KafkaCollector {
     });
   }
 
-  /** A consumer kafkajs gave up on: disconnected, and a new one started in its place until it runs. */
+  /**
+   * A consumer kafkajs gave up on: disconnected, and a new one started in its place, tried again
+   * (every second, then up to every 5 s) for as long as the collector is not stopped: a broker down
+   * for minutes (the fault harness's outage) must not leave the topic unread for good.
+   */
   private async restart(crashed: Consumer): Promise<void> {
     await crashed.disconnect().catch(() => undefined);
-    await waitFor(
-      async () => {
-        if (this.stopped) return true;
+    for (let waitMs = 1_000; !this.stopped; waitMs = Math.min(waitMs * 2, 5_000)) {
+      try {
         await this.start();
-        return true;
-      },
-      { timeoutMs: 120_000, intervalMs: 1_000, what: `the collector of ${this.topic} to run again after a crash` },
-    ).catch(() => undefined);
+        return;
+      } catch (err) {
+        this.crashes.push({ at: Date.now(), error: `restart failed: ${err instanceof Error ? err.message : String(err)}`, restartedBy: 'collector' });
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
   }
 
   /**
@@ -96,7 +101,14 @@ export class KafkaCollector {
     const ends = await admin.fetchTopicOffsets(this.topic);
     const reached = (partition: number): number =>
       Math.max(0, ...this.messages.filter((m) => m.incarnation === this.incarnation && m.partition === partition).map((m) => Number(m.offset) + 1));
-    await waitFor(() => ends.every((e) => reached(e.partition) >= Number(e.high)), { timeoutMs, what: `the collector of ${this.topic} to read to its end` });
+    await waitFor(() => ends.every((e) => reached(e.partition) >= Number(e.high)), { timeoutMs, what: `the collector of ${this.topic} to read to its end` }).catch((err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; collector crashes: ${this.crashReport()}`);
+    });
+  }
+
+  /** The consumer's crashes so far, for a failed wait's message. */
+  private crashReport(): string {
+    return this.crashes.map((c) => `${new Date(c.at).toISOString()} ${c.error} (restarted by ${c.restartedBy})`).join('; ') || 'none';
   }
 
   /** Messages carrying the given event id. */
@@ -111,8 +123,7 @@ export class KafkaCollector {
       return ids.filter((id) => !received.has(id));
     };
     await waitFor(() => missing().length === 0, { timeoutMs, what: `${ids.length} event ids to reach the topic ${this.topic}` }).catch((err: unknown) => {
-      const crashes = this.crashes.map((c) => `${new Date(c.at).toISOString()} ${c.error} (restarted by ${c.restartedBy})`).join('; ');
-      throw new Error(`${err instanceof Error ? err.message : String(err)}: ${missing().length} missing (${missing().slice(0, 5).join(', ')}); collector crashes: ${crashes || 'none'}`);
+      throw new Error(`${err instanceof Error ? err.message : String(err)}: ${missing().length} missing (${missing().slice(0, 5).join(', ')}); collector crashes: ${this.crashReport()}`);
     });
   }
 
