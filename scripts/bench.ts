@@ -53,7 +53,7 @@ import {
   toKafkaMessage,
   type OutboxEvent,
 } from '../domain/outbox';
-import { withPgTransaction } from '../domain/stores/postgres-store';
+import { withPgTransaction } from '../domain/stores/postgres';
 import { pipelineStore, StoreKind } from '../test/support/pipeline-store';
 import { binArgs } from '../test/support/processes';
 import { waitFor } from '../test/support/servers';

@@ -15,8 +15,8 @@ import { ORDERS_TOPIC, orderEventRegistry } from '../domain/orders/order-events'
 import { MongoOrderService } from '../domain/orders/mongodb-order-service';
 import type { OrderService } from '../domain/orders/order-service';
 import { PostgresOrderService } from '../domain/orders/postgres-order-service';
-import { MongoOutboxStore } from '../domain/stores/mongodb-store';
-import { PostgresOutboxStore } from '../domain/stores/postgres-store';
+import { MongoOutboxStore } from '../domain/stores/mongodb';
+import { PostgresOutboxStore } from '../domain/stores/postgres';
 import { DEFAULT_MONGODB_URI } from '../workers/config';
 import { createRelay, mapLimit } from '../workers/relay';
 import { eventWorkflowId } from '../workers/start-event-workflow';

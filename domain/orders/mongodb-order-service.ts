@@ -1,6 +1,6 @@
 import type { ClientSession, Db, MongoClient } from 'mongodb';
 import type { Outbox, OutboxEvent } from '../outbox';
-import type { MongoTx } from '../stores/mongodb-store';
+import type { MongoTx } from '../stores/mongodb';
 import { decide, NO_ORDER, type OrderCommand, type OrderState } from './order';
 import type { OrderService } from './order-service';
 

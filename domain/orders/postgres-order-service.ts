@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Outbox, OutboxEvent } from '../outbox';
-import { withPgTransaction, type PgTx } from '../stores/postgres-store';
+import { withPgTransaction, type PgTx } from '../stores/postgres';
 import { decide, NO_ORDER, type OrderCommand, type OrderState } from './order';
 import type { OrderService } from './order-service';
 

@@ -6,7 +6,7 @@
  * own server monitoring and socket timeouts.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { PostgresOutboxStore } from '../../domain/stores/postgres-store';
+import { PostgresOutboxStore } from '../../domain/stores/postgres';
 import { testServers, uniqueName } from '../support/servers';
 
 /** Forwards TCP to `target`; `freeze()` stops every byte both ways, as a half-open connection does. */

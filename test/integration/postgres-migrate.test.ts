@@ -6,7 +6,7 @@
  */
 import { Pool } from 'pg';
 import { OutboxErrorCode } from '../../domain/outbox';
-import { PostgresOutboxStore } from '../../domain/stores/postgres-store';
+import { PostgresOutboxStore } from '../../domain/stores/postgres';
 import { testServers, uniqueName } from '../support/servers';
 
 describe('PostgreSQL migrate on a live database', () => {

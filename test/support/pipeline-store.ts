@@ -8,10 +8,10 @@ import { MongoClient, type ClientSession } from 'mongodb';
 import { Pool } from 'pg';
 import type { InboxStore } from '../../domain/inbox/inbox';
 import type { OutboxStatus, OutboxStore } from '../../domain/outbox';
-import { MongoInbox } from '../../domain/stores/mongodb-inbox';
-import { MongoOutboxStore, type MongoTx } from '../../domain/stores/mongodb-store';
-import { PostgresInbox } from '../../domain/stores/postgres-inbox';
-import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres-store';
+import { MongoInbox } from '../../domain/stores/mongodb';
+import { MongoOutboxStore, type MongoTx } from '../../domain/stores/mongodb';
+import { PostgresInbox } from '../../domain/stores/postgres';
+import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres';
 import { testServers, uniqueName } from './servers';
 
 export const StoreKind = { mongodb: 'mongodb', postgres: 'postgres' } as const;

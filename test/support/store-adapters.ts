@@ -6,10 +6,10 @@ import { MongoClient } from 'mongodb';
 import { Pool } from 'pg';
 import type { InboxStore } from '../../domain/inbox/inbox';
 import type { OutboxStore } from '../../domain/outbox';
-import { MongoInbox } from '../../domain/stores/mongodb-inbox';
-import { PostgresInbox } from '../../domain/stores/postgres-inbox';
-import { MongoOutboxStore, type MongoTx } from '../../domain/stores/mongodb-store';
-import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres-store';
+import { MongoInbox } from '../../domain/stores/mongodb';
+import { PostgresInbox } from '../../domain/stores/postgres';
+import { MongoOutboxStore, type MongoTx } from '../../domain/stores/mongodb';
+import { PostgresOutboxStore, withPgTransaction, type PgTx } from '../../domain/stores/postgres';
 import { mongoUri } from './pipeline-store';
 import { testServers, uniqueName } from './servers';
 

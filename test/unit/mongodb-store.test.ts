@@ -6,7 +6,8 @@
 import type { ClientSession, Document, OptionalUnlessRequiredId, ResumeToken, WithId } from 'mongodb';
 import { createJsonLogger, OutboxErrorCode, partitionCheckpointName, type FeedGap, type OutboxEvent } from '../../domain/outbox';
 import { sampleEvent } from '../support/sample-event';
-import { MongoOutboxStore, type ChangeStreamLike, type MongoCollectionLike, type MongoDbLike } from '../../domain/stores/mongodb-store';
+import { type ChangeStreamLike, type MongoCollectionLike, type MongoDbLike } from '../../domain/stores/mongodb/context';
+import { MongoOutboxStore } from '../../domain/stores/mongodb';
 
 type Step = { change: Document } | { empty: ResumeToken } | { error: { code: number; message: string } };
 

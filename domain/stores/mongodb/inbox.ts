@@ -1,6 +1,6 @@
 import type { ClientSession, Db, MongoClient } from 'mongodb';
-import type { InboxOutcome, InboxStore } from '../inbox/inbox';
-import type { MongoTx } from './mongodb-store';
+import type { InboxOutcome, InboxStore } from '../../inbox/inbox';
+import type { MongoTx } from './context';
 
 interface InboxDocument {
   _id: string;

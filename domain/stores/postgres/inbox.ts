@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
-import { OutboxError, OutboxErrorCode } from '../outbox';
-import type { InboxOutcome, InboxStore } from '../inbox/inbox';
-import { withPgTransaction, type PgTx } from './postgres-store';
+import { OutboxError, OutboxErrorCode } from '../../outbox';
+import type { InboxOutcome, InboxStore } from '../../inbox/inbox';
+import { withPgTransaction, type PgTx } from './connection';
 
 /** The PostgreSQL inbox: `<schema>.inbox (consumer, event_id)` with a primary key on both. */
 export class PostgresInbox implements InboxStore<PgTx> {

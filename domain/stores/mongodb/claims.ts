@@ -1,0 +1,49 @@
+/**
+ * Ownership of events between the fast path and workflows: claims under a lease and a token, their
+ * release, and the fast path's batch of marks under its token.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Filter } from 'mongodb';
+import type { EventOwner, MarkManyResult, PublishResult } from '../../outbox';
+import { isKafkaPositionTaken, publishedUpdate, serverNow, type MongoStoreContext, type OutboxDocument } from './context';
+
+export async function claim(t: MongoStoreContext, eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000, token?: string): Promise<string[]> {
+  if (eventIds.length === 0) return [];
+  // Leases are compared on the server's clock: every relay and worker then agrees on when one ends,
+  // whatever their own clocks say (a process running fast would take over live leases).
+  const now = await serverNow(t);
+  const claimNonce = randomUUID();
+  const filter: Filter<OutboxDocument> =
+    owner === 'fast'
+      ? { _id: { $in: [...eventIds] }, status: 'pending', $or: [{ owner: null }, { owner: 'fast', claimedUntil: { $lt: now } }] }
+      : { _id: { $in: [...eventIds] }, status: { $in: ['pending', 'stuck'] }, $or: [{ owner: null }, { owner: 'workflow' }, { claimedUntil: { $lt: now } }] };
+  const claimedUntil = owner === 'fast' ? new Date(now.getTime() + leaseMs) : null;
+  const claimToken = owner === 'fast' ? (token ?? randomUUID()) : null;
+  await t.events.updateMany(filter, { $set: { owner, claimedUntil, claimToken, claimNonce } });
+  const claimed = await t.events.find({ _id: { $in: [...eventIds] }, claimNonce }, { sort: { _id: 1 }, limit: eventIds.length }).toArray();
+  return claimed.map((d) => d._id);
+}
+
+export async function release(t: MongoStoreContext, eventIds: readonly string[], token: string): Promise<void> {
+  if (eventIds.length === 0) return;
+  await t.events.updateMany({ _id: { $in: [...eventIds] }, owner: 'fast', status: 'pending', claimToken: token }, { $set: { owner: null, claimedUntil: null, claimToken: null } });
+}
+
+export async function markPublishedMany(t: MongoStoreContext, results: readonly PublishResult[], token: string): Promise<MarkManyResult> {
+  if (results.length === 0) return { marked: 0, positionTaken: [] };
+  // One command for the batch: an update per event, sent together (as many single updates, they
+  // queued behind each other in the server, and a batch of 250 took 7 s on SecantusDB, not 0.5 s).
+  // Unordered: an event whose Kafka position is taken is not marked; the others are.
+  const updates = results.map((r) => {
+    const [filter, update] = publishedUpdate(r);
+    return { updateOne: { filter: { ...filter, owner: 'fast' as const, claimToken: token }, update } };
+  });
+  try {
+    return { marked: (await t.events.bulkWrite(updates, { ordered: false })).matchedCount, positionTaken: [] };
+  } catch (err) {
+    const failed = ([] as Array<{ index?: unknown }>).concat((err as { writeErrors?: Array<{ index?: unknown }> }).writeErrors ?? []);
+    if (failed.length === 0 || !failed.every(isKafkaPositionTaken)) throw err;
+    const positionTaken = failed.map((f) => results[Number(f.index)]).filter((r): r is PublishResult => r !== undefined);
+    return { marked: (err as { result?: { matchedCount?: number } }).result?.matchedCount ?? results.length - positionTaken.length, positionTaken };
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Ownership of events between the fast path and workflows: claims under a lease and a token, their
+ * release, and the fast path's batch of marks under its token.
+ */
+import type { EventOwner, MarkManyResult, PublishResult } from '../../outbox';
+import { positionTakenOr, type PgStoreContext } from './context';
+
+export async function claim(t: PgStoreContext, eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000, token?: string): Promise<string[]> {
+  if (eventIds.length === 0) return [];
+  const { rows } =
+    owner === 'fast'
+      ? await t.pool.query<{ id: string }>(
+          `update ${t.events} set owner = 'fast', claimed_until = now() + $2 * interval '1 millisecond', claim_token = coalesce($3::uuid, gen_random_uuid())
+            where id = any($1::uuid[]) and status = 'pending' and (owner is null or (owner = 'fast' and claimed_until < now()))
+            returning id`,
+          [eventIds, leaseMs, token ?? null],
+        )
+      : await t.pool.query<{ id: string }>(
+          `update ${t.events} set owner = 'workflow', claimed_until = null, claim_token = null
+            where id = any($1::uuid[]) and status in ('pending', 'stuck')
+              and (owner is null or owner = 'workflow' or claimed_until < now())
+            returning id`,
+          [eventIds],
+        );
+  return rows.map((r) => r.id);
+}
+
+export async function release(t: PgStoreContext, eventIds: readonly string[], token: string): Promise<void> {
+  if (eventIds.length === 0) return;
+  await t.pool.query(
+    `update ${t.events} set owner = null, claimed_until = null, claim_token = null
+      where id = any($1::uuid[]) and owner = 'fast' and status = 'pending' and claim_token = $2`,
+    [eventIds, token],
+  );
+}
+
+export async function markPublishedMany(t: PgStoreContext, results: readonly PublishResult[], token: string): Promise<MarkManyResult> {
+  if (results.length === 0) return { marked: 0, positionTaken: [] };
+  const batch = [results.map((r) => r.eventId), results.map((r) => r.publishedAt), results.map((r) => r.partition), results.map((r) => r.offset), results.map((r) => r.attempts), results.map((r) => r.topic), token];
+  const values = `unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::bigint[], $5::int[], $6::text[]) as v(id, published_at, kafka_partition, kafka_offset, attempts, topic)`;
+  const taken = `exists (select 1 from ${t.events} o where o.topic = v.topic and o.kafka_partition = v.kafka_partition and o.kafka_offset = v.kafka_offset and o.id <> v.id)`;
+  // One statement, which leaves out an event whose Kafka position another event holds (one such
+  // event no longer fails the batch); a position taken by a concurrent statement meanwhile fails it
+  // on the unique index, and it runs once more.
+  const mark = (): Promise<{ rows: Array<{ id: string }> }> =>
+    t.pool.query<{ id: string }>(
+      `update ${t.events} as e
+          set status = 'published', published_at = v.published_at, kafka_partition = v.kafka_partition, kafka_offset = v.kafka_offset,
+              attempts = v.attempts, last_error = null
+         from ${values}
+        where e.id = v.id and e.status in ('pending', 'stuck') and e.owner = 'fast' and e.claim_token = $7 and not ${taken}
+        returning e.id`,
+      batch,
+    );
+  const marked = await mark().catch((err: unknown) => {
+    if (positionTakenOr(err, results) === err) throw err;
+    return mark();
+  }).catch((err: unknown) => {
+    throw positionTakenOr(err, results);
+  });
+  const markedIds = new Set(marked.rows.map((r) => r.id));
+  if (markedIds.size === results.length) return { marked: markedIds.size, positionTaken: [] };
+  const { rows } = await t.pool.query<{ id: string }>(`select v.id from ${values} where ${taken}`, batch.slice(0, 6));
+  const takenIds = new Set(rows.map((r) => r.id));
+  return { marked: markedIds.size, positionTaken: results.filter((r) => !markedIds.has(r.eventId) && takenIds.has(r.eventId)) };
+}
