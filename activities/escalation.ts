@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { OutboxMetrics } from '../workers/metrics';
 import type { Producer } from 'kafkajs';
-import { isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
+import { isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxEventStore } from '../domain/outbox';
 import type { KafkaPositionReader } from '../workers/kafka-position-reader';
 import type { PublishReceipt } from '../workflows/types';
 import { storedReceipt } from './publish-event';
@@ -11,7 +11,7 @@ import { recordVerified } from './record-publication';
 export type Compensation = (event: OutboxEvent) => Promise<void>;
 
 export interface EscalationDeps {
-  store: Pick<OutboxStore<unknown>, 'get' | 'transition' | 'nextOpenSequence' | 'markPublished'>;
+  store: Pick<OutboxEventStore, 'get' | 'transition' | 'nextOpenSequence' | 'markPublished'>;
   producer: Pick<Producer, 'send'>;
   /** Compensations by event type. */
   compensations?: Record<string, Compensation>;

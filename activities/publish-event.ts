@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { context } from '@opentelemetry/api';
-import { activeOr, eventIdTime, injectTraceContext, inSpan, isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type MarkResult, type OutboxEvent, type OutboxStore } from '../domain/outbox';
+import { activeOr, eventIdTime, injectTraceContext, inSpan, isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type MarkResult, type OutboxEvent, type OutboxEventStore } from '../domain/outbox';
 import { SendWithdrawnError, type OutboxSender } from '../workers/coalescing-producer';
 import type { KafkaPositionReader } from '../workers/kafka-position-reader';
 import { sendWindowMs } from '../workers/kafka-producer';
@@ -27,7 +27,7 @@ export function isFatal(e: Error): boolean {
 
 export interface PublishActivityDeps {
   /** Any adapter: the activity never sees a driver. */
-  store: Pick<OutboxStore<unknown>, 'get' | 'markPublished' | 'recordFailure' | 'claim'>;
+  store: Pick<OutboxEventStore, 'get' | 'markPublished' | 'recordFailure' | 'claim'>;
   /**
    * What it publishes through: the worker's CoalescingProducer over a connected kafkajs producer
    * (`createOutboxProducer`: one request in flight, not idempotent), which lets an attempt withdraw

@@ -1,4 +1,4 @@
-import { isOutboxError, OutboxErrorCode, type Logger, type MarkResult, type OutboxStore, type PublishResult } from '../domain/outbox';
+import { isOutboxError, OutboxErrorCode, type Logger, type MarkResult, type OutboxEventStore, type PublishResult } from '../domain/outbox';
 import type { KafkaPositionReader } from '../workers/kafka-position-reader';
 
 /**
@@ -10,7 +10,7 @@ import type { KafkaPositionReader } from '../workers/kafka-position-reader';
  * send writes it at a position of its own). Without a reader, the error is thrown as before.
  */
 export async function recordVerified(
-  store: Pick<OutboxStore<unknown>, 'markPublished'>,
+  store: Pick<OutboxEventStore, 'markPublished'>,
   positions: KafkaPositionReader | undefined,
   result: PublishResult,
   logger: Logger,

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
-import { checkPartitionCount, checkTopicName, isEventId, isOutboxError, minEventIdAt, OutboxError, OutboxErrorCode, TYPE_NAME, type ListQuery, type OutboxEvent, type OutboxStatus, type OutboxStore } from '../domain/outbox';
+import { checkPartitionCount, checkTopicName, isEventId, isOutboxError, minEventIdAt, OutboxError, OutboxErrorCode, TYPE_NAME, type ListQuery, type OutboxEvent, type OutboxAdminStore, type OutboxStatus } from '../domain/outbox';
 import {
   compensateUpdate,
   discardUpdate,
@@ -73,7 +73,7 @@ export interface Io {
 
 interface Context {
   config: TxoutboxConfig;
-  store: OutboxStore<never>;
+  store: OutboxAdminStore;
   client: Client;
   close: () => Promise<void>;
 }

@@ -10,7 +10,7 @@ import {
   type FeedClaimed,
   type Logger,
   type OutboxEvent,
-  type OutboxStore,
+  type OutboxRelayStore,
   type PublishResult,
 } from '../domain/outbox';
 import { CoalescingProducer } from './coalescing-producer';
@@ -100,7 +100,7 @@ export class FastPath {
   readonly claimToken = randomUUID();
 
   constructor(
-    private readonly store: Pick<OutboxStore<never>, 'claim' | 'release' | 'markPublishedMany' | 'markPublished' | 'nextOpenSequence'>,
+    private readonly store: Pick<OutboxRelayStore, 'claim' | 'release' | 'markPublishedMany' | 'markPublished' | 'nextOpenSequence'>,
     options: FastPathOptions,
     private readonly logger: Logger = silentLogger,
     private readonly metrics?: OutboxMetrics,

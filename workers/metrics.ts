@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { OutboxStore, PartitionStatus } from '../domain/outbox';
+import type { OutboxAdminStore, PartitionStatus } from '../domain/outbox';
 
 /**
  * The outbox's Prometheus metrics. Names follow Prometheus conventions (`_total` counters, base
@@ -92,7 +92,7 @@ export class OutboxMetrics {
    * Gauges read from the store at each scrape: the age of the oldest unpublished (pending) event —
    * the lag, which grows while nothing publishes even if nothing new is written — and events by status.
    */
-  observeStore(store: Pick<OutboxStore<never>, 'stats'>): void {
+  observeStore(store: Pick<OutboxAdminStore, 'stats'>): void {
     new Gauge({
       name: 'txoutbox_oldest_unpublished_event_age_seconds',
       help: 'Age of the oldest event still pending (0 when none).',
@@ -126,7 +126,7 @@ export interface OwnedPartitions {
  * The store is asked at most once every `cacheMs`, whatever the scrape rate (one count per
  * partition is no small query on a large outbox).
  */
-export function observePartitions(metrics: OutboxMetrics, ownership: OwnedPartitions, store: Pick<OutboxStore<never>, 'partitionStatus'>, group: string, cacheMs = 5_000): void {
+export function observePartitions(metrics: OutboxMetrics, ownership: OwnedPartitions, store: Pick<OutboxAdminStore, 'partitionStatus'>, group: string, cacheMs = 5_000): void {
   let cached: { at: number; status: Promise<PartitionStatus[]> } | undefined;
   const status = (): Promise<PartitionStatus[]> => {
     if (cached === undefined || Date.now() - cached.at > cacheMs) cached = { at: Date.now(), status: store.partitionStatus(group) };

@@ -11,7 +11,7 @@ import {
   type FeedGap,
   type Logger,
   type OutboxEvent,
-  type OutboxStore,
+  type OutboxRelayStore,
 } from '../domain/outbox';
 import { DEFAULT_PUBLISH_POLICY, DEFAULT_SEQUENCER_BUFFER_LIMIT, type PublishPolicy } from '../workflows/types';
 import { groupByKey, type FastPath } from './fast-path';
@@ -20,8 +20,8 @@ import { PartitionOwnership } from './partitions';
 import { DEFAULT_WORKFLOW_ID_PREFIX, enqueueKey, eventsNotHeld, isPermanentStartError, startEventWorkflow, type StartOutcome } from './start-event-workflow';
 
 export interface RelayOptions {
-  /** The outbox store (any adapter). */
-  store: OutboxStore<never>;
+  /** The outbox store (any adapter): what the relay needs of it. */
+  store: OutboxRelayStore;
   /** Temporal workflow client (`client.workflow`). */
   workflowClient: WorkflowClient;
   /** Task queue of the outbox worker. */

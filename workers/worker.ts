@@ -2,7 +2,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import type { TLSConfig } from '@temporalio/client';
 import type { Kafka, Producer } from 'kafkajs';
 import { createActivities, type Compensation } from '../activities';
-import { silentLogger, type Logger, type OutboxStore } from '../domain/outbox';
+import { silentLogger, type Logger, type OutboxEventStore } from '../domain/outbox';
 import { Resource } from '@opentelemetry/resources';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
@@ -27,8 +27,8 @@ export interface OutboxWorkerOptions {
   /** @default "default" */
   namespace?: string;
   taskQueue: string;
-  /** The outbox store (any adapter). */
-  store: OutboxStore<never>;
+  /** The outbox store (any adapter): what the activities need of it. */
+  store: OutboxEventStore;
   /** A kafkajs client; the worker creates, connects and disconnects its producer. */
   kafka: Kafka;
   /** How long Kafka may take to acknowledge one publish, in ms. @default 10000 */

@@ -4,7 +4,7 @@ import { createEventIdGenerator } from './event-id';
 import type { OutboxEvent } from './event';
 import type { EventRegistry } from './event-types';
 import { applyOutboxDefaults, type OutboxOptions } from './options';
-import type { OutboxStore } from './store';
+import type { OutboxWriterStore } from './store';
 import { injectTraceContext, inSpan } from './tracing';
 
 export interface Outbox<Tx> {
@@ -15,7 +15,7 @@ export interface Outbox<Tx> {
   add(event: NewEvent, tx: Tx): Promise<OutboxEvent>;
 }
 
-export function createOutbox<Tx>(config: { store: OutboxStore<Tx>; registry: EventRegistry } & OutboxOptions): Outbox<Tx> {
+export function createOutbox<Tx>(config: { store: OutboxWriterStore<Tx>; registry: EventRegistry } & OutboxOptions): Outbox<Tx> {
   const { store, registry, ...rest } = config;
   const options = applyOutboxDefaults(rest);
   const newId = createEventIdGenerator();

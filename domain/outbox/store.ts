@@ -30,26 +30,26 @@ export interface MarkOptions {
 }
 
 /**
- * The port every store adapter implements (MongoDB, PostgreSQL). `Tx` is the adapter's handle of
- * the caller's open transaction: `{ session }` for MongoDB, `{ client }` for PostgreSQL.
- * The relay and the activities only ever see this interface, never a driver.
+ * The store's port, by role: each caller asks for what it uses. `OutboxStore` is all of them, what
+ * every adapter implements (MongoDB, PostgreSQL). `Tx` is the adapter's handle of the caller's open
+ * transaction: `{ session }` for MongoDB, `{ client }` for PostgreSQL. The relay, the worker's
+ * activities and the CLI only ever see these interfaces, never a driver.
  */
-export interface OutboxStore<Tx> extends PartitionLeases {
+
+/** What `outbox.add()` needs: the insert in the caller's transaction. */
+export interface OutboxWriterStore<Tx> {
   /** `mongodb` or `postgres`: for logs and the contract test's names. */
   readonly kind: string;
-  /**
-   * Creates or updates the collections/tables and indexes, doing only what is missing (idempotent,
-   * safe on a live database). Resolves with what it did, one line per change (none: all was there).
-   */
-  setup(): Promise<string[]>;
   /**
    * Inserts a new event inside the caller's transaction. When `event.sequence` is 0 (per-key
    * ordering), assigns the next sequence of its topic and key in that transaction and returns it
    * (transactions writing the same key wait on each other, so sequences follow commit order).
    */
   insert(event: OutboxEvent, tx: Tx): Promise<number | null>;
-  /** The lowest sequence of a key whose event is not yet published or resolved (null: none). */
-  nextOpenSequence(topic: string, key: string): Promise<number | null>;
+}
+
+/** One event at a time: what the worker's activities need to publish, record and escalate an event. */
+export interface OutboxEventStore {
   /** The event, or null. */
   get(eventId: string): Promise<OutboxEvent | null>;
   /**
@@ -64,6 +64,32 @@ export interface OutboxStore<Tx> extends PartitionLeases {
    * fast lease (a workflow keeps its claim; a fast claim is handed over by `release` or by its lease ending).
    */
   claim(eventIds: readonly string[], owner: EventOwner, leaseMs?: number, token?: string): Promise<string[]>;
+  /** Records a failed publish attempt (attempt number and error) without changing the status. */
+  recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void>;
+  /**
+   * Conditional status change for escalation: `pending` → `stuck` (retries exhausted or a failure
+   * that cannot pass), `stuck` → `pending` (operator retry), `stuck` → `compensated` | `discarded`
+   * (with the resolution). True when the event was in `from` and changed.
+   */
+  transition(eventId: string, change: StatusChange): Promise<boolean>;
+  /** The lowest sequence of a key whose event is not yet published or resolved (null: none). */
+  nextOpenSequence(topic: string, key: string): Promise<number | null>;
+}
+
+/**
+ * What the relay needs: the change feed, the sweeper's pending events, the fast path's claims and
+ * its marks in batches, the partition leases of a relay group, and the event operations of the fast path.
+ */
+export interface OutboxRelayStore extends PartitionLeases, Pick<OutboxEventStore, 'claim' | 'markPublished' | 'nextOpenSequence' | 'transition'> {
+  /** A change feed of inserted events, resuming from the checkpoint saved under `name`. */
+  openFeed(options: FeedOptions): ChangeFeed;
+  /**
+   * Up to `limit` events still `pending` whose id is below `beforeId` (ids are time-ordered, so this
+   * is "created before"), oldest first, after `afterId` when given (to page through a backlog), of
+   * the given `partitions` only when given. An event under a live fast claim is left out: its
+   * claimant is publishing it, and once the claim lapses (or is released) it is found again.
+   */
+  findPending(query: { beforeId: string; afterId?: string; limit: number; partitions?: readonly number[] }): Promise<OutboxEvent[]>;
   /**
    * Gives up the fast claims `token` holds on events still pending (their publication failed or never
    * happened): a workflow or another relay takes them. A claim that lapsed and was taken by another
@@ -77,34 +103,30 @@ export interface OutboxStore<Tx> extends PartitionLeases {
    * are marked all the same.
    */
   markPublishedMany(results: readonly PublishResult[], token: string): Promise<MarkManyResult>;
-  /** Records a failed publish attempt (attempt number and error) without changing the status. */
-  recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void>;
+}
+
+/** What the CLI and an operator need: set-up, listing, counts, retention, and a stuck event's fate. */
+export interface OutboxAdminStore extends Pick<PartitionLeases, 'partitionStatus'>, Pick<OutboxEventStore, 'get' | 'transition'> {
   /**
-   * Conditional status change for escalation: `pending` → `stuck` (retries exhausted or a failure
-   * that cannot pass), `stuck` → `pending` (operator retry), `stuck` → `compensated` | `discarded`
-   * (with the resolution). True when the event was in `from` and changed.
+   * Creates or updates the collections/tables and indexes, doing only what is missing (idempotent,
+   * safe on a live database). Resolves with what it did, one line per change (none: all was there).
    */
-  transition(eventId: string, change: StatusChange): Promise<boolean>;
-  /**
-   * Up to `limit` events still `pending` whose id is below `beforeId` (ids are time-ordered, so this
-   * is "created before"), oldest first, after `afterId` when given (to page through a backlog), of
-   * the given `partitions` only when given. An event under a live fast claim is left out: its
-   * claimant is publishing it, and once the claim lapses (or is released) it is found again.
-   */
-  findPending(query: { beforeId: string; afterId?: string; limit: number; partitions?: readonly number[] }): Promise<OutboxEvent[]>;
+  setup(): Promise<string[]>;
   /** Events by status and type, oldest first, ids in (afterId, beforeId). */
   list(query: ListQuery): Promise<OutboxEvent[]>;
   /** Counts by status and the oldest pending event (for `status`, lag and alerts). */
   stats(): Promise<OutboxStats>;
   /** Deletes `published` events published before `before` (retention); returns how many. */
   purgePublished(before: Date, options?: PurgeOptions): Promise<number>;
+}
+
+/** The whole port: every role, plus what each process does at its start and end. */
+export interface OutboxStore<Tx> extends OutboxWriterStore<Tx>, OutboxEventStore, OutboxRelayStore, OutboxAdminStore {
   /**
    * Throws STORE_NOT_SET_UP, naming what is missing, when `setup()` has not run on this database
    * (the relay and the worker check it at start, instead of failing on every read).
    */
   checkSetUp(): Promise<void>;
-  /** A change feed of inserted events, resuming from the checkpoint saved under `name`. */
-  openFeed(options: FeedOptions): ChangeFeed;
   /** Releases the store's own connections (not the caller's client). */
   close(): Promise<void>;
 }
