@@ -1,8 +1,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { OutboxMetrics } from '../workers/metrics';
+import type { OutboxMetrics } from '../workers/process/metrics';
 import type { Producer } from 'kafkajs';
 import { isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type OutboxEvent, type OutboxEventStore } from '../domain/outbox';
-import type { KafkaPositionReader } from '../workers/kafka-position-reader';
+import type { KafkaPositionReader } from '../workers/kafka/position-reader';
 import type { PublishReceipt } from '../workflows/types';
 import { storedReceipt } from './publish-event';
 import { recordVerified } from './record-publication';

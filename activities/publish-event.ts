@@ -1,10 +1,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { context } from '@opentelemetry/api';
 import { activeOr, eventIdTime, injectTraceContext, inSpan, isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type MarkResult, type OutboxEvent, type OutboxEventStore } from '../domain/outbox';
-import { SendWithdrawnError, type OutboxSender } from '../workers/coalescing-producer';
-import type { KafkaPositionReader } from '../workers/kafka-position-reader';
-import { sendWindowMs } from '../workers/kafka-producer';
-import type { OutboxMetrics } from '../workers/metrics';
+import { SendWithdrawnError, type OutboxSender } from '../workers/kafka/coalescing-producer';
+import type { KafkaPositionReader } from '../workers/kafka/position-reader';
+import { sendWindowMs } from '../workers/kafka/producer';
+import type { OutboxMetrics } from '../workers/process/metrics';
 import type { PublishHeartbeat, PublishReceipt } from '../workflows/types';
 import { recordVerified } from './record-publication';
 

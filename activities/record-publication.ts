@@ -1,5 +1,5 @@
 import { isOutboxError, OutboxErrorCode, type Logger, type MarkResult, type OutboxEventStore, type PublishResult } from '../domain/outbox';
-import type { KafkaPositionReader } from '../workers/kafka-position-reader';
+import type { KafkaPositionReader } from '../workers/kafka/position-reader';
 
 /**
  * Records a publication Kafka acknowledged. When the store has another event at that position

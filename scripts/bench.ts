@@ -57,8 +57,8 @@ import { withPgTransaction } from '../domain/stores/postgres';
 import { pipelineStore, StoreKind } from '../test/support/pipeline-store';
 import { binArgs } from '../test/support/processes';
 import { waitFor } from '../test/support/servers';
-import { mapLimit } from '../workers/relay';
-import { eventWorkflowId } from '../workers/start-event-workflow';
+import { mapLimit } from '../workers/relay/relay';
+import { eventWorkflowId } from '../workers/relay/start-event-workflow';
 
 const REPO = join(__dirname, '..');
 const { values } = parseArgs({

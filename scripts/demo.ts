@@ -17,10 +17,10 @@ import type { OrderService } from '../domain/orders/order-service';
 import { PostgresOrderService } from '../domain/orders/postgres-order-service';
 import { MongoOutboxStore } from '../domain/stores/mongodb';
 import { PostgresOutboxStore } from '../domain/stores/postgres';
-import { DEFAULT_MONGODB_URI } from '../workers/config';
-import { createRelay, mapLimit } from '../workers/relay';
-import { eventWorkflowId } from '../workers/start-event-workflow';
-import { startOutboxWorker } from '../workers/worker';
+import { DEFAULT_MONGODB_URI } from '../workers/process/config';
+import { createRelay, mapLimit } from '../workers/relay/relay';
+import { eventWorkflowId } from '../workers/relay/start-event-workflow';
+import { startOutboxWorker } from '../workers/worker/worker';
 
 const ORDERS = 30;
 const CANCELLATIONS = 10;

@@ -4,8 +4,8 @@
  * and the CLI take it up again (issue 15 item 2).
  */
 import type { Producer } from 'kafkajs';
-import { eventWorkflowId } from '../../workers/start-event-workflow';
-import { ExitCode } from '../../workers/cli';
+import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
+import { ExitCode } from '../../workers/cli/cli';
 import { KafkaCollector } from '../support/kafka-collector';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';

@@ -6,7 +6,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import type { OutboxEvent } from '../../domain/outbox';
-import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
 import { compensateUpdate, discardSignal, discardUpdate, retryUpdate, stateQuery, type DiscardRequest } from '../../workflows/signals';
 import type { PublishEventOutcome } from '../../workflows/types';
 import { failingMarkPublished } from '../support/faulty-store';

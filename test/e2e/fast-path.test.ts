@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
-import { OutboxMetrics, metricValue } from '../../workers/metrics';
-import { mapLimit } from '../../workers/relay';
-import { eventWorkflowId, startEventWorkflow } from '../../workers/start-event-workflow';
+import { OutboxMetrics, metricValue } from '../../workers/process/metrics';
+import { mapLimit } from '../../workers/relay/relay';
+import { eventWorkflowId, startEventWorkflow } from '../../workers/relay/start-event-workflow';
 import { DEFAULT_PUBLISH_POLICY, type PublishEventOutcome } from '../../workflows/types';
 import { infra } from '../support/infra-control';
 import { TestPipeline } from '../support/pipeline';
@@ -74,7 +74,7 @@ describe.each(STORE_KINDS)('fast path (%s store)', (kind) => {
     await waitFor(async () => (await p.eventRows()).every((r) => r.status === 'published'), { what: 'every event marked published' });
 
     // Assert: at least once (a send whose answer the restart cut off may have been written, and is
-    // written again: the producer is not idempotent, see workers/kafka-producer.ts); every copy carries
+    // written again: the producer is not idempotent, see workers/kafka/producer.ts); every copy carries
     // the event's id, and the store's position holds one of them.
     const rows = await p.eventRows();
     for (const id of [...before, ...during]) {

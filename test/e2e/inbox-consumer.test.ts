@@ -3,7 +3,7 @@
  * event id) and two consumer instances receiving the same event at the same moment change its
  * effects once.
  */
-import { createInboxConsumer, type InboxConsumer } from '../../workers/inbox-consumer';
+import { createInboxConsumer, type InboxConsumer } from '../../workers/inbox/consumer';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';
 import { uniqueName, waitFor } from '../support/servers';

@@ -2,8 +2,8 @@
  * The Prometheus metrics follow what happens: a publish, a stuck event and its operator retry, and
  * the lag (age of the oldest unpublished event) growing while no worker runs and falling after.
  */
-import { eventWorkflowId } from '../../workers/start-event-workflow';
-import { histogramCount, metricValue, OutboxMetrics } from '../../workers/metrics';
+import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
+import { histogramCount, metricValue, OutboxMetrics } from '../../workers/process/metrics';
 import { retryUpdate, stateQuery } from '../../workflows/signals';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';

@@ -4,9 +4,9 @@
  */
 import type { Producer } from 'kafkajs';
 import type { OutboxEvent } from '../../domain/outbox';
-import { sequencerWorkflowId } from '../../workers/start-event-workflow';
-import { eventWorkflowId } from '../../workers/start-event-workflow';
-import { mapLimit } from '../../workers/relay';
+import { sequencerWorkflowId } from '../../workers/relay/start-event-workflow';
+import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
+import { mapLimit } from '../../workers/relay/relay';
 import type { KeySequencerInput } from '../../workflows/key-sequencer';
 import { discardUpdate, enqueueSignal, sequencerQuery, stateQuery, type EnqueuedEvent } from '../../workflows/signals';
 import { DEFAULT_PUBLISH_POLICY } from '../../workflows/types';

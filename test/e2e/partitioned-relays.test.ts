@@ -3,7 +3,7 @@
  * leases in the store. Real relay processes (so they can be killed and frozen), a worker, Temporal,
  * Kafka and the store under test.
  */
-import { mapLimit } from '../../workers/relay';
+import { mapLimit } from '../../workers/relay/relay';
 import { partitionOf, type PartitionStatus } from '../../domain/outbox';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';

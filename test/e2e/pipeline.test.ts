@@ -5,9 +5,9 @@
 import { once } from 'node:events';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { metricValue, OutboxMetrics } from '../../workers/metrics';
+import { metricValue, OutboxMetrics } from '../../workers/process/metrics';
 import { canonicalJson } from '../../domain/outbox';
-import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
 import { DEFAULT_PUBLISH_POLICY } from '../../workflows/types';
 import { crashBeforeCheckpoint } from '../support/faulty-store';
 import { TestPipeline } from '../support/pipeline';

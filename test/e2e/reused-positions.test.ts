@@ -6,7 +6,7 @@
  * and never sends it again.
  */
 import type { Admin } from 'kafkajs';
-import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
 import type { PublishEventOutcome } from '../../workflows/types';
 import { KafkaCollector } from '../support/kafka-collector';
 import { TestPipeline } from '../support/pipeline';

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
 import { stateQuery } from '../../workflows/signals';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';

@@ -10,8 +10,8 @@ import { Client, Connection, WorkflowUpdateRPCTimeoutOrCancelledError } from '@t
 import { Kafka, logLevel } from 'kafkajs';
 import { z } from 'zod';
 import { createEventRegistry, createJsonLogger, createOutbox, defineEventType, type Outbox } from '../../domain/outbox';
-import { createInboxConsumer, type RunningInboxConsumer } from '../../workers/inbox-consumer';
-import { eventWorkflowId } from '../../workers/start-event-workflow';
+import { createInboxConsumer, type RunningInboxConsumer } from '../../workers/inbox/consumer';
+import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
 import { retryUpdate } from '../../workflows/signals';
 import { KafkaCollector } from '../support/kafka-collector';
 import { pipelineStore, type PipelineStore, type StoreKind } from '../support/pipeline-store';

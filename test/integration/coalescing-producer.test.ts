@@ -4,8 +4,8 @@
  * finds that caller's message.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { createOutboxProducer } from '../../workers/kafka-producer';
-import { CoalescingProducer, cachedPartitions } from '../../workers/coalescing-producer';
+import { createOutboxProducer } from '../../workers/kafka/producer';
+import { CoalescingProducer, cachedPartitions } from '../../workers/kafka/coalescing-producer';
 import { testServers, uniqueName, waitFor } from '../support/servers';
 
 const servers = testServers();

@@ -10,7 +10,7 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { isFatal } from '../../activities/publish-event';
-import { createOutboxProducer } from '../../workers/kafka-producer';
+import { createOutboxProducer } from '../../workers/kafka/producer';
 import { useKafkaCluster, type KafkaClusterHandle } from '../support/infra-control';
 import { readPartition, unfaithful } from '../support/kafka-partition';
 import { uniqueName, waitFor } from '../support/servers';

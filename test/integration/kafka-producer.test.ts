@@ -7,7 +7,7 @@
  * Freezes the broker scripts/infra.sh started (SIGSTOP), so it needs that script's Kafka.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { createOutboxProducer } from '../../workers/kafka-producer';
+import { createOutboxProducer } from '../../workers/kafka/producer';
 import { infraPid } from '../support/infra-control';
 import { readPartition, unfaithful } from '../support/kafka-partition';
 import { testServers, uniqueName } from '../support/servers';

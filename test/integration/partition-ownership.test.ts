@@ -1,8 +1,8 @@
 /**
- * A relay's partition leases (workers/partitions.ts) on each real store: renewed on their own
+ * A relay's partition leases (workers/relay/partitions.ts) on each real store: renewed on their own
  * schedule whatever the relay's feed is doing, and handed over only once the feed stopped reading.
  */
-import { PartitionOwnership } from '../../workers/partitions';
+import { PartitionOwnership } from '../../workers/relay/partitions';
 import { mongoAdapter, postgresAdapter, type AdapterUnderTest } from '../support/store-adapters';
 import { uniqueName, waitFor } from '../support/servers';
 

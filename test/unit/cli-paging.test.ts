@@ -3,7 +3,7 @@
  * is read page by page (it used to stop silently at 10,000). Pure paging logic over a list function.
  */
 import type { ListQuery, OutboxEvent } from '../../domain/outbox';
-import { listAll } from '../../workers/cli';
+import { listAll } from '../../workers/cli/cli';
 
 /** A store's `list` over ids "e00000".."eNNNNN" (ascending, as event ids are), recording its calls. */
 function listOver(count: number): { list: (query: ListQuery) => Promise<OutboxEvent[]>; calls: ListQuery[] } {

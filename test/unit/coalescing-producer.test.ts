@@ -5,7 +5,7 @@
  */
 import type { PartitionMetadata, ProducerBatch, RecordMetadata } from 'kafkajs';
 import { OutboxError } from '../../domain/outbox';
-import { CoalescingProducer, SendWithdrawnError } from '../../workers/coalescing-producer';
+import { CoalescingProducer, SendWithdrawnError } from '../../workers/kafka/coalescing-producer';
 
 const partitions: PartitionMetadata[] = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }));
 

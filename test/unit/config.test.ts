@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createJsonLogger, OutboxErrorCode } from '../../domain/outbox';
-import { kafkaClientConfig, loadConfig, redactConfig, redactUrl, temporalConnectionOptions } from '../../workers/config';
+import { kafkaClientConfig, loadConfig, redactConfig, redactUrl, temporalConnectionOptions } from '../../workers/process/config';
 import { DEFAULT_PUBLISH_POLICY } from '../../workflows/types';
 
 const dir = mkdtempSync(join(tmpdir(), 'txoutbox-config-'));

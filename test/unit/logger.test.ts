@@ -1,4 +1,4 @@
-import { sdkLogFunction } from '../../workers/sdk-logging';
+import { sdkLogFunction } from '../../workers/process/sdk-logging';
 import { createJsonLogger } from '../../domain/outbox';
 
 describe('JSON logger (pino)', () => {

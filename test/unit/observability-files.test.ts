@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OutboxMetrics } from '../../workers/metrics';
+import { OutboxMetrics } from '../../workers/process/metrics';
 
 const DIR = join(__dirname, '..', '..', 'scripts', 'observability');
 

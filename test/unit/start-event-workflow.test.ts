@@ -1,5 +1,5 @@
 import { ServiceError } from '@temporalio/client';
-import { isPermanentStartError, MAX_WORKFLOW_ID_BYTES, sequencerWorkflowId } from '../../workers/start-event-workflow';
+import { isPermanentStartError, MAX_WORKFLOW_ID_BYTES, sequencerWorkflowId } from '../../workers/relay/start-event-workflow';
 
 /** A gRPC error as @grpc/grpc-js raises it (status code on the error). */
 function grpcError(code: number, details: string): Error {

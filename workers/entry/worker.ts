@@ -3,12 +3,12 @@
  * Needs the peers `@temporalio/worker`, `@temporalio/workflow`, `@temporalio/activity`,
  * `@temporalio/common`, `@temporalio/interceptors-opentelemetry` and `kafkajs`.
  */
-export { startOutboxWorker, OUTBOX_WORKFLOWS_PATH, OTEL_WORKFLOW_INTERCEPTORS, type OutboxWorkerOptions, type RunningWorker } from '../worker';
+export { startOutboxWorker, OUTBOX_WORKFLOWS_PATH, OTEL_WORKFLOW_INTERCEPTORS, type OutboxWorkerOptions, type RunningWorker } from '../worker/worker';
 export { createActivities, type Compensation, type OutboxActivities, type OutboxActivityDeps } from '../../activities';
-export { CoalescingProducer, cachedPartitions, type CoalescingProducerOptions } from '../coalescing-producer';
-export { createOutboxProducer } from '../kafka-producer';
-export { OutboxMetrics } from '../metrics';
-export { loadConfig, kafkaClientConfig, temporalConnectionOptions, CONFIG_TEMPLATE, type TxoutboxConfig } from '../config';
+export { CoalescingProducer, cachedPartitions, type CoalescingProducerOptions } from '../kafka/coalescing-producer';
+export { createOutboxProducer } from '../kafka/producer';
+export { OutboxMetrics } from '../process/metrics';
+export { loadConfig, kafkaClientConfig, temporalConnectionOptions, CONFIG_TEMPLATE, type TxoutboxConfig } from '../process/config';
 export { OutboxSearchAttributes } from '../../workflows/search-attributes';
 export {
   compensateUpdate,

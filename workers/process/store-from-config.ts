@@ -1,4 +1,4 @@
-import type { Logger, OutboxStore } from '../domain/outbox';
+import type { Logger, OutboxStore } from '../../domain/outbox';
 import { redactUrl, type TxoutboxConfig } from './config';
 
 /**
@@ -21,7 +21,7 @@ export async function storeFromConfig(config: TxoutboxConfig, logger?: Logger): 
   if (config.store === 'mongodb') {
     /* eslint-disable @typescript-eslint/no-require-imports */
     const { MongoClient } = loadAdapter(() => require('mongodb') as typeof import('mongodb'), 'mongodb', 'TXOUTBOX_STORE=mongodb');
-    const { MongoOutboxStore } = require('../domain/stores/mongodb') as typeof import('../domain/stores/mongodb');
+    const { MongoOutboxStore } = require('../../domain/stores/mongodb') as typeof import('../../domain/stores/mongodb');
     const uri = config.mongodbUri;
     const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 }).catch((err: unknown) => {
       throw new Error(`${redactUrl(uri)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -29,7 +29,7 @@ export async function storeFromConfig(config: TxoutboxConfig, logger?: Logger): 
     return { store: new MongoOutboxStore({ db: client.db(config.mongodbDb), logger, ...(config.partitions === null ? {} : { partitions: config.partitions }) }), close: () => client.close() };
   }
   const { Pool } = loadAdapter(() => require('pg') as typeof import('pg'), 'pg', 'TXOUTBOX_STORE=postgres');
-  const { pgPoolConfig, PostgresOutboxStore } = require('../domain/stores/postgres') as typeof import('../domain/stores/postgres');
+  const { pgPoolConfig, PostgresOutboxStore } = require('../../domain/stores/postgres') as typeof import('../../domain/stores/postgres');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const pool = new Pool(pgPoolConfig(config.pgUrl));
   // An idle connection broken by a database restart is dropped by the pool; without a listener its

@@ -1,5 +1,5 @@
 import { Partitioners, type Message, type PartitionMetadata, type Producer, type ProducerRecord, type RecordMetadata } from 'kafkajs';
-import { OutboxError, OutboxErrorCode } from '../domain/outbox';
+import { OutboxError, OutboxErrorCode } from '../../domain/outbox';
 
 export interface CoalescingProducerOptions {
   /** How long the first queued message waits for others to join its batch, in ms. */

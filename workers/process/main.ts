@@ -1,5 +1,5 @@
 /**
- * The relay and the worker as processes: configured by TXOUTBOX_* (workers/config.ts, failing at
+ * The relay and the worker as processes: configured by TXOUTBOX_* (workers/process/config.ts, failing at
  * start with the variable's name), with liveness `/healthz`, readiness `/readyz` and Prometheus
  * `/metrics` over HTTP, and
  * SIGTERM/SIGINT draining in-flight work (the relay saves its checkpoint) before exit.
@@ -14,19 +14,19 @@ import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
 import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
-import { createJsonLogger, OutboxError, OutboxErrorCode, TYPE_NAME, type Logger } from '../domain/outbox';
-import type { Compensation } from '../activities';
+import { createJsonLogger, OutboxError, OutboxErrorCode, TYPE_NAME, type Logger } from '../../domain/outbox';
+import type { Compensation } from '../../activities';
 import { collectDefaultMetrics } from 'prom-client';
 import { kafkaClientConfig, loadConfig, temporalConnectionOptions, type TxoutboxConfig } from './config';
 import { observePartitions, OutboxMetrics } from './metrics';
-import { cachedPartitions } from './coalescing-producer';
-import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from './fast-path';
-import { createOutboxProducer } from './kafka-producer';
-import { createKafkaPositionReader } from './kafka-position-reader';
-import { createRelay } from './relay';
+import { cachedPartitions } from '../kafka/coalescing-producer';
+import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from '../relay/fast-path';
+import { createOutboxProducer } from '../kafka/producer';
+import { createKafkaPositionReader } from '../kafka/position-reader';
+import { createRelay } from '../relay/relay';
 import { storeFromConfig } from './store-from-config';
 import { sdkLogFunction } from './sdk-logging';
-import { startOutboxWorker } from './worker';
+import { startOutboxWorker } from '../worker/worker';
 
 export type Role = 'relay' | 'worker';
 

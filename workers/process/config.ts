@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
 import type { KafkaConfig } from 'kafkajs';
-import { DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, OutboxError, OutboxErrorCode } from '../domain/outbox';
-import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../workflows/types';
+import { DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, OutboxError, OutboxErrorCode } from '../../domain/outbox';
+import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from '../../workflows/types';
 
 /** TLS files, read at start (a missing file fails there, naming its variable). */
 export interface TlsFiles {

@@ -12,10 +12,10 @@ import {
   type Logger,
   type OutboxEvent,
   type OutboxRelayStore,
-} from '../domain/outbox';
-import { DEFAULT_PUBLISH_POLICY, DEFAULT_SEQUENCER_BUFFER_LIMIT, type PublishPolicy } from '../workflows/types';
+} from '../../domain/outbox';
+import { DEFAULT_PUBLISH_POLICY, DEFAULT_SEQUENCER_BUFFER_LIMIT, type PublishPolicy } from '../../workflows/types';
 import { groupByKey, type FastPath } from './fast-path';
-import type { OutboxMetrics } from './metrics';
+import type { OutboxMetrics } from '../process/metrics';
 import { PartitionOwnership } from './partitions';
 import { DEFAULT_WORKFLOW_ID_PREFIX, enqueueKey, eventsNotHeld, isPermanentStartError, startEventWorkflow, type StartOutcome } from './start-event-workflow';
 

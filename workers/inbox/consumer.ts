@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
-import type { InboxOutcome, InboxStore } from '../domain/inbox/inbox';
-import { parseJson, readCloudEventHeaders, silentLogger, type JsonValue, type Logger, type ReceivedCloudEvent } from '../domain/outbox';
+import type { InboxOutcome, InboxStore } from '../../domain/inbox/inbox';
+import { parseJson, readCloudEventHeaders, silentLogger, type JsonValue, type Logger, type ReceivedCloudEvent } from '../../domain/outbox';
 
 /** One received outbox event, as the consumer's handler sees it. */
 export interface InboxEvent extends ReceivedCloudEvent {

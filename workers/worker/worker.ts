@@ -1,15 +1,15 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { TLSConfig } from '@temporalio/client';
 import type { Kafka, Producer } from 'kafkajs';
-import { createActivities, type Compensation } from '../activities';
-import { silentLogger, type Logger, type OutboxEventStore } from '../domain/outbox';
+import { createActivities, type Compensation } from '../../activities';
+import { silentLogger, type Logger, type OutboxEventStore } from '../../domain/outbox';
 import { Resource } from '@opentelemetry/resources';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
-import { CoalescingProducer, cachedPartitions, type CoalescingProducerOptions } from './coalescing-producer';
-import { createKafkaPositionReader } from './kafka-position-reader';
-import { createOutboxProducer, sendWindowMs } from './kafka-producer';
-import type { OutboxMetrics } from './metrics';
+import { CoalescingProducer, cachedPartitions, type CoalescingProducerOptions } from '../kafka/coalescing-producer';
+import { createKafkaPositionReader } from '../kafka/position-reader';
+import { createOutboxProducer, sendWindowMs } from '../kafka/producer';
+import type { OutboxMetrics } from '../process/metrics';
 
 export interface OutboxWorkerOptions {
   /** Temporal frontend address (unused when `connection` is given). */
@@ -82,7 +82,7 @@ export interface RunningWorker {
 const WORKER_PRODUCER_RETRIES = 0;
 
 /** Path of the workflows the outbox worker registers (for bundling). */
-export const OUTBOX_WORKFLOWS_PATH = require.resolve('../workflows');
+export const OUTBOX_WORKFLOWS_PATH = require.resolve('../../workflows');
 
 /** Temporal's OpenTelemetry workflow interceptors (bundled with the workflows when tracing). */
 export const OTEL_WORKFLOW_INTERCEPTORS = require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');

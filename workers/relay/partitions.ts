@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { assignedPartitions, silentLogger, type Logger, type PartitionLeases } from '../domain/outbox';
+import { assignedPartitions, silentLogger, type Logger, type PartitionLeases } from '../../domain/outbox';
 
 export interface PartitionOwnershipOptions {
   store: PartitionLeases;

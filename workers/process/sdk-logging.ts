@@ -1,5 +1,5 @@
 import type { LogEntry } from '@temporalio/worker';
-import type { Logger, LogLevel } from '../domain/outbox';
+import type { Logger, LogLevel } from '../../domain/outbox';
 
 const LEVELS: Record<LogEntry['level'], LogLevel> = { TRACE: 'debug', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
 

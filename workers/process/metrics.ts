@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { OutboxAdminStore, PartitionStatus } from '../domain/outbox';
+import type { OutboxAdminStore, PartitionStatus } from '../../domain/outbox';
 
 /**
  * The outbox's Prometheus metrics. Names follow Prometheus conventions (`_total` counters, base

@@ -12,10 +12,10 @@ import {
   type OutboxEvent,
   type OutboxRelayStore,
   type PublishResult,
-} from '../domain/outbox';
-import { CoalescingProducer } from './coalescing-producer';
-import type { KafkaPositionReader } from './kafka-position-reader';
-import type { OutboxMetrics } from './metrics';
+} from '../../domain/outbox';
+import { CoalescingProducer } from '../kafka/coalescing-producer';
+import type { KafkaPositionReader } from '../kafka/position-reader';
+import type { OutboxMetrics } from '../process/metrics';
 
 /**
  * The kafkajs request timeout for the fast path's client, whose producer retries once: a send ends

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
-import { extractTraceContext, inSpan, type OutboxEvent } from '../domain/outbox';
-import { OutboxSearchAttributes } from '../workflows/search-attributes';
-import type { KeySequencerInput } from '../workflows/key-sequencer';
-import { sequencerQuery, type EnqueuedEvent, type SequencerState } from '../workflows/signals';
-import type { PublishEventInput, PublishPolicy } from '../workflows/types';
+import { extractTraceContext, inSpan, type OutboxEvent } from '../../domain/outbox';
+import { OutboxSearchAttributes } from '../../workflows/search-attributes';
+import type { KeySequencerInput } from '../../workflows/key-sequencer';
+import { sequencerQuery, type EnqueuedEvent, type SequencerState } from '../../workflows/signals';
+import type { PublishEventInput, PublishPolicy } from '../../workflows/types';
 
 /** Workflow ids are `<prefix><eventId>`. */
 export const DEFAULT_WORKFLOW_ID_PREFIX = 'outbox-';
