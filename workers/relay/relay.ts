@@ -1,80 +1,20 @@
 import { EventEmitter } from 'node:events';
-import type { WorkflowClient } from '@temporalio/client';
 import {
   OutboxError,
   OutboxErrorCode,
   minEventIdAt,
-  silentLogger,
   type FeedBatch,
   type FeedClaimed,
   type FeedPartitions,
   type FeedGap,
-  type Logger,
   type OutboxEvent,
-  type OutboxRelayStore,
 } from '../../domain/outbox';
-import { DEFAULT_PUBLISH_POLICY, DEFAULT_SEQUENCER_BUFFER_LIMIT, type PublishPolicy } from '../../workflows/types';
-import { groupByKey, type FastPath } from './fast-path';
-import type { OutboxMetrics } from '../process/metrics';
+import { groupByKey } from './fast-path';
 import { PartitionOwnership } from './partitions';
-import { DEFAULT_WORKFLOW_ID_PREFIX, enqueueKey, eventsNotHeld, isPermanentStartError, startEventWorkflow, type StartOutcome } from './start-event-workflow';
+import { abortableDelay, mapLimit } from './async';
+import { applyRelayDefaults, type RelayOptions, type ResolvedRelayOptions } from './options';
+import { enqueueKey, eventsNotHeld, isPermanentStartError, startEventWorkflow, type StartOutcome } from './start-event-workflow';
 
-export interface RelayOptions {
-  /** The outbox store (any adapter): what the relay needs of it. */
-  store: OutboxRelayStore;
-  /** Temporal workflow client (`client.workflow`). */
-  workflowClient: WorkflowClient;
-  /** Task queue of the outbox worker. */
-  taskQueue: string;
-  /** Checkpoint name; relays sharing it share a position. @default "relay" */
-  name?: string;
-  /** Most workflow starts in flight at once. @default 16 */
-  startConcurrency?: number;
-  /** Most events a key's sequencer keeps behind the one it holds, for sequencers this relay starts. @default 500 */
-  sequencerBufferLimit?: number;
-  /** Most events read from the feed per batch. @default 100 */
-  batchSize?: number;
-  /** Longest wait for new events before an empty batch, in ms. @default 1000 */
-  maxWaitMs?: number;
-  /** Wait before the feed is reopened after an error, in ms. @default 1000 */
-  retryDelayMs?: number;
-  /**
-   * How often the sweeper looks for events still pending, in ms. The sweeper cannot be turned off:
-   * it is what publishes events the feed skipped (a gap, claims given back after the feed passed them).
-   * @default 30000
-   */
-  sweepIntervalMs?: number;
-  /** How old a pending event must be before the sweeper starts it, in ms. @default 10000 */
-  sweepGraceMs?: number;
-  /** Most events the sweeper reads per page. @default 500 */
-  sweepBatchSize?: number;
-  /** Retry policy and timeouts given to each publish workflow. @default DEFAULT_PUBLISH_POLICY */
-  publishPolicy?: Partial<PublishPolicy>;
-  /** @default "outbox-" */
-  workflowIdPrefix?: string;
-  /**
-   * Eager workflow start: the workflow's first task comes back with the start's reply and runs on
-   * the worker of this process. Needs `workflowClient` built on the NativeConnection that
-   * `startOutboxWorker({ connection })` also uses, on the same task queue. @default false
-   */
-  eagerStart?: boolean;
-  logger?: Logger;
-  /** Prometheus metrics to count into; none by default. */
-  metrics?: OutboxMetrics;
-  /** @default Date.now */
-  now?: () => number;
-  /** The fast path (opt-in): eligible events are published by the relay itself; failures become workflows. */
-  fastPath?: FastPath;
-  /**
-   * Partitioned reading (issue 17, opt-in): the relays sharing `name` share the outbox's partitions
-   * through leases in the store; this one reads, sweeps, publishes and saves positions only for the
-   * partitions it holds. Without it every relay of a name reads every event (the starts of all but
-   * one are refused as duplicates).
-   */
-  partitions?: { leaseMs?: number; member?: string };
-}
-
-/** Named events a test (or a metrics exporter) can await instead of sleeping. */
 export interface RelayEvents {
   /** The feed is open and positioned (also emitted, once per opening, after a failure to open). */
   ready: [];
@@ -267,7 +207,7 @@ export class Relay extends EventEmitter<RelayEvents> {
    * Partitioned: over `partitions` only, each batch dispatched only while their leases are held.
    */
   private async runFeed(signal: AbortSignal, partitions?: FeedPartitions): Promise<void> {
-    const { store, name, batchSize, maxWaitMs, retryDelayMs, logger, fastPath } = this.options;
+    const { batchSize, retryDelayMs, logger } = this.options;
     while (!signal.aborted) {
       if (partitions !== undefined && this.ownership?.valid() !== true) {
         // Leases not (or no longer) held: nothing is read, nor claimed in the read (PostgreSQL), until
@@ -282,9 +222,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       let batches: AsyncIterator<FeedBatch> | undefined;
       let failure: { error: unknown } | undefined;
       try {
-        const feed = store.openFeed({ name, batchSize, maxWaitMs, claim: fastPath?.feedClaim(), partitions });
-        feed.onGap((reason) => this.emit('gap', reason));
-        const iterator = feed.batches(signal)[Symbol.asyncIterator]();
+        const iterator = this.openFeed(signal, partitions);
         batches = iterator;
         let ahead = this.readBatch(iterator);
         readAhead = ahead;
@@ -320,12 +258,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           const started = outcomes.filter(wasStarted).length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
           await saving;
-          saving = batch.checkpoint().then(() => {
-            this.options.metrics?.checkpointSaved();
-            this.emit('checkpoint', { events: batch.events.length });
-          });
-          // Not left unhandled while the next batch is dispatched: its failure is thrown when awaited.
-          saving.catch(() => undefined);
+          saving = this.saveCheckpoint(batch);
         }
         await saving;
       } catch (error) {
@@ -340,6 +273,25 @@ export class Relay extends EventEmitter<RelayEvents> {
         await abortableDelay(retryDelayMs, signal);
       }
     }
+  }
+
+  /** The store's change feed from its checkpoint (with the fast path's claims, of `partitions` only when given), its gaps reported. */
+  private openFeed(signal: AbortSignal, partitions: FeedPartitions | undefined): AsyncIterator<FeedBatch> {
+    const { store, name, batchSize, maxWaitMs, fastPath } = this.options;
+    const feed = store.openFeed({ name, batchSize, maxWaitMs, claim: fastPath?.feedClaim(), partitions });
+    feed.onGap((reason) => this.emit('gap', reason));
+    return feed.batches(signal)[Symbol.asyncIterator]();
+  }
+
+  /** Saves a dispatched batch's checkpoint while the next batch is dispatched. */
+  private saveCheckpoint(batch: FeedBatch): Promise<void> {
+    const saving = batch.checkpoint().then(() => {
+      this.options.metrics?.checkpointSaved();
+      this.emit('checkpoint', { events: batch.events.length });
+    });
+    // Not left unhandled meanwhile: its failure is thrown when awaited.
+    saving.catch(() => undefined);
+    return saving;
   }
 
   private assertLeases(partitions: FeedPartitions): void {
@@ -466,78 +418,9 @@ function wasStarted(outcome: StartOutcome): boolean {
   return outcome === 'started' || outcome === 'sequenced';
 }
 
+export type { RelayOptions } from './options';
+export { mapLimit } from './async';
+
 export function createRelay(options: RelayOptions): Relay {
   return new Relay(options);
-}
-
-type ResolvedRelayOptions = Required<Omit<RelayOptions, 'publishPolicy' | 'metrics' | 'fastPath' | 'partitions'>> & {
-  publishPolicy: PublishPolicy;
-  metrics: OutboxMetrics | undefined;
-  fastPath: FastPath | undefined;
-};
-
-function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions {
-  const resolved = {
-    store: options.store,
-    workflowClient: options.workflowClient,
-    taskQueue: options.taskQueue,
-    name: options.name ?? 'relay',
-    startConcurrency: options.startConcurrency ?? 16,
-    sequencerBufferLimit: options.sequencerBufferLimit ?? DEFAULT_SEQUENCER_BUFFER_LIMIT,
-    batchSize: options.batchSize ?? 100,
-    maxWaitMs: options.maxWaitMs ?? 1000,
-    retryDelayMs: options.retryDelayMs ?? 1000,
-    sweepIntervalMs: options.sweepIntervalMs ?? 30_000,
-    sweepGraceMs: options.sweepGraceMs ?? 10_000,
-    sweepBatchSize: options.sweepBatchSize ?? 500,
-    publishPolicy: { ...DEFAULT_PUBLISH_POLICY, ...options.publishPolicy },
-    workflowIdPrefix: options.workflowIdPrefix ?? DEFAULT_WORKFLOW_ID_PREFIX,
-    eagerStart: options.eagerStart ?? false,
-    logger: options.logger ?? silentLogger,
-    metrics: options.metrics,
-    now: options.now ?? Date.now,
-    fastPath: options.fastPath,
-  };
-
-  if (typeof resolved.taskQueue !== 'string' || resolved.taskQueue.length === 0) {
-    throw new OutboxError(OutboxErrorCode.invalidConfig, 'relay option "taskQueue" must be a non-empty string');
-  }
-  for (const key of ['startConcurrency', 'batchSize', 'maxWaitMs', 'sweepBatchSize', 'sweepIntervalMs', 'sequencerBufferLimit'] as const) {
-    if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) {
-      throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a positive integer, got ${String(resolved[key])}`);
-    }
-  }
-  for (const key of ['retryDelayMs', 'sweepGraceMs'] as const) {
-    if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 0) {
-      throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a non-negative integer, got ${String(resolved[key])}`);
-    }
-  }
-  return resolved;
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
-}
-
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
 }

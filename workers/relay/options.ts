@@ -1,0 +1,110 @@
+/** The relay's options, their defaults, and their checks (a bad one is refused at construction with INVALID_CONFIG). */
+import type { WorkflowClient } from '@temporalio/client';
+import { OutboxError, OutboxErrorCode, silentLogger, type Logger, type OutboxRelayStore } from '../../domain/outbox';
+import { DEFAULT_PUBLISH_POLICY, DEFAULT_SEQUENCER_BUFFER_LIMIT, type PublishPolicy } from '../../workflows/types';
+import type { OutboxMetrics } from '../process/metrics';
+import type { FastPath } from './fast-path';
+import { DEFAULT_WORKFLOW_ID_PREFIX } from './start-event-workflow';
+
+export interface RelayOptions {
+  /** The outbox store (any adapter): what the relay needs of it. */
+  store: OutboxRelayStore;
+  /** Temporal workflow client (`client.workflow`). */
+  workflowClient: WorkflowClient;
+  /** Task queue of the outbox worker. */
+  taskQueue: string;
+  /** Checkpoint name; relays sharing it share a position. @default "relay" */
+  name?: string;
+  /** Most workflow starts in flight at once. @default 16 */
+  startConcurrency?: number;
+  /** Most events a key's sequencer keeps behind the one it holds, for sequencers this relay starts. @default 500 */
+  sequencerBufferLimit?: number;
+  /** Most events read from the feed per batch. @default 100 */
+  batchSize?: number;
+  /** Longest wait for new events before an empty batch, in ms. @default 1000 */
+  maxWaitMs?: number;
+  /** Wait before the feed is reopened after an error, in ms. @default 1000 */
+  retryDelayMs?: number;
+  /**
+   * How often the sweeper looks for events still pending, in ms. The sweeper cannot be turned off:
+   * it is what publishes events the feed skipped (a gap, claims given back after the feed passed them).
+   * @default 30000
+   */
+  sweepIntervalMs?: number;
+  /** How old a pending event must be before the sweeper starts it, in ms. @default 10000 */
+  sweepGraceMs?: number;
+  /** Most events the sweeper reads per page. @default 500 */
+  sweepBatchSize?: number;
+  /** Retry policy and timeouts given to each publish workflow. @default DEFAULT_PUBLISH_POLICY */
+  publishPolicy?: Partial<PublishPolicy>;
+  /** @default "outbox-" */
+  workflowIdPrefix?: string;
+  /**
+   * Eager workflow start: the workflow's first task comes back with the start's reply and runs on
+   * the worker of this process. Needs `workflowClient` built on the NativeConnection that
+   * `startOutboxWorker({ connection })` also uses, on the same task queue. @default false
+   */
+  eagerStart?: boolean;
+  logger?: Logger;
+  /** Prometheus metrics to count into; none by default. */
+  metrics?: OutboxMetrics;
+  /** @default Date.now */
+  now?: () => number;
+  /** The fast path (opt-in): eligible events are published by the relay itself; failures become workflows. */
+  fastPath?: FastPath;
+  /**
+   * Partitioned reading (issue 17, opt-in): the relays sharing `name` share the outbox's partitions
+   * through leases in the store; this one reads, sweeps, publishes and saves positions only for the
+   * partitions it holds. Without it every relay of a name reads every event (the starts of all but
+   * one are refused as duplicates).
+   */
+  partitions?: { leaseMs?: number; member?: string };
+}
+
+/** Named events a test (or a metrics exporter) can await instead of sleeping. */
+
+export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'publishPolicy' | 'metrics' | 'fastPath' | 'partitions'>> & {
+  publishPolicy: PublishPolicy;
+  metrics: OutboxMetrics | undefined;
+  fastPath: FastPath | undefined;
+};
+
+export function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions {
+  const resolved = {
+    store: options.store,
+    workflowClient: options.workflowClient,
+    taskQueue: options.taskQueue,
+    name: options.name ?? 'relay',
+    startConcurrency: options.startConcurrency ?? 16,
+    sequencerBufferLimit: options.sequencerBufferLimit ?? DEFAULT_SEQUENCER_BUFFER_LIMIT,
+    batchSize: options.batchSize ?? 100,
+    maxWaitMs: options.maxWaitMs ?? 1000,
+    retryDelayMs: options.retryDelayMs ?? 1000,
+    sweepIntervalMs: options.sweepIntervalMs ?? 30_000,
+    sweepGraceMs: options.sweepGraceMs ?? 10_000,
+    sweepBatchSize: options.sweepBatchSize ?? 500,
+    publishPolicy: { ...DEFAULT_PUBLISH_POLICY, ...options.publishPolicy },
+    workflowIdPrefix: options.workflowIdPrefix ?? DEFAULT_WORKFLOW_ID_PREFIX,
+    eagerStart: options.eagerStart ?? false,
+    logger: options.logger ?? silentLogger,
+    metrics: options.metrics,
+    now: options.now ?? Date.now,
+    fastPath: options.fastPath,
+  };
+
+  if (typeof resolved.taskQueue !== 'string' || resolved.taskQueue.length === 0) {
+    throw new OutboxError(OutboxErrorCode.invalidConfig, 'relay option "taskQueue" must be a non-empty string');
+  }
+  for (const key of ['startConcurrency', 'batchSize', 'maxWaitMs', 'sweepBatchSize', 'sweepIntervalMs', 'sequencerBufferLimit'] as const) {
+    if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) {
+      throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a positive integer, got ${String(resolved[key])}`);
+    }
+  }
+  for (const key of ['retryDelayMs', 'sweepGraceMs'] as const) {
+    if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 0) {
+      throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a non-negative integer, got ${String(resolved[key])}`);
+    }
+  }
+  return resolved;
+}
+
