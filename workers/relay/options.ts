@@ -1,6 +1,9 @@
-/** The relay's options, their defaults, and their checks (a bad one is refused at construction with INVALID_CONFIG). */
+/**
+ * The relay's options, their defaults and their checks (a bad one is refused at construction with
+ * INVALID_CONFIG); the events it emits and the handle `start()` returns.
+ */
 import type { WorkflowClient } from '@temporalio/client';
-import { OutboxError, OutboxErrorCode, silentLogger, type Logger, type OutboxRelayStore } from '../../domain/outbox';
+import { OutboxError, OutboxErrorCode, silentLogger, type FeedGap, type Logger, type OutboxRelayStore } from '../../domain/outbox';
 import { DEFAULT_PUBLISH_POLICY, DEFAULT_SEQUENCER_BUFFER_LIMIT, type PublishPolicy } from '../../workflows/types';
 import type { OutboxMetrics } from '../process/metrics';
 import type { FastPath } from './fast-path';
@@ -108,3 +111,26 @@ export function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions 
   return resolved;
 }
 
+export interface RelayEvents {
+  /** The feed is open and positioned (also emitted, once per opening, after a failure to open). */
+  ready: [];
+  /** A feed batch whose starts were all acknowledged. */
+  batch: [{ events: number; started: number; duplicates: number }];
+  /** The feed position after a batch was saved. */
+  checkpoint: [{ events: number }];
+  /** A sweep finished. */
+  sweep: [{ found: number; started: number; duplicates: number }];
+  /** The feed may have skipped events (no checkpoint, lost history): a sweep follows. */
+  gap: [FeedGap];
+  /** A feed batch's fast-path events: published by the relay, handed to workflows, or owned elsewhere. */
+  fast: [{ published: number; fallback: number; skipped: number }];
+  /** An error the relay recovers from by reopening the feed. */
+  error: [unknown];
+  /** Partitioned: the partitions this relay reads from now on. */
+  partitions: [readonly number[]];
+}
+
+export interface RunningRelay {
+  /** Stops reading, lets in-flight starts finish and saves their checkpoint, then resolves. */
+  shutdown(): Promise<void>;
+}

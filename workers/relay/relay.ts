@@ -6,38 +6,13 @@ import {
   type FeedBatch,
   type FeedClaimed,
   type FeedPartitions,
-  type FeedGap,
   type OutboxEvent,
 } from '../../domain/outbox';
 import { groupByKey } from './fast-path';
 import { PartitionOwnership } from './partitions';
 import { abortableDelay, mapLimit } from './async';
-import { applyRelayDefaults, type RelayOptions, type ResolvedRelayOptions } from './options';
-import { enqueueKey, eventsNotHeld, isPermanentStartError, startEventWorkflow, type StartOutcome } from './start-event-workflow';
-
-export interface RelayEvents {
-  /** The feed is open and positioned (also emitted, once per opening, after a failure to open). */
-  ready: [];
-  /** A feed batch whose starts were all acknowledged. */
-  batch: [{ events: number; started: number; duplicates: number }];
-  /** The feed position after a batch was saved. */
-  checkpoint: [{ events: number }];
-  /** A sweep finished. */
-  sweep: [{ found: number; started: number; duplicates: number }];
-  /** The feed may have skipped events (no checkpoint, lost history): a sweep follows. */
-  gap: [FeedGap];
-  /** A feed batch's fast-path events: published by the relay, handed to workflows, or owned elsewhere. */
-  fast: [{ published: number; fallback: number; skipped: number }];
-  /** An error the relay recovers from by reopening the feed. */
-  error: [unknown];
-  /** Partitioned: the partitions this relay reads from now on. */
-  partitions: [readonly number[]];
-}
-
-export interface RunningRelay {
-  /** Stops reading, lets in-flight starts finish and saves their checkpoint, then resolves. */
-  shutdown(): Promise<void>;
-}
+import { applyRelayDefaults, type RelayEvents, type RelayOptions, type ResolvedRelayOptions, type RunningRelay } from './options';
+import { enqueueKey, eventsNotHeld, isPermanentStartError, startEventWorkflow, wasStarted, type StartOutcome } from './start-event-workflow';
 
 /**
  * Reads the store's change feed and starts one publish workflow per event, at most
@@ -414,11 +389,7 @@ export class Relay extends EventEmitter<RelayEvents> {
 }
 
 /** A workflow started, or an ordered event handed to its sequencer: not a duplicate, not refused. */
-function wasStarted(outcome: StartOutcome): boolean {
-  return outcome === 'started' || outcome === 'sequenced';
-}
-
-export type { RelayOptions } from './options';
+export type { RelayEvents, RelayOptions, RunningRelay } from './options';
 export { mapLimit } from './async';
 
 export function createRelay(options: RelayOptions): Relay {

@@ -219,3 +219,8 @@ async function start(
     throw err;
   }
 }
+
+/** A start that put the event in a workflow: its own, or its key's sequencer. */
+export function wasStarted(outcome: StartOutcome): boolean {
+  return outcome === 'started' || outcome === 'sequenced';
+}
