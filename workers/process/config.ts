@@ -182,37 +182,65 @@ function bad(variable: string, message: string): OutboxError {
   return new OutboxError(OutboxErrorCode.invalidConfig, `${variable} ${message}`);
 }
 
-/** Reads and checks the environment; throws naming the first bad variable. */
+/** Reads and checks the environment; throws naming the first bad variable (in the order below). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig {
+  const r = envReader(env);
+  const { store, pgUrl, pgSchema, mongodbUri, temporalAddress, kafkaBrokers, healthPort, logLevel, localActivity } = readServers(r);
+  const workerWorkflowTasks = r.integer('TXOUTBOX_WORKER_WORKFLOW_TASKS', 40, 2);
+  const { kafkaTls, mechanism, saslUser, saslPassword, apiKey, temporalTls, serverName } = readSecurity(r, env);
+  const { fastTopics, fastTypes, lingerSet, workflowIdPrefix, publishPolicy } = readPublishing(r);
+  return {
+    relayStartConcurrency: r.integer('TXOUTBOX_RELAY_START_CONCURRENCY', 16, 1),
+    sequencerBufferLimit: r.integer('TXOUTBOX_SEQUENCER_BUFFER', 500, 10, 5_000),
+    relayBatchSize: r.integer('TXOUTBOX_RELAY_BATCH_SIZE', fastTopics.length + fastTypes.length === 0 ? 100 : 500, 1, 500),
+    workerWorkflowTasks,
+    workerWorkflowPolls: r.integer('TXOUTBOX_WORKER_WORKFLOW_POLLS', Math.min(10, workerWorkflowTasks), 2, workerWorkflowTasks),
+    workerActivityTasks: r.integer('TXOUTBOX_WORKER_ACTIVITY_TASKS', 100, 1),
+    kafkaRequestTimeoutMs: r.integer('TXOUTBOX_KAFKA_REQUEST_TIMEOUT_MS', 30_000, 1_000, 300_000),
+    producerLingerMs: lingerSet ? r.integer('TXOUTBOX_PRODUCER_LINGER_MS', 0, 0, 1000) : null,
+    fastPath: fastTopics.length + fastTypes.length === 0 ? null : { topics: fastTopics, types: fastTypes },
+    kafkaSecurity: {
+      tls: kafkaTls ? r.tlsFiles('TXOUTBOX_KAFKA_TLS') : null,
+      sasl: mechanism === undefined ? null : { mechanism, username: saslUser ?? '', password: saslPassword ?? '' },
+    },
+    temporalSecurity: {
+      tls: temporalTls ? { ...r.tlsFiles('TXOUTBOX_TEMPORAL_TLS'), ...(serverName === undefined ? {} : { serverName }) } : null,
+      apiKey,
+    },
+    publishLocalActivity: localActivity === 'true',
+    publishPolicy,
+    healthPort,
+    logLevel,
+    relayName: r.get('TXOUTBOX_RELAY_NAME') ?? 'relay',
+    relayPartitioned: r.flag('TXOUTBOX_RELAY_PARTITIONED'),
+    relayLeaseMs: r.integer('TXOUTBOX_RELAY_LEASE_MS', 15_000, 1_000, 600_000),
+    relayMember: r.get('TXOUTBOX_RELAY_MEMBER') ?? null,
+    partitions: r.get('TXOUTBOX_PARTITIONS') === undefined ? null : r.integer('TXOUTBOX_PARTITIONS', DEFAULT_PARTITION_COUNT, 1, MAX_PARTITION_COUNT),
+    store,
+    pgUrl,
+    pgSchema,
+    mongodbUri,
+    mongodbDb: r.get('TXOUTBOX_MONGODB_DB') ?? 'txoutbox',
+    temporalAddress,
+    temporalNamespace: r.get('TXOUTBOX_TEMPORAL_NAMESPACE') ?? 'default',
+    temporalUiUrl: (r.get('TXOUTBOX_TEMPORAL_UI_URL') ?? 'http://127.0.0.1:8233').replace(/\/$/, ''),
+    taskQueue: r.get('TXOUTBOX_TASK_QUEUE') ?? 'txoutbox',
+    workflowIdPrefix,
+    compensationsModule: r.get('TXOUTBOX_COMPENSATIONS_MODULE') ?? null,
+    healthPortFile: r.get('TXOUTBOX_HEALTH_PORT_FILE') ?? null,
+    relayRunsWorker: r.flag('TXOUTBOX_RELAY_RUNS_WORKER'),
+    eagerStart: r.flag('TXOUTBOX_EAGER_START'),
+    kafkaBrokers,
+  };
+}
+
+
+/** The environment's variables as typed values, each checked with the variable's name in its error. */
+function envReader(env: NodeJS.ProcessEnv) {
   const get = (name: string): string | undefined => {
     const value = env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   };
-  const store = get('TXOUTBOX_STORE') ?? 'mongodb';
-  if (store !== 'postgres' && store !== 'mongodb') throw bad('TXOUTBOX_STORE', `must be "mongodb" or "postgres", got ${JSON.stringify(store)}`);
-  const pgUrl = get('TXOUTBOX_PG_URL') ?? 'postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox';
-  if (!/^postgres(ql)?:\/\//.test(pgUrl)) throw bad('TXOUTBOX_PG_URL', 'must be a postgres:// URL');
-  const pgSchema = get('TXOUTBOX_PG_SCHEMA') ?? 'public';
-  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(pgSchema)) throw bad('TXOUTBOX_PG_SCHEMA', `must be a lower-case SQL identifier, got ${JSON.stringify(pgSchema)}`);
-  const mongodbUri = get('TXOUTBOX_MONGODB_URI') ?? DEFAULT_MONGODB_URI;
-  if (!/^mongodb(\+srv)?:\/\//.test(mongodbUri)) throw bad('TXOUTBOX_MONGODB_URI', 'must be a mongodb:// URL');
-  const temporalAddress = get('TXOUTBOX_TEMPORAL_ADDRESS') ?? '127.0.0.1:7233';
-  if (!HOST_PORT.test(temporalAddress)) throw bad('TXOUTBOX_TEMPORAL_ADDRESS', `must be host:port, got ${JSON.stringify(temporalAddress)}`);
-  const kafkaBrokers = (get('TXOUTBOX_KAFKA_BROKERS') ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
-  for (const broker of kafkaBrokers) {
-    if (!HOST_PORT.test(broker)) throw bad('TXOUTBOX_KAFKA_BROKERS', `must be comma-separated host:port, got ${JSON.stringify(broker)}`);
-  }
-  const healthPortText = get('TXOUTBOX_HEALTH_PORT') ?? '0';
-  const healthPort = Number(healthPortText);
-  if (!/^\d{1,5}$/.test(healthPortText) || healthPort > 65535) throw bad('TXOUTBOX_HEALTH_PORT', `must be a port number (0-65535), got ${JSON.stringify(healthPortText)}`);
-  const logLevel = get('TXOUTBOX_LOG_LEVEL') ?? 'info';
-  if (logLevel !== 'debug' && logLevel !== 'info' && logLevel !== 'warn' && logLevel !== 'error') {
-    throw bad('TXOUTBOX_LOG_LEVEL', `must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
-  }
-  const localActivity = get('TXOUTBOX_PUBLISH_LOCAL_ACTIVITY') ?? 'false';
-  if (localActivity !== 'true' && localActivity !== 'false') {
-    throw bad('TXOUTBOX_PUBLISH_LOCAL_ACTIVITY', `must be true or false, got ${JSON.stringify(localActivity)}`);
-  }
   const integer = (name: string, fallback: number, min: number, max = 100_000): number => {
     const text = get(name);
     if (text === undefined) return fallback;
@@ -220,7 +248,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     if (!/^\d+$/.test(text) || value < min || value > max) throw bad(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
     return value;
   };
-  const workerWorkflowTasks = integer('TXOUTBOX_WORKER_WORKFLOW_TASKS', 40, 2);
   const flag = (name: string): boolean => {
     const text = get(name) ?? 'false';
     if (text !== 'true' && text !== 'false') throw bad(name, `must be true or false, got ${JSON.stringify(text)}`);
@@ -245,91 +272,91 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
       if (get(`${prefix}${suffix}`) !== undefined) throw bad(`${prefix}${suffix}`, `is set but ${prefix} is not true`);
     }
   };
-  const kafkaTls = flag('TXOUTBOX_KAFKA_TLS');
-  if (!kafkaTls) tlsFilesGivenWithoutTls('TXOUTBOX_KAFKA_TLS');
-  const mechanism = get('TXOUTBOX_KAFKA_SASL_MECHANISM');
-  if (mechanism !== undefined && mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
-    throw bad('TXOUTBOX_KAFKA_SASL_MECHANISM', `must be plain, scram-sha-256 or scram-sha-512, got ${JSON.stringify(mechanism)}`);
-  }
-  const saslUser = get('TXOUTBOX_KAFKA_SASL_USERNAME');
-  const saslPassword = env.TXOUTBOX_KAFKA_SASL_PASSWORD; // not trimmed: a password may end in a space
-  if (mechanism !== undefined && (saslUser === undefined || !saslPassword)) {
-    throw bad('TXOUTBOX_KAFKA_SASL_MECHANISM', 'needs TXOUTBOX_KAFKA_SASL_USERNAME and TXOUTBOX_KAFKA_SASL_PASSWORD');
-  }
-  if (mechanism === undefined && (saslUser !== undefined || saslPassword)) throw bad('TXOUTBOX_KAFKA_SASL_USERNAME', 'is set but TXOUTBOX_KAFKA_SASL_MECHANISM is not');
-  const apiKey = get('TXOUTBOX_TEMPORAL_API_KEY') ?? null;
-  const temporalTls = flag('TXOUTBOX_TEMPORAL_TLS') || apiKey !== null;
-  if (!temporalTls) tlsFilesGivenWithoutTls('TXOUTBOX_TEMPORAL_TLS');
-  const serverName = get('TXOUTBOX_TEMPORAL_TLS_SERVER_NAME');
   const list = (name: string, pattern: RegExp): string[] => {
     const items = (get(name) ?? '').split(',').map((t) => t.trim()).filter((t) => t !== '');
     for (const item of items) if (!pattern.test(item)) throw bad(name, `has ${JSON.stringify(item)}, which is not a valid name`);
     return items;
   };
-  const fastTopics = list('TXOUTBOX_FAST_PATH_TOPICS', /^[A-Za-z0-9._-]{1,249}$/);
-  const fastTypes = list('TXOUTBOX_FAST_PATH_TYPES', /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/);
-  const lingerSet = get('TXOUTBOX_PRODUCER_LINGER_MS') !== undefined;
-  const deadLetterTopic = get('TXOUTBOX_DEAD_LETTER_TOPIC');
+  return { get, integer, flag, tlsFiles, tlsFilesGivenWithoutTls, list };
+}
+
+type EnvReader = ReturnType<typeof envReader>;
+
+/** The store, the servers' addresses, the health port, the log level and the publishing mode. */
+function readServers(r: EnvReader) {
+  const store = r.get('TXOUTBOX_STORE') ?? 'mongodb';
+  if (store !== 'postgres' && store !== 'mongodb') throw bad('TXOUTBOX_STORE', `must be "mongodb" or "postgres", got ${JSON.stringify(store)}`);
+  const pgUrl = r.get('TXOUTBOX_PG_URL') ?? 'postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox';
+  if (!/^postgres(ql)?:\/\//.test(pgUrl)) throw bad('TXOUTBOX_PG_URL', 'must be a postgres:// URL');
+  const pgSchema = r.get('TXOUTBOX_PG_SCHEMA') ?? 'public';
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(pgSchema)) throw bad('TXOUTBOX_PG_SCHEMA', `must be a lower-case SQL identifier, got ${JSON.stringify(pgSchema)}`);
+  const mongodbUri = r.get('TXOUTBOX_MONGODB_URI') ?? DEFAULT_MONGODB_URI;
+  if (!/^mongodb(\+srv)?:\/\//.test(mongodbUri)) throw bad('TXOUTBOX_MONGODB_URI', 'must be a mongodb:// URL');
+  const temporalAddress = r.get('TXOUTBOX_TEMPORAL_ADDRESS') ?? '127.0.0.1:7233';
+  if (!HOST_PORT.test(temporalAddress)) throw bad('TXOUTBOX_TEMPORAL_ADDRESS', `must be host:port, got ${JSON.stringify(temporalAddress)}`);
+  const kafkaBrokers = (r.get('TXOUTBOX_KAFKA_BROKERS') ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
+  for (const broker of kafkaBrokers) {
+    if (!HOST_PORT.test(broker)) throw bad('TXOUTBOX_KAFKA_BROKERS', `must be comma-separated host:port, got ${JSON.stringify(broker)}`);
+  }
+  const healthPortText = r.get('TXOUTBOX_HEALTH_PORT') ?? '0';
+  const healthPort = Number(healthPortText);
+  if (!/^\d{1,5}$/.test(healthPortText) || healthPort > 65535) throw bad('TXOUTBOX_HEALTH_PORT', `must be a port number (0-65535), got ${JSON.stringify(healthPortText)}`);
+  const logLevel = r.get('TXOUTBOX_LOG_LEVEL') ?? 'info';
+  if (logLevel !== 'debug' && logLevel !== 'info' && logLevel !== 'warn' && logLevel !== 'error') {
+    throw bad('TXOUTBOX_LOG_LEVEL', `must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
+  }
+  const localActivity = r.get('TXOUTBOX_PUBLISH_LOCAL_ACTIVITY') ?? 'false';
+  if (localActivity !== 'true' && localActivity !== 'false') {
+    throw bad('TXOUTBOX_PUBLISH_LOCAL_ACTIVITY', `must be true or false, got ${JSON.stringify(localActivity)}`);
+  }
+  return { store: store as TxoutboxConfig['store'], pgUrl, pgSchema, mongodbUri, temporalAddress, kafkaBrokers, healthPort, logLevel: logLevel as TxoutboxConfig['logLevel'], localActivity };
+}
+
+/** TLS and SASL to Kafka, TLS and an API key to Temporal: each setting checked against the others. */
+function readSecurity(r: EnvReader, env: NodeJS.ProcessEnv) {
+  const kafkaTls = r.flag('TXOUTBOX_KAFKA_TLS');
+  if (!kafkaTls) r.tlsFilesGivenWithoutTls('TXOUTBOX_KAFKA_TLS');
+  const mechanism = r.get('TXOUTBOX_KAFKA_SASL_MECHANISM');
+  if (mechanism !== undefined && mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
+    throw bad('TXOUTBOX_KAFKA_SASL_MECHANISM', `must be plain, scram-sha-256 or scram-sha-512, got ${JSON.stringify(mechanism)}`);
+  }
+  const saslUser = r.get('TXOUTBOX_KAFKA_SASL_USERNAME');
+  const saslPassword = env.TXOUTBOX_KAFKA_SASL_PASSWORD; // not trimmed: a password may end in a space
+  if (mechanism !== undefined && (saslUser === undefined || !saslPassword)) {
+    throw bad('TXOUTBOX_KAFKA_SASL_MECHANISM', 'needs TXOUTBOX_KAFKA_SASL_USERNAME and TXOUTBOX_KAFKA_SASL_PASSWORD');
+  }
+  if (mechanism === undefined && (saslUser !== undefined || saslPassword)) throw bad('TXOUTBOX_KAFKA_SASL_USERNAME', 'is set but TXOUTBOX_KAFKA_SASL_MECHANISM is not');
+  const apiKey = r.get('TXOUTBOX_TEMPORAL_API_KEY') ?? null;
+  const temporalTls = r.flag('TXOUTBOX_TEMPORAL_TLS') || apiKey !== null;
+  if (!temporalTls) r.tlsFilesGivenWithoutTls('TXOUTBOX_TEMPORAL_TLS');
+  const serverName = r.get('TXOUTBOX_TEMPORAL_TLS_SERVER_NAME');
+  return { kafkaTls, mechanism: mechanism as NonNullable<TxoutboxConfig['kafkaSecurity']['sasl']>['mechanism'] | undefined, saslUser, saslPassword, apiKey, temporalTls, serverName };
+}
+
+/** What the relay publishes itself, the producer's linger, workflow ids, and the publish policy. */
+function readPublishing(r: EnvReader) {
+  const fastTopics = r.list('TXOUTBOX_FAST_PATH_TOPICS', /^[A-Za-z0-9._-]{1,249}$/);
+  const fastTypes = r.list('TXOUTBOX_FAST_PATH_TYPES', /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/);
+  const lingerSet = r.get('TXOUTBOX_PRODUCER_LINGER_MS') !== undefined;
+  const deadLetterTopic = r.get('TXOUTBOX_DEAD_LETTER_TOPIC');
   if (deadLetterTopic !== undefined && !/^[A-Za-z0-9._-]{1,249}$/.test(deadLetterTopic)) {
     throw bad('TXOUTBOX_DEAD_LETTER_TOPIC', `must be a Kafka topic name, got ${JSON.stringify(deadLetterTopic)}`);
   }
   // Workflow ids are any string up to 1000 bytes; the prefix is kept to names an operator can type.
-  const workflowIdPrefix = get('TXOUTBOX_WORKFLOW_ID_PREFIX') ?? 'outbox-';
+  const workflowIdPrefix = r.get('TXOUTBOX_WORKFLOW_ID_PREFIX') ?? 'outbox-';
   if (!/^[A-Za-z0-9._:-]{1,100}$/.test(workflowIdPrefix)) {
     throw bad('TXOUTBOX_WORKFLOW_ID_PREFIX', `may hold only letters, digits and ._:- (1 to 100), got ${JSON.stringify(workflowIdPrefix)}`);
   }
-  const initialIntervalMs = integer('TXOUTBOX_PUBLISH_RETRY_INITIAL_MS', DEFAULT_PUBLISH_POLICY.initialIntervalMs, 10, 3_600_000);
+  const initialIntervalMs = r.integer('TXOUTBOX_PUBLISH_RETRY_INITIAL_MS', DEFAULT_PUBLISH_POLICY.initialIntervalMs, 10, 3_600_000);
   const publishPolicy: PublishPolicy = {
     ...DEFAULT_PUBLISH_POLICY,
-    maximumAttempts: integer('TXOUTBOX_PUBLISH_MAX_ATTEMPTS', DEFAULT_PUBLISH_POLICY.maximumAttempts, 0, 1_000),
-    startToCloseTimeoutMs: integer('TXOUTBOX_PUBLISH_TIMEOUT_MS', DEFAULT_PUBLISH_POLICY.startToCloseTimeoutMs, 1_000, 3_600_000),
+    maximumAttempts: r.integer('TXOUTBOX_PUBLISH_MAX_ATTEMPTS', DEFAULT_PUBLISH_POLICY.maximumAttempts, 0, 1_000),
+    startToCloseTimeoutMs: r.integer('TXOUTBOX_PUBLISH_TIMEOUT_MS', DEFAULT_PUBLISH_POLICY.startToCloseTimeoutMs, 1_000, 3_600_000),
     initialIntervalMs,
-    maximumIntervalMs: integer('TXOUTBOX_PUBLISH_RETRY_MAX_MS', Math.max(DEFAULT_PUBLISH_POLICY.maximumIntervalMs, initialIntervalMs), initialIntervalMs, 86_400_000),
+    maximumIntervalMs: r.integer('TXOUTBOX_PUBLISH_RETRY_MAX_MS', Math.max(DEFAULT_PUBLISH_POLICY.maximumIntervalMs, initialIntervalMs), initialIntervalMs, 86_400_000),
     ...(deadLetterTopic === undefined ? {} : { deadLetterTopic }),
   };
-  return {
-    relayStartConcurrency: integer('TXOUTBOX_RELAY_START_CONCURRENCY', 16, 1),
-    sequencerBufferLimit: integer('TXOUTBOX_SEQUENCER_BUFFER', 500, 10, 5_000),
-    relayBatchSize: integer('TXOUTBOX_RELAY_BATCH_SIZE', fastTopics.length + fastTypes.length === 0 ? 100 : 500, 1, 500),
-    workerWorkflowTasks,
-    workerWorkflowPolls: integer('TXOUTBOX_WORKER_WORKFLOW_POLLS', Math.min(10, workerWorkflowTasks), 2, workerWorkflowTasks),
-    workerActivityTasks: integer('TXOUTBOX_WORKER_ACTIVITY_TASKS', 100, 1),
-    kafkaRequestTimeoutMs: integer('TXOUTBOX_KAFKA_REQUEST_TIMEOUT_MS', 30_000, 1_000, 300_000),
-    producerLingerMs: lingerSet ? integer('TXOUTBOX_PRODUCER_LINGER_MS', 0, 0, 1000) : null,
-    fastPath: fastTopics.length + fastTypes.length === 0 ? null : { topics: fastTopics, types: fastTypes },
-    kafkaSecurity: {
-      tls: kafkaTls ? tlsFiles('TXOUTBOX_KAFKA_TLS') : null,
-      sasl: mechanism === undefined ? null : { mechanism, username: saslUser ?? '', password: saslPassword ?? '' },
-    },
-    temporalSecurity: {
-      tls: temporalTls ? { ...tlsFiles('TXOUTBOX_TEMPORAL_TLS'), ...(serverName === undefined ? {} : { serverName }) } : null,
-      apiKey,
-    },
-    publishLocalActivity: localActivity === 'true',
-    publishPolicy,
-    healthPort,
-    logLevel,
-    relayName: get('TXOUTBOX_RELAY_NAME') ?? 'relay',
-    relayPartitioned: flag('TXOUTBOX_RELAY_PARTITIONED'),
-    relayLeaseMs: integer('TXOUTBOX_RELAY_LEASE_MS', 15_000, 1_000, 600_000),
-    relayMember: get('TXOUTBOX_RELAY_MEMBER') ?? null,
-    partitions: get('TXOUTBOX_PARTITIONS') === undefined ? null : integer('TXOUTBOX_PARTITIONS', DEFAULT_PARTITION_COUNT, 1, MAX_PARTITION_COUNT),
-    store,
-    pgUrl,
-    pgSchema,
-    mongodbUri,
-    mongodbDb: get('TXOUTBOX_MONGODB_DB') ?? 'txoutbox',
-    temporalAddress,
-    temporalNamespace: get('TXOUTBOX_TEMPORAL_NAMESPACE') ?? 'default',
-    temporalUiUrl: (get('TXOUTBOX_TEMPORAL_UI_URL') ?? 'http://127.0.0.1:8233').replace(/\/$/, ''),
-    taskQueue: get('TXOUTBOX_TASK_QUEUE') ?? 'txoutbox',
-    workflowIdPrefix,
-    compensationsModule: get('TXOUTBOX_COMPENSATIONS_MODULE') ?? null,
-    healthPortFile: get('TXOUTBOX_HEALTH_PORT_FILE') ?? null,
-    relayRunsWorker: flag('TXOUTBOX_RELAY_RUNS_WORKER'),
-    eagerStart: flag('TXOUTBOX_EAGER_START'),
-    kafkaBrokers,
-  };
+  return { fastTopics, fastTypes, lingerSet, workflowIdPrefix, publishPolicy };
 }
 
 const REDACTED = '[redacted]';

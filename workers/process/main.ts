@@ -46,12 +46,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
     return 2;
   }
   const logger = createJsonLogger(config.logLevel);
-  // The SDK's records, its Rust core's included, go through the same JSON logger (one line each).
-  const sdkLevel = config.logLevel === 'debug' ? 'DEBUG' : 'WARN';
-  Runtime.install({
-    logger: new DefaultLogger(sdkLevel, sdkLogFunction(logger)),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: sdkLevel, other: 'ERROR' }), forward: {} } },
-  });
+  installSdkRuntime(config, logger);
   let ready = false;
   const metrics = new OutboxMetrics();
   collectDefaultMetrics({ register: metrics.registry, prefix: `txoutbox_${role}_` });
@@ -61,132 +56,16 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
   // For scripts that let the process choose its port (TXOUTBOX_HEALTH_PORT=0).
   if (config.healthPortFile !== null) writeFileSync(config.healthPortFile, `${healthPort}\n`);
 
-  let store: Awaited<ReturnType<typeof storeFromConfig>>['store'];
-  let closeStore: () => Promise<void> = async () => undefined;
+  const closers: Closers = { store: async () => undefined, more: async () => undefined };
   let running: Running;
-  let closeMore: () => Promise<void> = async () => undefined;
-  const temporal = temporalConnectionOptions(config);
   try {
-    // Every server is reached once, with a bounded wait, before the process says it is ready: an
-    // unreachable one ends the start with its name, address and variable instead of retrying blind.
-    ({ store, close: closeStore } = await reach(config.store === 'mongodb' ? 'MongoDB' : 'PostgreSQL', config.store === 'mongodb' ? 'TXOUTBOX_MONGODB_URI' : 'TXOUTBOX_PG_URL', () =>
-      storeFromConfig(config, logger),
-    ));
-    // A store never set up would fail every read (or, on MongoDB, take events where nothing reads them).
-    await store.checkSetUp();
-    // The worker of this process: the worker role, or the relay's own (TXOUTBOX_RELAY_RUNS_WORKER).
-    const startWorker = async (connection?: NativeConnection): Promise<Running> => {
-      const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-worker'), logLevel: kafkaLogLevel.NOTHING });
-      await reach(`Kafka at ${config.kafkaBrokers.join(',')}`, 'TXOUTBOX_KAFKA_BROKERS', async () => {
-        const admin = kafka.admin();
-        await admin.connect();
-        await admin.disconnect();
-      });
-      if (connection === undefined) {
-        await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', async () => (await Connection.connect({ ...temporal, connectTimeout: 10_000 })).close());
-      }
-      return startOutboxWorker({
-        temporalAddress: temporal.address,
-        temporalTls: temporal.tls,
-        temporalApiKey: temporal.apiKey,
-        ...(connection === undefined ? {} : { connection }),
-        namespace: config.temporalNamespace,
-        taskQueue: config.taskQueue,
-        store,
-        kafka,
-        logger,
-        metrics,
-        compensations,
-        maxConcurrentWorkflowTaskExecutions: config.workerWorkflowTasks,
-        maxConcurrentWorkflowTaskPolls: config.workerWorkflowPolls,
-        maxConcurrentActivityTaskExecutions: config.workerActivityTasks,
-        ...(config.producerLingerMs === null ? {} : { coalesce: { lingerMs: config.producerLingerMs } }),
-        kafkaRequestTimeoutMs: config.kafkaRequestTimeoutMs,
-      });
-    };
-    if (role === 'relay') {
-      // With its own worker, the relay's client shares the worker's NativeConnection, so the server
-      // can hand each new workflow's first task back with the start (eager start).
-      const native = config.relayRunsWorker
-        ? await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', () => NativeConnection.connect(temporal))
-        : undefined;
-      const connection = native ?? (await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', () => Connection.connect({ ...temporal, connectTimeout: 10_000 })));
-      closeMore = () => connection.close();
-      const client = new Client({
-        connection,
-        namespace: config.temporalNamespace,
-        interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
-      });
-      let fastPath: FastPath | undefined;
-      if (config.fastPath !== null) {
-        // Sends bounded below the claim's lease (see FastPathOptions.leaseMs): one kafkajs retry (a
-        // failure goes to a workflow, whose retries are Temporal's) and a 15 s request timeout.
-        const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-relay'), logLevel: kafkaLogLevel.NOTHING, requestTimeout: FAST_PATH_REQUEST_TIMEOUT_MS });
-        const producer = createOutboxProducer(kafka, { retries: 1 });
-        const admin = kafka.admin();
-        await reach(`Kafka at ${config.kafkaBrokers.join(',')}`, 'TXOUTBOX_KAFKA_BROKERS', async () => {
-          await producer.connect();
-          await admin.connect();
-        });
-        const closeTemporal = closeMore;
-        closeMore = async () => {
-          await closeTemporal();
-          await producer.disconnect().catch(() => undefined);
-          await admin.disconnect().catch(() => undefined);
-        };
-        fastPath = new FastPath(
-          store,
-          {
-            ...config.fastPath,
-            producer,
-            partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
-            positions: createKafkaPositionReader(kafka),
-          },
-          logger,
-          metrics,
-        );
-        logger.info('fast path on', config.fastPath);
-      }
-      const relay = createRelay({
-        fastPath,
-        store,
-        workflowClient: client.workflow,
-        taskQueue: config.taskQueue,
-        workflowIdPrefix: config.workflowIdPrefix,
-        name: config.relayName,
-        logger,
-        metrics,
-        publishPolicy: { ...config.publishPolicy, localActivity: config.publishLocalActivity },
-        startConcurrency: config.relayStartConcurrency,
-        sequencerBufferLimit: config.sequencerBufferLimit,
-        batchSize: config.relayBatchSize,
-        eagerStart: native !== undefined && config.eagerStart,
-        partitions: config.relayPartitioned ? { leaseMs: config.relayLeaseMs, ...(config.relayMember === null ? {} : { member: config.relayMember }) } : undefined,
-      });
-      metrics.observeStore(store);
-      if (relay.ownership !== undefined) observePartitions(metrics, relay.ownership, store, config.relayName);
-      relay.on('checkpoint', ({ events }) => events > 0 && logger.debug('checkpoint saved', { events }));
-      // Its worker first, so the first eager start has a worker to take its task.
-      const worker = native === undefined ? undefined : await startWorker(native);
-      const relayRunning = await relay.start().catch(async (err: unknown) => {
-        await worker?.shutdown();
-        throw err;
-      });
-      running = {
-        shutdown: async () => {
-          await relayRunning.shutdown();
-          await worker?.shutdown();
-        },
-      };
-    } else {
-      running = await startWorker();
-    }
+    running = await startRole(role, { config, logger, metrics, compensations }, closers);
   } catch (err) {
     const message = err instanceof Unreachable ? err.message : `failed to start: ${err instanceof Error ? err.message : String(err)}`;
     process.stderr.write(`txoutbox ${role}: ${message}\n`);
     logger.error(`${role} failed to start`, { error: err });
-    await closeMore().catch(() => undefined);
-    await closeStore().catch(() => undefined);
+    await closers.more().catch(() => undefined);
+    await closers.store().catch(() => undefined);
     health.close();
     return 1;
   }
@@ -200,11 +79,164 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
   ready = false;
   logger.info(`${role} stopping: draining in-flight work`, { signal });
   await running.shutdown();
-  await closeMore();
-  await closeStore();
+  await closers.more();
+  await closers.store();
   health.close();
   logger.info(`${role} stopped`, { signal });
   return 0;
+}
+
+/** The SDK's records, its Rust core's included, go through the process's JSON logger (one line each). */
+function installSdkRuntime(config: TxoutboxConfig, logger: Logger): void {
+  const sdkLevel = config.logLevel === 'debug' ? 'DEBUG' : 'WARN';
+  Runtime.install({
+    logger: new DefaultLogger(sdkLevel, sdkLogFunction(logger)),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: sdkLevel, other: 'ERROR' }), forward: {} } },
+  });
+}
+
+/** What the process's parts share. */
+interface ProcessDeps {
+  config: TxoutboxConfig;
+  logger: Logger;
+  metrics: OutboxMetrics;
+  compensations: Record<string, Compensation> | undefined;
+}
+
+type Store = Awaited<ReturnType<typeof storeFromConfig>>['store'];
+
+/** What the process closes after its role stopped (or failed to start): the store, and the rest it opened. */
+interface Closers {
+  store: () => Promise<void>;
+  more: () => Promise<void>;
+}
+
+/**
+ * Reaches every server once, with a bounded wait, before the process says it is ready: an
+ * unreachable one ends the start with its name, address and variable instead of retrying blind.
+ */
+async function startRole(role: Role, deps: ProcessDeps, closers: Closers): Promise<Running> {
+  const { config, logger } = deps;
+  const { store, close } = await reach(config.store === 'mongodb' ? 'MongoDB' : 'PostgreSQL', config.store === 'mongodb' ? 'TXOUTBOX_MONGODB_URI' : 'TXOUTBOX_PG_URL', () =>
+    storeFromConfig(config, logger),
+  );
+  closers.store = close;
+  // A store never set up would fail every read (or, on MongoDB, take events where nothing reads them).
+  await store.checkSetUp();
+  return role === 'relay' ? startRelayRole(deps, store, closers) : startWorkerRole(deps, store);
+}
+
+/** The worker of this process: the worker role, or the relay's own (TXOUTBOX_RELAY_RUNS_WORKER) on the relay's connection. */
+async function startWorkerRole({ config, logger, metrics, compensations }: ProcessDeps, store: Store, connection?: NativeConnection): Promise<Running> {
+  const temporal = temporalConnectionOptions(config);
+  const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-worker'), logLevel: kafkaLogLevel.NOTHING });
+  await reach(`Kafka at ${config.kafkaBrokers.join(',')}`, 'TXOUTBOX_KAFKA_BROKERS', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.disconnect();
+  });
+  if (connection === undefined) {
+    await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', async () => (await Connection.connect({ ...temporal, connectTimeout: 10_000 })).close());
+  }
+  return startOutboxWorker({
+    temporalAddress: temporal.address,
+    temporalTls: temporal.tls,
+    temporalApiKey: temporal.apiKey,
+    ...(connection === undefined ? {} : { connection }),
+    namespace: config.temporalNamespace,
+    taskQueue: config.taskQueue,
+    store,
+    kafka,
+    logger,
+    metrics,
+    compensations,
+    maxConcurrentWorkflowTaskExecutions: config.workerWorkflowTasks,
+    maxConcurrentWorkflowTaskPolls: config.workerWorkflowPolls,
+    maxConcurrentActivityTaskExecutions: config.workerActivityTasks,
+    ...(config.producerLingerMs === null ? {} : { coalesce: { lingerMs: config.producerLingerMs } }),
+    kafkaRequestTimeoutMs: config.kafkaRequestTimeoutMs,
+  });
+}
+
+/** The relay, with its fast path when configured and its own worker when it runs one. */
+async function startRelayRole(deps: ProcessDeps, store: Store, closers: Closers): Promise<Running> {
+  const { config, logger, metrics } = deps;
+  const temporal = temporalConnectionOptions(config);
+  // With its own worker, the relay's client shares the worker's NativeConnection, so the server
+  // can hand each new workflow's first task back with the start (eager start).
+  const native = config.relayRunsWorker ? await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', () => NativeConnection.connect(temporal)) : undefined;
+  const connection = native ?? (await reach(`Temporal at ${temporal.address}`, 'TXOUTBOX_TEMPORAL_ADDRESS', () => Connection.connect({ ...temporal, connectTimeout: 10_000 })));
+  closers.more = () => connection.close();
+  const client = new Client({
+    connection,
+    namespace: config.temporalNamespace,
+    interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
+  });
+  const fastPath = config.fastPath === null ? undefined : await startFastPath(deps, config.fastPath, store, closers);
+  const relay = createRelay({
+    fastPath,
+    store,
+    workflowClient: client.workflow,
+    taskQueue: config.taskQueue,
+    workflowIdPrefix: config.workflowIdPrefix,
+    name: config.relayName,
+    logger,
+    metrics,
+    publishPolicy: { ...config.publishPolicy, localActivity: config.publishLocalActivity },
+    startConcurrency: config.relayStartConcurrency,
+    sequencerBufferLimit: config.sequencerBufferLimit,
+    batchSize: config.relayBatchSize,
+    eagerStart: native !== undefined && config.eagerStart,
+    partitions: config.relayPartitioned ? { leaseMs: config.relayLeaseMs, ...(config.relayMember === null ? {} : { member: config.relayMember }) } : undefined,
+  });
+  metrics.observeStore(store);
+  if (relay.ownership !== undefined) observePartitions(metrics, relay.ownership, store, config.relayName);
+  relay.on('checkpoint', ({ events }) => events > 0 && logger.debug('checkpoint saved', { events }));
+  // Its worker first, so the first eager start has a worker to take its task.
+  const worker = native === undefined ? undefined : await startWorkerRole(deps, store, native);
+  const relayRunning = await relay.start().catch(async (err: unknown) => {
+    await worker?.shutdown();
+    throw err;
+  });
+  return {
+    shutdown: async () => {
+      await relayRunning.shutdown();
+      await worker?.shutdown();
+    },
+  };
+}
+
+/**
+ * The relay's fast path: sends bounded below the claim's lease (see FastPathOptions.leaseMs), one
+ * kafkajs retry (a failure goes to a workflow, whose retries are Temporal's) and a 15 s request timeout.
+ */
+async function startFastPath({ config, logger, metrics }: ProcessDeps, settings: NonNullable<TxoutboxConfig['fastPath']>, store: Store, closers: Closers): Promise<FastPath> {
+  const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-relay'), logLevel: kafkaLogLevel.NOTHING, requestTimeout: FAST_PATH_REQUEST_TIMEOUT_MS });
+  const producer = createOutboxProducer(kafka, { retries: 1 });
+  const admin = kafka.admin();
+  await reach(`Kafka at ${config.kafkaBrokers.join(',')}`, 'TXOUTBOX_KAFKA_BROKERS', async () => {
+    await producer.connect();
+    await admin.connect();
+  });
+  const closeTemporal = closers.more;
+  closers.more = async () => {
+    await closeTemporal();
+    await producer.disconnect().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  };
+  const fastPath = new FastPath(
+    store,
+    {
+      ...settings,
+      producer,
+      partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
+      positions: createKafkaPositionReader(kafka),
+    },
+    logger,
+    metrics,
+  );
+  logger.info('fast path on', settings);
+  return fastPath;
 }
 
 /**
