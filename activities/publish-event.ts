@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { context } from '@opentelemetry/api';
+import type { RecordMetadata } from 'kafkajs';
 import { activeOr, eventIdTime, injectTraceContext, inSpan, isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type MarkResult, type OutboxEvent, type OutboxEventStore } from '../domain/outbox';
 import { SendWithdrawnError, type OutboxSender } from '../workers/kafka/coalescing-producer';
 import type { KafkaPositionReader } from '../workers/kafka/position-reader';
@@ -89,145 +90,177 @@ const MARK_BACKOFF_MS = 250;
  * replicas, and records partition, offset and time on the event.
  */
 export function createPublishEvent(deps: PublishActivityDeps): (eventId: string, options?: { replay?: boolean }) => Promise<PublishReceipt> {
-  const logger = deps.logger ?? silentLogger;
-  const clock = deps.clock ?? (() => new Date());
-  const ackTimeoutMs = deps.ackTimeoutMs ?? 10_000;
-
+  const publisher: Publisher = { deps, logger: deps.logger ?? silentLogger, clock: deps.clock ?? (() => new Date()), ackTimeoutMs: deps.ackTimeoutMs ?? 10_000 };
   return async function publishEvent(eventId: string, options: { replay?: boolean } = {}): Promise<PublishReceipt> {
     const bound = boundAttempt(Context.current(), deps.sendWindowMs ?? sendWindowMs(30_000, 0));
     try {
-      return await publishOnce(eventId, options.replay === true, bound);
+      return await publishOnce(publisher, eventId, options.replay === true, bound);
     } finally {
       bound.end();
     }
   };
+}
 
-  async function publishOnce(eventId: string, replay: boolean, bound: AttemptBound): Promise<PublishReceipt> {
-    const attempt = Context.current().info.attempt;
-    const event = await deps.store.get(eventId);
-    if (event === null) {
-      throw ApplicationFailure.nonRetryable(`event ${eventId} is not in the outbox store`, OutboxErrorCode.eventNotFound);
-    }
-    const fields = { eventId, type: event.type, topic: event.topic, attempt };
-    const alreadyPublished = (published: OutboxEvent): PublishReceipt | null => storedReceipt(published, clock);
-    const done = replay ? null : alreadyPublished(event);
-    if (done !== null) {
-      logger.info('event already published: not sending it again', fields);
-      return done;
-    }
-    if (!replay && (await deps.store.claim([eventId], 'workflow')).length === 0) {
-      // The relay's fast path holds it (a live lease): never two publishers at once. Either it
-      // publishes (the next attempt finds it published) or its claim ends and this workflow takes over.
-      const now = await deps.store.get(eventId);
-      const settled = now === null ? null : alreadyPublished(now);
-      if (settled !== null) return settled;
-      throw ApplicationFailure.retryable(`event ${eventId} is claimed by the relay's fast path; retrying once that claim ends`, 'CLAIMED_BY_FAST_PATH');
-    }
+/** What an attempt works with: the activity's dependencies and their defaults. */
+interface Publisher {
+  deps: PublishActivityDeps;
+  logger: Logger;
+  clock: () => Date;
+  ackTimeoutMs: number;
+}
 
-    const message = toKafkaMessage(event);
-    const parent = activeOr(event.headers);
-    const { metrics } = deps;
-    const topic = { topic: event.topic };
-    const stopTimer = metrics?.publishDuration.startTimer(topic);
-    let metadata;
-    try {
-      [metadata] = await inSpan('kafka.produce', parent, { 'messaging.system': 'kafka', 'messaging.destination.name': event.topic, 'txoutbox.event_id': eventId }, () => {
-        // The message's traceparent is this produce span: consumers continue the same trace.
-        Object.assign(message.headers, injectTraceContext(context.active()));
-        return deps.producer.send({ topic: event.topic, acks: -1, timeout: ackTimeoutMs, messages: [message] }, { signal: bound.signal, onSent: bound.sent });
-      });
-      stopTimer?.();
-      metrics?.publishAttempts.inc({ ...topic, outcome: 'success' });
-    } catch (err) {
-      stopTimer?.();
-      logger.warn('publish attempt failed', { ...fields, error: err });
-      const failure = err instanceof SendWithdrawnError
-        ? ApplicationFailure.retryable(`the attempt ended (${String(bound.signal.reason ?? 'cancelled')}) before its message was sent: Kafka has nothing of it`, OutboxErrorCode.publishFailed)
-        : await classify(err, event.topic);
-      metrics?.publishAttempts.inc({ ...topic, outcome: 'failure' });
-      metrics?.publishFailures.inc({ ...topic, reason: failure.type ?? 'unknown' });
-      await deps.store.recordFailure(eventId, { attempts: attempt, lastError: failure.message }).catch((recordErr: unknown) => {
-        logger.error('could not record the failed attempt', { ...fields, error: recordErr });
-      });
-      throw failure;
-    }
-    if (metadata === undefined || metadata.errorCode !== 0) {
-      throw ApplicationFailure.retryable(`Kafka answered error code ${metadata?.errorCode ?? 'none'} for ${eventId}`, OutboxErrorCode.publishFailed);
-    }
-    const offset = metadata.baseOffset ?? metadata.offset;
-    if (offset === undefined) {
-      // acks=-1 always names an offset; without one the acknowledgement says nothing checkable.
-      throw ApplicationFailure.retryable(`Kafka acknowledged ${eventId} without an offset`, OutboxErrorCode.publishFailed);
-    }
-    const receipt: PublishReceipt = {
-      eventId,
-      topic: event.topic,
-      partition: metadata.partition,
-      offset,
-      publishedAt: clock().toISOString(),
-      attempts: attempt,
-      alreadyPublished: false,
-    };
-    if (replay) {
-      // The store keeps the first publication; the replay is audited by its own workflow and this line.
-      logger.warn('event replayed on purpose (same event id)', { ...fields, partition: receipt.partition, offset: receipt.offset });
-      return { ...receipt, replayed: true };
-    }
-    const marked = await recordPublication(receipt, fields);
-    if (marked === 'marked') {
-      metrics?.eventsPublished.inc(topic);
-      metrics?.commitToKafka.observe(topic, Math.max(0, Date.parse(receipt.publishedAt) - eventIdTime(eventId)) / 1000);
-    }
-    logger.info('event published', { ...fields, partition: receipt.partition, offset: receipt.offset, marked });
-    if (marked !== 'already-published') return receipt;
-    // Published meanwhile by another way (this copy is a duplicate with the same id): the store's record is the answer.
-    const stored = await deps.store.get(eventId);
-    return (stored === null ? null : storedReceipt(stored, clock, false)) ?? receipt;
+type Fields = { eventId: string; type: string; topic: string; attempt: number };
+
+/** One attempt: the event (unless already published), sent, its acknowledgement checked and recorded. */
+async function publishOnce(publisher: Publisher, eventId: string, replay: boolean, bound: AttemptBound): Promise<PublishReceipt> {
+  const attempt = Context.current().info.attempt;
+  const loaded = await eventToSend(publisher, eventId, replay, attempt);
+  if ('receipt' in loaded) return loaded.receipt;
+  const { event, fields } = loaded;
+  const metadata = await send(publisher, event, fields, bound);
+  if (metadata === undefined || metadata.errorCode !== 0) {
+    throw ApplicationFailure.retryable(`Kafka answered error code ${metadata?.errorCode ?? 'none'} for ${eventId}`, OutboxErrorCode.publishFailed);
   }
+  const offset = metadata.baseOffset ?? metadata.offset;
+  if (offset === undefined) {
+    // acks=-1 always names an offset; without one the acknowledgement says nothing checkable.
+    throw ApplicationFailure.retryable(`Kafka acknowledged ${eventId} without an offset`, OutboxErrorCode.publishFailed);
+  }
+  const receipt: PublishReceipt = {
+    eventId,
+    topic: event.topic,
+    partition: metadata.partition,
+    offset,
+    publishedAt: publisher.clock().toISOString(),
+    attempts: attempt,
+    alreadyPublished: false,
+  };
+  if (replay) {
+    // The store keeps the first publication; the replay is audited by its own workflow and this line.
+    publisher.logger.warn('event replayed on purpose (same event id)', { ...fields, partition: receipt.partition, offset: receipt.offset });
+    return { ...receipt, replayed: true };
+  }
+  return recordAcknowledged(publisher, receipt, fields);
+}
 
-  /**
-   * Records a publication Kafka acknowledged, retrying a failing store inside the attempt. If the
-   * store still fails, the failure says the message IS in Kafka (type PUBLISHED_NOT_RECORDED, the
-   * receipt in its details), so the workflow records it instead of escalating a delivered event. A
-   * position another event holds (KAFKA_POSITION_TAKEN) is no publication: thrown as it is.
-   */
-  async function recordPublication(receipt: PublishReceipt, fields: Record<string, unknown>): Promise<MarkResult> {
-    let lastError: unknown;
-    for (let attempt = 0; attempt < MARK_ATTEMPTS; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, MARK_BACKOFF_MS * 2 ** (attempt - 1)));
-      try {
-        return await recordVerified(deps.store, deps.positions, { ...receipt, publishedAt: new Date(receipt.publishedAt) }, logger);
-      } catch (err) {
-        if (isOutboxError(err, OutboxErrorCode.kafkaPositionTaken)) throw err;
-        lastError = err;
-        logger.warn('could not record the publication; trying again', { ...fields, attempt: attempt + 1, error: err });
-      }
-    }
-    const why = lastError instanceof Error ? lastError.message : String(lastError);
-    logger.error('event is in Kafka but the store could not record it', { ...fields, partition: receipt.partition, offset: receipt.offset, error: lastError });
-    throw ApplicationFailure.create({
-      message: `published to ${receipt.topic} partition ${receipt.partition} offset ${receipt.offset}, but the store could not record it: ${why}`,
-      type: PUBLISHED_NOT_RECORDED,
-      details: [receipt],
+/**
+ * The event to send, claimed for this workflow; or the receipt of its publication when the store
+ * says it is published already (not on a replay). Throws when the fast path holds it.
+ */
+async function eventToSend({ deps, logger, clock }: Publisher, eventId: string, replay: boolean, attempt: number): Promise<{ event: OutboxEvent; fields: Fields } | { receipt: PublishReceipt }> {
+  const event = await deps.store.get(eventId);
+  if (event === null) {
+    throw ApplicationFailure.nonRetryable(`event ${eventId} is not in the outbox store`, OutboxErrorCode.eventNotFound);
+  }
+  const fields = { eventId, type: event.type, topic: event.topic, attempt };
+  const alreadyPublished = (published: OutboxEvent): PublishReceipt | null => storedReceipt(published, clock);
+  const done = replay ? null : alreadyPublished(event);
+  if (done !== null) {
+    logger.info('event already published: not sending it again', fields);
+    return { receipt: done };
+  }
+  if (!replay && (await deps.store.claim([eventId], 'workflow')).length === 0) {
+    // The relay's fast path holds it (a live lease): never two publishers at once. Either it
+    // publishes (the next attempt finds it published) or its claim ends and this workflow takes over.
+    const now = await deps.store.get(eventId);
+    const settled = now === null ? null : alreadyPublished(now);
+    if (settled !== null) return { receipt: settled };
+    throw ApplicationFailure.retryable(`event ${eventId} is claimed by the relay's fast path; retrying once that claim ends`, 'CLAIMED_BY_FAST_PATH');
+  }
+  return { event, fields };
+}
+
+/** Sends the event with acks from all in-sync replicas, in a produce span; a failure is recorded on the event and classified. */
+async function send(publisher: Publisher, event: OutboxEvent, fields: Fields, bound: AttemptBound): Promise<RecordMetadata | undefined> {
+  const { deps, logger, ackTimeoutMs } = publisher;
+  const message = toKafkaMessage(event);
+  const parent = activeOr(event.headers);
+  const { metrics } = deps;
+  const topic = { topic: event.topic };
+  const stopTimer = metrics?.publishDuration.startTimer(topic);
+  try {
+    const [metadata] = await inSpan('kafka.produce', parent, { 'messaging.system': 'kafka', 'messaging.destination.name': event.topic, 'txoutbox.event_id': event.id }, () => {
+      // The message's traceparent is this produce span: consumers continue the same trace.
+      Object.assign(message.headers, injectTraceContext(context.active()));
+      return deps.producer.send({ topic: event.topic, acks: -1, timeout: ackTimeoutMs, messages: [message] }, { signal: bound.signal, onSent: bound.sent });
     });
+    stopTimer?.();
+    metrics?.publishAttempts.inc({ ...topic, outcome: 'success' });
+    return metadata;
+  } catch (err) {
+    stopTimer?.();
+    logger.warn('publish attempt failed', { ...fields, error: err });
+    const failure = err instanceof SendWithdrawnError
+      ? ApplicationFailure.retryable(`the attempt ended (${String(bound.signal.reason ?? 'cancelled')}) before its message was sent: Kafka has nothing of it`, OutboxErrorCode.publishFailed)
+      : await classify(publisher, err, event.topic);
+    metrics?.publishAttempts.inc({ ...topic, outcome: 'failure' });
+    metrics?.publishFailures.inc({ ...topic, reason: failure.type ?? 'unknown' });
+    await deps.store.recordFailure(event.id, { attempts: fields.attempt, lastError: failure.message }).catch((recordErr: unknown) => {
+      logger.error('could not record the failed attempt', { ...fields, error: recordErr });
+    });
+    throw failure;
   }
+}
 
-  /**
-   * kafkajs says whether an error can pass (`retriable`); what cannot must not be retried. An unknown
-   * topic is "retriable" to kafkajs (metadata may lag), so the broker is asked whether it exists.
-   */
-  async function classify(err: unknown, topic: string): Promise<ApplicationFailure> {
-    const message = err instanceof Error ? err.message : String(err);
-    const chain: Error[] = [];
-    for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) chain.push(cause);
-    const fatal = chain.find(isFatal);
-    if (fatal) return ApplicationFailure.nonRetryable(`cannot be published: ${fatal.message}`, OutboxErrorCode.publishFailed);
-    const unknownTopic = chain.some((e) => (e as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.name === 'KafkaJSTopicMetadataNotLoaded');
-    if (unknownTopic && deps.topicExists && !(await deps.topicExists(topic).catch(() => true))) {
-      return ApplicationFailure.nonRetryable(`topic ${topic} does not exist (and topics are not auto-created)`, 'UNKNOWN_TOPIC');
-    }
-    return ApplicationFailure.retryable(`publish failed: ${message}`, OutboxErrorCode.publishFailed);
+/** Records what Kafka acknowledged; an event published meanwhile another way answers with the store's record. */
+async function recordAcknowledged(publisher: Publisher, receipt: PublishReceipt, fields: Fields): Promise<PublishReceipt> {
+  const { deps, logger, clock } = publisher;
+  const { metrics } = deps;
+  const topic = { topic: receipt.topic };
+  const marked = await recordPublication(publisher, receipt, fields);
+  if (marked === 'marked') {
+    metrics?.eventsPublished.inc(topic);
+    metrics?.commitToKafka.observe(topic, Math.max(0, Date.parse(receipt.publishedAt) - eventIdTime(receipt.eventId)) / 1000);
   }
+  logger.info('event published', { ...fields, partition: receipt.partition, offset: receipt.offset, marked });
+  if (marked !== 'already-published') return receipt;
+  // Published meanwhile by another way (this copy is a duplicate with the same id): the store's record is the answer.
+  const stored = await deps.store.get(receipt.eventId);
+  return (stored === null ? null : storedReceipt(stored, clock, false)) ?? receipt;
+}
+
+/**
+ * Records a publication Kafka acknowledged, retrying a failing store inside the attempt. If the
+ * store still fails, the failure says the message IS in Kafka (type PUBLISHED_NOT_RECORDED, the
+ * receipt in its details), so the workflow records it instead of escalating a delivered event. A
+ * position another event holds (KAFKA_POSITION_TAKEN) is no publication: thrown as it is.
+ */
+async function recordPublication({ deps, logger }: Publisher, receipt: PublishReceipt, fields: Record<string, unknown>): Promise<MarkResult> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < MARK_ATTEMPTS; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, MARK_BACKOFF_MS * 2 ** (attempt - 1)));
+    try {
+      return await recordVerified(deps.store, deps.positions, { ...receipt, publishedAt: new Date(receipt.publishedAt) }, logger);
+    } catch (err) {
+      if (isOutboxError(err, OutboxErrorCode.kafkaPositionTaken)) throw err;
+      lastError = err;
+      logger.warn('could not record the publication; trying again', { ...fields, attempt: attempt + 1, error: err });
+    }
+  }
+  const why = lastError instanceof Error ? lastError.message : String(lastError);
+  logger.error('event is in Kafka but the store could not record it', { ...fields, partition: receipt.partition, offset: receipt.offset, error: lastError });
+  throw ApplicationFailure.create({
+    message: `published to ${receipt.topic} partition ${receipt.partition} offset ${receipt.offset}, but the store could not record it: ${why}`,
+    type: PUBLISHED_NOT_RECORDED,
+    details: [receipt],
+  });
+}
+
+/**
+ * kafkajs says whether an error can pass (`retriable`); what cannot must not be retried. An unknown
+ * topic is "retriable" to kafkajs (metadata may lag), so the broker is asked whether it exists.
+ */
+async function classify({ deps }: Publisher, err: unknown, topic: string): Promise<ApplicationFailure> {
+  const message = err instanceof Error ? err.message : String(err);
+  const chain: Error[] = [];
+  for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) chain.push(cause);
+  const fatal = chain.find(isFatal);
+  if (fatal) return ApplicationFailure.nonRetryable(`cannot be published: ${fatal.message}`, OutboxErrorCode.publishFailed);
+  const unknownTopic = chain.some((e) => (e as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.name === 'KafkaJSTopicMetadataNotLoaded');
+  if (unknownTopic && deps.topicExists && !(await deps.topicExists(topic).catch(() => true))) {
+    return ApplicationFailure.nonRetryable(`topic ${topic} does not exist (and topics are not auto-created)`, 'UNKNOWN_TOPIC');
+  }
+  return ApplicationFailure.retryable(`publish failed: ${message}`, OutboxErrorCode.publishFailed);
 }
 
 /** One attempt's bounds: its deadline and cancellation as one signal, and word of when its message left. */
