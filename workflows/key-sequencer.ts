@@ -63,107 +63,155 @@ const DEFAULT_HOLDING_HISTORY_LIMIT = 1_000;
  * operator retries, compensates or discards it; other keys have their own sequencers.
  */
 export async function keySequencerWorkflow(input: KeySequencerInput): Promise<void> {
-  const { topic, key, policy } = input;
-  const workflowIdPrefix = input.workflowIdPrefix ?? 'outbox-';
-  const { nextOpenSequence, waitUntilSettled } = proxyActivities<OutboxActivities>({
+  const sequencer = new KeySequencer(input);
+  await sequencer.start();
+  for (;;) {
+    const expected = await sequencer.nextToHold();
+    if (expected === 'close') return;
+    if (expected !== 'ask-again') await sequencer.holdKey(expected);
+  }
+}
+
+/** One run of a key's sequencer: what it has buffered, the sequence it expects, and the steps that move it on. */
+class KeySequencer {
+  private readonly topic: string;
+  private readonly key: string;
+  private readonly policy: PublishPolicy;
+  private readonly workflowIdPrefix: string;
+  private readonly activities = proxyActivities<OutboxActivities>({
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
-  const buffer = new Map<number, EnqueuedEvent>((input.buffered ?? []).map((e) => [e.sequence, e]));
-  let next: number | null = input.next ?? null;
-  let holding: EnqueuedEvent | null = null;
+  private readonly buffer: Map<number, EnqueuedEvent>;
+  private next: number | null;
+  private holding: EnqueuedEvent | null = null;
   /** The sequence the store was last asked about while waiting for it. */
-  let askedFor: number | null = null;
-  const bufferLimit = input.bufferLimit ?? DEFAULT_SEQUENCER_BUFFER_LIMIT;
-  const holdingHistoryLimit = input.holdingHistoryLimit ?? DEFAULT_HOLDING_HISTORY_LIMIT;
-  const recheckMs = input.recheckMs ?? RECHECK_MS;
-  /** What a continue-as-new carries over. */
-  const carried = (): KeySequencerInput => ({
-    topic,
-    key,
-    policy,
-    workflowIdPrefix,
-    buffered: [...buffer.values()],
-    next,
-    ...(input.holdingHistoryLimit !== undefined ? { holdingHistoryLimit } : {}),
-    ...(input.bufferLimit !== undefined ? { bufferLimit } : {}),
-    ...(input.recheckMs !== undefined ? { recheckMs } : {}),
-  });
+  private askedFor: number | null = null;
+  private readonly bufferLimit: number;
+  private readonly holdingHistoryLimit: number;
+  private readonly recheckMs: number;
   // Runs that began before the bound replay without it (a dropped event would change their commands).
-  const bounded = patched(Patches.sequencerHoldsAcrossContinueAsNew);
-  setHandler(enqueueSignal, (events) => {
-    for (const event of Array.isArray(events) ? events : [events]) {
-      if (next !== null && event.sequence < next) continue; // already published or settled: a repeat
-      buffer.set(event.sequence, event);
-    }
-    if (bounded && buffer.size > bufferLimit) {
-      for (const sequence of [...buffer.keys()].sort((a, b) => a - b).slice(bufferLimit)) buffer.delete(sequence);
-    }
-  });
-  setHandler(sequencerQuery, (): SequencerState => {
-    const waiting = [...buffer.values()].filter((e) => e.eventId !== holding?.eventId).sort((a, b) => a.sequence - b.sequence);
-    return {
-      topic,
-      key,
-      next,
-      holding: holding?.eventId ?? null,
-      waiting: waiting.map((e) => e.eventId),
-      highestWaiting: waiting[waiting.length - 1]?.sequence ?? null,
-      full: bounded && buffer.size >= bufferLimit,
-    };
-  });
+  private readonly bounded: boolean;
   // Runs that began before it replay without it: buffered events the store has settled are dropped,
   // and a held event is looked up in the store while its workflow runs or runs elsewhere.
-  const rechecks = patched(Patches.sequencerRechecksStore);
+  private readonly rechecks: boolean;
 
-  if (next === null) next = await nextOpenSequence(topic, key);
-  for (;;) {
-    if (next === null) {
+  constructor(private readonly input: KeySequencerInput) {
+    this.topic = input.topic;
+    this.key = input.key;
+    this.policy = input.policy;
+    this.workflowIdPrefix = input.workflowIdPrefix ?? 'outbox-';
+    this.buffer = new Map<number, EnqueuedEvent>((input.buffered ?? []).map((e) => [e.sequence, e]));
+    this.next = input.next ?? null;
+    this.bufferLimit = input.bufferLimit ?? DEFAULT_SEQUENCER_BUFFER_LIMIT;
+    this.holdingHistoryLimit = input.holdingHistoryLimit ?? DEFAULT_HOLDING_HISTORY_LIMIT;
+    this.recheckMs = input.recheckMs ?? RECHECK_MS;
+    this.bounded = patched(Patches.sequencerHoldsAcrossContinueAsNew);
+    this.setHandlers();
+    this.rechecks = patched(Patches.sequencerRechecksStore);
+  }
+
+  /** What a continue-as-new carries over. */
+  private carried(): KeySequencerInput {
+    const { input, buffer } = this;
+    return {
+      topic: this.topic,
+      key: this.key,
+      policy: this.policy,
+      workflowIdPrefix: this.workflowIdPrefix,
+      buffered: [...buffer.values()],
+      next: this.next,
+      ...(input.holdingHistoryLimit !== undefined ? { holdingHistoryLimit: this.holdingHistoryLimit } : {}),
+      ...(input.bufferLimit !== undefined ? { bufferLimit: this.bufferLimit } : {}),
+      ...(input.recheckMs !== undefined ? { recheckMs: this.recheckMs } : {}),
+    };
+  }
+
+  private setHandlers(): void {
+    const { buffer } = this;
+    setHandler(enqueueSignal, (events) => {
+      for (const event of Array.isArray(events) ? events : [events]) {
+        if (this.next !== null && event.sequence < this.next) continue; // already published or settled: a repeat
+        buffer.set(event.sequence, event);
+      }
+      if (this.bounded && buffer.size > this.bufferLimit) {
+        for (const sequence of [...buffer.keys()].sort((a, b) => a - b).slice(this.bufferLimit)) buffer.delete(sequence);
+      }
+    });
+    setHandler(sequencerQuery, (): SequencerState => {
+      const waiting = [...buffer.values()].filter((e) => e.eventId !== this.holding?.eventId).sort((a, b) => a.sequence - b.sequence);
+      return {
+        topic: this.topic,
+        key: this.key,
+        next: this.next,
+        holding: this.holding?.eventId ?? null,
+        waiting: waiting.map((e) => e.eventId),
+        highestWaiting: waiting[waiting.length - 1]?.sequence ?? null,
+        full: this.bounded && buffer.size >= this.bufferLimit,
+      };
+    });
+  }
+
+  /** A new sequencer starts at the key's lowest open sequence in the store. */
+  async start(): Promise<void> {
+    if (this.next === null) this.next = await this.activities.nextOpenSequence(this.topic, this.key);
+  }
+
+  /**
+   * The sequence to hold next, once its event is buffered; `ask-again` after the store was asked about
+   * a missing one; `close` when idle (the next signal-with-start opens a new run).
+   */
+  async nextToHold(): Promise<number | 'ask-again' | 'close'> {
+    const { buffer, topic, key } = this;
+    if (this.next === null) {
       // Nothing open in the store: the first enqueued event starts the sequence.
-      if (!(await condition(() => buffer.size > 0, IDLE_MS))) return;
-      next = Math.min(...buffer.keys());
+      if (!(await condition(() => buffer.size > 0, IDLE_MS))) return 'close';
+      this.next = Math.min(...buffer.keys());
     }
-    const expected: number = next;
+    const expected: number = this.next;
     const idle = buffer.size === 0;
     // Later events of the key while the expected one is missing: it may have been settled another way
     // (the fast path publishes a key's run when the key is clear), and the store says so at once. So
     // the store is asked before waiting (once per sequence), and an idle wait ends when any event
     // arrives, instead of after the recheck or idle timeout.
     const settledElsewhere = patched(Patches.sequencerWakesOnLaterEvents);
-    const askFirst = settledElsewhere && !idle && !buffer.has(expected) && askedFor !== expected;
+    const askFirst = settledElsewhere && !idle && !buffer.has(expected) && this.askedFor !== expected;
     const arrived = askFirst
       ? false
-      : await condition(() => buffer.has(expected) || (settledElsewhere && idle && buffer.size > 0), idle ? IDLE_MS : recheckMs);
-    if (settledElsewhere ? !buffer.has(expected) : !arrived) {
-      if (buffer.size === 0) return; // idle: close; the next signal-with-start opens a new run
-      // A long wait (a key held back) collects signals: start a fresh history before it grows large.
-      if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > WAITING_HISTORY_LIMIT) {
-        await continueAsNew<typeof keySequencerWorkflow>(carried());
-      }
-      // Waiting for a sequence that may have been settled another way (e.g. an operator, a sweep).
-      askedFor = expected;
-      const open = await nextOpenSequence(topic, key);
-      if (open !== null && open > expected) {
-        next = open;
-        // Settled another way: kept, they would count towards a full buffer for ever.
-        if (rechecks) for (const sequence of [...buffer.keys()]) if (sequence < open) buffer.delete(sequence);
-      } else if (open === null) next = Math.min(...buffer.keys());
-      continue;
+      : await condition(() => buffer.has(expected) || (settledElsewhere && idle && buffer.size > 0), idle ? IDLE_MS : this.recheckMs);
+    if (!(settledElsewhere ? !buffer.has(expected) : !arrived)) return expected;
+    if (buffer.size === 0) return 'close';
+    // A long wait (a key held back) collects signals: start a fresh history before it grows large.
+    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > WAITING_HISTORY_LIMIT) {
+      await continueAsNew<typeof keySequencerWorkflow>(this.carried());
     }
-    const event = buffer.get(expected) as EnqueuedEvent;
-    holding = event;
+    // Waiting for a sequence that may have been settled another way (e.g. an operator, a sweep).
+    this.askedFor = expected;
+    const open = await this.activities.nextOpenSequence(topic, key);
+    if (open !== null && open > expected) {
+      this.next = open;
+      // Settled another way: kept, they would count towards a full buffer for ever.
+      if (this.rechecks) for (const sequence of [...buffer.keys()]) if (sequence < open) buffer.delete(sequence);
+    } else if (open === null) this.next = Math.min(...buffer.keys());
+    return 'ask-again';
+  }
+
+  /** Holds the key on the expected event until it is settled, then moves on to the next sequence. */
+  async holdKey(expected: number): Promise<void> {
+    const event = this.buffer.get(expected) as EnqueuedEvent;
+    this.holding = event;
     upsertMemo({ holdingEventId: event.eventId, holdingSequence: expected });
-    if (bounded) {
-      await hold(event, expected);
+    if (this.bounded) {
+      await this.hold(event, expected);
     } else {
-      await holdUntilChildCloses(event, expected);
+      await this.holdUntilChildCloses(event, expected);
     }
-    buffer.delete(expected);
-    holding = null;
-    next = expected + 1;
+    this.buffer.delete(expected);
+    this.holding = null;
+    this.next = expected + 1;
     upsertMemo({ holdingEventId: null, holdingSequence: null });
     if (workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof keySequencerWorkflow>(carried());
+      await continueAsNew<typeof keySequencerWorkflow>(this.carried());
     }
   }
 
@@ -178,20 +226,20 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
    * acknowledgement recorded while its workflow waits for an operator, a stale re-delivery of a
    * published event) no longer holds the key.
    */
-  async function hold(event: EnqueuedEvent, expected: number): Promise<void> {
+  private async hold(event: EnqueuedEvent, expected: number): Promise<void> {
     const historyAtStart = workflowInfo().historyLength;
-    const grown = (): boolean => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength - historyAtStart > holdingHistoryLimit;
-    const settledElsewhere = async (): Promise<boolean> => (await nextOpenSequence(topic, key)) !== expected;
+    const grown = (): boolean => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength - historyAtStart > this.holdingHistoryLimit;
+    const settledElsewhere = async (): Promise<boolean> => (await this.activities.nextOpenSequence(this.topic, this.key)) !== expected;
     for (;;) {
       let closed: 'settled' | Error | undefined;
       try {
-        const child = await startChild(publishEventWorkflow, childOptions(event, expected, WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY));
+        const child = await startChild(publishEventWorkflow, this.childOptions(event, expected, WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY));
         child.result().then(
           () => void (closed = 'settled'),
           (err: unknown) => void (closed = err instanceof Error ? err : new Error(String(err))),
         );
-        if (rechecks) {
-          for (let waitMs = recheckMs; closed === undefined && !grown(); waitMs = Math.min(waitMs * 2, MAX_RECHECK_MS)) {
+        if (this.rechecks) {
+          for (let waitMs = this.recheckMs; closed === undefined && !grown(); waitMs = Math.min(waitMs * 2, MAX_RECHECK_MS)) {
             if (!(await condition(() => closed !== undefined || grown(), waitMs)) && (await settledElsewhere())) return;
           }
         } else {
@@ -200,30 +248,30 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         // Running elsewhere, or already closed: its outcome is read from the store.
-        if (rechecks && (await settledElsewhere())) return;
-        await condition(grown, recheckMs);
+        if (this.rechecks && (await settledElsewhere())) return;
+        await condition(grown, this.recheckMs);
       }
       if (closed === 'settled') return;
-      if (closed === undefined && grown()) await continueAsNew<typeof keySequencerWorkflow>(carried());
+      if (closed === undefined && grown()) await continueAsNew<typeof keySequencerWorkflow>(this.carried());
       if (closed !== undefined) {
         log.warn('publish workflow of a sequenced event closed without settling it; starting it again', { eventId: event.eventId, error: closed.message });
         await sleep(RESTART_CLOSED_MS);
       }
       // Settled by another run, an operator or the CLI? Otherwise start it again (a run that closed
       // without settling it is replaced; one still running refuses the start).
-      const open = await nextOpenSequence(topic, key);
+      const open = await this.activities.nextOpenSequence(this.topic, this.key);
       if (open !== expected) return;
     }
   }
 
   /** What a sequencer did before `sequencerHoldsAcrossContinueAsNew`, kept for the runs that replay it. */
-  async function holdUntilChildCloses(event: EnqueuedEvent, expected: number): Promise<void> {
+  private async holdUntilChildCloses(event: EnqueuedEvent, expected: number): Promise<void> {
     const restartClosed = patched(Patches.sequencerRestartsClosedChild);
     for (;;) {
       try {
         await executeChild(
           publishEventWorkflow,
-          childOptions(event, expected, restartClosed ? WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY : WorkflowIdReusePolicy.REJECT_DUPLICATE),
+          this.childOptions(event, expected, restartClosed ? WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY : WorkflowIdReusePolicy.REJECT_DUPLICATE),
         );
       } catch (err) {
         if (restartClosed && err instanceof ChildWorkflowFailure) {
@@ -231,7 +279,7 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
           // it again, unless the store says the event was settled meanwhile (the CLI, the fast path).
           log.warn('publish workflow of a sequenced event closed without settling it; starting it again', { eventId: event.eventId, error: err.message });
           await sleep(RESTART_CLOSED_MS);
-          const open = await nextOpenSequence(topic, key);
+          const open = await this.activities.nextOpenSequence(this.topic, this.key);
           if (open === expected) continue;
           break;
         }
@@ -244,25 +292,25 @@ export async function keySequencerWorkflow(input: KeySequencerInput): Promise<vo
         }
         // Started elsewhere (an earlier sequencer run, a sweep before ordering was enabled): wait for
         // the store to say it is settled, so order still holds.
-        await waitUntilSettled(event.eventId);
+        await this.activities.waitUntilSettled(event.eventId);
       }
       break;
     }
   }
 
-  function childOptions(event: EnqueuedEvent, expected: number, workflowIdReusePolicy: WorkflowIdReusePolicy) {
+  private childOptions(event: EnqueuedEvent, expected: number, workflowIdReusePolicy: WorkflowIdReusePolicy) {
     return {
-      workflowId: `${workflowIdPrefix}${event.eventId}`,
-      args: [{ eventId: event.eventId, policy }] as [PublishEventInput],
+      workflowId: `${this.workflowIdPrefix}${event.eventId}`,
+      args: [{ eventId: event.eventId, policy: this.policy }] as [PublishEventInput],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       workflowIdReusePolicy,
       typedSearchAttributes: [
         { key: OutboxSearchAttributes.status, value: 'pending' },
         { key: OutboxSearchAttributes.eventType, value: event.type },
         { key: OutboxSearchAttributes.aggregateId, value: event.aggregateId },
-        { key: OutboxSearchAttributes.topic, value: topic },
+        { key: OutboxSearchAttributes.topic, value: this.topic },
       ],
-      memo: { eventId: event.eventId, sequence: expected, key },
+      memo: { eventId: event.eventId, sequence: expected, key: this.key },
     };
   }
 }

@@ -55,7 +55,16 @@ export const OPERATOR_STEP: ActivityOptions = {
  * registered for the event's type), or `discard` (with a reason).
  */
 export async function publishEventWorkflow(input: PublishEventInput): Promise<PublishEventOutcome> {
-  const { policy, eventId } = input;
+  const run = new EventRun(input);
+  for (;;) {
+    // Published; or escalated and settled another way; or stuck until an operator acts (a retry goes round again).
+    const outcome = (await run.publish()) ?? (await run.escalate()) ?? (await run.awaitOperator());
+    if (outcome !== undefined) return outcome;
+  }
+}
+
+/** The activities of one event's workflow: its publish attempts (activities or local activities), its bookkeeping, its bounded operator steps. */
+function eventActivities(policy: PublishEventInput['policy']) {
   const publishOptions = {
     startToCloseTimeout: policy.startToCloseTimeoutMs,
     retry: {
@@ -70,207 +79,258 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
   const { publishEvent } = policy.localActivity
     ? proxyLocalActivities<OutboxActivities>(publishOptions)
     : proxyActivities<OutboxActivities>(publishOptions);
+  // Named one by one: an activity proxy has no keys of its own to spread.
   const { escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter, publishedReceipt } = proxyActivities<OutboxActivities>(BOOKKEEPING);
   const bounded = proxyActivities<OutboxActivities>(OPERATOR_STEP);
+  return { publishEvent, escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter, publishedReceipt, bounded };
+}
 
-  const state: EventWorkflowState = { eventId, status: 'pending', attempts: 0, retryRounds: 0, lastError: null, resolutionReason: null };
-  let action: OperatorAction | undefined;
-  let handled = 0;
-
-  const refusal = (what: string): string | undefined => {
-    if (state.status !== 'stuck') return `event ${eventId} is ${state.status}: ${what} applies only to a stuck event`;
-    if (action !== undefined) return `event ${eventId} is already being handled (${action.kind})`;
-    return undefined;
-  };
-  const request = (next: OperatorAction): void => {
-    const refused = refusal(next.kind);
-    if (refused) {
-      log.warn('operator action ignored', { eventId, action: next.kind, reason: refused });
-      return;
-    }
-    action = next;
-  };
-  // Resolves once the action the update asked for has been carried out.
-  const carriedOut = async (): Promise<EventWorkflowState> => {
-    const before = handled;
-    await condition(() => handled > before);
-    return state;
-  };
-
-  setHandler(stateQuery, () => state);
-  setHandler(retrySignal, () => request({ kind: 'retry' }));
-  setHandler(compensateSignal, (req) => request({ kind: 'compensate', reason: req?.reason ?? null }));
-  setHandler(discardSignal, (req) => {
-    if (typeof req?.reason !== 'string' || req.reason.trim() === '') {
-      log.warn('discard ignored: a reason is required', { eventId });
-      return;
-    }
-    request({ kind: 'discard', reason: req.reason });
-  });
-  setHandler(
-    retryUpdate,
-    async () => {
-      request({ kind: 'retry' });
-      return carriedOut();
-    },
-    { validator: () => throwIf(refusal('retry')) },
-  );
-  setHandler(
-    compensateUpdate,
-    async (req) => {
-      request({ kind: 'compensate', reason: req?.reason ?? null });
-      return carriedOut();
-    },
-    { validator: (_req: CompensateRequest) => throwIf(refusal('compensate')) },
-  );
-  setHandler(
-    discardUpdate,
-    async (req) => {
-      request({ kind: 'discard', reason: req.reason });
-      return carriedOut();
-    },
-    {
-      validator: (req) => {
-        if (typeof req?.reason !== 'string' || req.reason.trim() === '') throw new Error('discard needs a reason (--reason "...")');
-        throwIf(refusal('discard'));
-      },
-    },
-  );
-
-  const setStatus = (status: EventWorkflowState['status']): void => {
-    state.status = status;
-    upsertSearchAttributes([{ key: OutboxSearchAttributes.status, value: status }]);
-  };
-
-  const published = (receipt: PublishReceipt): PublishEventOutcome => {
-    state.attempts = Math.max(state.attempts, receipt.attempts);
-    state.lastError = null;
-    setStatus('published');
-    log.info('event published', { eventId, topic: receipt.topic, partition: receipt.partition, offset: receipt.offset, alreadyPublished: receipt.alreadyPublished });
-    return { status: 'published', receipt };
-  };
-
+/** One run of an event's workflow: its state, the operator's requests, and the steps that act on them. */
+class EventRun {
+  private readonly eventId: string;
+  private readonly activities: ReturnType<typeof eventActivities>;
+  private readonly state: EventWorkflowState;
+  private action: OperatorAction | undefined;
+  private handled = 0;
   // Runs that began before it replay without it: an attempt that timed out is waited out before the
   // store is asked, and every change of the event's status acts on what the store answered.
-  const waitsOut = patched(Patches.publishWaitsOutLateAcknowledgements);
+  private readonly waitsOut: boolean;
+
+  constructor(private readonly input: PublishEventInput) {
+    this.eventId = input.eventId;
+    this.activities = eventActivities(input.policy);
+    this.state = { eventId: input.eventId, status: 'pending', attempts: 0, retryRounds: 0, lastError: null, resolutionReason: null };
+    this.setSignalHandlers();
+    this.setUpdateHandlers();
+    this.waitsOut = patched(Patches.publishWaitsOutLateAcknowledgements);
+  }
+
+  private refusal(what: string): string | undefined {
+    if (this.state.status !== 'stuck') return `event ${this.eventId} is ${this.state.status}: ${what} applies only to a stuck event`;
+    if (this.action !== undefined) return `event ${this.eventId} is already being handled (${this.action.kind})`;
+    return undefined;
+  }
+
+  private request(next: OperatorAction): void {
+    const refused = this.refusal(next.kind);
+    if (refused) {
+      log.warn('operator action ignored', { eventId: this.eventId, action: next.kind, reason: refused });
+      return;
+    }
+    this.action = next;
+  }
+
+  /** Resolves once the action the update asked for has been carried out. */
+  private async carriedOut(): Promise<EventWorkflowState> {
+    const before = this.handled;
+    await condition(() => this.handled > before);
+    return this.state;
+  }
+
+  /** The state query and the operator's signals (the Web UI sends these; one that does not fit is ignored and logged). */
+  private setSignalHandlers(): void {
+    setHandler(stateQuery, () => this.state);
+    setHandler(retrySignal, () => this.request({ kind: 'retry' }));
+    setHandler(compensateSignal, (req) => this.request({ kind: 'compensate', reason: req?.reason ?? null }));
+    setHandler(discardSignal, (req) => {
+      if (typeof req?.reason !== 'string' || req.reason.trim() === '') {
+        log.warn('discard ignored: a reason is required', { eventId: this.eventId });
+        return;
+      }
+      this.request({ kind: 'discard', reason: req.reason });
+    });
+  }
+
+  /** The operator's updates (the CLI sends these): refused by their validators, answered once carried out. */
+  private setUpdateHandlers(): void {
+    setHandler(
+      retryUpdate,
+      async () => {
+        this.request({ kind: 'retry' });
+        return this.carriedOut();
+      },
+      { validator: () => throwIf(this.refusal('retry')) },
+    );
+    setHandler(
+      compensateUpdate,
+      async (req) => {
+        this.request({ kind: 'compensate', reason: req?.reason ?? null });
+        return this.carriedOut();
+      },
+      { validator: (_req: CompensateRequest) => throwIf(this.refusal('compensate')) },
+    );
+    setHandler(
+      discardUpdate,
+      async (req) => {
+        this.request({ kind: 'discard', reason: req.reason });
+        return this.carriedOut();
+      },
+      {
+        validator: (req) => {
+          if (typeof req?.reason !== 'string' || req.reason.trim() === '') throw new Error('discard needs a reason (--reason "...")');
+          throwIf(this.refusal('discard'));
+        },
+      },
+    );
+  }
+
+  private setStatus(status: EventWorkflowState['status']): void {
+    this.state.status = status;
+    upsertSearchAttributes([{ key: OutboxSearchAttributes.status, value: status }]);
+  }
+
+  private published(receipt: PublishReceipt): PublishEventOutcome {
+    this.state.attempts = Math.max(this.state.attempts, receipt.attempts);
+    this.state.lastError = null;
+    this.setStatus('published');
+    log.info('event published', { eventId: this.eventId, topic: receipt.topic, partition: receipt.partition, offset: receipt.offset, alreadyPublished: receipt.alreadyPublished });
+    return { status: 'published', receipt };
+  }
+
   /** The outcome the store's status stands for, when it is no longer the one the workflow expected. */
-  const settledAs = async (status: string | undefined): Promise<PublishEventOutcome | undefined> => {
+  private async settledAs(status: string | undefined): Promise<PublishEventOutcome | undefined> {
     if (status === 'published') {
-      const receipt = await publishedReceipt(eventId, null);
-      return receipt === null ? undefined : published(receipt);
+      const receipt = await this.activities.publishedReceipt(this.eventId, null);
+      return receipt === null ? undefined : this.published(receipt);
     }
     if (status === 'compensated' || status === 'discarded') {
-      setStatus(status);
-      return { status, eventId, reason: state.resolutionReason };
+      this.setStatus(status);
+      return { status, eventId: this.eventId, reason: this.state.resolutionReason };
     }
     return undefined;
-  };
+  }
+
+  /** The action was carried out (or ended): the next one may come, and the update waiting on it returns. */
+  private actionDone(): void {
+    this.action = undefined;
+    this.handled += 1;
+  }
 
   /**
    * The operator's action is not carried out when the store says the event is published: the
    * workflow completes as published (after the operator's update has returned).
    */
-  const publishedInstead = async (kind: OperatorAction['kind']): Promise<PublishEventOutcome | undefined> => {
-    const receipt = await publishedReceipt(eventId, null);
+  private async publishedInstead(kind: OperatorAction['kind']): Promise<PublishEventOutcome | undefined> {
+    const receipt = await this.activities.publishedReceipt(this.eventId, null);
     if (receipt === null) return undefined;
-    const outcome = published(receipt);
-    action = undefined;
-    handled += 1;
-    log.info(`${kind} not carried out: the store says the event is published`, { eventId });
+    const outcome = this.published(receipt);
+    this.actionDone();
+    log.info(`${kind} not carried out: the store says the event is published`, { eventId: this.eventId });
     await condition(allHandlersFinished); // let the operator's update return before the workflow closes
     return outcome;
-  };
+  }
 
-  for (;;) {
+  /** Publishes under the retry policy; undefined when the attempts are spent or the failure can never pass. */
+  async publish(): Promise<PublishEventOutcome | undefined> {
+    const { eventId, input } = this;
     try {
-      return published(await publishEvent(eventId, { replay: input.replay === true }));
+      return this.published(await this.activities.publishEvent(eventId, { replay: input.replay === true }));
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       if (err.cause instanceof ApplicationFailure && err.cause.type === 'EVENT_NOT_FOUND') throw err;
-      state.lastError = failureText(err);
+      this.state.lastError = failureText(err);
       // An attempt that timed out may have a send on its way: its acknowledgement, recorded by that
       // attempt, can come until the time its heartbeat named. Nothing is decided before then.
-      if (waitsOut) await waitOutLateAcknowledgements(err, policy.startToCloseTimeoutMs);
+      if (this.waitsOut) await waitOutLateAcknowledgements(err, input.policy.startToCloseTimeoutMs);
       if (patched(Patches.escalationChecksStore)) {
         // In Kafka but not recorded (the store failed after the acknowledgement), or published by a
         // late acknowledgement of an attempt that timed out: recorded, and never escalated.
         const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
         const sent = cause?.type === 'PUBLISHED_NOT_RECORDED' ? ((cause.details?.[0] as PublishReceipt | undefined) ?? null) : null;
-        const receipt = await publishedReceipt(eventId, sent);
-        if (receipt !== null) return published(receipt);
+        const receipt = await this.activities.publishedReceipt(eventId, sent);
+        if (receipt !== null) return this.published(receipt);
       }
+      return undefined;
     }
+  }
 
-    // Escalation, if the store still says pending (it may have been settled another way meanwhile).
-    const escalated = await escalateEvent(eventId, state.lastError ?? 'unknown error');
+  /** Escalation, if the store still says pending (it may have been settled another way meanwhile): stuck, and its dead-letter copy. */
+  async escalate(): Promise<PublishEventOutcome | undefined> {
+    const { eventId, state } = this;
+    const escalated = await this.activities.escalateEvent(eventId, state.lastError ?? 'unknown error');
     state.attempts = escalated.attempts;
-    if (waitsOut && escalated.status !== undefined && escalated.status !== 'stuck') {
-      const outcome = await settledAs(escalated.status);
+    if (this.waitsOut && escalated.status !== undefined && escalated.status !== 'stuck') {
+      const outcome = await this.settledAs(escalated.status);
       if (outcome !== undefined) return outcome;
     }
-    setStatus('stuck');
+    this.setStatus('stuck');
     log.warn('event stuck: waiting for an operator (retry, compensate or discard)', { eventId, attempts: state.attempts, lastError: state.lastError });
-    if (policy.deadLetterTopic) {
-      if (patched(Patches.operatorStepsBounded)) {
-        // A dead-letter topic that is missing or down must not keep the operator waiting.
-        const cause = state.lastError ?? '';
-        await bounded.publishDeadLetter(eventId, policy.deadLetterTopic, cause).catch((err: unknown) => {
-          state.lastError = `${cause}; the dead-letter copy failed: ${failureText(err)}`;
-          log.error('dead-letter copy failed; the event waits for an operator all the same', { eventId, error: state.lastError });
-        });
-      } else {
-        await publishDeadLetter(eventId, policy.deadLetterTopic, state.lastError ?? '');
-      }
-    }
+    const { deadLetterTopic } = this.input.policy;
+    if (deadLetterTopic) await this.copyToDeadLetters(deadLetterTopic);
+    return undefined;
+  }
 
-    // Wait for an operator; a compensation that fails leaves the event stuck and waiting again.
+  private async copyToDeadLetters(topic: string): Promise<void> {
+    const { eventId, state } = this;
+    if (patched(Patches.operatorStepsBounded)) {
+      // A dead-letter topic that is missing or down must not keep the operator waiting.
+      const cause = state.lastError ?? '';
+      await this.activities.bounded.publishDeadLetter(eventId, topic, cause).catch((err: unknown) => {
+        state.lastError = `${cause}; the dead-letter copy failed: ${failureText(err)}`;
+        log.error('dead-letter copy failed; the event waits for an operator all the same', { eventId, error: state.lastError });
+      });
+    } else {
+      await this.activities.publishDeadLetter(eventId, topic, state.lastError ?? '');
+    }
+  }
+
+  /** Waits for an operator; a compensation that fails leaves the event stuck and waiting again. Undefined: retried, publish again. */
+  async awaitOperator(): Promise<PublishEventOutcome | undefined> {
     for (;;) {
-      await condition(() => action !== undefined);
-      const next = action as OperatorAction;
+      await condition(() => this.action !== undefined);
+      const next = this.action as OperatorAction;
       if (next.kind !== 'retry' && patched(Patches.escalationChecksStore)) {
         // A late acknowledgement may have published it meanwhile: then nothing is undone or dropped.
-        const outcome = await publishedInstead(next.kind);
+        const outcome = await this.publishedInstead(next.kind);
         if (outcome !== undefined) return outcome;
       }
-      if (next.kind === 'retry') {
-        const reopened = await reopenEvent(eventId);
-        if (waitsOut && reopened === false) {
-          // The store no longer says stuck: published meanwhile, the event completes as published.
-          const outcome = await publishedInstead(next.kind);
-          if (outcome !== undefined) return outcome;
-        }
-        state.retryRounds += 1;
-        setStatus('pending');
-        action = undefined;
-        handled += 1;
-        break;
-      }
-      if (next.kind === 'compensate') {
-        try {
-          await (patched(Patches.operatorStepsBounded) ? bounded.compensateEvent : compensateEvent)(eventId);
-        } catch (err) {
-          state.lastError = `compensation failed: ${failureText(err)}`;
-          log.error('compensation failed; the event stays stuck', { eventId, error: state.lastError });
-          action = undefined;
-          handled += 1;
-          continue;
-        }
-      }
-      const status = next.kind === 'compensate' ? 'compensated' : 'discarded';
-      const resolved = await resolveEvent(eventId, status, next.reason);
-      if (waitsOut && resolved === false) {
-        // Published between the store check and now: the store's record stands.
-        const outcome = await publishedInstead(next.kind);
-        if (outcome !== undefined) return outcome;
-      }
-      state.resolutionReason = next.reason;
-      setStatus(status);
-      action = undefined;
-      handled += 1;
-      log.info(`event ${status} by an operator`, { eventId, reason: next.reason });
-      await condition(allHandlersFinished); // let the operator's update return before the workflow closes
-      return { status, eventId, reason: next.reason };
+      if (next.kind === 'retry') return this.retry();
+      if (next.kind === 'compensate' && !(await this.compensate())) continue;
+      return this.resolve(next);
     }
+  }
+
+  private async retry(): Promise<PublishEventOutcome | undefined> {
+    const reopened = await this.activities.reopenEvent(this.eventId);
+    if (this.waitsOut && reopened === false) {
+      // The store no longer says stuck: published meanwhile, the event completes as published.
+      const outcome = await this.publishedInstead('retry');
+      if (outcome !== undefined) return outcome;
+    }
+    this.state.retryRounds += 1;
+    this.setStatus('pending');
+    this.actionDone();
+    return undefined;
+  }
+
+  /** Runs the compensation; false (the event stays stuck) when it failed. */
+  private async compensate(): Promise<boolean> {
+    try {
+      await (patched(Patches.operatorStepsBounded) ? this.activities.bounded.compensateEvent : this.activities.compensateEvent)(this.eventId);
+      return true;
+    } catch (err) {
+      this.state.lastError = `compensation failed: ${failureText(err)}`;
+      log.error('compensation failed; the event stays stuck', { eventId: this.eventId, error: this.state.lastError });
+      this.actionDone();
+      return false;
+    }
+  }
+
+  private async resolve(next: Exclude<OperatorAction, { kind: 'retry' }>): Promise<PublishEventOutcome> {
+    const { eventId } = this;
+    const status = next.kind === 'compensate' ? 'compensated' : 'discarded';
+    const resolved = await this.activities.resolveEvent(eventId, status, next.reason);
+    if (this.waitsOut && resolved === false) {
+      // Published between the store check and now: the store's record stands.
+      const outcome = await this.publishedInstead(next.kind);
+      if (outcome !== undefined) return outcome;
+    }
+    this.state.resolutionReason = next.reason;
+    this.setStatus(status);
+    this.actionDone();
+    log.info(`event ${status} by an operator`, { eventId, reason: next.reason });
+    await condition(allHandlersFinished); // let the operator's update return before the workflow closes
+    return { status, eventId, reason: next.reason };
   }
 }
 
