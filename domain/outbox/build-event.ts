@@ -51,26 +51,9 @@ export async function buildEvent(
     throw invalidEvent('"aggregateId" must be a string of 1 to 256 characters', ctx);
   }
 
-  canonicalJson(input.payload); // what JSON cannot carry is reported before the schema sees it
-  const validated = await eventType.validate(input.payload);
-  const canonical = canonicalJson(validated);
-  const size = Buffer.byteLength(canonical, 'utf8');
-  if (size > options.maxPayloadBytes) {
-    throw new OutboxError(
-      OutboxErrorCode.payloadTooLarge,
-      `payload of ${eventType.type} is ${size} bytes, over the limit of ${options.maxPayloadBytes}`,
-      { context: ctx },
-    );
-  }
-
+  const { validated, canonical } = await checkedPayload(input.payload, eventType, options, ctx);
   const key = input.key ?? eventType.key(input.aggregateId, validated);
-  if (typeof key !== 'string' || key.length === 0 || Buffer.byteLength(key, 'utf8') > options.maxKeyBytes) {
-    throw new OutboxError(
-      OutboxErrorCode.invalidKey,
-      `message key of ${eventType.type} must be a non-empty string of at most ${options.maxKeyBytes} bytes`,
-      { context: ctx },
-    );
-  }
+  checkKey(key, eventType.type, options, ctx);
 
   const headers = checkHeaders(input.headers ?? {}, options, ctx);
   const occurredAt = input.occurredAt ?? options.clock();
@@ -102,6 +85,32 @@ export async function buildEvent(
     // Assigned by the store in the write transaction; 0 marks "to be assigned".
     sequence: eventType.ordering === 'per-key' ? 0 : null,
   };
+}
+
+/** The payload as its schema returned it and as canonical JSON, once it is JSON, passes its schema, and fits the size limit. */
+async function checkedPayload(payload: unknown, eventType: ReturnType<EventRegistry['resolve']>, options: Required<OutboxOptions>, ctx: { type: string; topic: string }) {
+  canonicalJson(payload); // what JSON cannot carry is reported before the schema sees it
+  const validated = await eventType.validate(payload);
+  const canonical = canonicalJson(validated);
+  const size = Buffer.byteLength(canonical, 'utf8');
+  if (size > options.maxPayloadBytes) {
+    throw new OutboxError(
+      OutboxErrorCode.payloadTooLarge,
+      `payload of ${eventType.type} is ${size} bytes, over the limit of ${options.maxPayloadBytes}`,
+      { context: ctx },
+    );
+  }
+  return { validated, canonical };
+}
+
+function checkKey(key: unknown, type: string, options: Required<OutboxOptions>, ctx: { type: string; topic: string }): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || Buffer.byteLength(key, 'utf8') > options.maxKeyBytes) {
+    throw new OutboxError(
+      OutboxErrorCode.invalidKey,
+      `message key of ${type} must be a non-empty string of at most ${options.maxKeyBytes} bytes`,
+      { context: ctx },
+    );
+  }
 }
 
 function invalidEvent(message: string, context: { type?: string; topic?: string } = {}): OutboxError {

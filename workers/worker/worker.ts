@@ -109,31 +109,7 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
         ...(options.temporalTls === undefined ? {} : { tls: options.temporalTls }),
         ...(options.temporalApiKey === undefined ? {} : { apiKey: options.temporalApiKey }),
       }));
-    const worker = await Worker.create({
-      connection,
-      namespace: options.namespace ?? 'default',
-      taskQueue: options.taskQueue,
-      ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: OUTBOX_WORKFLOWS_PATH }),
-      activities: createActivities({
-        store: options.store,
-        producer: options.wrapProducer ? options.wrapProducer(sender) : sender,
-        sendWindowMs: sendWindowMs(options.kafkaRequestTimeoutMs ?? 30_000, WORKER_PRODUCER_RETRIES),
-        positions: createKafkaPositionReader(options.kafka),
-        logger,
-        ackTimeoutMs: options.ackTimeoutMs,
-        topicExists,
-        compensations: options.compensations,
-        metrics: options.metrics,
-      }),
-      maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
-      ...(options.maxConcurrentWorkflowTaskExecutions === undefined ? {} : { maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions }),
-      ...(options.maxConcurrentWorkflowTaskPolls === undefined ? {} : { maxConcurrentWorkflowTaskPolls: options.maxConcurrentWorkflowTaskPolls }),
-      interceptors: {
-        activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })],
-        ...(options.workflowSpanExporter ? { workflowModules: [OTEL_WORKFLOW_INTERCEPTORS] } : {}),
-      },
-      ...(options.workflowSpanExporter ? { sinks: { exporter: makeWorkflowExporter(options.workflowSpanExporter, new Resource({ 'service.name': 'txoutbox-worker' })) } } : {}),
-    });
+    const worker = await Worker.create(workerOptions(options, connection, createActivitiesFor(options, sender, topicExists, logger)));
     const ownConnection = options.connection === undefined ? connection : undefined;
     const done = worker.run().finally(async () => {
       await producer.disconnect().catch((err: unknown) => logger.warn('producer disconnect failed', { error: err }));
@@ -154,4 +130,38 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
     if (options.connection === undefined) await connection?.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** The activities over the worker's store and Kafka sender. */
+function createActivitiesFor(options: OutboxWorkerOptions, sender: CoalescingProducer, topicExists: (topic: string) => Promise<boolean>, logger: Logger) {
+  return createActivities({
+    store: options.store,
+    producer: options.wrapProducer ? options.wrapProducer(sender) : sender,
+    sendWindowMs: sendWindowMs(options.kafkaRequestTimeoutMs ?? 30_000, WORKER_PRODUCER_RETRIES),
+    positions: createKafkaPositionReader(options.kafka),
+    logger,
+    ackTimeoutMs: options.ackTimeoutMs,
+    topicExists,
+    compensations: options.compensations,
+    metrics: options.metrics,
+  });
+}
+
+/** The Temporal worker's settings: the outbox's workflows (or the prebuilt bundle), its activities, tracing and concurrency. */
+function workerOptions(options: OutboxWorkerOptions, connection: NativeConnection, activities: ReturnType<typeof createActivities>): WorkerOptions {
+  return {
+    connection,
+    namespace: options.namespace ?? 'default',
+    taskQueue: options.taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: OUTBOX_WORKFLOWS_PATH }),
+    activities,
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+    ...(options.maxConcurrentWorkflowTaskExecutions === undefined ? {} : { maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions }),
+    ...(options.maxConcurrentWorkflowTaskPolls === undefined ? {} : { maxConcurrentWorkflowTaskPolls: options.maxConcurrentWorkflowTaskPolls }),
+    interceptors: {
+      activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })],
+      ...(options.workflowSpanExporter ? { workflowModules: [OTEL_WORKFLOW_INTERCEPTORS] } : {}),
+    },
+    ...(options.workflowSpanExporter ? { sinks: { exporter: makeWorkflowExporter(options.workflowSpanExporter, new Resource({ 'service.name': 'txoutbox-worker' })) } } : {}),
+  };
 }
