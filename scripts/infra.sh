@@ -198,8 +198,8 @@ install_temporal() {
   mkdir -p "$(dirname "$bin")"
   (cd "$INFRA/temporal-cli" &&
     go build -trimpath -ldflags "-X github.com/temporalio/cli/temporalcli.Version=${version#v}" \
-      -o "$bin.tmp" github.com/temporalio/cli/cmd/temporal) ||
-    die "temporal: go build of github.com/temporalio/cli $version failed (see above)"
+      -o "$bin.tmp" github.com/temporalio/cli/cmd/temporal) >"$bin.build.log" 2>&1 ||
+    { tail -n 40 "$bin.build.log" >&2; die "temporal: go build of github.com/temporalio/cli $version failed (above: the end of $bin.build.log)"; }
   mv "$bin.tmp" "$bin"
 }
 
@@ -272,8 +272,8 @@ install_temporal_server() {
   mkdir -p "$dir"
   (cd "$INFRA/temporal-server" &&
     go build -trimpath -o "$dir/temporal-server.tmp" go.temporal.io/server/cmd/server &&
-    go build -trimpath -o "$dir/temporal-sql-tool.tmp" go.temporal.io/server/cmd/tools/sql) ||
-    die "temporal: go build of go.temporal.io/server $(temporal_server_version) failed (see above)"
+    go build -trimpath -o "$dir/temporal-sql-tool.tmp" go.temporal.io/server/cmd/tools/sql) >"$dir/build.log" 2>&1 ||
+    { tail -n 40 "$dir/build.log" >&2; die "temporal: go build of go.temporal.io/server $(temporal_server_version) failed (above: the end of $dir/build.log)"; }
   mv "$dir/temporal-server.tmp" "$dir/temporal-server"
   mv "$dir/temporal-sql-tool.tmp" "$dir/temporal-sql-tool"
 }
