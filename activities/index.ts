@@ -1,3 +1,5 @@
+// activities/: the Temporal activities of the outbox worker, built by factories that take their
+// dependencies (store, producer, logger): publishing an event, and escalation with the operator's actions.
 import { createEscalationActivities, type EscalationDeps } from './escalation';
 import { createPublishEvent, type PublishActivityDeps } from './publish-event';
 

@@ -1,3 +1,5 @@
+// domain/orders/: the demo service, orders placed and cancelled (decide/evolve in order.ts), writing
+// its business change and the event that announces it in one transaction, on MongoDB and on PostgreSQL.
 import type { ClientSession, Db, MongoClient } from 'mongodb';
 import type { Outbox, OutboxEvent } from '../outbox';
 import type { MongoTx } from '../stores/mongodb';

@@ -1,3 +1,5 @@
+// domain/outbox/: the library's core, without drivers: the envelope and its validation, event types,
+// the write API (createOutbox), the store's port by role, errors, the logger, tracing and partitions.
 export * from './errors';
 export * from './event';
 export * from './event-id';

@@ -1,3 +1,5 @@
+// workers/inbox/: the consumer side's process part, a kafkajs consumer that applies each event's
+// effects once through an inbox (domain/inbox), exported as txoutbox/inbox.
 import { EventEmitter } from 'node:events';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { InboxOutcome, InboxStore } from '../../domain/inbox/inbox';

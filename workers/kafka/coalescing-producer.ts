@@ -1,3 +1,5 @@
+// workers/kafka/: the outbox's Kafka clients: the producer (acks from all in-sync replicas, one request
+// in flight), the coalescing queue in front of it, and the reader of a record at a position.
 import { Partitioners, type Message, type PartitionMetadata, type Producer, type ProducerRecord, type RecordMetadata } from 'kafkajs';
 import { OutboxError, OutboxErrorCode } from '../../domain/outbox';
 

@@ -1,3 +1,5 @@
+// workers/process/: what makes the relay and the worker processes: TXOUTBOX_* settings, the bins' main,
+// health and Prometheus metrics, the SDK's logging, and the store built from the settings.
 import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
 import type { KafkaConfig } from 'kafkajs';

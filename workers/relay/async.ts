@@ -1,3 +1,5 @@
+// workers/relay/: the relay: change feed and sweeper, starting workflows (or a key's sequencer), the
+// fast path that publishes itself, and partitioned relays sharing the outbox's partitions by leases.
 /** Small asynchronous helpers of the relay: bounded concurrency and a delay an abort ends early. */
 /** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -1,3 +1,5 @@
+// workers/worker/: the Temporal worker of the outbox: the workflows (workflows/) and their activities
+// (activities/) over a store and a Kafka producer, exported as txoutbox/worker.
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { TLSConfig } from '@temporalio/client';
 import type { Kafka, Producer } from 'kafkajs';
