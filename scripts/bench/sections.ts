@@ -1,0 +1,165 @@
+/** The benchmark's sections beyond the core rows: polling baselines, partitioned drains, the fast path, the Kafka cluster, and the table they print. */
+import { Pool } from 'pg';
+import { StoreKind } from '../../test/support/pipeline-store';
+import { waitFor } from '../../test/support/servers';
+import { mapLimit } from '../../workers/relay/relay';
+import { pollingRelay } from './baselines';
+import { benchOutbox, txoutbox } from './outbox-rows';
+import { ready, startProcess } from './processes';
+import { BACKLOG, FAST_N, K, N, type Row, type Variant, backlogFor, chosenStores, log, payload, servers, stamp } from './settings';
+
+export function table(rows: Row[], bareTemporalRate: number, pollingRate: number): string {
+  const f = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? '' : n.toFixed(digits));
+  const lines = [
+    '| mode | store | events/s | vs bare Temporal | vs polling relay | p50 ms | p95 ms | p99 ms | relay CPU s | worker CPU s | relay peak MB | worker peak MB | history events/event |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.name}${r.note ? ` (${r.note})` : ''} | ${r.store ?? ''} | ${f(r.eventsPerSecond, 1)} | ${f(r.eventsPerSecond / bareTemporalRate, 2)} | ${f(r.eventsPerSecond / pollingRate, 2)} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.relayCpuS, 1)} | ${f(r.workerCpuS, 1)} | ${f(r.relayPeakMb)} | ${f(r.workerPeakMb)} | ${f(r.historyPerEvent)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/**
+ * The plain polling relay's rows: end to end with writers in one transaction per event (the shape of
+ * an outbox writer's, and the "vs polling relay" divisor) and autocommitted, both with the fast
+ * path's PostgreSQL event count; then draining a backlog.
+ */
+export async function pollingBaselines(pool: Pool): Promise<{ rows: Row[]; divisor: number }> {
+  log(`plain polling relay, ${FAST_N} events, one write transaction per event`);
+  const like = await pollingRelay(pool, null, true, FAST_N);
+  log(`plain polling relay, ${FAST_N} events, autocommitted inserts`);
+  const autocommit = await pollingRelay(pool, null, false, FAST_N);
+  log(`plain polling relay draining a backlog of ${BACKLOG}`);
+  const drain = await pollingRelay(pool, BACKLOG);
+  return { rows: [like, autocommit, drain], divisor: like.eventsPerSecond };
+}
+
+/** The polling relay's drain again, at the end of a run: how much the shared machine drifted. */
+export async function pollingDrainAgain(pool: Pool): Promise<Row> {
+  log(`plain polling relay draining a backlog of ${BACKLOG} again (drift check)`);
+  const row = await pollingRelay(pool, BACKLOG);
+  return { ...row, name: `${row.name} (again, at the end: drift)` };
+}
+
+/**
+ * Partitioned relays draining a backlog on the fast path (issue 17): `relays` relay processes share
+ * the outbox's 16 partitions by leases. Once they hold an even share each, they are frozen
+ * (SIGSTOP; their leases, 60 s, outlast the writing), the backlog is written, and they are thawed
+ * together: the clock runs from the thaw to the last event published.
+ */
+export async function partitionedDrain(kind: StoreKind, relays: number, backlog: number): Promise<Row> {
+  const { topic, db, outbox, env: outboxEnv } = await benchOutbox(kind, `bench-relays-${stamp}-${kind}-${relays}`);
+  const env = {
+    ...outboxEnv,
+    TXOUTBOX_FAST_PATH_TOPICS: topic,
+    TXOUTBOX_RELAY_PARTITIONED: 'true',
+    TXOUTBOX_RELAY_LEASE_MS: '60000',
+  };
+  const processes = Array.from({ length: relays }, (_, i) => startProcess('relay', { ...env, TXOUTBOX_RELAY_MEMBER: `relay-${i + 1}` }, 'txoutbox_relay_'));
+  try {
+    for (const p of processes) await ready(p);
+    await waitFor(
+      async () => {
+        const owners = (await db.store.partitionStatus('relay')).map((s) => s.owner);
+        const shares = Array.from({ length: relays }, (_, i) => owners.filter((o) => o === `relay-${i + 1}`).length);
+        return owners.every((o) => o !== null) && Math.max(...shares) - Math.min(...shares) <= 1;
+      },
+      { timeoutMs: 120_000, intervalMs: 250, what: `${relays} relays sharing the partitions` },
+    );
+    await Promise.all(processes.map((p) => p.sample()));
+    const base = processes.map((p) => p.stats().cpuSeconds);
+    for (const p of processes) p.child.kill('SIGSTOP');
+    await mapLimit(Array.from({ length: backlog }, (_, i) => i), 8, (i) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}-${i % 97}`, payload: payload(i) }, tx)));
+    const t0 = Date.now();
+    for (const p of processes) p.child.kill('SIGCONT');
+    const deadline = Date.now() + 30 * 60_000;
+    while ((await db.unpublishedCount()) > 0) {
+      if (Date.now() > deadline) throw new Error(`${relays} partitioned relays: not drained within 30 minutes`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    // Drained: the store says every event is published (polled every 250 ms). The rate is by the last
+    // publishedAt, the relay's time of Kafka's acknowledgement; the note gives the time to the mark.
+    const markedMs = Date.now() - t0;
+    const last = Math.max(...(await db.publishedTimes()).map((r) => r.publishedAt.getTime()));
+    await Promise.all(processes.map((p) => p.sample()));
+    return {
+      name: `txoutbox fast path, ${relays} partitioned relay${relays === 1 ? '' : 's'} (16 partitions) draining a backlog of ${backlog}`,
+      store: kind,
+      eventsPerSecond: backlog / ((last - t0) / 1000),
+      relayCpuS: processes.reduce((sum, p, i) => sum + p.stats().cpuSeconds - (base[i] ?? 0), 0),
+      relayPeakMb: Math.max(...processes.map((p) => p.stats().peakRssMb)),
+      note: [relays === 1 ? '' : `relay CPU summed over the ${relays}`, `all marked published ${(markedMs / 1000).toFixed(1)} s after the thaw`].filter(Boolean).join('; '),
+    };
+  } finally {
+    for (const p of processes) {
+      p.child.kill('SIGCONT');
+      p.child.kill('SIGTERM');
+    }
+    await Promise.all(processes.map((p) => new Promise((resolve) => (p.child.exitCode === null ? p.child.once('exit', resolve) : resolve(null)))));
+    await db.teardown();
+  }
+}
+
+/** Issue 17: 1, 2 and 4 partitioned relays draining the same backlog, then 1 again (drift), on each store. */
+export async function partitionedDrains(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const store of chosenStores()) {
+    const backlog = backlogFor(store);
+    for (const [i, n] of [1, 2, 4, 1].entries()) {
+      log(`${store}: ${n} partitioned relay(s) draining a backlog of ${backlog}`);
+      const row = await partitionedDrain(store, n, backlog);
+      rows.push(i === 3 ? { ...row, name: `${row.name} (again: drift)` } : row);
+    }
+  }
+  return rows;
+}
+
+/**
+ * The fast path's rows on one store: writes as fast as possible, at half that rate, and draining a
+ * backlog written while the relay was stopped, once per feed batch size (set explicitly: the
+ * default depends on the fast path being on).
+ */
+export async function fastPathRows(store: StoreKind): Promise<Row[]> {
+  // SecantusDB writes about ten outbox transactions a second: --events there, not --fast-events.
+  const events = store === StoreKind.postgres ? FAST_N : N;
+  const fastSpec: Variant = { id: 'fast', name: `txoutbox fast path (relay publishes, workflows only on failure), ${events} events written as fast as possible (8 writers)`, fastPath: true, store, events };
+  log(`${store}: ${fastSpec.name}`);
+  const max = await txoutbox(fastSpec, null);
+  log(`${store}: txoutbox fast path at half its maximum rate (${(max.eventsPerSecond / 2).toFixed(1)} events/s)`);
+  const rows = [max, await txoutbox({ ...fastSpec, name: 'txoutbox fast path, at half its maximum rate' }, max.eventsPerSecond / 2)];
+  // SecantusDB's backlog is smaller, and its row says so.
+  const backlog = backlogFor(store);
+  for (const batch of ['100', '500']) {
+    log(`${store}: the fast path draining a backlog of ${backlog}, feed batches of ${batch}`);
+    rows.push(
+      await txoutbox(
+        { id: `fast_backlog${batch}`, name: `txoutbox fast path, draining a backlog of ${backlog} written while the relay was stopped, feed batches of ${batch}`, fastPath: true, backlog, env: { TXOUTBOX_RELAY_BATCH_SIZE: batch }, store },
+        null,
+      ),
+    );
+  }
+  return rows;
+}
+
+/**
+ * --kafka-cluster BROKERS: the default mode and the fast path on PostgreSQL, each on the single broker
+ * and then on the cluster, so each pair ran minutes apart on the same servers.
+ */
+export async function clusterRows(cluster: string): Promise<Row[]> {
+  const rows: Row[] = [];
+  const modes: Variant[] = [
+    { id: 'default', name: `txoutbox default mode, ${N} events written as fast as possible (8 writers)`, store: StoreKind.postgres },
+    { id: 'fast', name: `txoutbox fast path, ${FAST_N} events written as fast as possible (8 writers)`, fastPath: true, store: StoreKind.postgres, events: FAST_N },
+  ];
+  for (const mode of modes) {
+    for (const [where, brokers] of [['the single broker', servers.brokers.join(',')], ['the three-broker cluster', cluster]] as const) {
+      const spec: Variant = { ...mode, id: `${mode.id}_${brokers === cluster ? 'cluster' : 'single'}`, name: `${mode.name}, on ${where}`, env: { TXOUTBOX_KAFKA_BROKERS: brokers } };
+      log(spec.name);
+      rows.push(await txoutbox(spec, null));
+    }
+  }
+  return rows;
+}

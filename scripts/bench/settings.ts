@@ -1,0 +1,145 @@
+/** The benchmark's settings (its command line), the servers it measures on, and what every section shares: rows, variants, topics, events. */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { z } from 'zod';
+import { applyOutboxDefaults, buildEvent, createEventIdGenerator, createEventRegistry, defineEventType, type OutboxEvent } from '../../domain/outbox';
+import { StoreKind } from '../../test/support/pipeline-store';
+import { mapLimit } from '../../workers/relay/relay';
+
+export const REPO = join(__dirname, '..', '..');
+export const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000' },
+    keys: { type: 'string', default: '20' },
+    out: { type: 'string', default: '' },
+    quick: { type: 'boolean', default: false },
+    backlog: { type: 'string', default: '5000' },
+    engines: { type: 'boolean', default: false },
+    writes: { type: 'boolean', default: false },
+    only: { type: 'string', default: '' },
+    steps: { type: 'string', default: '' },
+    'cpu-prof': { type: 'string', default: '' },
+    temporal: { type: 'string', default: '' },
+    stores: { type: 'string', default: 'postgres,mongodb' },
+    logs: { type: 'string', default: '' },
+    'fast-events': { type: 'string', default: '' },
+    'kafka-cluster': { type: 'string', default: '' },
+  },
+});
+export const N = Number(values.events);
+/**
+ * Events for the fast path's end-to-end rows on PostgreSQL (--fast-events, default --events): at
+ * about a thousand events a second, 1,000 events are mostly start-up and tail.
+ */
+export const FAST_N = values['fast-events'] === '' ? N : Number(values['fast-events']);
+/** Events written before a relay starts, for the drain-rate rows. */
+export const BACKLOG = Number(values.backlog);
+export const K = Number(values.keys);
+/** The largest backlog written to MongoDB (SecantusDB) for the drain row. */
+export const MONGODB_BACKLOG = 1000;
+/** The tuning steps, each one change from the defaults, all writing as fast as possible. */
+export const TUNING: Variant[] = [
+  { id: 'local', name: 'step: publish as a local activity', env: { TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: 'true' } },
+  { id: 'start4', name: 'step: relay start concurrency 4 (default 16)', env: { TXOUTBOX_RELAY_START_CONCURRENCY: '4' } },
+  { id: 'start64', name: 'step: relay start concurrency 64 (default 16)', env: { TXOUTBOX_RELAY_START_CONCURRENCY: '64' } },
+  { id: 'wft100', name: 'step: worker 100 workflow tasks, 50 polls (default 40, 10)', env: { TXOUTBOX_WORKER_WORKFLOW_TASKS: '100', TXOUTBOX_WORKER_WORKFLOW_POLLS: '50' } },
+  { id: 'wft10', name: 'step: worker 10 workflow tasks, 4 polls (default 40, 10)', env: { TXOUTBOX_WORKER_WORKFLOW_TASKS: '10', TXOUTBOX_WORKER_WORKFLOW_POLLS: '4' } },
+  { id: 'linger', name: 'step: coalescing producer, linger 5 ms', env: { TXOUTBOX_PRODUCER_LINGER_MS: '5' } },
+  { id: 'embedded', name: 'step: relay runs the worker in its process, one connection, no eager start', env: { TXOUTBOX_RELAY_RUNS_WORKER: 'true', TXOUTBOX_EAGER_START: 'false' } },
+  { id: 'eager', name: 'step: relay runs the worker in its process, eager workflow start', env: { TXOUTBOX_RELAY_RUNS_WORKER: 'true', TXOUTBOX_EAGER_START: 'true' } },
+  { id: 'eager_local', name: 'step: relay runs the worker, eager start, publish as a local activity', env: { TXOUTBOX_RELAY_RUNS_WORKER: 'true', TXOUTBOX_EAGER_START: 'true', TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: 'true' } },
+];
+
+export const servers = {
+  temporal: process.env.TXOUTBOX_TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+  brokers: (process.env.TXOUTBOX_KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+  pg: process.env.TXOUTBOX_PG_URL ?? 'postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox',
+};
+export const kafka = new Kafka({ clientId: 'txoutbox-bench', brokers: servers.brokers, logLevel: logLevel.NOTHING });
+export const stamp = Date.now().toString(36);
+
+export interface Row {
+  name: string;
+  /** The outbox's store, for the txoutbox rows. */
+  store?: StoreKind;
+  eventsPerSecond: number;
+  p50?: number;
+  p95?: number;
+  p99?: number;
+  relayCpuS?: number;
+  workerCpuS?: number;
+  relayPeakMb?: number;
+  workerPeakMb?: number;
+  historyPerEvent?: number;
+  note?: string;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+export function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+export const schema = z.object({ orderId: z.string(), line: z.number().int(), sku: z.string(), priceCents: z.number().int() });
+
+export function payload(i: number): { orderId: string; line: number; sku: string; priceCents: number } {
+  return { orderId: `order-${i % K}`, line: i, sku: `sku-${i % 97}`, priceCents: 1000 + (i % 5000) };
+}
+
+/** A topic of 6 partitions, with the brokers' default replication (3 on the scripts' cluster). */
+export async function createTopic(topic: string, brokers = servers.brokers): Promise<void> {
+  const admin = (brokers === servers.brokers ? kafka : new Kafka({ clientId: 'txoutbox-bench', brokers, logLevel: logLevel.NOTHING })).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
+  await admin.disconnect();
+}
+
+/** Real envelopes (built by the outbox's own validation), for the baselines' messages. */
+export async function sampleEvents(topic: string, count = N): Promise<OutboxEvent[]> {
+  const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic, schema })]);
+  const options = applyOutboxDefaults({ source: 'bench' });
+  const newId = createEventIdGenerator();
+  return mapLimit(Array.from({ length: count }, (_, i) => i), 64, (i) =>
+    buildEvent({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, registry, options, newId),
+  );
+}
+
+/** A txoutbox configuration to measure: TXOUTBOX_* settings given to its relay and worker processes. */
+export interface Variant {
+  id: string;
+  name: string;
+  env?: Record<string, string>;
+  /** The relay publishes the benchmark's topic itself (TXOUTBOX_FAST_PATH_TOPICS). */
+  fastPath?: boolean;
+  /** Write this many events while the relay is stopped, then time its drain alone (from ready to all published). */
+  backlog?: number;
+  /** The outbox's store. @default StoreKind.mongodb (the default store) */
+  store?: StoreKind;
+  /** Events written end to end. @default N (--events) */
+  events?: number;
+}
+
+/**
+ * What one write costs (--writes): N transactions on a fresh store, 8 at a time, each writing one event
+ * (a) through outbox.add() (validation, canonical JSON, hash, insert), (b) as the same row already
+ * built, through store.insert() alone, and (c) building it alone (no database). No relay runs.
+ */
+
+/** The stores --stores names, PostgreSQL first. */
+export function chosenStores(): StoreKind[] {
+  return [StoreKind.postgres, StoreKind.mongodb].filter((k) => values.stores.split(',').includes(k));
+}
+
+/** The backlog a drain row writes: --backlog, and at most MONGODB_BACKLOG on SecantusDB (about ten outbox transactions a second). */
+export function backlogFor(store: StoreKind): number {
+  return store === StoreKind.mongodb ? Math.min(BACKLOG, MONGODB_BACKLOG) : BACKLOG;
+}
+
+/**
+ * A row's outbox: a topic (and task queue) named `name`, a database (MongoDB) or schema (PostgreSQL)
+ * of its own on the servers the scripts started, an outbox writing to it, and the relay's and the
+ * worker's settings for them.
+ */
