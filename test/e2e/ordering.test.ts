@@ -47,7 +47,11 @@ describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
     return byKey;
   }
 
-  test('2000 events over 20 keys with publish failures injected at random: Kafka order equals commit order for every key', async () => {
+  // 100 lines per key on PostgreSQL; 50 on SecantusDB, whose Python server writes and reads each event
+  // several times slower (the same 20 keys, failure rate and writers: the guarantee is the same).
+  const linesPerKey = kind === 'mongodb' ? 50 : 100;
+
+  test(`${linesPerKey * 20} events over 20 keys with publish failures injected at random: Kafka order equals commit order for every key`, async () => {
     // Arrange
     const seed = Number(process.env.TXOUTBOX_TEST_SEED ?? 20261127);
     const random = seeded(seed);
@@ -69,7 +73,7 @@ describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
     // Act: 8 writers; each key's lines are written by one writer at a time, in line order.
     const ids: string[] = [];
     await mapLimit(keys, 8, async (key) => {
-      for (let line = 1; line <= 100; line++) {
+      for (let line = 1; line <= linesPerKey; line++) {
         const event = await p.inTransaction((client) => addLine(client, key, line));
         committed.get(key)?.push(line);
         ids.push(event.id);
@@ -80,9 +84,9 @@ describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
     // Assert
     const received = linesByKey();
     for (const key of keys) expect({ key, lines: received.get(key) }).toEqual({ key, lines: committed.get(key) });
-    expect(ids).toHaveLength(2000);
+    expect(ids).toHaveLength(linesPerKey * 20);
     expect(injected).toBeGreaterThan(0);
-    console.log(`ordering: 2000 events, 20 keys, ${injected} publish failures injected, seed ${seed}`);
+    console.log(`ordering: ${ids.length} events, 20 keys, ${injected} publish failures injected, seed ${seed}`);
   }, 900_000);
 
   test('a key too long for a Temporal workflow id is published in order, and the events after it flow on', async () => {
