@@ -15,13 +15,72 @@ import { Partitioners, type Kafka, type Producer } from 'kafkajs';
  * delivery and the inbox helper already allow for, and every acknowledgement names a real write.
  */
 export function createOutboxProducer(kafka: Kafka, options: { retries?: number } = {}): Producer {
-  return kafka.producer({
-    idempotent: false,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    retry: { retries: options.retries ?? 2, initialRetryTime: RETRY_INITIAL_MS, maxRetryTime: RETRY_MAX_MS },
-  });
+  return reconnectingWhenWedged(
+    kafka.producer({
+      idempotent: false,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { retries: options.retries ?? 2, initialRetryTime: RETRY_INITIAL_MS, maxRetryTime: RETRY_MAX_MS },
+    }),
+  );
+}
+
+/**
+ * kafkajs 2.2.4 keeps a broker whose connection opened while the broker did not answer its
+ * ApiVersions request (frozen, overloaded, behind a slow link) as connected but without the protocol
+ * versions it needs: every request to it then fails with "Broker not connected", for as long as that
+ * connection stays open (the broker closes it after 10 idle minutes). The cold CI run of 2b7b8c1 met
+ * it: after a Kafka outage, a restart, a freeze and a slow minute, five fault-harness lanes' workers
+ * failed every publish that way until the run ended. A send that fails so reconnects the producer
+ * (its connections closed and opened again); sends wait for that, and the failed one is retried as
+ * any other failed attempt.
+ */
+function reconnectingWhenWedged(producer: Producer): Producer {
+  let reconnecting: Promise<void> | undefined;
+  let disconnected = false;
+  const reconnect = (): void => {
+    if (disconnected) return;
+    reconnecting ??= producer
+      .disconnect()
+      .then(() => (disconnected ? undefined : producer.connect()))
+      .catch(() => undefined)
+      .finally(() => (reconnecting = undefined));
+  };
+  const guarded =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      if (reconnecting !== undefined) await reconnecting;
+      try {
+        return await fn(...args);
+      } catch (err) {
+        if (isWedgedBroker(err)) reconnect();
+        throw err;
+      }
+    };
+  return {
+    ...producer,
+    send: guarded(producer.send),
+    sendBatch: guarded(producer.sendBatch),
+    connect: async () => {
+      disconnected = false;
+      await producer.connect();
+    },
+    disconnect: async () => {
+      disconnected = true;
+      await reconnecting;
+      await producer.disconnect();
+    },
+  };
+}
+
+/** "Broker not connected", as kafkajs throws it or wraps it in its retry errors. */
+function isWedgedBroker(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth++) {
+    if (e.message.includes('Broker not connected')) return true;
+    e = e.cause ?? (e as { originalError?: unknown }).originalError;
+  }
+  return false;
 }
 
 const RETRY_INITIAL_MS = 100;
