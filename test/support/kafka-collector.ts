@@ -21,12 +21,18 @@ export interface CollectedMessage {
  * does not restart it after some errors, e.g. a group coordinator not found while the broker boots) is
  * started again in the same group, and reads on from its committed offsets.
  */
+/** Crashes in a row, each restarted by kafkajs with nothing read between them, after which the collector starts over in a new group. */
+const CRASH_LOOP = 30;
+
 export class KafkaCollector {
   readonly messages: CollectedMessage[] = [];
   /** The consumer's crashes, and whether kafkajs restarted it itself (shown when a wait fails). */
   readonly crashes: Array<{ at: number; error: string; restartedBy: 'kafkajs' | 'collector' }> = [];
   private readonly seen = new Set<string>();
-  private readonly groupId = uniqueName('collector');
+  /** Its consumer group: a new one when a group's coordinator stays unusable (see CRASH_LOOP). */
+  private groupId = uniqueName('collector');
+  /** Crashes kafkajs restarted from since the last message read. */
+  private crashesSinceProgress = 0;
   private consumer: Consumer | undefined;
   private stopped = false;
   private incarnation = 0;
@@ -41,7 +47,18 @@ export class KafkaCollector {
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.crashes.push({ at: Date.now(), error: `${payload.error.name}: ${payload.error.message}`, restartedBy: payload.restart ? 'kafkajs' : 'collector' });
-      if (!payload.restart && !this.stopped) void this.restart(consumer);
+      if (this.stopped || consumer !== this.consumer) return;
+      this.crashesSinceProgress = payload.restart ? this.crashesSinceProgress + 1 : 0;
+      // kafkajs restarting it over and over without reading (a group whose coordinator answered
+      // NOT_COORDINATOR for minutes after a broker restart): a new consumer in a new group, from the
+      // beginning (positions already read are not recorded twice).
+      if (this.crashesSinceProgress >= CRASH_LOOP) {
+        this.crashesSinceProgress = 0;
+        this.groupId = uniqueName('collector');
+        void this.restart(consumer);
+      } else if (!payload.restart) {
+        void this.restart(consumer);
+      }
     });
     try {
       await consumer.connect();
@@ -52,6 +69,7 @@ export class KafkaCollector {
     }
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
+        this.crashesSinceProgress = 0;
         const position = `${partition}:${message.offset}`;
         if (this.seen.has(position)) return; // read again after a restart, from the last committed offset
         this.seen.add(position);
