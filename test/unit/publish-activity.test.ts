@@ -3,7 +3,9 @@
  * the real store and broker are in the e2e tests).
  */
 import { KafkaJSConnectionError, KafkaJSLockTimeout, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSRequestTimeoutError } from 'kafkajs';
+import type { Info } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Producer, RecordMetadata } from 'kafkajs';
 import { createPublishEvent } from '../../activities/publish-event';
@@ -43,7 +45,7 @@ describe('publishEvent activity', () => {
   test('publishes with acks=all, the key and canonical value, then records partition and offset', async () => {
     const f = fakes(event(), async () => [ack]);
     const publish = createPublishEvent({ store: f.store, producer: f.producer, clock: () => new Date('2026-01-01T00:00:01Z') });
-    const receipt: PublishReceipt = await new MockActivityEnvironment({ attempt: 3 }).run(publish, 'e-1');
+    const receipt: PublishReceipt = await mockEnvironment({ attempt: 3 }).run(publish, 'e-1');
     expect(f.sent[0]).toMatchObject({ topic: 'orders', acks: -1, messages: [{ key: 'o-1', value: '{"a":1,"b":2}' }] });
     expect(receipt).toEqual({ eventId: 'e-1', topic: 'orders', partition: 2, offset: '17', publishedAt: '2026-01-01T00:00:01.000Z', attempts: 3, alreadyPublished: false });
     expect(f.marked).toEqual([{ ...receipt, publishedAt: new Date('2026-01-01T00:00:01Z') }]);
@@ -52,14 +54,14 @@ describe('publishEvent activity', () => {
   test('an event the store already says is published is not sent again', async () => {
     const published = event({ status: 'published', kafka: { partition: 1, offset: '5' }, publishedAt: new Date('2026-01-01T00:00:02Z'), attempts: 1 });
     const f = fakes(published, async () => [ack]);
-    const receipt = await new MockActivityEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-1');
+    const receipt = await mockEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-1');
     expect(f.sent).toEqual([]);
     expect(receipt).toMatchObject({ alreadyPublished: true, partition: 1, offset: '5' });
   });
 
   test('an unknown event id fails without retry', async () => {
     const f = fakes(null, async () => [ack]);
-    const run = new MockActivityEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-404');
+    const run = mockEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-404');
     await expect(run).rejects.toMatchObject({ type: 'EVENT_NOT_FOUND', nonRetryable: true });
   });
 
@@ -68,7 +70,7 @@ describe('publishEvent activity', () => {
     const Protocol = KafkaJSProtocolError as unknown as ErrorCtor;
     const retriable = new Protocol({ type: 'LEADER_NOT_AVAILABLE', code: 5, retriable: true, message: 'leader not available' });
     const fatal = new Protocol({ type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false, message: 'message too large' });
-    const env = new MockActivityEnvironment();
+    const env = mockEnvironment();
     const a = fakes(event(), async () => Promise.reject(retriable));
     const b = fakes(event(), async () => Promise.reject(fatal));
     const first = await env.run(createPublishEvent({ store: a.store, producer: a.producer }), 'e-1').catch((e: unknown) => e);
@@ -87,7 +89,7 @@ describe('publishEvent activity', () => {
     ['a plain error (no kafkajs class)', () => new Error('socket hang up')],
   ])('%s is retried, though kafkajs may call it non-retriable (seen in the fault harness)', async (_name, make) => {
     const f = fakes(event(), async () => Promise.reject(make()));
-    const failure = await new MockActivityEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-1').catch((e: unknown) => e);
+    const failure = await mockEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-1').catch((e: unknown) => e);
     expect(failure).toMatchObject({ type: 'PUBLISH_FAILED', nonRetryable: false });
   });
 
@@ -101,7 +103,7 @@ describe('publishEvent activity', () => {
     const wrapped = new (NonRetriable as ErrorCtor)(exhausted, { cause: refused });
     const tooLargeCause = new (Protocol as ErrorCtor)({ type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false, message: 'too large' });
     const tooLarge = new (NonRetriable as ErrorCtor)(tooLargeCause, { cause: tooLargeCause });
-    const env = new MockActivityEnvironment();
+    const env = mockEnvironment();
     const a = fakes(event(), async () => Promise.reject(wrapped));
     const b = fakes(event(), async () => Promise.reject(tooLarge));
     const first = await env.run(createPublishEvent({ store: a.store, producer: a.producer }), 'e-1').catch((e: unknown) => e);
@@ -112,7 +114,7 @@ describe('publishEvent activity', () => {
 
   test('an event the relay\'s fast path holds is not sent: a retryable failure, so a later attempt finds it published or takes it over', async () => {
     const f = fakes(event(), async () => [ack], { claimedElsewhere: true });
-    const run = new MockActivityEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-1');
+    const run = mockEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-1');
     await expect(run).rejects.toMatchObject({ type: 'CLAIMED_BY_FAST_PATH', nonRetryable: false });
     expect(f.sent).toEqual([]);
     expect(f.marked).toEqual([]);
@@ -122,7 +124,12 @@ describe('publishEvent activity', () => {
     const unknown = Object.assign(new Error('This server does not host this topic-partition'), { retriable: true, type: 'UNKNOWN_TOPIC_OR_PARTITION' });
     const f = fakes(event(), async () => Promise.reject(unknown));
     const publish = createPublishEvent({ store: f.store, producer: f.producer, topicExists: async () => false });
-    const failure = await new MockActivityEnvironment().run(publish, 'e-1').catch((e: unknown) => e);
+    const failure = await mockEnvironment().run(publish, 'e-1').catch((e: unknown) => e);
     expect(failure).toMatchObject({ type: 'UNKNOWN_TOPIC', nonRetryable: true });
   });
 });
+
+/** The activity's context; its SDK records (the expected failures, logged as warnings) stay out of the test output. */
+function mockEnvironment(info?: Partial<Info>): MockActivityEnvironment {
+  return new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR') });
+}
