@@ -36,7 +36,7 @@ export async function bareTemporal(address = servers.temporal, name = 'bare Temp
   const worker = await Worker.create({
     connection,
     taskQueue,
-    workflowsPath: require.resolve('./bench-noop-workflow'),
+    workflowsPath: require.resolve('./noop-workflow'),
     activities: { noop: async () => undefined },
   });
   const clientConnection = await Connection.connect({ address });
