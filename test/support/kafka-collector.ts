@@ -15,15 +15,16 @@ export interface CollectedMessage {
   incarnation: number;
 }
 
+/** Crashes in a row, each restarted by kafkajs with nothing read between them, after which the collector starts over in a new group. */
+const CRASH_LOOP = 30;
+
 /**
  * An independent reader of a topic: a consumer group of its own, from the beginning. It records each
  * position of the topic once, and outlives a broker restart: a consumer that crashes for good (kafkajs
  * does not restart it after some errors, e.g. a group coordinator not found while the broker boots) is
- * started again in the same group, and reads on from its committed offsets.
+ * started again in the same group, and reads on from its committed offsets; one kafkajs keeps
+ * restarting without reading anything starts over in a new group.
  */
-/** Crashes in a row, each restarted by kafkajs with nothing read between them, after which the collector starts over in a new group. */
-const CRASH_LOOP = 30;
-
 export class KafkaCollector {
   readonly messages: CollectedMessage[] = [];
   /** The consumer's crashes, and whether kafkajs restarted it itself (shown when a wait fails). */
