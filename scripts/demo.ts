@@ -21,6 +21,7 @@ import { DEFAULT_MONGODB_URI } from '../workers/process/config';
 import { createRelay, mapLimit } from '../workers/relay/relay';
 import { eventWorkflowId } from '../workers/relay/start-event-workflow';
 import { startOutboxWorker } from '../workers/worker/worker';
+import { createTopicsWithLeaders } from '../workers/kafka/topics';
 
 const ORDERS = 30;
 const CANCELLATIONS = 10;
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'txoutbox-demo', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic: ORDERS_TOPIC, numPartitions: 3 }], waitForLeaders: true });
+  await createTopicsWithLeaders(admin, [{ topic: ORDERS_TOPIC, numPartitions: 3 }]);
 
   // An independent reader of the topic, to see what really reached Kafka.
   const received = new Map<string, { partition: number; offset: string; count: number }>();

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { applyOutboxDefaults, buildEvent, createEventIdGenerator, createEventRegistry, defineEventType, type OutboxEvent } from '../../domain/outbox';
 import { StoreKind } from '../../test/support/pipeline-store';
 import { mapLimit } from '../../workers/relay/relay';
+import { createTopicsWithLeaders } from '../../workers/kafka/topics';
 
 export const REPO = join(__dirname, '..', '..');
 export const { values } = parseArgs({
@@ -93,7 +94,7 @@ export function payload(i: number): { orderId: string; line: number; sku: string
 export async function createTopic(topic: string, brokers = servers.brokers): Promise<void> {
   const admin = (brokers === servers.brokers ? kafka : new Kafka({ clientId: 'txoutbox-bench', brokers, logLevel: logLevel.NOTHING })).admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
+  await createTopicsWithLeaders(admin, [{ topic, numPartitions: 6 }]);
   await admin.disconnect();
 }
 

@@ -8,6 +8,7 @@ import { retryUpdate, stateQuery } from '../../workflows/signals';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';
 import { waitFor } from '../support/servers';
+import { createTopicsWithLeaders } from '../../workers/kafka/topics';
 
 describe.each(STORE_KINDS)('metrics (%s store)', (kind) => {
   let p: TestPipeline;
@@ -44,7 +45,7 @@ describe.each(STORE_KINDS)('metrics (%s store)', (kind) => {
     const stuckGauge = await value('txoutbox_events', { status: 'stuck' });
     const admin = p.kafka.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic: p.missingTopic }], waitForLeaders: true });
+    await createTopicsWithLeaders(admin, [{ topic: p.missingTopic }]);
     await admin.disconnect();
     await handle.executeUpdate(retryUpdate);
     await handle.result();

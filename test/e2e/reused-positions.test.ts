@@ -12,13 +12,14 @@ import { KafkaCollector } from '../support/kafka-collector';
 import { TestPipeline } from '../support/pipeline';
 import { STORE_KINDS } from '../support/pipeline-store';
 import { waitFor } from '../support/servers';
+import { createTopicsWithLeaders } from '../../workers/kafka/topics';
 
 /** Deletes the topic and creates it again, empty, with as many partitions. */
 export async function recreateTopic(admin: Admin, topic: string, numPartitions: number): Promise<void> {
   await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
   await waitFor(async () => !(await admin.listTopics()).includes(topic), { what: `${topic} deleted` });
-  // The broker may still be removing it: creating it again is retried until it takes.
-  await waitFor(() => admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true }).then(() => true, () => false), { what: `${topic} created again` });
+  // The broker may still be removing it: createTopicsWithLeaders asks again until the creation takes.
+  await createTopicsWithLeaders(admin, [{ topic, numPartitions }]);
 }
 
 describe.each(STORE_KINDS)('a Kafka position reused after the topic was created again (%s store)', (kind) => {

@@ -18,6 +18,7 @@ import { pipelineStore, type PipelineStore, type StoreKind } from '../support/pi
 import { uniqueName, waitFor } from '../support/servers';
 import { check, type CheckerCounts } from './checker';
 import { ManagedProcess } from './managed-process';
+import { createTopicsWithLeaders } from '../../workers/kafka/topics';
 
 const REPO = join(__dirname, '..', '..');
 const DATA = process.env.TXOUTBOX_DATA ?? join(REPO, '.data');
@@ -136,7 +137,7 @@ export class Lane {
     await this.db.setup();
     const admin = this.kafka.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic: this.topic, numPartitions: 3 }], waitForLeaders: true });
+    await createTopicsWithLeaders(admin, [{ topic: this.topic, numPartitions: 3 }]);
     await admin.disconnect();
     await this.recorder.start();
     await this.startInbox();
@@ -199,11 +200,7 @@ export class Lane {
       this.deletions.push({ readTo, at: Date.now() });
       this.recorder.topicRecreated();
       await waitFor(async () => !(await admin.listTopics()).includes(this.topic), { timeoutMs: 60_000, what: `${this.topic} deleted` });
-      await waitFor(() => admin.createTopics({ topics: [{ topic: this.topic, numPartitions: 3 }], waitForLeaders: true }).then(() => true, () => false), {
-        timeoutMs: 60_000,
-        intervalMs: 500,
-        what: `${this.topic} created again`,
-      });
+      await createTopicsWithLeaders(admin, [{ topic: this.topic, numPartitions: 3 }]);
     } finally {
       await admin.disconnect();
     }

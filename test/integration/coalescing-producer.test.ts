@@ -7,6 +7,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { createOutboxProducer } from '../../workers/kafka/producer';
 import { CoalescingProducer, cachedPartitions } from '../../workers/kafka/coalescing-producer';
 import { testServers, uniqueName, waitFor } from '../support/servers';
+import { createTopicsWithLeaders } from '../../workers/kafka/topics';
 
 const servers = testServers();
 
@@ -25,7 +26,7 @@ describe('CoalescingProducer on the real broker', () => {
 
   it('coalesces concurrent sends and reports each message’s true partition and offset', async () => {
     const topic = uniqueName('coalesce');
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    await createTopicsWithLeaders(admin, [{ topic, numPartitions: 3 }]);
     const coalescing = new CoalescingProducer(producer, {
       lingerMs: 20,
       maxBatch: 25,
@@ -62,7 +63,7 @@ describe('CoalescingProducer on the real broker', () => {
     });
     await expect(coalescing.send({ topic: uniqueName('missing'), acks: -1, messages: [{ key: 'k', value: 'v' }] })).rejects.toThrow();
     const topic = uniqueName('coalesce-after');
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await createTopicsWithLeaders(admin, [{ topic, numPartitions: 1 }]);
     await expect(coalescing.send({ topic, acks: -1, messages: [{ key: 'k', value: 'v' }] })).resolves.toMatchObject([{ partition: 0, baseOffset: '0' }]);
   });
 });

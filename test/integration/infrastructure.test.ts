@@ -15,6 +15,7 @@ import { Client as PgClient } from 'pg';
 import { temporal } from '@temporalio/proto';
 import { createGreetActivities } from '../fixtures/greet-activities';
 import { testServers, uniqueName, waitFor } from '../support/servers';
+import { createTopicsWithLeaders } from '../../workers/kafka/topics';
 
 const servers = testServers();
 const REPO = join(__dirname, '..', '..');
@@ -83,7 +84,7 @@ describe('Kafka broker', () => {
     const topic = uniqueName('infra-topic');
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    await createTopicsWithLeaders(admin, [{ topic, numPartitions: 3 }]);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     const consumer = kafka.consumer({ groupId: uniqueName('infra-group') });
     await producer.connect();

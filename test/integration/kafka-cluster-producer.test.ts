@@ -14,6 +14,7 @@ import { createOutboxProducer } from '../../workers/kafka/producer';
 import { useKafkaCluster, type KafkaClusterHandle } from '../support/infra-control';
 import { readPartition, unfaithful } from '../support/kafka-partition';
 import { uniqueName, waitFor } from '../support/servers';
+import { createTopicsWithLeaders } from '../../workers/kafka/topics';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -107,7 +108,7 @@ async function openTopic(brokers: string[], name: string, configEntries: Array<{
   const admin = kafka.admin();
   await admin.connect();
   const topic = uniqueName(name);
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries }], waitForLeaders: true });
+  await createTopicsWithLeaders(admin, [{ topic, numPartitions: 1, replicationFactor: 3, configEntries }]);
   const partition = async (): Promise<{ leader: number; replicas: number[]; isr: number[] }> => {
     const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
     const [p] = topics[0]?.partitions ?? [];

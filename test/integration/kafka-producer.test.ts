@@ -13,6 +13,7 @@ import { infraPid } from '../support/infra-control';
 import { DelayingTcpProxy, kafkaProxyAddresses } from '../support/tcp-proxy';
 import { readPartition, unfaithful } from '../support/kafka-partition';
 import { testServers, uniqueName } from '../support/servers';
+import { createTopicsWithLeaders } from '../../workers/kafka/topics';
 
 const servers = testServers();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -24,7 +25,7 @@ describe('the outbox producer on the real broker', () => {
     const admin = kafka.admin();
     await admin.connect();
     const topic = uniqueName('producer-stall');
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await createTopicsWithLeaders(admin, [{ topic, numPartitions: 1 }]);
     await admin.disconnect();
     const producer = createOutboxProducer(kafka);
     await producer.connect();
@@ -78,7 +79,7 @@ describe('the outbox producer on the real broker', () => {
     const failures: string[] = [];
     try {
       await admin.connect();
-      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      await createTopicsWithLeaders(admin, [{ topic, numPartitions: 1 }]);
       await producer.connect();
       await producer.send({ topic, acks: -1, messages: [{ value: 'before' }] });
 

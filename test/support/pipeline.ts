@@ -23,6 +23,7 @@ import { createKafkaPositionReader } from '../../workers/kafka/position-reader';
 import { KafkaCollector } from './kafka-collector';
 import { pipelineStore, StoreKind, type EventRow, type PipelineStore } from './pipeline-store';
 import { testServers, uniqueName, waitFor } from './servers';
+import { createTopicsWithLeaders } from '../../workers/kafka/topics';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 let tracedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -140,14 +141,11 @@ export class TestPipeline {
     this.client = new Client({ connection: this.connection, interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } });
     this.admin = this.kafka.admin();
     await this.admin.connect();
-    await this.admin.createTopics({
-      topics: [
-        { topic: this.topic, numPartitions: 3 },
-        { topic: this.deadLetterTopic, numPartitions: 1 },
-        { topic: this.smallTopic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '1024' }] },
-      ],
-      waitForLeaders: true,
-    });
+    await createTopicsWithLeaders(this.admin, [
+      { topic: this.topic, numPartitions: 3 },
+      { topic: this.deadLetterTopic, numPartitions: 1 },
+      { topic: this.smallTopic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '1024' }] },
+    ]);
     await this.db.setup();
     await this.collector.start();
     return this;
@@ -274,7 +272,7 @@ export class TestPipeline {
   /** Workflow ids of this test's task queue, as Temporal's visibility lists them. */
   /** Creates `missingTopic` (one partition), so the events stuck for want of it can be published. */
   async createMissingTopic(): Promise<void> {
-    await this.admin.createTopics({ topics: [{ topic: this.missingTopic, numPartitions: 1 }], waitForLeaders: true });
+    await createTopicsWithLeaders(this.admin, [{ topic: this.missingTopic, numPartitions: 1 }]);
   }
 
   /** Runs the operator CLI against this pipeline's store and Temporal; its exit code and output. */

@@ -6,6 +6,7 @@ import { kafkaClientConfig, type TxoutboxConfig } from '../process/config';
 import { storeFromConfig } from '../process/store-from-config';
 import { connectTemporal } from './connect';
 import { CliError, ExitCode, type Print, type Values } from './io';
+import { createTopicsWithLeaders } from '../kafka/topics';
 
 /** `migrate` (or `setup`): the store only (no Temporal needed); does what is missing and says what. */
 export async function migrate(config: TxoutboxConfig, print: Print): Promise<ExitCode> {
@@ -77,7 +78,7 @@ export async function createTopics(config: TxoutboxConfig, topics: string[], val
     const existing = new Set(await admin.listTopics());
     const missing = wanted.filter((topic) => !existing.has(topic));
     if (missing.length > 0) {
-      await admin.createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions, replicationFactor })) });
+      await createTopicsWithLeaders(admin, missing.map((topic) => ({ topic, numPartitions, replicationFactor })));
     }
     const lines = wanted.map((topic) => `${topic}: ${missing.includes(topic) ? 'created' : 'exists'}${topic === deadLetter ? ' (dead-letter topic)' : ''}`);
     print(lines.join('\n'), { created: missing, existed: wanted.filter((t) => !missing.includes(t)), deadLetterTopic: deadLetter ?? null });
