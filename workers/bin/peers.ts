@@ -1,3 +1,5 @@
+import { missingPackages } from '../process/reach';
+
 /**
  * The bins load the Temporal SDK and kafkajs, which a service installs next to txoutbox (they are
  * peer dependencies, so it holds one copy of each at its own versions). A missing one ends the
@@ -15,14 +17,7 @@ export const PROCESS_PEERS = [
 
 /** Exits with status 2 and the install command when a peer of `what` cannot be resolved. */
 export function requirePeers(what: string, peers: readonly string[] = PROCESS_PEERS): void {
-  const missing = peers.filter((name) => {
-    try {
-      require.resolve(name);
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  const missing = missingPackages(peers);
   if (missing.length === 0) return;
   process.stderr.write(`${what} needs these packages next to txoutbox (peer dependencies): npm install ${missing.join(' ')}\n`);
   process.exit(2);

@@ -1,18 +1,21 @@
 /**
  * `txoutbox`: the operator's command line. Reads the same TXOUTBOX_* settings as the relay and the
- * worker (workers/process/config.ts). Exit codes: 0 done, 1 failure (a server, the store), 2 usage (bad
- * arguments, missing confirmation), 3 not found, 4 refused (the action does not fit the event's state).
+ * worker (workers/process/config.ts), or a file of them. Exit codes: 0 done, 1 failure (a server,
+ * the store), 2 usage (bad arguments, missing confirmation, a package not installed), 3 not found,
+ * 4 refused (the action does not fit the event's state).
+ *
+ * What was typed is checked first, and nothing is connected to or loaded for a command that fails
+ * there: each command connects to the servers it needs, on first use (connect.ts), and its module,
+ * which may load the Temporal SDK or kafkajs, is loaded only when it runs.
  */
 import { parseArgs } from 'node:util';
 import { OutboxError, checkPartitionCount, isEventId } from '../../domain/outbox';
-import { CONFIG_TEMPLATE, loadConfig, redactConfig } from '../process/config';
-import { connect, type Context } from './connect';
-import { list, show } from './events';
+import { CONFIG_TEMPLATE, loadConfig, redactConfig, type TxoutboxConfig } from '../process/config';
+import { withSettingsFile } from '../process/config-file';
+import { MissingPackage, Unreachable, requirePackages } from '../process/reach';
+import { openContext, type Context } from './connect';
 import { CliError, ExitCode, processIo, type Io, type Print } from './io';
-import { operate, purge, replay } from './operate';
-import { createTopics, migrate, registerSearchAttributes } from './setup';
-import { status, watch } from './status';
-import { USAGE } from './usage';
+import { COMMANDS, USAGE, commandHelp, commandNamed, type CommandName } from './usage';
 
 export { ExitCode, type Io } from './io';
 export { listAll } from './events';
@@ -35,6 +38,7 @@ const OPTIONS = {
   timeout: { type: 'string' },
   partitions: { type: 'string' },
   'replication-factor': { type: 'string' },
+  config: { type: 'string' },
   help: { type: 'boolean', default: false },
 } as const;
 
@@ -46,31 +50,28 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
   } catch (err) {
-    io.err(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    io.err(`txoutbox: ${messageOf(err)}\n\n${USAGE}`);
     return ExitCode.usage;
   }
   const { values, positionals } = parsed;
-  const [command, ...rest] = positionals;
-  if (values.help || command === undefined) {
-    (values.help ? io.out : io.err)(USAGE);
-    return values.help ? ExitCode.ok : ExitCode.usage;
+  const [typed, ...rest] = positionals;
+  if (typed === undefined || typed === 'help') return help(values.help || typed === 'help', rest[0], io);
+  const command = commandNamed(typed);
+  if (command === undefined) {
+    io.err(`txoutbox: unknown command ${JSON.stringify(typed)}\n\n${USAGE}`);
+    return ExitCode.usage;
   }
-  if (command === 'config') return printConfig(values, io, env);
-  const print = (human: string, json: unknown): void => io.out(values.json ? JSON.stringify(json, null, 2) : human);
-
+  if (values.help || command === 'help') return help(true, command, io);
+  const print: Print = (human, json) => io.out(values.json ? JSON.stringify(json, null, 2) : human);
   let ctx: Context | undefined;
   try {
-    const needsEventId = ['show', 'retry', 'compensate', 'discard'].includes(command) || (command === 'replay' && !values.from);
-    const eventId = rest[0];
-    if (needsEventId && (eventId === undefined || !isEventId(eventId))) {
-      throw new CliError(`${command} needs an event id (a UUIDv7), got ${JSON.stringify(eventId ?? '')}`, ExitCode.usage);
-    }
-    const config = loadConfig(env);
-    if (command === 'setup' || command === 'migrate') return await migrate({ ...config, partitions: partitionsOption(values, config.partitions) }, print);
-    if (command === 'create-topics') return await createTopics(config, rest, values, print);
-    if (command === 'register-search-attributes') return await registerSearchAttributes(config, print);
-    ctx = await connect(config);
-    return await runOnOutbox(ctx, command, eventId, values, io, print);
+    const eventId = checkArguments(command, rest, values);
+    const settings = withSettingsFile(env, values.config);
+    if (command === 'config') return printConfig(values, settings, io);
+    const config = loadConfig(settings);
+    requirePackages(command, COMMANDS[command].peers);
+    ctx = openContext(config);
+    return await run(command, ctx, rest, eventId, values, io, print);
   } catch (err) {
     return failed(err, io);
   } finally {
@@ -78,19 +79,41 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
   }
 }
 
-/** `config`: the template of every variable, or with --effective the loaded values (secrets redacted). */
-function printConfig(values: CliValues, io: Io, env: NodeJS.ProcessEnv): ExitCode {
-  if (!values.effective) {
-    io.out(CONFIG_TEMPLATE.trimEnd());
-    return ExitCode.ok;
-  }
-  try {
-    io.out(JSON.stringify(redactConfig(loadConfig(env)), null, 2));
-    return ExitCode.ok;
-  } catch (err) {
-    io.err(`txoutbox: ${err instanceof Error ? err.message : String(err)}`);
+/** `help`, `help <command>`, `--help`, or no command at all (usage, exit 2). */
+function help(asked: boolean, about: string | undefined, io: Io): ExitCode {
+  if (!asked) {
+    io.err(USAGE);
     return ExitCode.usage;
   }
+  if (about === undefined) {
+    io.out(USAGE);
+    return ExitCode.ok;
+  }
+  const command = commandNamed(about);
+  if (command === undefined) {
+    io.err(`txoutbox: unknown command ${JSON.stringify(about)}\n\n${USAGE}`);
+    return ExitCode.usage;
+  }
+  io.out(commandHelp(command));
+  return ExitCode.ok;
+}
+
+/** The checks of what was typed that need no server: the event id, and the options that must be there. */
+function checkArguments(command: CommandName, rest: string[], values: CliValues): string | undefined {
+  const needsEventId = ['show', 'retry', 'compensate', 'discard'].includes(command) || (command === 'replay' && !values.from);
+  const eventId = rest[0];
+  if (needsEventId && (eventId === undefined || !isEventId(eventId))) {
+    throw new CliError(`${command} needs an event id (a UUIDv7), got ${JSON.stringify(eventId ?? '')}`, ExitCode.usage);
+  }
+  if (command === 'discard' && (!values.reason || values.reason.trim() === '')) throw new CliError('discard needs --reason "..." (it is kept with the event)', ExitCode.usage);
+  if (command === 'purge' && values['published-older-than'] === undefined) throw new CliError('purge needs --published-older-than (e.g. 7d, 12h)', ExitCode.usage);
+  return eventId;
+}
+
+/** `config`: the template of every variable, or with --effective the loaded values (secrets redacted). */
+function printConfig(values: CliValues, env: NodeJS.ProcessEnv, io: Io): ExitCode {
+  io.out(values.effective ? JSON.stringify(redactConfig(loadConfig(env)), null, 2) : CONFIG_TEMPLATE.trimEnd());
+  return ExitCode.ok;
 }
 
 /** migrate --partitions N: the outbox's partition count, at its first set-up (TXOUTBOX_PARTITIONS). */
@@ -102,29 +125,48 @@ function partitionsOption(values: CliValues, configured: number | null): number 
   }
 }
 
-/** The commands that read or act on the outbox's events, connected to the store and Temporal. */
-async function runOnOutbox(ctx: Context, command: string, eventId: string | undefined, values: CliValues, io: Io, print: Print): Promise<ExitCode> {
+/* eslint-disable @typescript-eslint/no-require-imports -- each command's module is loaded when it runs (a require, so tsx runs it too) */
+const load = {
+  status: () => require('./status') as typeof import('./status'),
+  events: () => require('./events') as typeof import('./events'),
+  show: () => require('./show') as typeof import('./show'),
+  operate: () => require('./operate') as typeof import('./operate'),
+  setup: () => require('./setup') as typeof import('./setup'),
+  topics: () => require('./topics') as typeof import('./topics'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** Runs `command`, its module loaded now (so `list` never loads the Temporal SDK, nor `migrate` kafkajs). */
+async function run(command: Exclude<CommandName, 'help' | 'config'>, ctx: Context, rest: string[], eventId: string | undefined, values: CliValues, io: Io, print: Print): Promise<ExitCode> {
+  const config: TxoutboxConfig = ctx.config;
   switch (command) {
     case 'status':
-      return values.watch ? await watch(ctx, values, io) : await status(ctx, print);
+      return values.watch ? await load.status().watch(ctx, values, io) : await load.status().status(ctx, print);
     case 'list':
-      return await list(ctx, values, print);
-    case 'show':
-      return await show(ctx, eventId as string, print);
-    case 'retry':
-      return await operate(ctx, eventId as string, 'retry', undefined, values, io, print);
-    case 'compensate':
-      return await operate(ctx, eventId as string, 'compensate', values.reason, values, io, print);
-    case 'discard':
-      if (!values.reason || values.reason.trim() === '') throw new CliError('discard needs --reason "..." (it is kept with the event)', ExitCode.usage);
-      return await operate(ctx, eventId as string, 'discard', values.reason, values, io, print);
-    case 'replay':
-      return await replay(ctx, eventId, values, io, print);
+      return await load.events().list(ctx, values, print);
     case 'purge':
-      return await purge(ctx, values, io, print);
-    default:
-      throw new CliError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`, ExitCode.usage);
+      return await load.events().purge(ctx, values, io, print);
+    case 'show':
+      return await load.show().show(ctx, eventId as string, print);
+    case 'retry':
+    case 'compensate':
+    case 'discard':
+      return await load.operate().operate(ctx, eventId as string, command, values.reason, values, io, print);
+    case 'replay':
+      return await load.operate().replay(ctx, eventId, values, io, print);
+    case 'migrate':
+      return await load.setup().migrate({ ...config, partitions: partitionsOption(values, config.partitions) }, print);
+    case 'register-search-attributes':
+      return await load.setup().registerSearchAttributes(config, print);
+    case 'create-topics':
+      return await load.topics().createTopics(config, rest, values, print);
   }
+}
+
+/** An error's message (parseArgs' errors are of another realm under Jest, so not `instanceof Error`). */
+function messageOf(err: unknown): string {
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(err);
 }
 
 /** A command's failure as its message and exit code. */
@@ -132,6 +174,10 @@ function failed(err: unknown, io: Io): ExitCode {
   if (err instanceof CliError) {
     io.err(err.message);
     return err.exitCode;
+  }
+  if (err instanceof MissingPackage || err instanceof Unreachable) {
+    io.err(`txoutbox: ${err.message}`);
+    return err instanceof MissingPackage ? ExitCode.usage : ExitCode.failure;
   }
   if (err instanceof OutboxError) {
     io.err(`${err.code}: ${err.message}`);

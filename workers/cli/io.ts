@@ -39,3 +39,11 @@ export function processIo(): Io {
     },
   };
 }
+
+/** Goes on when --yes was given or the operator answers yes; otherwise a usage failure. */
+export async function confirmOrRefuse(io: Io, values: Values, question: string): Promise<void> {
+  if (values.yes) return;
+  const answer = await io.confirm(`${question} [y/N] `);
+  if (answer === null) throw new CliError(`${question}: refused without --yes (no terminal to confirm on)`, ExitCode.usage);
+  if (!answer) throw new CliError('cancelled', ExitCode.usage);
+}

@@ -1,4 +1,4 @@
-/** What an operator does to events: `retry`, `compensate`, `discard` (through the workflow, or the store when it is gone), `replay` and `purge`. */
+/** What an operator does to events through Temporal: `retry`, `compensate`, `discard` (through the workflow, or the store when it is gone) and `replay`. */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { minEventIdAt, type OutboxEvent } from '../../domain/outbox';
 import { compensateUpdate, discardUpdate, retryUpdate, stateQuery, type EventWorkflowState } from '../../workflows/signals';
@@ -6,15 +6,8 @@ import type { PublishEventInput } from '../../workflows/types';
 import { eventWorkflowId, hasGrpcCode } from '../relay/start-event-workflow';
 import type { Context } from './connect';
 import { listAll } from './events';
-import { CliError, ExitCode, type Io, type Print, type Values } from './io';
+import { CliError, ExitCode, confirmOrRefuse, type Io, type Print, type Values } from './io';
 import { parseDuration, parseTime } from './parse';
-
-async function confirmOrRefuse(io: Io, values: Values, question: string): Promise<void> {
-  if (values.yes) return;
-  const answer = await io.confirm(`${question} [y/N] `);
-  if (answer === null) throw new CliError(`${question}: refused without --yes (no terminal to confirm on)`, ExitCode.usage);
-  if (!answer) throw new CliError('cancelled', ExitCode.usage);
-}
 
 export async function operate(
   ctx: Context,
@@ -27,9 +20,9 @@ export async function operate(
 ): Promise<ExitCode> {
   const timeout = values.timeout ?? DEFAULT_OPERATE_TIMEOUT;
   const timeoutMs = parseDuration(timeout);
-  const event = await ctx.store.get(eventId);
+  const event = await (await ctx.store()).get(eventId);
   if (event === null) throw new CliError(`event ${eventId} is not in the outbox store`, ExitCode.notFound);
-  const handle = ctx.client.workflow.getHandle(eventWorkflowId(eventId, ctx.config.workflowIdPrefix));
+  const handle = (await ctx.client()).workflow.getHandle(eventWorkflowId(eventId, ctx.config.workflowIdPrefix));
   // A workflow may still wait as stuck for an event the store has since seen published (a late
   // acknowledgement recorded by an earlier release, whose workflows did not wait such sends out): it
   // is sent the action all the same, and settles as the store says, undoing and dropping nothing.
@@ -39,7 +32,7 @@ export async function operate(
   let state: EventWorkflowState;
   try {
     // The whole update (its request and the wait for its outcome) within the timeout.
-    state = await ctx.client.connection.withDeadline(Date.now() + timeoutMs, () =>
+    state = await (await ctx.client()).connection.withDeadline(Date.now() + timeoutMs, () =>
       action === 'retry'
         ? handle.executeUpdate(retryUpdate)
         : action === 'compensate'
@@ -85,11 +78,12 @@ async function operateWithoutWorkflow(
   if (action === 'compensate') {
     throw new CliError(`event ${eventId} has no open workflow to run its compensation: retry it (a new workflow takes it up) or discard it`, ExitCode.refused);
   }
+  const store = await ctx.store();
   const changed =
     action === 'retry'
-      ? await ctx.store.transition(eventId, { from: 'stuck', to: 'pending' })
-      : await ctx.store.transition(eventId, { from: 'stuck', to: 'discarded', resolution: { status: 'discarded', reason: reason ?? null, at: new Date() } });
-  const now = await ctx.store.get(eventId);
+      ? await store.transition(eventId, { from: 'stuck', to: 'pending' })
+      : await store.transition(eventId, { from: 'stuck', to: 'discarded', resolution: { status: 'discarded', reason: reason ?? null, at: new Date() } });
+  const now = await store.get(eventId);
   if (!changed) throw new CliError(`event ${eventId} is ${now?.status ?? 'gone'}: ${action} applies only to a stuck event`, ExitCode.refused);
   const status = now?.status ?? (action === 'retry' ? 'pending' : 'discarded');
   const note = action === 'retry' ? ' (its workflow had closed: the relay\'s sweeper starts a new one)' : ' (its workflow had closed: done in the store)';
@@ -100,13 +94,14 @@ async function operateWithoutWorkflow(
 export async function replay(ctx: Context, eventId: string | undefined, values: Values, io: Io, print: Print): Promise<ExitCode> {
   let events: OutboxEvent[];
   if (eventId !== undefined) {
-    const event = await ctx.store.get(eventId);
+    const event = await (await ctx.store()).get(eventId);
     if (event === null) throw new CliError(`event ${eventId} is not in the outbox store`, ExitCode.notFound);
     events = [event];
   } else {
     const from = parseTime('--from', values.from);
     const to = parseTime('--to', values.to);
-    events = await listAll((query) => ctx.store.list(query), { status: 'published', afterId: minEventIdAt(from.getTime() - 1), beforeId: minEventIdAt(to.getTime()) });
+    const store = await ctx.store();
+    events = await listAll((query) => store.list(query), { status: 'published', afterId: minEventIdAt(from.getTime() - 1), beforeId: minEventIdAt(to.getTime()) });
   }
   const notPublished = events.filter((e) => e.status !== 'published');
   if (notPublished.length > 0) {
@@ -122,20 +117,9 @@ export async function replay(ctx: Context, eventId: string | undefined, values: 
   for (const event of events) {
     const workflowId = `${eventWorkflowId(event.id, ctx.config.workflowIdPrefix)}-replay-${stamp}`;
     const input: PublishEventInput = { eventId: event.id, policy: ctx.config.publishPolicy, replay: true };
-    await ctx.client.workflow.start('publishEventWorkflow', { taskQueue: ctx.config.taskQueue, workflowId, args: [input], memo: { replayOf: event.id } });
+    await (await ctx.client()).workflow.start('publishEventWorkflow', { taskQueue: ctx.config.taskQueue, workflowId, args: [input], memo: { replayOf: event.id } });
     replayed.push({ eventId: event.id, workflowId });
   }
   print(replayed.map((r) => `replay started: ${r.workflowId}`).join('\n'), { replayed });
-  return ExitCode.ok;
-}
-
-export async function purge(ctx: Context, values: Values, io: Io, print: Print): Promise<ExitCode> {
-  const age = values['published-older-than'];
-  if (age === undefined) throw new CliError('purge needs --published-older-than (e.g. 7d, 12h)', ExitCode.usage);
-  const ms = parseDuration(age);
-  const before = new Date(Date.now() - ms);
-  await confirmOrRefuse(io, values, `delete published events published before ${before.toISOString()}?`);
-  const deleted = await ctx.store.purgePublished(before);
-  print(`purged ${deleted} published event(s) published before ${before.toISOString()}`, { deleted, before: before.toISOString() });
   return ExitCode.ok;
 }

@@ -1,19 +1,21 @@
 /** `status` and `status --watch`: counts by status, the oldest pending event, throughput and lag. */
 import { OutboxErrorCode, isOutboxError } from '../../domain/outbox';
-import type { Context } from './connect';
+import { missingPackages } from '../process/reach';
+import { connectTemporal, type Context } from './connect';
 import { CliError, ExitCode, type Io, type Print, type Values } from './io';
 import { parseDuration } from './parse';
 import { STATUSES } from './usage';
 
 export async function status(ctx: Context, print: Print): Promise<ExitCode> {
-  const stats = await ctx.store.stats();
+  const store = await ctx.store();
+  const stats = await store.stats();
   const ageMs = stats.oldestPending ? Date.now() - stats.oldestPending.occurredAt.getTime() : null;
   const lines = STATUSES.map((s) => `${s.padEnd(12)} ${stats.counts[s]}`);
   lines.push(`oldest pending: ${stats.oldestPending ? `${stats.oldestPending.id}, ${formatAge(ageMs ?? 0)} old` : 'none'}`);
   // Partitioned relays (issue 17): each partition's owner, lease and backlog, when a relay holds one
   // or the configuration says they are partitioned.
   // An outbox not migrated since partitions came has none to show; its counts are still shown.
-  const partitions = await ctx.store.partitionStatus(ctx.config.relayName).catch((err: unknown) => {
+  const partitions = await store.partitionStatus(ctx.config.relayName).catch((err: unknown) => {
     if (!ctx.config.relayPartitioned && isOutboxError(err, OutboxErrorCode.storeNotSetUp)) return [];
     throw err;
   });
@@ -27,13 +29,28 @@ export async function status(ctx: Context, print: Print): Promise<ExitCode> {
       lines.push(`${String(p.partition).padStart(9)}  ${(p.owner ?? '-').padEnd(40)}  ${lease.padEnd(9)}  ${String(p.pending).padStart(7)}  ${oldest}`);
     }
   }
+  const temporal = await probeTemporal(ctx);
+  lines.push('', temporal.reachable === true ? `temporal: answers at ${temporal.address}` : `temporal: ${temporal.error} (the counts above are the store's alone)`);
   print(lines.join('\n'), {
+    temporal,
     counts: stats.counts,
     oldestPendingId: stats.oldestPending?.id ?? null,
     oldestPendingAgeMs: ageMs,
     ...(shown ? { partitions: partitions.map((p) => ({ partition: p.partition, owner: p.owner, leaseExpiresAt: p.expiresAt, pending: p.pending, oldestPendingId: p.oldestPending?.id ?? null })) } : {}),
   });
   return ExitCode.ok;
+}
+
+/** Whether Temporal answers: `status` reads the store alone, and says so when Temporal does not answer. */
+async function probeTemporal(ctx: Context): Promise<{ address: string; reachable: boolean | null; error: string | null }> {
+  const address = ctx.config.temporalAddress;
+  if (missingPackages(['@temporalio/client']).length > 0) return { address, reachable: null, error: 'not checked: @temporalio/client is not installed' };
+  try {
+    await (await connectTemporal(ctx.config, 3_000)).close();
+    return { address, reachable: true, error: null };
+  } catch (err) {
+    return { address, reachable: false, error: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 const SPARKS = '▁▂▃▄▅▆▇█';
@@ -59,7 +76,7 @@ export async function watch(ctx: Context, values: Values, io: Io): Promise<ExitC
   try {
     for (let i = 0; i < iterations && !stop; i++) {
       if (i > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs));
-      const stats = await ctx.store.stats();
+      const stats = await (await ctx.store()).stats();
       const now = Date.now();
       const published = stats.counts.published + stats.counts.compensated + stats.counts.discarded;
       const rate = previous ? Math.max(0, published - previous.published) / ((now - previous.at) / 1000) : 0;

@@ -24,6 +24,8 @@ import { FAST_PATH_REQUEST_TIMEOUT_MS, FastPath } from '../relay/fast-path';
 import { createOutboxProducer } from '../kafka/producer';
 import { createKafkaPositionReader } from '../kafka/position-reader';
 import { createRelay } from '../relay/relay';
+import { withSettingsFile } from './config-file';
+import { MissingPackage, Unreachable, reach, storeServer } from './reach';
 import { storeFromConfig } from './store-from-config';
 import { sdkLogFunction } from './sdk-logging';
 import { startOutboxWorker } from '../worker/worker';
@@ -35,11 +37,11 @@ interface Running {
 }
 
 /** Starts `role`; resolves with its exit code once it was stopped by a signal (or failed). */
-export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(role: Role, env: NodeJS.ProcessEnv = process.env, configFile?: string): Promise<number> {
   let config: TxoutboxConfig;
   let compensations: Record<string, Compensation> | undefined;
   try {
-    config = loadConfig(env);
+    config = loadConfig(withSettingsFile(env, configFile));
     if ((role === 'worker' || config.relayRunsWorker) && config.compensationsModule !== null) compensations = loadCompensations(config.compensationsModule);
   } catch (err) {
     process.stderr.write(`txoutbox ${role}: ${err instanceof OutboxError ? err.message : String(err)}\n`);
@@ -61,13 +63,13 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env): Pr
   try {
     running = await startRole(role, { config, logger, metrics, compensations }, closers);
   } catch (err) {
-    const message = err instanceof Unreachable ? err.message : `failed to start: ${err instanceof Error ? err.message : String(err)}`;
+    const message = err instanceof Unreachable || err instanceof MissingPackage ? err.message : `failed to start: ${err instanceof Error ? err.message : String(err)}`;
     process.stderr.write(`txoutbox ${role}: ${message}\n`);
     logger.error(`${role} failed to start`, { error: err });
     await closers.more().catch(() => undefined);
     await closers.store().catch(() => undefined);
     health.close();
-    return 1;
+    return err instanceof MissingPackage ? 2 : 1;
   }
   ready = true;
   logger.info(`${role} started`, { taskQueue: config.taskQueue, store: config.store });
@@ -117,9 +119,8 @@ interface Closers {
  */
 async function startRole(role: Role, deps: ProcessDeps, closers: Closers): Promise<Running> {
   const { config, logger } = deps;
-  const { store, close } = await reach(config.store === 'mongodb' ? 'MongoDB' : 'PostgreSQL', config.store === 'mongodb' ? 'TXOUTBOX_MONGODB_URI' : 'TXOUTBOX_PG_URL', () =>
-    storeFromConfig(config, logger),
-  );
+  const { what, variable } = storeServer(config);
+  const { store, close } = await reach(what, variable, () => storeFromConfig(config, logger));
   closers.store = close;
   // A store never set up would fail every read (or, on MongoDB, take events where nothing reads them).
   await store.checkSetUp();
@@ -262,17 +263,6 @@ export function loadCompensations(path: string): Record<string, Compensation> {
   return table as Record<string, Compensation>;
 }
 
-/** A server that could not be reached at start. */
-class Unreachable extends Error {}
-
-async function reach<T>(what: string, variable: string, connect: () => Promise<T>): Promise<T> {
-  try {
-    return await connect();
-  } catch (err) {
-    throw new Unreachable(`cannot reach ${what} (${variable}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-}
-
 /** `/healthz`: the process answers. `/readyz`: started and not stopping (200) or not (503). `/metrics`: Prometheus. */
 function serveHealth(port: number, isReady: () => boolean, metrics: OutboxMetrics): Promise<Server> {
   const server = createServer((req, res) => {
@@ -297,8 +287,8 @@ function serveHealth(port: number, isReady: () => boolean, metrics: OutboxMetric
   });
 }
 
-export function runMain(role: Role): void {
-  main(role).then(
+export function runMain(role: Role, configFile?: string): void {
+  main(role, process.env, configFile).then(
     (code) => process.exit(code),
     (err: unknown) => {
       const logger: Logger = createJsonLogger('error');

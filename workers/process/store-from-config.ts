@@ -1,5 +1,6 @@
 import type { Logger, OutboxStore } from '../../domain/outbox';
 import { redactUrl, type TxoutboxConfig } from './config';
+import { MissingPackage } from './reach';
 
 /**
  * Loads the adapter of the configured store only: its driver is an optional peer dependency, so a
@@ -10,7 +11,7 @@ function loadAdapter<T>(load: () => T, driver: string, variable: string): T {
     return load();
   } catch (err) {
     if ((err as { code?: string }).code === 'MODULE_NOT_FOUND' && String((err as Error).message).includes(`'${driver}'`)) {
-      throw new Error(`${variable} needs the ${driver} driver next to txoutbox: npm install ${driver}`, { cause: err });
+      throw new MissingPackage([driver], variable);
     }
     throw err;
   }
