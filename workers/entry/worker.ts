@@ -11,8 +11,11 @@ export { OutboxMetrics } from '../process/metrics';
 export { loadConfig, kafkaClientConfig, temporalConnectionOptions, CONFIG_TEMPLATE, type TxoutboxConfig } from '../process/config';
 export { OutboxSearchAttributes } from '../../workflows/search-attributes';
 export {
+  compensateSignal,
   compensateUpdate,
+  discardSignal,
   discardUpdate,
+  retrySignal,
   retryUpdate,
   sequencerQuery,
   stateQuery,
