@@ -41,17 +41,13 @@ export function connectStore(config: TxoutboxConfig): ReturnType<typeof storeFro
 
 export function openContext(config: TxoutboxConfig): Context {
   let store: ReturnType<typeof connectStore> | undefined;
-  let temporal: Promise<Connection> | undefined;
+  let client: Promise<Client> | undefined;
   return {
     config,
     store: async () => (await (store ??= connectStore(config))).store,
-    client: async () => {
-      const connection = await (temporal ??= connectTemporal(config));
-      const { Client } = temporalClient();
-      return new Client({ connection, namespace: config.temporalNamespace });
-    },
+    client: () => (client ??= connectTemporal(config).then((connection) => new (temporalClient().Client)({ connection, namespace: config.temporalNamespace }))),
     close: async () => {
-      await Promise.all([store?.then((s) => s.close(), () => undefined), temporal?.then((c) => c.close(), () => undefined)]);
+      await Promise.all([store?.then((s) => s.close(), () => undefined), client?.then((c) => c.connection.close(), () => undefined)]);
     },
   };
 }
