@@ -9,14 +9,15 @@ import {
   type JsonValue,
   type OutboxEvent,
 } from './event';
-import type { EventRegistry } from './event-types';
+import type { EventRegistry } from './event-registry';
+import type { EventType } from './event-types';
 import type { OutboxOptions } from './options';
 
 /** What a service hands to `outbox.add()`. */
 export interface NewEvent {
   /** A registered event type. */
   type: string;
-  /** @default the newest registered version of the type */
+  /** @default the version the type is published as (EventRegistryOptions.publish), else its newest */
   schemaVersion?: number;
   /** The aggregate the event is about (CloudEvents `subject`). */
   aggregateId: string;
@@ -47,6 +48,10 @@ export async function buildEvent(
   if (typeof input.type !== 'string' || input.type.length === 0) throw invalidEvent('"type" must be a non-empty string');
   const eventType = registry.resolve(input.type, input.schemaVersion);
   const ctx = { type: eventType.type, topic: eventType.topic };
+  const publishVersion = registry.publishVersion(eventType.type);
+  if (publishVersion !== undefined && eventType.schemaVersion > publishVersion) {
+    throw invalidEvent(`${eventType.type} is published as v${publishVersion}: an event written as v${eventType.schemaVersion} could not be (txoutbox does not downcast)`, ctx);
+  }
   if (typeof input.aggregateId !== 'string' || input.aggregateId.length === 0 || input.aggregateId.length > 256) {
     throw invalidEvent('"aggregateId" must be a string of 1 to 256 characters', ctx);
   }
@@ -88,7 +93,7 @@ export async function buildEvent(
 }
 
 /** The payload as its schema returned it and as canonical JSON, once it is JSON, passes its schema, and fits the size limit. */
-async function checkedPayload(payload: unknown, eventType: ReturnType<EventRegistry['resolve']>, options: Required<OutboxOptions>, ctx: { type: string; topic: string }) {
+async function checkedPayload(payload: unknown, eventType: EventType, options: Required<OutboxOptions>, ctx: { type: string; topic: string }) {
   canonicalJson(payload); // what JSON cannot carry is reported before the schema sees it
   const validated = await eventType.validate(payload);
   const canonical = canonicalJson(validated);

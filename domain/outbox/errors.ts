@@ -20,6 +20,16 @@ export const OutboxErrorCode = {
   storeNotSetUp: 'STORE_NOT_SET_UP',
   /** Setup (`txoutbox migrate`) gave up waiting for a lock a running transaction holds; run it again. */
   setupBlocked: 'SETUP_BLOCKED',
+  /**
+   * A version of an event type breaks the compatibility it promises with an earlier one (a field a
+   * consumer needs is gone, a type narrowed, ...): the error names the field.
+   */
+  incompatibleSchema: 'INCOMPATIBLE_SCHEMA',
+  /**
+   * A stored event cannot be turned into the version its type is published as (its upcast threw or
+   * gave a payload the version refuses, or it is newer): it stays in the store, stuck with the reason.
+   */
+  upcastFailed: 'UPCAST_FAILED',
   /** Options or environment that cannot work. */
   invalidConfig: 'INVALID_CONFIG',
   /** The store has no event with that id. */

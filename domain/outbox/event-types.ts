@@ -1,3 +1,4 @@
+import { COMPATIBILITY_MODES, type Compatibility, type JsonSchema, type VersionSchemas } from './compatibility';
 import { OutboxError, OutboxErrorCode } from './errors';
 
 /**
@@ -23,7 +24,7 @@ interface StandardIssue {
 /** A payload validator: a Standard Schema, or a function that returns the payload or throws. */
 export type PayloadSchema<P> = StandardSchemaV1<unknown, P> | ((payload: unknown) => P);
 
-export interface EventTypeDefinition<P> {
+export interface EventTypeDefinition<P, Q = unknown> {
   /** Event type, e.g. `orders.OrderPlaced` (CloudEvents `type`): letters, digits, `._:-`. */
   type: string;
   /** Version of this type's payload contract, a positive integer. */
@@ -41,13 +42,43 @@ export interface EventTypeDefinition<P> {
    * event holds back the later events of its key (only). @default "none"
    */
   ordering?: EventOrdering;
+  /**
+   * What this version promises about the type's previous version (see Compatibility), checked when
+   * the versions are registered together. @default "BACKWARD": consumers on this version read events
+   * written as the previous one
+   */
+  compatibility?: Compatibility;
+  /**
+   * The payload's JSON Schema, for the compatibility check and the changelog. @default what the
+   * schema gives as Standard JSON Schema (zod 4, valibot, arktype...): its input schema as what a
+   * consumer's parser accepts, its output as what the outbox writes. A function schema gives none: a
+   * type with more than one version must then give it here.
+   */
+  jsonSchema?: JsonSchema;
+  /**
+   * How an event written as the previous version becomes this one: a pure function of the payload,
+   * run when the event is published as this version (EventRegistryOptions.publish). Its result is
+   * validated against this version's schema.
+   */
+  upcast?: Upcast<Q, P>;
+}
+
+/** An upcast from `from` (version N-1 of the same type) to the version that declares it. */
+export interface Upcast<Q, P> {
+  from: EventType<Q>;
+  transform: (payload: Q) => P | Promise<P>;
 }
 
 export type EventOrdering = 'none' | 'per-key';
 
 /** A registered, checked event type. */
-export interface EventType<P = unknown> extends Readonly<Required<Omit<EventTypeDefinition<P>, 'key'>>> {
+export interface EventType<P = unknown> extends Readonly<Required<Omit<EventTypeDefinition<P>, 'key' | 'compatibility' | 'jsonSchema' | 'upcast'>>> {
   readonly ordering: EventOrdering;
+  readonly compatibility: Compatibility;
+  /** The version's JSON Schemas (reader and writer); null when its schema gives none. */
+  readonly jsonSchema: VersionSchemas | null;
+  /** Its upcast from the previous version, if it declares one. */
+  readonly upcast: { readonly fromVersion: number; transform(payload: unknown): unknown } | null;
   key(aggregateId: string, payload: P): string;
   /** Validates a payload: the (possibly normalised) payload, or OutboxError INVALID_PAYLOAD. */
   validate(payload: unknown): Promise<P>;
@@ -69,7 +100,7 @@ export function checkTopicName(topic: unknown): string {
   return topic;
 }
 
-export function defineEventType<P>(definition: EventTypeDefinition<P>): EventType<P> {
+export function defineEventType<P, Q = unknown>(definition: EventTypeDefinition<P, Q>): EventType<P> {
   const { type, schemaVersion, aggregateType, topic, schema } = definition;
   const invalid = (message: string): OutboxError =>
     new OutboxError(OutboxErrorCode.invalidConfig, `event type ${JSON.stringify(type)}: ${message}`, { context: { type } });
@@ -83,8 +114,20 @@ export function defineEventType<P>(definition: EventTypeDefinition<P>): EventTyp
   const key = definition.key ?? ((aggregateId: string) => aggregateId);
   const ordering = definition.ordering ?? 'none';
   if (ordering !== 'none' && ordering !== 'per-key') throw invalid('ordering must be "none" or "per-key"');
+  const compatibility = definition.compatibility ?? 'BACKWARD';
+  if (!COMPATIBILITY_MODES.includes(compatibility)) throw invalid(`compatibility must be one of ${COMPATIBILITY_MODES.join(', ')}`);
+  const upcast = definition.upcast;
+  if (upcast !== undefined) {
+    if (typeof upcast?.transform !== 'function' || typeof upcast.from !== 'object' || upcast.from === null) throw invalid('upcast must be { from: <the previous version>, transform: (payload) => payload }');
+    if (upcast.from.type !== type || upcast.from.schemaVersion !== schemaVersion - 1) {
+      throw invalid(`v${schemaVersion} can upcast only from v${schemaVersion - 1} of the same type, not from ${upcast.from.type} v${upcast.from.schemaVersion}`);
+    }
+  }
   return Object.freeze({
     ordering,
+    compatibility,
+    jsonSchema: versionSchemas(schema, definition.jsonSchema, compatibility === 'NONE' ? undefined : invalid),
+    upcast: upcast === undefined ? null : { fromVersion: upcast.from.schemaVersion, transform: upcast.transform as (payload: unknown) => unknown },
     type,
     schemaVersion,
     aggregateType,
@@ -93,6 +136,25 @@ export function defineEventType<P>(definition: EventTypeDefinition<P>): EventTyp
     key,
     validate: (payload: unknown) => validatePayload(schema, payload, type),
   });
+}
+
+/** The JSON Schemas of a version: given, or asked of its Standard Schema (Standard JSON Schema); null when neither. */
+function versionSchemas(schema: unknown, given: JsonSchema | undefined, invalid: ((message: string) => OutboxError) | undefined): VersionSchemas | null {
+  if (given !== undefined) {
+    if (typeof given !== 'boolean' && (typeof given !== 'object' || given === null || Array.isArray(given))) {
+      throw new OutboxError(OutboxErrorCode.invalidConfig, 'jsonSchema must be a JSON Schema object');
+    }
+    return { reader: given, writer: given };
+  }
+  const converter = (schema as { '~standard'?: { jsonSchema?: { input?: unknown; output?: unknown } } } | null)?.['~standard']?.jsonSchema;
+  if (typeof converter?.input !== 'function' || typeof converter.output !== 'function') return null;
+  const options = { target: 'draft-2020-12' };
+  try {
+    return { reader: (converter.input as (o: object) => JsonSchema)(options), writer: (converter.output as (o: object) => JsonSchema)(options) };
+  } catch (err) {
+    if (invalid === undefined) return null; // compatibility NONE: nothing needs it
+    throw invalid(`its schema cannot be given as JSON Schema (${err instanceof Error ? err.message : String(err)}): give jsonSchema, or compatibility "NONE"`);
+  }
 }
 
 function isStandardSchema<P>(schema: unknown): schema is StandardSchemaV1<unknown, P> {
@@ -129,50 +191,4 @@ function formatPath(path: StandardIssue['path']): string | undefined {
       .map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`))
       .join('')
   );
-}
-
-/** All event types a service may write, by type and schema version. */
-export interface EventRegistry {
-  /** The type at that version, or the newest registered version when none is given. */
-  resolve(type: string, schemaVersion?: number): EventType;
-  /** Every registered type. */
-  all(): readonly EventType[];
-  /** The distinct topics the registered types publish to. */
-  topics(): string[];
-}
-
-export function createEventRegistry(types: ReadonlyArray<EventType>): EventRegistry {
-  const byType = new Map<string, Map<number, EventType>>();
-  for (const t of types) {
-    const versions = byType.get(t.type) ?? new Map<number, EventType>();
-    if (versions.has(t.schemaVersion)) {
-      throw new OutboxError(OutboxErrorCode.invalidConfig, `event type ${t.type} v${t.schemaVersion} is registered twice`, {
-        context: { type: t.type },
-      });
-    }
-    versions.set(t.schemaVersion, t);
-    byType.set(t.type, versions);
-  }
-  const all = [...byType.values()].flatMap((versions) => [...versions.values()]);
-  return {
-    resolve(type: string, schemaVersion?: number): EventType {
-      const versions = byType.get(type);
-      const found =
-        versions === undefined
-          ? undefined
-          : schemaVersion === undefined
-            ? versions.get(Math.max(...versions.keys()))
-            : versions.get(schemaVersion);
-      if (found === undefined) {
-        const known = versions ? ` (registered versions: ${[...versions.keys()].join(', ')})` : '';
-        const what = schemaVersion === undefined ? type : `${type} v${schemaVersion}`;
-        throw new OutboxError(OutboxErrorCode.unregisteredEventType, `event type ${what} is not registered${known}`, {
-          context: { type },
-        });
-      }
-      return found;
-    },
-    all: () => all,
-    topics: () => [...new Set(all.map((t) => t.topic))],
-  };
 }

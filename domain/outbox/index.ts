@@ -5,6 +5,8 @@ export * from './event';
 export * from './event-id';
 export * from './canonical-json';
 export * from './event-types';
+export * from './event-registry';
+export * from './compatibility';
 export * from './options';
 export * from './build-event';
 export * from './outbox';

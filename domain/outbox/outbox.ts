@@ -2,7 +2,7 @@ import { context, trace } from '@opentelemetry/api';
 import { buildEvent, type NewEvent } from './build-event';
 import { createEventIdGenerator } from './event-id';
 import type { OutboxEvent } from './event';
-import type { EventRegistry } from './event-types';
+import type { EventRegistry } from './event-registry';
 import { applyOutboxDefaults, type OutboxOptions } from './options';
 import type { OutboxWriterStore } from './store';
 import { injectTraceContext, inSpan } from './tracing';
