@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { context } from '@opentelemetry/api';
 import type { RecordMetadata } from 'kafkajs';
-import { activeOr, eventIdTime, injectTraceContext, inSpan, isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type Logger, type MarkResult, type OutboxEvent, type OutboxEventStore } from '../domain/outbox';
+import { activeOr, eventIdTime, injectTraceContext, inSpan, isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type EventRegistry, type Logger, type MarkResult, type OutboxEvent, type OutboxEventStore } from '../domain/outbox';
 import { SendWithdrawnError, type OutboxSender } from '../workers/kafka/coalescing-producer';
 import type { KafkaPositionReader } from '../workers/kafka/position-reader';
 import { sendWindowMs } from '../workers/kafka/producer';
@@ -49,6 +49,11 @@ export interface PublishActivityDeps {
    */
   positions?: KafkaPositionReader;
   logger?: Logger;
+  /**
+   * The service's event types: each event is published as the version its type is published as
+   * (EventRegistryOptions.publish), upcast from the version it was written as. @default as written
+   */
+  contracts?: Pick<EventRegistry, 'asPublished'>;
   /** How long Kafka may take to acknowledge, in ms. @default 10000 */
   ackTimeoutMs?: number;
   /**
@@ -173,7 +178,7 @@ async function eventToSend({ deps, logger, clock }: Publisher, eventId: string, 
 /** Sends the event with acks from all in-sync replicas, in a produce span; a failure is recorded on the event and classified. */
 async function send(publisher: Publisher, event: OutboxEvent, fields: Fields, bound: AttemptBound): Promise<RecordMetadata | undefined> {
   const { deps, logger, ackTimeoutMs } = publisher;
-  const message = toKafkaMessage(event);
+  const message = toKafkaMessage(await asPublished(publisher, event, fields));
   const parent = activeOr(event.headers);
   const { metrics } = deps;
   const topic = { topic: event.topic };
@@ -199,6 +204,26 @@ async function send(publisher: Publisher, event: OutboxEvent, fields: Fields, bo
       logger.error('could not record the failed attempt', { ...fields, error: recordErr });
     });
     throw failure;
+  }
+}
+
+/**
+ * The event in the version its type is published as. One that cannot be (its upcast threw or gave a
+ * payload the version refuses) can never pass as the code stands: the failure is recorded on it and
+ * not retried, so it escalates as stuck with the reason; a retry after a fixed deploy publishes it.
+ */
+async function asPublished({ deps, logger }: Publisher, event: OutboxEvent, fields: Fields): Promise<OutboxEvent> {
+  if (deps.contracts === undefined) return event;
+  try {
+    return await deps.contracts.asPublished(event);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    logger.error('event cannot be published in its type\'s version', { ...fields, error: err });
+    deps.metrics?.publishFailures.inc({ topic: event.topic, reason: OutboxErrorCode.upcastFailed });
+    await deps.store.recordFailure(event.id, { attempts: fields.attempt, lastError: message }).catch((recordErr: unknown) => {
+      logger.error('could not record the failed attempt', { ...fields, error: recordErr });
+    });
+    throw ApplicationFailure.nonRetryable(message, isOutboxError(err, OutboxErrorCode.upcastFailed) ? OutboxErrorCode.upcastFailed : OutboxErrorCode.publishFailed);
   }
 }
 

@@ -89,6 +89,8 @@ function indexByType(types: ReadonlyArray<EventType>): Map<string, Map<number, E
 /** Every registered version below the publish version must reach it: each version above it declares its upcast. */
 function checkUpcasts(type: string, versions: ReadonlyMap<number, EventType>, publishVersion: number | undefined): void {
   if (publishVersion === undefined) return;
+  const topics = new Set([...versions.values()].map((t) => t.topic));
+  if (topics.size > 1) throw invalidConfig(`${type} is published as v${publishVersion}, but its versions name different topics (${[...topics].join(', ')}): an upcast event keeps the topic it was written for, so they must share one`, type);
   const oldest = Math.min(...versions.keys());
   for (let v = oldest + 1; v <= publishVersion; v++) {
     const step = versions.get(v);

@@ -218,6 +218,8 @@ export class TestPipeline {
       /** The Kafka client it publishes with, when not this pipeline's own (through a slow proxy), and that client's request timeout. */
       kafka?: Kafka;
       kafkaRequestTimeoutMs?: number;
+      /** The service's event contracts: the version each type is published as. */
+      contracts?: EventRegistry;
     } = {},
   ): Promise<RunningWorker> {
     const worker = await startOutboxWorker({
@@ -231,6 +233,7 @@ export class TestPipeline {
       store: options.store ?? this.store,
       kafka: options.kafka ?? this.kafka,
       kafkaRequestTimeoutMs: options.kafkaRequestTimeoutMs,
+      contracts: options.contracts,
       workflowBundle: await outboxWorkflowBundle(options.workflowSpanExporter !== undefined),
       logger: this.logger,
     });
@@ -247,6 +250,7 @@ export class TestPipeline {
       wrap?: (producer: Producer) => Pick<Producer, 'sendBatch'>;
       /** The store it claims and records in, when not this pipeline's own (a fault-injecting wrapper of it). */
       store?: PipelineStore['store'];
+      contracts?: EventRegistry;
     } = {},
   ): Promise<FastPath> {
     const kafka = new Kafka({ clientId: 'txoutbox-test-fast', brokers: this.servers.kafkaBrokers, logLevel: logLevel.NOTHING, requestTimeout: FAST_PATH_REQUEST_TIMEOUT_MS });
@@ -263,6 +267,7 @@ export class TestPipeline {
         producer: options.wrap ? options.wrap(producer) : producer,
         partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
         positions: createKafkaPositionReader(kafka),
+        contracts: options.contracts,
       },
       this.logger,
       options.metrics,

@@ -36,6 +36,7 @@ TXOUTBOX_WORKER_WORKFLOW_TASKS=40       # worker: concurrent workflow tasks
 TXOUTBOX_WORKER_WORKFLOW_POLLS=10       # worker: concurrent workflow task polls (at most the tasks)
 TXOUTBOX_WORKER_ACTIVITY_TASKS=100      # worker: concurrent activities
 TXOUTBOX_COMPENSATIONS_MODULE=          # worker: a module exporting \`compensations\` (event type -> async (event) => void)
+TXOUTBOX_CONTRACTS_MODULE=              # worker, relay, CLI: a module exporting \`registry\` (createEventRegistry): the version each type is published as
 TXOUTBOX_PRODUCER_LINGER_MS=            # worker: a first publish waits this long for others to share its request (unset: 0)
 TXOUTBOX_FAST_PATH_TOPICS=              # relay: topics whose events it publishes itself, in batches (failures become workflows)
 TXOUTBOX_FAST_PATH_TYPES=               # relay: event types it publishes itself

@@ -54,6 +54,8 @@ export interface TxoutboxConfig {
   workflowIdPrefix: string;
   /** TXOUTBOX_COMPENSATIONS_MODULE: path of a module whose `compensations` export maps event types to compensations (worker). @default null */
   compensationsModule: string | null;
+  /** TXOUTBOX_CONTRACTS_MODULE: path of a module whose `registry` export is the service's EventRegistry: the version each type is published as (worker, relay's fast path, `txoutbox contracts`). @default null: events go out as written */
+  contractsModule: string | null;
   /** TXOUTBOX_HEALTH_PORT_FILE: the relay or worker writes the health port it listens on to this file. @default null */
   healthPortFile: string | null;
   /** TXOUTBOX_RELAY_RUNS_WORKER: the relay process also runs the worker, on one shared Temporal connection. @default false */
@@ -173,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     taskQueue: r.get('TXOUTBOX_TASK_QUEUE') ?? 'txoutbox',
     workflowIdPrefix,
     compensationsModule: r.get('TXOUTBOX_COMPENSATIONS_MODULE') ?? null,
+    contractsModule: r.get('TXOUTBOX_CONTRACTS_MODULE') ?? null,
     healthPortFile: r.get('TXOUTBOX_HEALTH_PORT_FILE') ?? null,
     relayRunsWorker: r.flag('TXOUTBOX_RELAY_RUNS_WORKER'),
     eagerStart: r.flag('TXOUTBOX_EAGER_START'),

@@ -9,12 +9,12 @@
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve as resolvePath } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
 import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
-import { createJsonLogger, OutboxError, OutboxErrorCode, TYPE_NAME, type Logger } from '../../domain/outbox';
+import { createJsonLogger, OutboxError, type EventRegistry, type Logger } from '../../domain/outbox';
+import { loadCompensations, loadContracts } from './modules';
 import type { Compensation } from '../../activities';
 import { collectDefaultMetrics } from 'prom-client';
 import { kafkaClientConfig, loadConfig, temporalConnectionOptions, type TxoutboxConfig } from './config';
@@ -40,9 +40,11 @@ interface Running {
 export async function main(role: Role, env: NodeJS.ProcessEnv = process.env, configFile?: string): Promise<number> {
   let config: TxoutboxConfig;
   let compensations: Record<string, Compensation> | undefined;
+  let contracts: EventRegistry | undefined;
   try {
     config = loadConfig(withSettingsFile(env, configFile));
     if ((role === 'worker' || config.relayRunsWorker) && config.compensationsModule !== null) compensations = loadCompensations(config.compensationsModule);
+    if (config.contractsModule !== null) contracts = loadContracts(config.contractsModule);
   } catch (err) {
     process.stderr.write(`txoutbox ${role}: ${err instanceof OutboxError ? err.message : String(err)}\n`);
     return 2;
@@ -61,7 +63,7 @@ export async function main(role: Role, env: NodeJS.ProcessEnv = process.env, con
   const closers: Closers = { store: async () => undefined, more: async () => undefined };
   let running: Running;
   try {
-    running = await startRole(role, { config, logger, metrics, compensations }, closers);
+    running = await startRole(role, { config, logger, metrics, compensations, contracts }, closers);
   } catch (err) {
     const message = err instanceof Unreachable || err instanceof MissingPackage ? err.message : `failed to start: ${err instanceof Error ? err.message : String(err)}`;
     process.stderr.write(`txoutbox ${role}: ${message}\n`);
@@ -103,6 +105,8 @@ interface ProcessDeps {
   logger: Logger;
   metrics: OutboxMetrics;
   compensations: Record<string, Compensation> | undefined;
+  /** The service's event contracts (TXOUTBOX_CONTRACTS_MODULE): the version each type is published as. */
+  contracts: EventRegistry | undefined;
 }
 
 type Store = Awaited<ReturnType<typeof storeFromConfig>>['store'];
@@ -128,7 +132,7 @@ async function startRole(role: Role, deps: ProcessDeps, closers: Closers): Promi
 }
 
 /** The worker of this process: the worker role, or the relay's own (TXOUTBOX_RELAY_RUNS_WORKER) on the relay's connection. */
-async function startWorkerRole({ config, logger, metrics, compensations }: ProcessDeps, store: Store, connection?: NativeConnection): Promise<Running> {
+async function startWorkerRole({ config, logger, metrics, compensations, contracts }: ProcessDeps, store: Store, connection?: NativeConnection): Promise<Running> {
   const temporal = temporalConnectionOptions(config);
   const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-worker'), logLevel: kafkaLogLevel.NOTHING });
   await reach(`Kafka at ${config.kafkaBrokers.join(',')}`, 'TXOUTBOX_KAFKA_BROKERS', async () => {
@@ -151,6 +155,7 @@ async function startWorkerRole({ config, logger, metrics, compensations }: Proce
     logger,
     metrics,
     compensations,
+    contracts,
     maxConcurrentWorkflowTaskExecutions: config.workerWorkflowTasks,
     maxConcurrentWorkflowTaskPolls: config.workerWorkflowPolls,
     maxConcurrentActivityTaskExecutions: config.workerActivityTasks,
@@ -211,7 +216,7 @@ async function startRelayRole(deps: ProcessDeps, store: Store, closers: Closers)
  * The relay's fast path: sends bounded below the claim's lease (see FastPathOptions.leaseMs), one
  * kafkajs retry (a failure goes to a workflow, whose retries are Temporal's) and a 15 s request timeout.
  */
-async function startFastPath({ config, logger, metrics }: ProcessDeps, settings: NonNullable<TxoutboxConfig['fastPath']>, store: Store, closers: Closers): Promise<FastPath> {
+async function startFastPath({ config, logger, metrics, contracts }: ProcessDeps, settings: NonNullable<TxoutboxConfig['fastPath']>, store: Store, closers: Closers): Promise<FastPath> {
   const kafka = new Kafka({ ...kafkaClientConfig(config, 'txoutbox-relay'), logLevel: kafkaLogLevel.NOTHING, requestTimeout: FAST_PATH_REQUEST_TIMEOUT_MS });
   const producer = createOutboxProducer(kafka, { retries: 1 });
   const admin = kafka.admin();
@@ -232,35 +237,13 @@ async function startFastPath({ config, logger, metrics }: ProcessDeps, settings:
       producer,
       partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
       positions: createKafkaPositionReader(kafka),
+      contracts,
     },
     logger,
     metrics,
   );
   logger.info('fast path on', settings);
   return fastPath;
-}
-
-/**
- * The compensations of TXOUTBOX_COMPENSATIONS_MODULE (a JavaScript module): its `compensations`
- * export, or its default export, an object of event type -> `async (event) => void`.
- */
-export function loadCompensations(path: string): Record<string, Compensation> {
-  const bad = (message: string): OutboxError => new OutboxError(OutboxErrorCode.invalidConfig, `TXOUTBOX_COMPENSATIONS_MODULE (${path}) ${message}`);
-  let loaded: unknown;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    loaded = require(resolvePath(path));
-  } catch (err) {
-    throw bad(`cannot be loaded: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const exports = loaded as { compensations?: unknown; default?: unknown } | null;
-  const table = exports?.compensations ?? exports?.default;
-  if (typeof table !== 'object' || table === null) throw bad('must export `compensations`, an object of event type -> async (event) => void');
-  for (const [type, fn] of Object.entries(table)) {
-    if (!TYPE_NAME.test(type)) throw bad(`has ${JSON.stringify(type)}, which is not an event type name`);
-    if (typeof fn !== 'function') throw bad(`has a compensation for ${type} that is not a function`);
-  }
-  return table as Record<string, Compensation>;
 }
 
 /** `/healthz`: the process answers. `/readyz`: started and not stopping (200) or not (503). `/metrics`: Prometheus. */

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { PartitionMetadata, Producer } from 'kafkajs';
+import type { Message, PartitionMetadata, Producer, RecordMetadata } from 'kafkajs';
 import {
   eventIdTime,
   OutboxError,
   OutboxErrorCode,
   silentLogger,
   toKafkaMessage,
+  type EventRegistry,
   type FeedClaim,
   type FeedClaimed,
   type Logger,
@@ -52,6 +53,12 @@ export interface FastPathOptions {
    * is recorded at the position an acknowledgement named: Kafka tells whether the write is real.
    */
   positions: KafkaPositionReader;
+  /**
+   * The service's event types: each event is published as the version its type is published as,
+   * upcast from the version it was written as; one that cannot be becomes a workflow, which records
+   * why and escalates it. @default as written
+   */
+  contracts?: Pick<EventRegistry, 'asPublished'>;
 }
 
 /** What the fast path did with a batch: published, or handed to the workflow path (`fallback`). */
@@ -96,6 +103,7 @@ export class FastPath {
    */
   private readonly claimAheadMs: number;
   private readonly positions: KafkaPositionReader;
+  private readonly contracts: Pick<EventRegistry, 'asPublished'> | undefined;
   /** Every claim of this fast path carries it (see OutboxStore.claim). */
   readonly claimToken = randomUUID();
 
@@ -117,6 +125,7 @@ export class FastPath {
     }
     this.claimAheadMs = Math.max(0, this.leaseMs - LONGEST_SEND_MS - this.ackTimeoutMs);
     this.positions = options.positions;
+    this.contracts = options.contracts;
     this.coalescing = new CoalescingProducer(options.producer, { lingerMs: 0, maxBatch: options.maxBatch ?? 500, maxQueued: 100_000, partitionsOf: options.partitionsOf });
   }
 
@@ -235,12 +244,21 @@ export class FastPath {
    * the coalescing producer never splits: a key's run is written together or not at all.
    */
   private async send(toSend: OutboxEvent[]): Promise<{ receipts: Array<PublishResult & { event: OutboxEvent }>; failed: OutboxEvent[] }> {
-    const groups: OutboxEvent[][] = [...toSend.filter((e) => e.sequence === null).map((e) => [e]), ...groupByKey(toSend.filter((e) => e.sequence !== null)).values()];
-    const outcomes = await Promise.allSettled(
-      groups.map((group) => this.coalescing.send({ topic: (group[0] as OutboxEvent).topic, acks: -1, timeout: this.ackTimeoutMs, messages: group.map(toKafkaMessage) })),
-    );
     const receipts: Array<PublishResult & { event: OutboxEvent }> = [];
     const failed: OutboxEvent[] = [];
+    const all: OutboxEvent[][] = [...toSend.filter((e) => e.sequence === null).map((e) => [e]), ...groupByKey(toSend.filter((e) => e.sequence !== null)).values()];
+    const prepared = await Promise.all(all.map(async (group) => ({ group, messages: await this.messagesOf(group) })));
+    const groups: OutboxEvent[][] = [];
+    const sends: Array<Promise<RecordMetadata[]>> = [];
+    for (const { group, messages } of prepared) {
+      if (messages === undefined) {
+        failed.push(...group);
+        continue;
+      }
+      groups.push(group);
+      sends.push(this.coalescing.send({ topic: (group[0] as OutboxEvent).topic, acks: -1, timeout: this.ackTimeoutMs, messages }));
+    }
+    const outcomes = await Promise.allSettled(sends);
     outcomes.forEach((outcome, g) => {
       (groups[g] as OutboxEvent[]).forEach((event, i) => {
         const meta = outcome.status === 'fulfilled' ? outcome.value[i] : undefined;
@@ -258,6 +276,21 @@ export class FastPath {
       });
     });
     return { receipts, failed };
+  }
+
+  /**
+   * A group's messages, each event in the version its type is published as; undefined when one cannot
+   * be: the group becomes workflows (a key's run stays whole, in order), whose attempt records why.
+   */
+  private async messagesOf(group: OutboxEvent[]): Promise<Message[] | undefined> {
+    if (this.contracts === undefined) return group.map(toKafkaMessage);
+    const contracts = this.contracts;
+    try {
+      return (await Promise.all(group.map((event) => contracts.asPublished(event)))).map(toKafkaMessage);
+    } catch (err) {
+      this.logger.warn('fast path: an event cannot be published in its type\'s version; its group becomes workflows', { events: group.map((e) => e.id), error: err });
+      return undefined;
+    }
   }
 
   /**

@@ -4,7 +4,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import type { TLSConfig } from '@temporalio/client';
 import type { Kafka, Producer } from 'kafkajs';
 import { createActivities, type Compensation } from '../../activities';
-import { silentLogger, type Logger, type OutboxEventStore } from '../../domain/outbox';
+import { silentLogger, type EventRegistry, type Logger, type OutboxEventStore } from '../../domain/outbox';
 import { Resource } from '@opentelemetry/resources';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
@@ -46,6 +46,12 @@ export interface OutboxWorkerOptions {
   workflowSpanExporter?: SpanExporter;
   /** Wraps the producer the activities send with (instrumentation, fault injection in tests). */
   wrapProducer?: (producer: Pick<Producer, 'send'>) => Pick<Producer, 'send'>;
+  /**
+   * The service's event types (`createEventRegistry`): each event is published as the version its
+   * type is published as (its `publish` option), upcast from the version it was written as.
+   * @default every event is published as it was written
+   */
+  contracts?: EventRegistry;
   /** Compensations by event type, run on an operator's `compensate`. */
   compensations?: Record<string, Compensation>;
   /** @default 100 (the SDK's default) */
@@ -145,6 +151,7 @@ function createActivitiesFor(options: OutboxWorkerOptions, sender: CoalescingPro
     ackTimeoutMs: options.ackTimeoutMs,
     topicExists,
     compensations: options.compensations,
+    contracts: options.contracts,
     metrics: options.metrics,
   });
 }
