@@ -14,7 +14,7 @@ export default tseslint.config(
   },
   {
     // The CommonJS child of the fault harness, a service's compensations module, Jest's test environment.
-    files: ['test/faults/*.js', 'test/fixtures/*.js', 'test/support/*.js'],
+    files: ['test/faults/*.js', 'test/fixtures/*.js', 'test/fixtures/contracts/*.js', 'test/support/*.js'],
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly', console: 'readonly', module: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -7,6 +7,7 @@ export * from './canonical-json';
 export * from './event-types';
 export * from './event-registry';
 export * from './compatibility';
+export * from './changelog';
 export * from './options';
 export * from './build-event';
 export * from './outbox';

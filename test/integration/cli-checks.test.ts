@@ -7,7 +7,7 @@
  * (test/support/hide-packages.js).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,8 @@ import { binArgs } from '../support/processes';
 
 const EVENT_ID = '01a21b9e-0000-7000-8000-000000000000';
 const HIDE_PACKAGES = join(__dirname, '..', 'support', 'hide-packages.js');
+/** A registry module of test/fixtures/contracts. */
+const CONTRACTS = (file: string): string => join(__dirname, '..', 'fixtures', 'contracts', file);
 
 /** A listener that accepts and at once closes every connection, counting them. */
 async function countingListener(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
@@ -101,6 +103,13 @@ describe('the CLI and the bins check what was typed before they connect', () => 
     [['create-topics'], ExitCode.usage, /^create-topics needs topic names/],
     [['create-topics', 'bad topic!'], ExitCode.usage, /bad topic!/],
     [['config'], ExitCode.ok, '# txoutbox configuration (environment variables)'],
+    [['contracts'], ExitCode.usage, 'contracts needs the registry module: --module FILE, or TXOUTBOX_CONTRACTS_MODULE'],
+    [['contracts', 'publish'], ExitCode.usage, 'contracts takes no argument but "check", got "publish"'],
+    [['contracts', '--module', CONTRACTS('orders.js'), '--against', 'c.json'], ExitCode.usage, '--against goes with `contracts check`'],
+    [['contracts', '--module', CONTRACTS('missing.js')], ExitCode.usage, /^INVALID_CONFIG: TXOUTBOX_CONTRACTS_MODULE \(.*missing\.js\) cannot be loaded/],
+    [['contracts', '--module', CONTRACTS('orders.js')], ExitCode.ok, 'orders.OrderPlaced  (topic orders.v1, aggregate order, ordering none, published as v2)'],
+    [['contracts', 'check', '--module', CONTRACTS('orders.js')], ExitCode.ok, 'contracts check: 1 type(s), 2 version(s): each keeps the compatibility it promises'],
+    [['contracts', 'check', '--module', CONTRACTS('orders-breaking.js')], ExitCode.failure, /^INCOMPATIBLE_SCHEMA: orders.OrderPlaced v2 breaks its FULL compatibility with v1: \$\.currency: required by the reader/],
   ];
 
   test.each(checkedFirst)('txoutbox %j: exit %i, "%s", and no connection', async (args, code, first) => {
@@ -112,6 +121,36 @@ describe('the CLI and the bins check what was typed before they connect', () => 
     if (typeof first === 'string') expect(run.first).toBe(first);
     else expect(run.first).toMatch(first);
     expect(listener.connections()).toBe(before);
+  });
+
+  test('contracts: the changelog lists versions, changes and deprecated fields; check --against refuses a published version that changed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'txoutbox-contracts-'));
+    try {
+      const text = await cli(['contracts', '--module', CONTRACTS('orders.js')], env);
+      expect(text.out.split('\n')).toEqual([
+        'orders.OrderPlaced  (topic orders.v1, aggregate order, ordering none, published as v2)',
+        '  v1',
+        '      orderId: string',
+        '      customerId: string (deprecated)',
+        '      totalCents: integer',
+        '  v2  FULL compatible with v1; upcast from v1',
+        '      + currency: string',
+        '      deprecated: customerId',
+      ]);
+      const json = await cli(['contracts', '--json', '--module', CONTRACTS('orders.js')], env);
+      expect(JSON.parse(json.out)).toMatchObject({ types: [{ type: 'orders.OrderPlaced', publishedAs: 2, versions: [{ version: 1, deprecated: ['$.customerId'] }, { version: 2, upcastFrom: 1, changes: [{ kind: 'added', path: '$.currency' }] }] }] });
+      const published = join(dir, 'contracts.json');
+      writeFileSync(published, json.out);
+
+      const same = await cli(['contracts', 'check', '--module', CONTRACTS('orders.js'), '--against', published], env);
+      const edited = await cli(['contracts', 'check', '--module', CONTRACTS('orders-edited.js'), '--against', published], env);
+
+      expect(same.code).toBe(ExitCode.ok);
+      expect(edited.code).toBe(ExitCode.failure);
+      expect(edited.first).toBe('orders.OrderPlaced v1 changed since it was published (~ totalCents: integer -> number): publish the change as v3');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a bad setting is a usage failure naming the variable, before any connection', async () => {

@@ -39,6 +39,8 @@ const OPTIONS = {
   partitions: { type: 'string' },
   'replication-factor': { type: 'string' },
   config: { type: 'string' },
+  module: { type: 'string' },
+  against: { type: 'string' },
   help: { type: 'boolean', default: false },
 } as const;
 
@@ -68,6 +70,7 @@ export async function runCli(argv: string[], io: Io = processIo(), env: NodeJS.P
     const eventId = checkArguments(command, rest, values);
     const settings = withSettingsFile(env, values.config);
     if (command === 'config') return printConfig(values, settings, io);
+    if (command === 'contracts') return load.contracts().contracts(rest[0] === 'check', { module: values.module ?? settings.TXOUTBOX_CONTRACTS_MODULE, against: values.against }, io, print);
     const config = loadConfig(settings);
     requirePackages(command, COMMANDS[command].peers);
     ctx = openContext(config);
@@ -106,6 +109,10 @@ function checkArguments(command: CommandName, rest: string[], values: CliValues)
     throw new CliError(`${command} needs an event id (a UUIDv7), got ${JSON.stringify(eventId ?? '')}`, ExitCode.usage);
   }
   if (command === 'discard' && (!values.reason || values.reason.trim() === '')) throw new CliError('discard needs --reason "..." (it is kept with the event)', ExitCode.usage);
+  if (command === 'contracts') {
+    if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== 'check')) throw new CliError(`contracts takes no argument but "check", got ${JSON.stringify(rest.join(' '))}`, ExitCode.usage);
+    if (values.against !== undefined && rest[0] !== 'check') throw new CliError('--against goes with `contracts check`', ExitCode.usage);
+  }
   if (command === 'purge' && values['published-older-than'] === undefined) throw new CliError('purge needs --published-older-than (e.g. 7d, 12h)', ExitCode.usage);
   return eventId;
 }
@@ -133,11 +140,12 @@ const load = {
   operate: () => require('./operate') as typeof import('./operate'),
   setup: () => require('./setup') as typeof import('./setup'),
   topics: () => require('./topics') as typeof import('./topics'),
+  contracts: () => require('./contracts') as typeof import('./contracts'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 /** Runs `command`, its module loaded now (so `list` never loads the Temporal SDK, nor `migrate` kafkajs). */
-async function run(command: Exclude<CommandName, 'help' | 'config'>, ctx: Context, rest: string[], eventId: string | undefined, values: CliValues, io: Io, print: Print): Promise<ExitCode> {
+async function run(command: Exclude<CommandName, 'help' | 'config' | 'contracts'>, ctx: Context, rest: string[], eventId: string | undefined, values: CliValues, io: Io, print: Print): Promise<ExitCode> {
   const config: TxoutboxConfig = ctx.config;
   switch (command) {
     case 'status':

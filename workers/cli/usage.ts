@@ -61,6 +61,19 @@ export const COMMANDS = {
     connects: [],
     peers: [],
   },
+  contracts: {
+    usage: [
+      'contracts [check] [--module FILE] [--against FILE]',
+      '                                        the event contracts of the registry module (--module, or',
+      '                                        TXOUTBOX_CONTRACTS_MODULE): types, versions, compatibility,',
+      '                                        deprecated fields, changes (--json: for a changelog);',
+      '                                        check: exit 1 if a version breaks its compatibility, or',
+      '                                        if a version of --against (an earlier --json) changed',
+      '                                        or was removed',
+    ],
+    connects: [],
+    peers: [],
+  },
   help: { usage: ['help [command]                          this text, or one command\'s'], connects: [], peers: [] },
 } as const satisfies Record<string, CommandSpec>;
 
