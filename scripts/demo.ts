@@ -11,7 +11,7 @@ import { MongoClient } from 'mongodb';
 import { Pool } from 'pg';
 import { createJsonLogger, createOutbox, readCloudEventHeaders, type Logger, type OutboxEvent, type OutboxStore } from '../domain/outbox';
 import { OrderRuleViolation, type OrderLine } from '../domain/orders/order';
-import { ORDERS_TOPIC, orderEventRegistry } from '../domain/orders/order-events';
+import { ORDERS_TOPIC, orderEventRegistry, orderEventRegistryV1 } from '../domain/orders/order-events';
 import { MongoOrderService } from '../domain/orders/mongodb-order-service';
 import type { OrderService } from '../domain/orders/order-service';
 import { PostgresOrderService } from '../domain/orders/postgres-order-service';
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
 
   // Arrange the demo's own database and topic, fresh for every run.
-  const { kind, store, orders, close: closeStore } = await demoStore(logger);
+  const { kind, store, orders, ordersV1, close: closeStore } = await demoStore(logger);
   console.log(`store: ${kind}`);
 
   const kafka = new Kafka({ clientId: 'txoutbox-demo', brokers, logLevel: logLevel.NOTHING });
@@ -53,34 +53,35 @@ async function main(): Promise<void> {
   await createTopicsWithLeaders(admin, [{ topic: ORDERS_TOPIC, numPartitions: 3 }]);
 
   // An independent reader of the topic, to see what really reached Kafka.
-  const received = new Map<string, { partition: number; offset: string; count: number }>();
+  const received = new Map<string, { partition: number; offset: string; count: number; version: number }>();
   const consumer = kafka.consumer({ groupId: `txoutbox-demo-${Date.now()}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic: ORDERS_TOPIC, fromBeginning: false });
   const consumerReady = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
-      const { id } = readCloudEventHeaders(message.headers ?? {});
+      const { id, schemaVersion } = readCloudEventHeaders(message.headers ?? {});
       const seen = received.get(id);
-      received.set(id, { partition, offset: message.offset, count: (seen?.count ?? 0) + 1 });
+      received.set(id, { partition, offset: message.offset, count: (seen?.count ?? 0) + 1, version: schemaVersion });
     },
   });
   await consumerReady;
 
   // The pipeline: worker (publish workflows and activity) and relay (change feed → workflows).
-  const worker = await startOutboxWorker({ temporalAddress, taskQueue: TASK_QUEUE, store, kafka, logger });
+  const worker = await startOutboxWorker({ temporalAddress, taskQueue: TASK_QUEUE, store, kafka, logger, contracts: orderEventRegistry() });
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection });
   const relay = createRelay({ store, workflowClient: client.workflow, taskQueue: TASK_QUEUE, maxWaitMs: 200, logger });
   const running = await relay.start();
 
-  // Act: the service commits its transactions.
+  // Act: the service commits its transactions; every third order comes from an instance not yet
+  // redeployed with OrderPlaced v2, so the topic carries the type in both versions (as written).
   const committed: Committed[] = [];
   const runId = Date.now().toString(36);
   const orderIds = Array.from({ length: ORDERS }, (_, i) => `order-${runId}-${String(i + 1).padStart(2, '0')}`);
   const t0 = Date.now();
   await mapLimit(orderIds.map((orderId, i) => ({ orderId, i })), CONCURRENCY, async ({ orderId, i }) => {
-    const events = await orders.handle({ kind: 'PlaceOrder', orderId, customerId: `customer-${i % 7}`, lines: linesFor(i) });
+    const events = await (i % 3 === 0 ? ordersV1 : orders).handle({ kind: 'PlaceOrder', orderId, customerId: `customer-${i % 7}`, lines: linesFor(i) });
     const committedAt = Date.now();
     for (const event of events) committed.push({ event, committedAt });
   });
@@ -108,24 +109,32 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
-  // Assert and report.
+  // Assert and report. The store's mark follows Kafka's acknowledgement, so it can come after the
+  // consumer read the message: read the rows until each says published (bounded by the same deadline).
   const rows = new Map<string, OutboxEvent>();
-  for (const id of [...committed.map((c) => c.event.id), rolledBackEventId]) {
-    const stored = await store.get(id);
-    if (stored !== null) rows.set(id, stored);
+  const readRows = async (): Promise<void> => {
+    for (const id of [...committed.map((c) => c.event.id), rolledBackEventId]) {
+      const stored = await store.get(id);
+      if (stored !== null) rows.set(id, stored);
+    }
+  };
+  await readRows();
+  while (committed.some((c) => rows.get(c.event.id)?.status !== 'published') && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await readRows();
   }
   committed.sort((a, b) => (a.event.id < b.event.id ? -1 : 1));
   const latencies: number[] = [];
   console.log('');
-  console.log('event id                              type                    partition/offset  commit→Kafka');
-  console.log('------------------------------------  ----------------------  ----------------  ------------');
+  console.log('event id                              type                       partition/offset  commit→Kafka');
+  console.log('------------------------------------  -------------------------  ----------------  ------------');
   for (const { event, committedAt } of committed) {
     const landed = received.get(event.id);
     const publishedAt = rows.get(event.id)?.publishedAt?.getTime();
     const latency = publishedAt === undefined ? undefined : Math.max(0, publishedAt - committedAt);
     if (latency !== undefined) latencies.push(latency);
     console.log(
-      `${event.id}  ${event.type.padEnd(22)}  ${(landed ? `${landed.partition}/${landed.offset}` : 'MISSING').padEnd(16)}  ${latency === undefined ? '-' : `${latency} ms`}`,
+      `${event.id}  ${`${event.type} v${landed?.version ?? event.schemaVersion}`.padEnd(25)}  ${(landed ? `${landed.partition}/${landed.offset}` : 'MISSING').padEnd(16)}  ${latency === undefined ? '-' : `${latency} ms`}`,
     );
   }
   const published = committed.filter((c) => rows.get(c.event.id)?.status === 'published').length;
@@ -136,7 +145,9 @@ async function main(): Promise<void> {
   const sorted = [...latencies].sort((a, b) => a - b);
   console.log('');
   console.log(`committed events:        ${committed.length} (${ORDERS} OrderPlaced, ${CANCELLATIONS} OrderCancelled) in ${writeMs} ms`);
+  const placedBy = (v: number): number => committed.filter((c) => c.event.type === 'orders.OrderPlaced' && received.get(c.event.id)?.version === v).length;
   console.log(`published (store):       ${published}`);
+  console.log(`OrderPlaced in Kafka:    ${placedBy(1)} as v1, ${placedBy(2)} as v2 (ce_schemaversion)`);
   console.log(`received from Kafka:     ${delivered} (event ids seen more than once: ${duplicates})`);
   console.log(
     `rolled back on purpose:  1 transaction (order ${rolledBackOrder}); its event ${rolledBackEventId} ${rolledBackLeaked ? 'LEAKED' : 'is in neither the store nor Kafka'}`,
@@ -165,8 +176,9 @@ async function main(): Promise<void> {
  * The demo's store: MongoDB unless TXOUTBOX_STORE=postgres, at the address scripts/infra.sh printed
  * (TXOUTBOX_MONGODB_URI, TXOUTBOX_PG_URL).
  */
-async function demoStore(logger: Logger): Promise<{ kind: string; store: OutboxStore<never>; orders: OrderService; close: () => Promise<void> }> {
+async function demoStore(logger: Logger): Promise<{ kind: string; store: OutboxStore<never>; orders: OrderService; ordersV1: OrderService; close: () => Promise<void> }> {
   const registry = orderEventRegistry();
+  const registryV1 = orderEventRegistryV1();
   const source = 'txoutbox-demo/orders';
   if ((process.env.TXOUTBOX_STORE ?? 'mongodb') === 'postgres') {
     const pool = new Pool({ connectionString: process.env.TXOUTBOX_PG_URL ?? 'postgres://txoutbox:txoutbox@127.0.0.1:5432/txoutbox', max: 20 });
@@ -175,7 +187,8 @@ async function demoStore(logger: Logger): Promise<{ kind: string; store: OutboxS
     await store.setup();
     const orders = new PostgresOrderService(pool, createOutbox({ store, registry, source }), SCHEMA);
     await orders.setup();
-    return { kind: 'PostgreSQL', store, orders, close: async () => { await store.close(); await pool.end(); } };
+    const ordersV1 = new PostgresOrderService(pool, createOutbox({ store, registry: registryV1, source }), SCHEMA);
+    return { kind: 'PostgreSQL', store, orders, ordersV1, close: async () => { await store.close(); await pool.end(); } };
   }
   const uri = process.env.TXOUTBOX_MONGODB_URI ?? process.env.MONGODB_URI ?? DEFAULT_MONGODB_URI;
   const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 });
@@ -185,7 +198,8 @@ async function demoStore(logger: Logger): Promise<{ kind: string; store: OutboxS
   await store.setup();
   const orders = new MongoOrderService(client, db, createOutbox({ store, registry, source }));
   await orders.setup();
-  return { kind: 'MongoDB', store, orders, close: async () => { await store.close(); await client.close(); } };
+  const ordersV1 = new MongoOrderService(client, db, createOutbox({ store, registry: registryV1, source }));
+  return { kind: 'MongoDB', store, orders, ordersV1, close: async () => { await store.close(); await client.close(); } };
 }
 
 function linesFor(i: number): OrderLine[] {

@@ -90,7 +90,7 @@ describe('the txoutbox package, installed into a new project', () => {
     service = join(work, 'consumer-service');
     newProject(service, 'consumer-service');
     for (const file of readdirSync(FIXTURE)) copyFileSync(join(FIXTURE, file), join(service, file));
-    npmInstall(service, [tarball, ...PEERS, `typescript@${repoPackage.devDependencies.typescript}`, `@types/node@${repoPackage.devDependencies['@types/node']}`, `@types/pg@${repoPackage.devDependencies['@types/pg']}`]);
+    npmInstall(service, [tarball, ...PEERS, `typescript@${repoPackage.devDependencies.typescript}`, `@types/node@${repoPackage.devDependencies['@types/node']}`, `@types/pg@${repoPackage.devDependencies['@types/pg']}`, `zod@${repoPackage.devDependencies.zod}`]); // zod: the README's contract example
     run('npx', ['tsc', '-p', 'tsconfig.node16.json'], service); // dist/service.js, which the end-to-end tests run
   }, 600_000);
 
