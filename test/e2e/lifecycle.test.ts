@@ -238,9 +238,10 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
     expect(Number(readFileSync(portFile, 'utf8'))).toBe(await worker.port);
   });
 
-  test('a relay process that runs the worker itself (TXOUTBOX_RELAY_RUNS_WORKER) publishes alone, starting workflows eagerly (TXOUTBOX_EAGER_START)', async () => {
-    // Arrange: no worker anywhere but the relay's own.
-    const relay = startOutboxProcess('relay', { ...env, TXOUTBOX_RELAY_RUNS_WORKER: 'true', TXOUTBOX_EAGER_START: 'true' });
+  test('a relay process that runs the worker itself (TXOUTBOX_RELAY_RUNS_WORKER) publishes alone, starting workflows eagerly (TXOUTBOX_EAGER_START), in the version of TXOUTBOX_CONTRACTS_MODULE', async () => {
+    // Arrange: no worker anywhere but the relay's own; OrderPlaced is published as v2, upcast from the v1 the service writes.
+    const contracts = join(__dirname, '..', 'fixtures', 'contracts', 'pipeline-orders.js');
+    const relay = startOutboxProcess('relay', { ...env, TXOUTBOX_RELAY_RUNS_WORKER: 'true', TXOUTBOX_EAGER_START: 'true', TXOUTBOX_CONTRACTS_MODULE: contracts });
     children.push(relay.child);
     await readyProcess(relay);
 
@@ -253,8 +254,20 @@ describe.each(STORE_KINDS)('relay process lifecycle (%s store)', (kind) => {
 
     // Assert
     expect(exposition).toMatch(/^txoutbox_workflows_started_eagerly_total 1$/m);
-    await p.markedPublished(eventId);
+    const [copy] = p.collector.withEventId(eventId);
+    expect(copy?.cloudEvent.schemaVersion).toBe(2);
+    expect(JSON.parse(copy?.value ?? 'null')).toEqual({ orderId: 'order-1', customerId: 'c-1', totalCents: 1000, currency: 'EUR' });
+    expect(await p.markedPublished(eventId)).toMatchObject({ schemaVersion: 1 });
     expect(code).toBe(0);
+  });
+
+  test('bad input: a contracts module whose versions break their compatibility stops the worker at start with INCOMPATIBLE_SCHEMA', () => {
+    // Act
+    const result = spawnSync(process.execPath, binArgs('worker'), { env: { ...env, TXOUTBOX_CONTRACTS_MODULE: join(__dirname, '..', 'fixtures', 'contracts', 'orders-breaking.js') }, encoding: 'utf8', timeout: 60_000 });
+
+    // Assert
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('orders.OrderPlaced v2 breaks its FULL compatibility with v1: $.currency');
   });
 
   test('bad input: a compensations module that does not load or holds no functions stops the worker at start, naming the variable', () => {
