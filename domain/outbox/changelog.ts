@@ -141,17 +141,16 @@ function maxVersion(t: ContractType): number {
 }
 
 /** The fields a JSON Schema declares (properties, nested objects, array elements), depth first. */
-export function fieldsOf(schema: JsonSchema, path = '$', required = true, out: ContractField[] = [], depth = 0): ContractField[] {
+export function fieldsOf(schema: JsonSchema, path = '$', out: ContractField[] = [], depth = 0): ContractField[] {
   if (typeof schema !== 'object' || depth > 16) return out;
   const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
   const requiredNames = new Set(Array.isArray(schema.required) ? (schema.required as string[]) : []);
   for (const [name, property] of Object.entries(properties)) {
     const fieldPath = `${path}.${name}`;
-    const isRequired = required && requiredNames.has(name);
     out.push({ path: fieldPath, type: typeLabel(property), required: requiredNames.has(name), deprecated: typeof property === 'object' && property.deprecated === true });
-    fieldsOf(property, fieldPath, isRequired, out, depth + 1);
+    fieldsOf(property, fieldPath, out, depth + 1);
     const items = typeof property === 'object' ? (property.items as JsonSchema | undefined) : undefined;
-    if (items !== undefined && !Array.isArray(items)) fieldsOf(items, `${fieldPath}[]`, isRequired, out, depth + 1);
+    if (items !== undefined && !Array.isArray(items)) fieldsOf(items, `${fieldPath}[]`, out, depth + 1);
   }
   return out;
 }

@@ -53,13 +53,11 @@ export function compatibilityIssues(previous: VersionSchemas, next: VersionSchem
  */
 export function readerIssues(reader: JsonSchema, writer: JsonSchema): CompatibilityIssue[] {
   const issues: CompatibilityIssue[] = [];
-  check({ reader, writer, readerRoot: reader, writerRoot: writer, issues }, reader, writer, '$', 0);
+  check({ readerRoot: reader, writerRoot: writer, issues }, reader, writer, '$', 0);
   return issues;
 }
 
 interface Walk {
-  reader: JsonSchema;
-  writer: JsonSchema;
   readerRoot: JsonSchema;
   writerRoot: JsonSchema;
   issues: CompatibilityIssue[];
@@ -85,7 +83,12 @@ function check(walk: Walk, readerIn: JsonSchema, writerIn: JsonSchema, path: str
   }
   const readerBranches = branches(r);
   if (readerBranches !== undefined) {
-    const fits = readerBranches.some((branch) => readerIssues({ ...withoutBranches(r), ...asObject(branch) }, w).length === 0);
+    // Each branch is tried on a walk of its own, over the same documents (their $refs resolve as above).
+    const fits = readerBranches.some((branch) => {
+      const trial: Walk = { ...walk, issues: [] };
+      check(trial, { ...withoutBranches(r), ...asObject(branch) }, w, path, depth + 1);
+      return trial.issues.length === 0;
+    });
     if (!fits) add('no alternative (anyOf/oneOf) of the reader takes what the writer writes');
     return;
   }

@@ -23,9 +23,10 @@ export interface EventRegistry {
   /**
    * The event as it is published: in its type's publish version, upcast step by step from the version
    * it was written as, each step's result validated against its version's schema. An event whose type
-   * or version this registry does not know, or has no publish version, is returned as it is.
-   * @throws OutboxError UPCAST_FAILED when it cannot be (an upcast threw or gave an invalid payload,
-   *   or the event is newer than the publish version: txoutbox does not downcast)
+   * this registry does not know, or has no publish version, is returned as it is.
+   * @throws OutboxError UPCAST_FAILED when it cannot be (an upcast threw or gave an invalid payload, a
+   *   step from its version is not registered, or the event is newer than the publish version:
+   *   txoutbox does not downcast)
    */
   asPublished(event: OutboxEvent): Promise<OutboxEvent>;
 }
@@ -81,8 +82,10 @@ function indexByType(types: ReadonlyArray<EventType>): Map<string, Map<number, E
     const versions = byType.get(t.type) ?? new Map<number, EventType>();
     if (versions.has(t.schemaVersion)) throw invalidConfig(`event type ${t.type} v${t.schemaVersion} is registered twice`, t.type);
     versions.set(t.schemaVersion, t);
-    byType.set(t.type, new Map([...versions].sort(([a], [b]) => a - b)));
+    byType.set(t.type, versions);
   }
+  // Versions in ascending order: the compatibility check walks them so.
+  for (const [type, versions] of byType) byType.set(type, new Map([...versions].sort(([a], [b]) => a - b)));
   return byType;
 }
 
@@ -93,11 +96,16 @@ function checkUpcasts(type: string, versions: ReadonlyMap<number, EventType>, pu
   if (topics.size > 1) throw invalidConfig(`${type} is published as v${publishVersion}, but its versions name different topics (${[...topics].join(', ')}): an upcast event keeps the topic it was written for, so they must share one`, type);
   const oldest = Math.min(...versions.keys());
   for (let v = oldest + 1; v <= publishVersion; v++) {
-    const step = versions.get(v);
-    if (step?.upcast == null) {
-      throw invalidConfig(`${type} is published as v${publishVersion}, but ${step === undefined ? `v${v} is not registered` : `v${v} declares no upcast from v${v - 1}`}: events written as v${oldest} could not be published`, type);
-    }
+    const step = upcastStep(versions, v);
+    if (typeof step === 'string') throw invalidConfig(`${type} is published as v${publishVersion}, but ${step}: events written as v${oldest} could not be published`, type);
   }
+}
+
+/** Version v with its upcast from v-1, or why there is none (not registered, or no upcast declared). */
+function upcastStep(versions: ReadonlyMap<number, EventType>, v: number): { type: EventType; upcast: NonNullable<EventType['upcast']> } | string {
+  const type = versions.get(v);
+  if (type === undefined) return `v${v} is not registered`;
+  return type.upcast === null ? `v${v} declares no upcast from v${v - 1}` : { type, upcast: type.upcast };
 }
 
 /** Each version keeps the promise it makes (its compatibility) to the one before it, or to all before it (transitive). */
@@ -135,15 +143,15 @@ async function upcastEvent(event: OutboxEvent, versions: ReadonlyMap<number, Eve
   if (event.schemaVersion > target) throw failed(`it was written as a newer version, and txoutbox does not downcast`);
   let payload: unknown = event.payload;
   for (let v = event.schemaVersion + 1; v <= target; v++) {
-    const step = versions.get(v);
-    if (step?.upcast == null) throw failed(`v${v} ${step === undefined ? 'is not registered' : `declares no upcast from v${v - 1}`}`);
+    const step = upcastStep(versions, v);
+    if (typeof step === 'string') throw failed(step);
     try {
       payload = await step.upcast.transform(payload);
     } catch (err) {
       throw failed(`its upcast from v${v - 1} to v${v} threw: ${err instanceof Error ? err.message : String(err)}`, err);
     }
     try {
-      payload = await step.validate(payload);
+      payload = await step.type.validate(payload);
     } catch (err) {
       throw failed(`its upcast to v${v} gave a payload v${v} refuses: ${err instanceof Error ? err.message : String(err)}`, err);
     }

@@ -38,8 +38,8 @@ export function loadCompensations(path: string): Record<string, Compensation> {
  * its default export, the EventRegistry its service writes with (`createEventRegistry`). Loading it
  * checks its versions' compatibility: a breach throws INCOMPATIBLE_SCHEMA.
  */
-export function loadContracts(path: string, variable = 'TXOUTBOX_CONTRACTS_MODULE'): EventRegistry {
-  const { exports, bad } = loadModule(variable, path);
+export function loadContracts(path: string): EventRegistry {
+  const { exports, bad } = loadModule('TXOUTBOX_CONTRACTS_MODULE', path);
   const registry = exports.registry ?? exports.default;
   const r = registry as Partial<EventRegistry> | null | undefined;
   if (typeof r?.all !== 'function' || typeof r.asPublished !== 'function' || typeof r.publishVersion !== 'function') {
