@@ -78,8 +78,10 @@ export class Lane {
   readonly aborted = new Set<string>();
   readonly uncertain = new Map<string, { key: string; ordered: boolean }>();
   writeErrors = 0;
+  /** Callback runs the store's driver made again after a transient error; their events are uncertain. */
+  rerunWrites = 0;
   operatorRetries = 0;
-  /** When its topic was deleted (to be created again), oldest first, and when the recorder had read it to its end just before. */
+  /** When its topic was deleted (to be created again), oldest first, and since when events may have gone unread (the recorder read to the end offsets of that moment). */
   readonly deletions: Array<{ readTo: number; at: number }> = [];
   private readonly outbox: Outbox<unknown>;
   private readonly kafka: Kafka;
@@ -160,21 +162,30 @@ export class Lane {
     }).start();
   }
 
-  /** One write transaction: the event of `key`, ordered or not, aborted on purpose or committed. */
+  /**
+   * One write transaction: the event of `key`, ordered or not, aborted on purpose or committed.
+   * Every run of the callback counts: MongoDB's withTransaction runs it again after a
+   * TransientTransactionError, and SecantusDB, which forgets committed transactions when it
+   * restarts, answers the retried commit of one that landed with NoSuchTransaction (transient), so
+   * an earlier run's event may be stored too. Those are uncertain, as a failed write's is.
+   */
   async write(n: number, key: string, ordered: boolean, abort: boolean): Promise<void> {
-    let id: string | undefined;
+    const ids: string[] = [];
     try {
       await this.db.inTransaction(async (tx) => {
         const event = await this.outbox.add({ type: ordered ? 'faults.LineAdded' : 'faults.Deposited', aggregateId: key, payload: { account: key, n } }, tx);
-        id = event.id;
+        ids.push(event.id);
         if (abort) throw new AbortedOnPurpose('aborted after outbox.add()');
       });
-      if (id !== undefined) this.committed.set(id, { key, ordered });
+      const last = ids.pop();
+      if (last !== undefined) this.committed.set(last, { key, ordered });
+      this.rerunWrites += ids.length;
+      for (const earlier of ids) this.uncertain.set(earlier, { key, ordered });
     } catch (err) {
-      if (err instanceof AbortedOnPurpose && id !== undefined) this.aborted.add(id);
+      if (err instanceof AbortedOnPurpose) for (const id of ids) this.aborted.add(id);
       else {
         this.writeErrors += 1;
-        if (id !== undefined) this.uncertain.set(id, { key, ordered });
+        for (const id of ids) this.uncertain.set(id, { key, ordered });
       }
     }
   }
@@ -188,14 +199,14 @@ export class Lane {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      const readTo = await this.recorder.waitForEnd(admin, 10_000).then(
-        () => Date.now(),
-        (err: unknown) => {
-          // Not read to its end: no event unread counts as destroyed (an unread one counts as lost).
-          this.settings.log(`lane ${this.name}: the recorder did not read the topic to its end before its deletion: ${String(err)}`);
-          return Infinity;
-        },
-      );
+      // The recorder has read every event published before the end offsets were asked for (an event
+      // is marked published after Kafka's acknowledgement); after a Kafka outage its consumer may take
+      // half a minute to rejoin, so it gets as long as the final read.
+      const readTo = await this.recorder.waitForEnd(admin, 120_000).catch((err: unknown) => {
+        // Not read to its end: no event unread counts as destroyed (an unread one counts as lost).
+        this.settings.log(`lane ${this.name}: the recorder did not read the topic to its end before its deletion: ${String(err)}`);
+        return Infinity;
+      });
       await admin.deleteTopics({ topics: [this.topic], timeout: 30_000 });
       this.deletions.push({ readTo, at: Date.now() });
       this.recorder.topicRecreated();
@@ -311,7 +322,7 @@ export class Lane {
       `aborted=${c.aborted} aborted-leaked=${c.abortedLeaked} missing-in-store=${c.missingInStore} ` +
       `order-violations=${c.orderViolations} unresolved=${c.unresolved} inbox-once=${c.inboxApplied} inbox-wrong=${c.inboxWrong} ` +
       `longest-key-stall=${(c.longestStallMs / 1000).toFixed(1)}s(${result.longestStallKey ?? '-'} from ${result.longestStallFrom === null ? '-' : `${((result.longestStallFrom - t0) / 1000).toFixed(0)}s`}) operator-retries=${this.operatorRetries} ` +
-      `write-errors=${this.writeErrors} messages=${c.messages} seen=${seen.size} seconds=${seconds}`;
+      `write-errors=${this.writeErrors} rerun-writes=${this.rerunWrites} messages=${c.messages} seen=${seen.size} seconds=${seconds}`;
     for (const violation of result.violations) this.settings.log(`lane ${this.name}: ${violation}`);
     if (result.lostIds.length > 0) this.settings.log(`lane ${this.name}: lost: ${result.lostIds.slice(0, 20).join(' ')}`);
     if (result.unresolvedIds.length > 0) this.settings.log(`lane ${this.name}: unresolved: ${result.unresolvedIds.slice(0, 20).join(' ')}`);

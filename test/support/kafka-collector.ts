@@ -115,14 +115,29 @@ export class KafkaCollector {
     this.seen.clear();
   }
 
-  /** Waits until it has read the topic (its current life) up to the end offsets the broker reports now. */
-  async waitForEnd(admin: Admin, timeoutMs = 30_000): Promise<void> {
-    const ends = await admin.fetchTopicOffsets(this.topic);
+  /**
+   * Waits until it has read the topic (its current life) up to the end offsets the broker reports
+   * now (asked again while the broker cannot answer, as right after a restart); resolves with the
+   * time those end offsets were asked for.
+   */
+  async waitForEnd(admin: Admin, timeoutMs = 30_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let askedAt = Date.now();
     const reached = (partition: number): number =>
       Math.max(0, ...this.messages.filter((m) => m.incarnation === this.incarnation && m.partition === partition).map((m) => Number(m.offset) + 1));
-    await waitFor(() => ends.every((e) => reached(e.partition) >= Number(e.high)), { timeoutMs, what: `the collector of ${this.topic} to read to its end` }).catch((err: unknown) => {
+    try {
+      const ends = await waitFor(
+        () => {
+          askedAt = Date.now();
+          return admin.fetchTopicOffsets(this.topic);
+        },
+        { timeoutMs, intervalMs: 500, what: `the end offsets of ${this.topic}` },
+      );
+      await waitFor(() => ends.every((e) => reached(e.partition) >= Number(e.high)), { timeoutMs: Math.max(0, deadline - Date.now()), what: `the collector of ${this.topic} to read to its end` });
+      return askedAt;
+    } catch (err) {
       throw new Error(`${err instanceof Error ? err.message : String(err)}; collector crashes: ${this.crashReport()}`);
-    });
+    }
   }
 
   /** The consumer's crashes so far, for a failed wait's message. */
