@@ -94,16 +94,25 @@ const MARK_BACKOFF_MS = 250;
  * ends with its retention; the store's status does not), publishes it with acks from all in-sync
  * replicas, and records partition, offset and time on the event.
  */
-export function createPublishEvent(deps: PublishActivityDeps): (eventId: string, options?: { replay?: boolean }) => Promise<PublishReceipt> {
+export function createPublishEvent(deps: PublishActivityDeps): (eventId: string, options?: PublishOptions) => Promise<PublishReceipt> {
   const publisher: Publisher = { deps, logger: deps.logger ?? silentLogger, clock: deps.clock ?? (() => new Date()), ackTimeoutMs: deps.ackTimeoutMs ?? 10_000 };
-  return async function publishEvent(eventId: string, options: { replay?: boolean } = {}): Promise<PublishReceipt> {
-    const bound = boundAttempt(Context.current(), deps.sendWindowMs ?? sendWindowMs(30_000, 0));
+  return async function publishEvent(eventId: string, options: PublishOptions = {}): Promise<PublishReceipt> {
+    const ctx = Context.current();
+    const bound = boundAttempt(ctx, deps.sendWindowMs ?? sendWindowMs(30_000, 0));
     try {
-      return await publishOnce(publisher, eventId, options.replay === true, bound);
+      return await publishOnce(publisher, eventId, options.replay === true, ctx.info.attempt + (options.priorAttempts ?? 0), bound);
     } finally {
       bound.end();
     }
   };
+}
+
+/** How the workflow asks for an attempt. */
+export interface PublishOptions {
+  /** Publish again on purpose (operator replay), even though the store says `published`. */
+  replay?: boolean;
+  /** Attempts made before this activity's first (the workflow's local first attempt): the store counts them all. @default 0 */
+  priorAttempts?: number;
 }
 
 /** What an attempt works with: the activity's dependencies and their defaults. */
@@ -117,8 +126,7 @@ interface Publisher {
 type Fields = { eventId: string; type: string; topic: string; attempt: number };
 
 /** One attempt: the event (unless already published), sent, its acknowledgement checked and recorded. */
-async function publishOnce(publisher: Publisher, eventId: string, replay: boolean, bound: AttemptBound): Promise<PublishReceipt> {
-  const attempt = Context.current().info.attempt;
+async function publishOnce(publisher: Publisher, eventId: string, replay: boolean, attempt: number, bound: AttemptBound): Promise<PublishReceipt> {
   const loaded = await eventToSend(publisher, eventId, replay, attempt);
   if ('receipt' in loaded) return loaded.receipt;
   const { event, fields } = loaded;

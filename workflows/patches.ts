@@ -50,5 +50,12 @@ export const Patches = {
    * operator's retry, compensate or discard of it is not carried out.
    */
   publishWaitsOutLateAcknowledgements: 'publish-waits-out-late-acknowledgements',
+  /**
+   * The first publish attempt runs as a local activity (no activity task round trip, no activity
+   * events in the history); when it fails in a way a later attempt may pass, the others run as the
+   * activity under the same policy, after its first wait, so a failing event shows its attempts, last
+   * failure and pending activity in the Web UI as before (PublishPolicy.firstAttemptLocal).
+   */
+  publishFirstAttemptLocal: 'publish-first-attempt-local',
 } as const;
 export type Patch = (typeof Patches)[keyof typeof Patches];

@@ -9,10 +9,12 @@ import {
   proxyLocalActivities,
   setHandler,
   sleep,
+  TemporalFailure,
   TimeoutFailure,
   upsertSearchAttributes,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import { RetryState } from '@temporalio/common';
 import type { OutboxActivities } from '../activities';
 import { Patches } from './patches';
 import { OutboxSearchAttributes } from './search-attributes';
@@ -65,25 +67,48 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
 
 /** The activities of one event's workflow: its publish attempts (activities or local activities), its bookkeeping, its bounded operator steps. */
 function eventActivities(policy: PublishEventInput['policy']) {
-  const publishOptions = {
+  const retry = (initialIntervalMs: number, maximumAttempts: number) => ({
+    initialInterval: initialIntervalMs,
+    backoffCoefficient: policy.backoffCoefficient,
+    maximumInterval: policy.maximumIntervalMs,
+    // 0 means no limit, which the SDK expresses by leaving the field out.
+    ...(maximumAttempts > 0 ? { maximumAttempts } : {}),
+    nonRetryableErrorTypes: NON_RETRYABLE_PUBLISH,
+  });
+  const publishOptions = { startToCloseTimeout: policy.startToCloseTimeoutMs, retry: retry(policy.initialIntervalMs, policy.maximumAttempts) };
+  const publishEvent = policy.localActivity ? wrappedLocal(proxyLocalActivities<OutboxActivities>(publishOptions).publishEvent) : proxyActivities<OutboxActivities>(publishOptions).publishEvent;
+  // The first attempt as a local activity (no activity task, no activity events in the history), and
+  // the rest as an activity whose waits go on where the first one's left off: the same attempts, at
+  // the same times, as one activity under the policy.
+  const publishFirst = wrappedLocal(proxyLocalActivities<OutboxActivities>({ startToCloseTimeout: policy.startToCloseTimeoutMs, retry: { maximumAttempts: 1 } }).publishEvent);
+  const { publishEvent: publishRest } = proxyActivities<OutboxActivities>({
     startToCloseTimeout: policy.startToCloseTimeoutMs,
-    retry: {
-      initialInterval: policy.initialIntervalMs,
-      backoffCoefficient: policy.backoffCoefficient,
-      maximumInterval: policy.maximumIntervalMs,
-      // 0 means no limit, which the SDK expresses by leaving the field out.
-      ...(policy.maximumAttempts > 0 ? { maximumAttempts: policy.maximumAttempts } : {}),
-      nonRetryableErrorTypes: ['EVENT_NOT_FOUND'],
-    },
-  };
-  const { publishEvent } = policy.localActivity
-    ? proxyLocalActivities<OutboxActivities>(publishOptions)
-    : proxyActivities<OutboxActivities>(publishOptions);
+    retry: retry(Math.min(policy.initialIntervalMs * policy.backoffCoefficient, policy.maximumIntervalMs), policy.maximumAttempts > 0 ? policy.maximumAttempts - 1 : 0),
+  });
   // Named one by one: an activity proxy has no keys of its own to spread.
   const { escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter, publishedReceipt } = proxyActivities<OutboxActivities>(BOOKKEEPING);
   const bounded = proxyActivities<OutboxActivities>(OPERATOR_STEP);
-  return { publishEvent, escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter, publishedReceipt, bounded };
+  return { publishEvent, publishFirst, publishRest, escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter, publishedReceipt, bounded };
 }
+
+/**
+ * A local activity whose attempts are spent fails with its cause alone (the SDK wraps an activity's
+ * failure in ActivityFailure, not a local activity's): wrapped the same way, so the workflow handles
+ * both alike, and escalates rather than fails.
+ */
+function wrappedLocal(local: OutboxActivities['publishEvent']): OutboxActivities['publishEvent'] {
+  return async (...args) => {
+    try {
+      return await local(...args);
+    } catch (err) {
+      if (err instanceof ActivityFailure || !(err instanceof TemporalFailure)) throw err;
+      throw new ActivityFailure(`local activity publishEvent failed: ${err.message}`, 'publishEvent', undefined, RetryState.RETRY_STATE_UNSPECIFIED, undefined, err);
+    }
+  };
+}
+
+/** Failures of a publish attempt that no later attempt can pass. */
+const NON_RETRYABLE_PUBLISH = ['EVENT_NOT_FOUND'];
 
 /** One run of an event's workflow: its state, the operator's requests, and the steps that act on them. */
 class EventRun {
@@ -95,6 +120,8 @@ class EventRun {
   // Runs that began before it replay without it: an attempt that timed out is waited out before the
   // store is asked, and every change of the event's status acts on what the store answered.
   private readonly waitsOut: boolean;
+  // Runs that began before it replay without it: every attempt is an activity.
+  private readonly firstAttemptLocal: boolean;
 
   constructor(private readonly input: PublishEventInput) {
     this.eventId = input.eventId;
@@ -103,6 +130,7 @@ class EventRun {
     this.setSignalHandlers();
     this.setUpdateHandlers();
     this.waitsOut = patched(Patches.publishWaitsOutLateAcknowledgements);
+    this.firstAttemptLocal = input.policy.localActivity !== true && input.policy.firstAttemptLocal !== false && patched(Patches.publishFirstAttemptLocal);
   }
 
   private refusal(what: string): string | undefined {
@@ -224,7 +252,7 @@ class EventRun {
   async publish(): Promise<PublishEventOutcome | undefined> {
     const { eventId, input } = this;
     try {
-      return this.published(await this.activities.publishEvent(eventId, { replay: input.replay === true }));
+      return this.published(await this.attempts());
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       if (err.cause instanceof ApplicationFailure && err.cause.type === 'EVENT_NOT_FOUND') throw err;
@@ -242,6 +270,26 @@ class EventRun {
       }
       return undefined;
     }
+  }
+
+  /**
+   * The publish attempts under the policy: one activity; or, behind its patch, the first attempt as
+   * a local activity and, if it fails in a way a later attempt may pass, the others as an activity
+   * after the policy's first wait. A failing event shows its attempts, its last failure and its
+   * pending activity in the Web UI as before; a published one costs no activity task.
+   */
+  private async attempts(): Promise<PublishReceipt> {
+    const { eventId, input, activities } = this;
+    const replay = input.replay === true;
+    if (!this.firstAttemptLocal) return activities.publishEvent(eventId, { replay });
+    try {
+      return await activities.publishFirst(eventId, { replay });
+    } catch (err) {
+      if (!(err instanceof ActivityFailure) || cannotPass(err) || input.policy.maximumAttempts === 1) throw err;
+      this.state.lastError = failureText(err);
+    }
+    await sleep(input.policy.initialIntervalMs);
+    return activities.publishRest(eventId, { replay, priorAttempts: 1 });
   }
 
   /** Escalation, if the store still says pending (it may have been settled another way meanwhile): stuck, and its dead-letter copy. */
@@ -350,6 +398,12 @@ async function waitOutLateAcknowledgements(err: ActivityFailure, startToCloseTim
     log.warn('publish attempt timed out with a send possibly on its way: waiting until it can no longer be acknowledged', { waitMs: until - Date.now() });
     await sleep(until - Date.now());
   }
+}
+
+/** A failed attempt that no later attempt can pass: non-retryable, or of a type the policy never retries. */
+function cannotPass(err: ActivityFailure): boolean {
+  const cause = err.cause;
+  return cause instanceof ApplicationFailure && (cause.nonRetryable || NON_RETRYABLE_PUBLISH.includes(cause.type ?? ''));
 }
 
 function throwIf(message: string | undefined): void {

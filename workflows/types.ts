@@ -19,6 +19,12 @@ export interface PublishPolicy {
    * the cost of the attempts showing as markers rather than activity events. @default false
    */
   localActivity?: boolean;
+  /**
+   * Run the first attempt as a local activity and, if it fails, the others as the activity (unless
+   * `localActivity`): a published event costs no activity task; a failing one shows its attempts and
+   * pending activity in the Web UI like any other. @default true
+   */
+  firstAttemptLocal?: boolean;
 }
 
 /**
@@ -31,6 +37,7 @@ export const DEFAULT_PUBLISH_POLICY: PublishPolicy = {
   backoffCoefficient: 2,
   maximumIntervalMs: 60_000,
   maximumAttempts: 10,
+  firstAttemptLocal: true,
 };
 
 export interface PublishEventInput {

@@ -31,6 +31,7 @@ const WRONG: Array<[string, Record<string, string>, string]> = [
   ['a port out of range', { TXOUTBOX_HEALTH_PORT: '70000' }, 'TXOUTBOX_HEALTH_PORT'],
   ['an unknown log level', { TXOUTBOX_LOG_LEVEL: 'loud' }, 'TXOUTBOX_LOG_LEVEL'],
   ['a boolean that is not one', { TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: 'yes' }, 'TXOUTBOX_PUBLISH_LOCAL_ACTIVITY'],
+  ['a first-attempt flag that is not a boolean', { TXOUTBOX_PUBLISH_FIRST_ATTEMPT_LOCAL: 'on' }, 'TXOUTBOX_PUBLISH_FIRST_ATTEMPT_LOCAL'],
   ['a concurrency of zero', { TXOUTBOX_RELAY_START_CONCURRENCY: '0' }, 'TXOUTBOX_RELAY_START_CONCURRENCY'],
   ['a fractional task count', { TXOUTBOX_WORKER_ACTIVITY_TASKS: '1.5' }, 'TXOUTBOX_WORKER_ACTIVITY_TASKS'],
   ['more polls than tasks', { TXOUTBOX_WORKER_WORKFLOW_TASKS: '10', TXOUTBOX_WORKER_WORKFLOW_POLLS: '20' }, 'TXOUTBOX_WORKER_WORKFLOW_POLLS'],
@@ -97,6 +98,7 @@ describe('loadConfig', () => {
     });
     expect(config.publishPolicy).toEqual({ ...DEFAULT_PUBLISH_POLICY, maximumAttempts: 0, startToCloseTimeoutMs: 5000, initialIntervalMs: 200, maximumIntervalMs: 2000, deadLetterTopic: 'orders.dlq' });
     expect(loadConfig({}).publishPolicy).toEqual(DEFAULT_PUBLISH_POLICY);
+    expect(loadConfig({ TXOUTBOX_PUBLISH_FIRST_ATTEMPT_LOCAL: 'false' }).publishPolicy.firstAttemptLocal).toBe(false);
   });
 
   test.each(WRONG)('%s is refused with INVALID_CONFIG naming the variable', (_name, env, variable) => {

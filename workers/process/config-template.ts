@@ -22,6 +22,7 @@ TXOUTBOX_RELAY_LEASE_MS=15000           # partitioned relay: how long its leases
 TXOUTBOX_RELAY_MEMBER=                  # partitioned relay: its id in the group (default: host-pid-random)
 TXOUTBOX_PARTITIONS=16                  # migrate: the outbox's partition count, fixed by its first set-up
 TXOUTBOX_PUBLISH_LOCAL_ACTIVITY=false   # publish as a local activity (fewer history events)
+TXOUTBOX_PUBLISH_FIRST_ATTEMPT_LOCAL=true # first attempt as a local activity, the others as the activity
 TXOUTBOX_PUBLISH_MAX_ATTEMPTS=10        # relay: publish attempts before an event is escalated as stuck (0: no limit)
 TXOUTBOX_PUBLISH_TIMEOUT_MS=30000       # relay: longest one publish attempt may take
 TXOUTBOX_PUBLISH_RETRY_INITIAL_MS=1000  # relay: wait before the first retry (doubling after each)

@@ -90,7 +90,8 @@ export interface TxoutboxConfig {
   publishLocalActivity: boolean;
   /**
    * How the relay's workflows publish: TXOUTBOX_PUBLISH_MAX_ATTEMPTS (0: no limit), _TIMEOUT_MS,
-   * _RETRY_INITIAL_MS, _RETRY_MAX_MS, and TXOUTBOX_DEAD_LETTER_TOPIC. @default DEFAULT_PUBLISH_POLICY
+   * _RETRY_INITIAL_MS, _RETRY_MAX_MS, TXOUTBOX_PUBLISH_FIRST_ATTEMPT_LOCAL (default true) and
+   * TXOUTBOX_DEAD_LETTER_TOPIC. @default DEFAULT_PUBLISH_POLICY
    */
   publishPolicy: PublishPolicy;
   /** TXOUTBOX_RELAY_START_CONCURRENCY: most workflow starts in flight. @default 16 */
@@ -197,8 +198,8 @@ function envReader(env: NodeJS.ProcessEnv) {
     if (!/^\d+$/.test(text) || value < min || value > max) throw bad(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
     return value;
   };
-  const flag = (name: string): boolean => {
-    const text = get(name) ?? 'false';
+  const flag = (name: string, fallback = false): boolean => {
+    const text = get(name) ?? String(fallback);
     if (text !== 'true' && text !== 'false') throw bad(name, `must be true or false, got ${JSON.stringify(text)}`);
     return text === 'true';
   };
@@ -303,6 +304,7 @@ function readPublishing(r: EnvReader) {
     startToCloseTimeoutMs: r.integer('TXOUTBOX_PUBLISH_TIMEOUT_MS', DEFAULT_PUBLISH_POLICY.startToCloseTimeoutMs, 1_000, 3_600_000),
     initialIntervalMs,
     maximumIntervalMs: r.integer('TXOUTBOX_PUBLISH_RETRY_MAX_MS', Math.max(DEFAULT_PUBLISH_POLICY.maximumIntervalMs, initialIntervalMs), initialIntervalMs, 86_400_000),
+    firstAttemptLocal: r.flag('TXOUTBOX_PUBLISH_FIRST_ATTEMPT_LOCAL', true),
     ...(deadLetterTopic === undefined ? {} : { deadLetterTopic }),
   };
   return { fastTopics, fastTypes, lingerSet, workflowIdPrefix, publishPolicy };
