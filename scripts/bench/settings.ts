@@ -41,6 +41,8 @@ export const K = Number(values.keys);
 export const MONGODB_BACKLOG = 1000;
 /** The tuning steps, each one change from the defaults, all writing as fast as possible. */
 export const TUNING: Variant[] = [
+  { id: 'activity_first', name: 'step: every attempt an activity (TXOUTBOX_PUBLISH_FIRST_ATTEMPT_LOCAL=false, the default before issue 31)', env: { TXOUTBOX_PUBLISH_FIRST_ATTEMPT_LOCAL: 'false' } },
+  { id: 'one_process', name: 'step: one process (TXOUTBOX_RELAY_RUNS_WORKER=true: the worker in the relay, eager start)', env: { TXOUTBOX_RELAY_RUNS_WORKER: 'true' } },
   { id: 'local', name: 'step: publish as a local activity', env: { TXOUTBOX_PUBLISH_LOCAL_ACTIVITY: 'true' } },
   { id: 'start4', name: 'step: relay start concurrency 4 (default 16)', env: { TXOUTBOX_RELAY_START_CONCURRENCY: '4' } },
   { id: 'start64', name: 'step: relay start concurrency 64 (default 16)', env: { TXOUTBOX_RELAY_START_CONCURRENCY: '64' } },

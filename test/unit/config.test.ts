@@ -101,6 +101,12 @@ describe('loadConfig', () => {
     expect(loadConfig({ TXOUTBOX_PUBLISH_FIRST_ATTEMPT_LOCAL: 'false' }).publishPolicy.firstAttemptLocal).toBe(false);
   });
 
+  test('one setting makes the one-process shape: TXOUTBOX_RELAY_RUNS_WORKER turns eager start on unless TXOUTBOX_EAGER_START says otherwise', () => {
+    expect(loadConfig({})).toMatchObject({ relayRunsWorker: false, eagerStart: false });
+    expect(loadConfig({ TXOUTBOX_RELAY_RUNS_WORKER: 'true' })).toMatchObject({ relayRunsWorker: true, eagerStart: true });
+    expect(loadConfig({ TXOUTBOX_RELAY_RUNS_WORKER: 'true', TXOUTBOX_EAGER_START: 'false' })).toMatchObject({ relayRunsWorker: true, eagerStart: false });
+  });
+
   test.each(WRONG)('%s is refused with INVALID_CONFIG naming the variable', (_name, env, variable) => {
     expect(() => loadConfig(env)).toThrow(expect.objectContaining({ code: OutboxErrorCode.invalidConfig, message: expect.stringContaining(variable) }));
   });

@@ -61,8 +61,9 @@ export interface TxoutboxConfig {
   /** TXOUTBOX_RELAY_RUNS_WORKER: the relay process also runs the worker, on one shared Temporal connection. @default false */
   relayRunsWorker: boolean;
   /**
-   * TXOUTBOX_EAGER_START: with TXOUTBOX_RELAY_RUNS_WORKER, start workflows eagerly (their first task
-   * comes back with the start). Off by default: it measured no faster here (BENCHMARKS.md). @default false
+   * TXOUTBOX_EAGER_START: with TXOUTBOX_RELAY_RUNS_WORKER, start workflows eagerly (their first task,
+   * which runs the first publish attempt as a local activity, comes back with the start).
+   * @default TXOUTBOX_RELAY_RUNS_WORKER: one setting makes the one-process shape
    */
   eagerStart: boolean;
   /** TXOUTBOX_KAFKA_BROKERS, comma-separated host:port. @default ["127.0.0.1:9092"] */
@@ -179,7 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     contractsModule: r.get('TXOUTBOX_CONTRACTS_MODULE') ?? null,
     healthPortFile: r.get('TXOUTBOX_HEALTH_PORT_FILE') ?? null,
     relayRunsWorker: r.flag('TXOUTBOX_RELAY_RUNS_WORKER'),
-    eagerStart: r.flag('TXOUTBOX_EAGER_START'),
+    eagerStart: r.flag('TXOUTBOX_EAGER_START', r.flag('TXOUTBOX_RELAY_RUNS_WORKER')),
     kafkaBrokers,
   };
 }
