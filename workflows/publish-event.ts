@@ -130,7 +130,10 @@ class EventRun {
     this.setSignalHandlers();
     this.setUpdateHandlers();
     this.waitsOut = patched(Patches.publishWaitsOutLateAcknowledgements);
-    this.firstAttemptLocal = input.policy.localActivity !== true && input.policy.firstAttemptLocal !== false && patched(Patches.publishFirstAttemptLocal);
+    // With one attempt only, it stays the activity: a local attempt cannot heartbeat, so one that
+    // timed out would be waited out for a conservative window before the event escalates.
+    this.firstAttemptLocal =
+      input.policy.localActivity !== true && input.policy.firstAttemptLocal !== false && input.policy.maximumAttempts !== 1 && patched(Patches.publishFirstAttemptLocal);
   }
 
   private refusal(what: string): string | undefined {
@@ -285,7 +288,7 @@ class EventRun {
     try {
       return await activities.publishFirst(eventId, { replay });
     } catch (err) {
-      if (!(err instanceof ActivityFailure) || cannotPass(err) || input.policy.maximumAttempts === 1) throw err;
+      if (!(err instanceof ActivityFailure) || cannotPass(err)) throw err;
       this.state.lastError = failureText(err);
     }
     await sleep(input.policy.initialIntervalMs);
