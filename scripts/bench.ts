@@ -1,6 +1,7 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
+ *   npm run bench -- --headline [--stores postgres|mongodb]   the headline table alone, one store, in about ten minutes
  *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events N] [--kafka-cluster host:port,...]
  *
  * Rows:
@@ -53,6 +54,10 @@ async function main(): Promise<void> {
   const only = new Set(values.only.split(',').filter(Boolean));
   const section = (name: 'engines' | 'writes'): boolean => only.has(name) || values[name];
   const steps = values.steps === '' ? TUNING : TUNING.filter((v) => values.steps.split(',').includes(v.id));
+  if (values.headline) {
+    await headline(pool);
+    return;
+  }
   if (only.size === 0) {
     log('raw kafkajs');
     rows.push(await rawKafka(true));
@@ -160,6 +165,41 @@ async function main(): Promise<void> {
   ].join('\n');
   console.log(report);
   if (values.out) writeFileSync(values.out, report + '\n');
+}
+
+/**
+ * --headline (issue 31): on one store (the first of --stores), raw kafkajs in batches of 100 (the
+ * ceiling a drain can approach), bare Temporal, the default mode as shipped (and the shapes it is
+ * compared with: every attempt an activity, as before issue 31, and one process), the plain polling
+ * relay and the fast path, end to end and draining; then the ratios the issue asks about.
+ */
+async function headline(pool: Pool): Promise<void> {
+  const store = chosenStores().includes(StoreKind.postgres) ? StoreKind.postgres : StoreKind.mongodb;
+  log('raw kafkajs, batched');
+  const kafka = await rawKafka(true);
+  log('bare Temporal');
+  const bare = await bareTemporal();
+  const defaults: Variant = { id: 'default', name: `txoutbox default mode as shipped, ${N} events written as fast as possible (8 writers)`, store };
+  const shapes: Row[] = [];
+  for (const v of [defaults, ...TUNING.filter((t) => t.id === 'activity_first' || t.id === 'one_process')]) {
+    log(v.name);
+    shapes.push(await txoutbox({ ...v, store }, null));
+  }
+  const polling = await pollingBaselines(pool);
+  const fast = await fastPathRows(store);
+  await pool.end();
+  const [fastMax, fastHalf, fastDrain100, fastDrain500] = fast as [Row, Row, Row, Row];
+  const pollingDrain = polling.rows[2] as Row;
+  const ratio = (a: Row, b: Row): string => (a.eventsPerSecond / b.eventsPerSecond).toFixed(2);
+  console.log(table([kafka, bare, ...shapes, ...polling.rows, ...fast], bare.eventsPerSecond, polling.divisor));
+  console.log(
+    [
+      '',
+      `default mode as shipped / bare Temporal: ${ratio(shapes[0] as Row, bare)} (every attempt an activity: ${ratio(shapes[1] as Row, bare)}; one process: ${ratio(shapes[2] as Row, bare)})`,
+      `fast path / polling relay, end to end: ${(fastMax.eventsPerSecond / polling.divisor).toFixed(2)}; draining: ${ratio(fastDrain100, pollingDrain)} (batches of 100), ${ratio(fastDrain500, pollingDrain)} (batches of 500)`,
+      `fast path at half rate: p99 ${fastHalf.p99?.toFixed(0) ?? '?'} ms; drain (batches of 500) / raw kafkajs batched: ${ratio(fastDrain500, kafka)}`,
+    ].join('\n'),
+  );
 }
 
 main().catch((err: unknown) => {

@@ -15,6 +15,7 @@ export const { values } = parseArgs({
     keys: { type: 'string', default: '20' },
     out: { type: 'string', default: '' },
     quick: { type: 'boolean', default: false },
+    headline: { type: 'boolean', default: false },
     backlog: { type: 'string', default: '5000' },
     engines: { type: 'boolean', default: false },
     writes: { type: 'boolean', default: false },
