@@ -202,16 +202,12 @@ export class Lane {
       // The recorder has read every event published before the end offsets were asked for (an event
       // is marked published after Kafka's acknowledgement); after a Kafka outage its consumer may take
       // half a minute to rejoin, so it gets as long as the final read.
-      const readTo = await this.recorder.waitForEnd(admin, 120_000).catch((err: unknown) => {
+      const deletion = await this.recorder.recreateTopic(admin, () => createTopicsWithLeaders(admin, [{ topic: this.topic, numPartitions: 3 }]), {
+        timeoutMs: 120_000,
         // Not read to its end: no event unread counts as destroyed (an unread one counts as lost).
-        this.settings.log(`lane ${this.name}: the recorder did not read the topic to its end before its deletion: ${String(err)}`);
-        return Infinity;
+        onUnread: (err) => this.settings.log(`lane ${this.name}: the recorder did not read the topic to its end before its deletion: ${String(err)}`),
       });
-      await admin.deleteTopics({ topics: [this.topic], timeout: 30_000 });
-      this.deletions.push({ readTo, at: Date.now() });
-      this.recorder.topicRecreated();
-      await waitFor(async () => !(await admin.listTopics()).includes(this.topic), { timeoutMs: 60_000, what: `${this.topic} deleted` });
-      await createTopicsWithLeaders(admin, [{ topic: this.topic, numPartitions: 3 }]);
+      this.deletions.push(deletion);
     } finally {
       await admin.disconnect();
     }

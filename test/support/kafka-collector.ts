@@ -36,6 +36,10 @@ export class KafkaCollector {
   private crashesSinceProgress = 0;
   private consumer: Consumer | undefined;
   private stopped = false;
+  /** The topic is being deleted and created again: nothing is read, and a crashed consumer is not restarted. */
+  private betweenLives = false;
+  /** A crashed consumer being started again. */
+  private restarting: Promise<void> | undefined;
   private incarnation = 0;
 
   constructor(
@@ -48,7 +52,7 @@ export class KafkaCollector {
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.crashes.push({ at: Date.now(), error: `${payload.error.name}: ${payload.error.message}`, restartedBy: payload.restart ? 'kafkajs' : 'collector' });
-      if (this.stopped || consumer !== this.consumer) return;
+      if (this.stopped || this.betweenLives || consumer !== this.consumer) return;
       this.crashesSinceProgress = payload.restart ? this.crashesSinceProgress + 1 : 0;
       // kafkajs restarting it over and over without reading (a group whose coordinator answered
       // NOT_COORDINATOR for minutes after a broker restart): a new consumer in a new group, from the
@@ -56,9 +60,9 @@ export class KafkaCollector {
       if (this.crashesSinceProgress >= CRASH_LOOP) {
         this.crashesSinceProgress = 0;
         this.groupId = uniqueName('collector');
-        void this.restart(consumer);
+        this.restart(consumer);
       } else if (!payload.restart) {
-        void this.restart(consumer);
+        this.restart(consumer);
       }
     });
     try {
@@ -89,13 +93,23 @@ export class KafkaCollector {
   }
 
   /**
-   * A consumer kafkajs gave up on: disconnected, and a new one started in its place, tried again
-   * (every second, then up to every 5 s) for as long as the collector is not stopped: a broker down
-   * for minutes (the fault harness's outage) must not leave the topic unread for good.
+   * A consumer kafkajs gave up on: disconnected, and a new one started in its place (see startAgain).
    */
-  private async restart(crashed: Consumer): Promise<void> {
-    await crashed.disconnect().catch(() => undefined);
-    for (let waitMs = 1_000; !this.stopped; waitMs = Math.min(waitMs * 2, 5_000)) {
+  private restart(crashed: Consumer): void {
+    this.restarting ??= crashed
+      .disconnect()
+      .catch(() => undefined)
+      .then(() => this.startAgain())
+      .finally(() => (this.restarting = undefined));
+  }
+
+  /**
+   * Starts a consumer, tried again (every second, then up to every 5 s) for as long as the collector
+   * is not stopped nor between two lives of the topic: a broker down for minutes (the fault harness's
+   * outage) must not leave the topic unread for good.
+   */
+  private async startAgain(): Promise<void> {
+    for (let waitMs = 1_000; !this.stopped && !this.betweenLives; waitMs = Math.min(waitMs * 2, 5_000)) {
       try {
         await this.start();
         return;
@@ -107,12 +121,36 @@ export class KafkaCollector {
   }
 
   /**
-   * The topic was deleted and created again: what is read from here on is its new life, whose
-   * positions start over (the positions already read are no longer repeats).
+   * Deletes the topic and creates it again (`create`), with its events possibly still being written:
+   * first reads it to the end offsets of that moment (`readTo`, when they were asked; what is
+   * published after it and not read went with the deletion), and from then on reads its new life,
+   * whose positions start over. Resolves with `readTo` (Infinity when the end was not reached within
+   * `timeoutMs`, after `onUnread` was told why) and `at`, when the deletion was done.
    */
-  topicRecreated(): void {
+  async recreateTopic(admin: Admin, create: () => Promise<void>, options: { timeoutMs: number; onUnread: (err: unknown) => void }): Promise<{ readTo: number; at: number }> {
+    const readTo = await this.waitForEnd(admin, options.timeoutMs).catch((err: unknown) => {
+      options.onUnread(err);
+      return Infinity;
+    });
+    // Its consumer is stopped before the deletion: a message it fetched from the old life and read
+    // after the deletion would be taken for the new life's (its key's order checked against the
+    // wrong events, and the inbox expected to apply it). A consumer being restarted gives up first.
+    this.betweenLives = true;
+    await this.restarting;
+    await this.consumer?.disconnect();
+    this.consumer = undefined;
+    await admin.deleteTopics({ topics: [this.topic], timeout: 30_000 });
+    const at = Date.now();
     this.incarnation += 1;
     this.seen.clear();
+    await waitFor(async () => !(await admin.listTopics()).includes(this.topic), { timeoutMs: 60_000, what: `${this.topic} deleted` });
+    await create();
+    // In a new group, from the beginning: the old group's committed offsets are positions of the old
+    // life, and resuming there skips the new life's first messages once it has as many.
+    this.groupId = uniqueName('collector');
+    this.betweenLives = false;
+    await this.startAgain();
+    return { readTo, at };
   }
 
   /**

@@ -28,6 +28,8 @@ export function kafkaProxyAddresses(env: NodeJS.ProcessEnv = process.env): { lis
 export class DelayingTcpProxy {
   /** How long each chunk, either way, is held before it is passed on. */
   delayMs = 0;
+  /** Only what the server sends is held (its answers arrive late; what it is sent, at once). */
+  delayRepliesOnly = false;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
 
@@ -61,15 +63,15 @@ export class DelayingTcpProxy {
       socket.on('error', () => undefined);
       socket.on('close', () => (socket === client ? upstream : client).destroy());
     }
-    this.forward(client, upstream);
-    this.forward(upstream, client);
+    this.forward(client, upstream, false);
+    this.forward(upstream, client, true);
   }
 
   /** Passes `from`'s data on to `to`, each chunk `delayMs` after it came, never before the one ahead of it. */
-  private forward(from: Socket, to: Socket): void {
+  private forward(from: Socket, to: Socket, replies: boolean): void {
     let releaseAt = 0;
     from.on('data', (chunk) => {
-      releaseAt = Math.max(releaseAt, Date.now() + this.delayMs);
+      releaseAt = Math.max(releaseAt, Date.now() + (replies || !this.delayRepliesOnly ? this.delayMs : 0));
       const wait = releaseAt - Date.now();
       if (wait <= 0) to.write(chunk);
       else setTimeout(() => to.destroyed || to.write(chunk), wait);
