@@ -5,18 +5,13 @@ import {
   condition,
   log,
   patched,
-  proxyActivities,
-  proxyLocalActivities,
   setHandler,
   sleep,
-  TemporalFailure,
   TimeoutFailure,
   upsertSearchAttributes,
-  type ActivityOptions,
 } from '@temporalio/workflow';
-import { RetryState } from '@temporalio/common';
-import type { OutboxActivities } from '../activities';
 import { Patches } from './patches';
+import { cannotPass, eventActivities } from './publish-activities';
 import { OutboxSearchAttributes } from './search-attributes';
 import {
   compensateSignal,
@@ -33,22 +28,6 @@ import type { PublishEventInput, PublishEventOutcome, PublishHeartbeat, PublishR
 
 type OperatorAction = { kind: 'retry' } | { kind: 'compensate'; reason: string | null } | { kind: 'discard'; reason: string };
 
-/** Store bookkeeping and compensation: short, retried until they pass (the store comes back). */
-const BOOKKEEPING: ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['EVENT_NOT_FOUND', 'NO_COMPENSATION'] },
-};
-
-/**
- * The dead-letter copy and the compensation, when an operator loop must go on whatever they do: five
- * attempts within about a minute and a half (30 s each at most, backoff 1 s to 10 s), then the event
- * stays stuck, waiting for the next action, with the failure in `lastError`.
- */
-export const OPERATOR_STEP: ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: ['EVENT_NOT_FOUND', 'NO_COMPENSATION'] },
-};
-
 /**
  * One event, one workflow (id `outbox-<eventId>`). Publish under the given retry policy; when the
  * retries are exhausted or the failure can never pass, escalate: the event becomes `stuck` (store and
@@ -64,51 +43,6 @@ export async function publishEventWorkflow(input: PublishEventInput): Promise<Pu
     if (outcome !== undefined) return outcome;
   }
 }
-
-/** The activities of one event's workflow: its publish attempts (activities or local activities), its bookkeeping, its bounded operator steps. */
-function eventActivities(policy: PublishEventInput['policy']) {
-  const retry = (initialIntervalMs: number, maximumAttempts: number) => ({
-    initialInterval: initialIntervalMs,
-    backoffCoefficient: policy.backoffCoefficient,
-    maximumInterval: policy.maximumIntervalMs,
-    // 0 means no limit, which the SDK expresses by leaving the field out.
-    ...(maximumAttempts > 0 ? { maximumAttempts } : {}),
-    nonRetryableErrorTypes: NON_RETRYABLE_PUBLISH,
-  });
-  const publishOptions = { startToCloseTimeout: policy.startToCloseTimeoutMs, retry: retry(policy.initialIntervalMs, policy.maximumAttempts) };
-  const publishEvent = policy.localActivity ? wrappedLocal(proxyLocalActivities<OutboxActivities>(publishOptions).publishEvent) : proxyActivities<OutboxActivities>(publishOptions).publishEvent;
-  // The first attempt as a local activity (no activity task, no activity events in the history), and
-  // the rest as an activity whose waits go on where the first one's left off: the same attempts, at
-  // the same times, as one activity under the policy.
-  const publishFirst = wrappedLocal(proxyLocalActivities<OutboxActivities>({ startToCloseTimeout: policy.startToCloseTimeoutMs, retry: { maximumAttempts: 1 } }).publishEvent);
-  const { publishEvent: publishRest } = proxyActivities<OutboxActivities>({
-    startToCloseTimeout: policy.startToCloseTimeoutMs,
-    retry: retry(Math.min(policy.initialIntervalMs * policy.backoffCoefficient, policy.maximumIntervalMs), policy.maximumAttempts > 0 ? policy.maximumAttempts - 1 : 0),
-  });
-  // Named one by one: an activity proxy has no keys of its own to spread.
-  const { escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter, publishedReceipt } = proxyActivities<OutboxActivities>(BOOKKEEPING);
-  const bounded = proxyActivities<OutboxActivities>(OPERATOR_STEP);
-  return { publishEvent, publishFirst, publishRest, escalateEvent, reopenEvent, resolveEvent, compensateEvent, publishDeadLetter, publishedReceipt, bounded };
-}
-
-/**
- * A local activity whose attempts are spent fails with its cause alone (the SDK wraps an activity's
- * failure in ActivityFailure, not a local activity's): wrapped the same way, so the workflow handles
- * both alike, and escalates rather than fails.
- */
-function wrappedLocal(local: OutboxActivities['publishEvent']): OutboxActivities['publishEvent'] {
-  return async (...args) => {
-    try {
-      return await local(...args);
-    } catch (err) {
-      if (err instanceof ActivityFailure || !(err instanceof TemporalFailure)) throw err;
-      throw new ActivityFailure(`local activity publishEvent failed: ${err.message}`, 'publishEvent', undefined, RetryState.RETRY_STATE_UNSPECIFIED, undefined, err);
-    }
-  };
-}
-
-/** Failures of a publish attempt that no later attempt can pass. */
-const NON_RETRYABLE_PUBLISH = ['EVENT_NOT_FOUND'];
 
 /** One run of an event's workflow: its state, the operator's requests, and the steps that act on them. */
 class EventRun {
@@ -401,12 +335,6 @@ async function waitOutLateAcknowledgements(err: ActivityFailure, startToCloseTim
     log.warn('publish attempt timed out with a send possibly on its way: waiting until it can no longer be acknowledged', { waitMs: until - Date.now() });
     await sleep(until - Date.now());
   }
-}
-
-/** A failed attempt that no later attempt can pass: non-retryable, or of a type the policy never retries. */
-function cannotPass(err: ActivityFailure): boolean {
-  const cause = err.cause;
-  return cause instanceof ApplicationFailure && (cause.nonRetryable || NON_RETRYABLE_PUBLISH.includes(cause.type ?? ''));
 }
 
 function throwIf(message: string | undefined): void {
