@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- --headline [--stores postgres|mongodb]   the headline table alone, one store, in about ten minutes
+ *   npm run bench -- --headline [--stores postgres|mongodb]   the headline table alone, one store, in about four minutes
  *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events N] [--kafka-cluster host:port,...]
  *
  * Rows:

@@ -135,7 +135,8 @@ function bad(variable: string, message: string): OutboxError {
 /** Reads and checks the environment; throws naming the first bad variable (in the order below). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig {
   const r = envReader(env);
-  const { store, pgUrl, pgSchema, mongodbUri, temporalAddress, kafkaBrokers, healthPort, logLevel, localActivity } = readServers(r);
+  const { store, pgUrl, pgSchema, mongodbUri, temporalAddress, kafkaBrokers, healthPort, logLevel } = readServers(r);
+  const relayRunsWorker = r.flag('TXOUTBOX_RELAY_RUNS_WORKER');
   const workerWorkflowTasks = r.integer('TXOUTBOX_WORKER_WORKFLOW_TASKS', 40, 2);
   const { kafkaTls, mechanism, saslUser, saslPassword, apiKey, temporalTls, serverName } = readSecurity(r, env);
   const { fastTopics, fastTypes, lingerSet, workflowIdPrefix, publishPolicy } = readPublishing(r);
@@ -157,7 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
       tls: temporalTls ? { ...r.tlsFiles('TXOUTBOX_TEMPORAL_TLS'), ...(serverName === undefined ? {} : { serverName }) } : null,
       apiKey,
     },
-    publishLocalActivity: localActivity === 'true',
+    publishLocalActivity: r.flag('TXOUTBOX_PUBLISH_LOCAL_ACTIVITY'),
     publishPolicy,
     healthPort,
     logLevel,
@@ -179,8 +180,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     compensationsModule: r.get('TXOUTBOX_COMPENSATIONS_MODULE') ?? null,
     contractsModule: r.get('TXOUTBOX_CONTRACTS_MODULE') ?? null,
     healthPortFile: r.get('TXOUTBOX_HEALTH_PORT_FILE') ?? null,
-    relayRunsWorker: r.flag('TXOUTBOX_RELAY_RUNS_WORKER'),
-    eagerStart: r.flag('TXOUTBOX_EAGER_START', r.flag('TXOUTBOX_RELAY_RUNS_WORKER')),
+    relayRunsWorker,
+    eagerStart: r.flag('TXOUTBOX_EAGER_START', relayRunsWorker),
     kafkaBrokers,
   };
 }
@@ -256,11 +257,7 @@ function readServers(r: EnvReader) {
   if (logLevel !== 'debug' && logLevel !== 'info' && logLevel !== 'warn' && logLevel !== 'error') {
     throw bad('TXOUTBOX_LOG_LEVEL', `must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
   }
-  const localActivity = r.get('TXOUTBOX_PUBLISH_LOCAL_ACTIVITY') ?? 'false';
-  if (localActivity !== 'true' && localActivity !== 'false') {
-    throw bad('TXOUTBOX_PUBLISH_LOCAL_ACTIVITY', `must be true or false, got ${JSON.stringify(localActivity)}`);
-  }
-  return { store: store as TxoutboxConfig['store'], pgUrl, pgSchema, mongodbUri, temporalAddress, kafkaBrokers, healthPort, logLevel: logLevel as TxoutboxConfig['logLevel'], localActivity };
+  return { store: store as TxoutboxConfig['store'], pgUrl, pgSchema, mongodbUri, temporalAddress, kafkaBrokers, healthPort, logLevel: logLevel as TxoutboxConfig['logLevel'] };
 }
 
 /** TLS and SASL to Kafka, TLS and an API key to Temporal: each setting checked against the others. */
