@@ -191,6 +191,7 @@ async function headline(pool: Pool): Promise<void> {
   const [fastMax, fastHalf, fastDrain100, fastDrain500] = fast as [Row, Row, Row, Row];
   const pollingDrain = polling.rows[2] as Row;
   const ratio = (a: Row, b: Row): string => (a.eventsPerSecond / b.eventsPerSecond).toFixed(2);
+  const trips = (r: Row): string => `${r.storeTripsPerEvent?.toFixed(1) ?? '0'} store round trips, ${r.temporalRpcsPerEvent?.toFixed(1) ?? '?'} Temporal RPCs`;
   console.log(table([kafka, bare, ...shapes, ...polling.rows, ...fast], bare.eventsPerSecond, polling.divisor));
   console.log(
     [
@@ -198,6 +199,7 @@ async function headline(pool: Pool): Promise<void> {
       `default mode as shipped / bare Temporal: ${ratio(shapes[0] as Row, bare)} (every attempt an activity: ${ratio(shapes[1] as Row, bare)}; one process: ${ratio(shapes[2] as Row, bare)})`,
       `fast path / polling relay, end to end: ${(fastMax.eventsPerSecond / polling.divisor).toFixed(2)}; draining: ${ratio(fastDrain100, pollingDrain)} (batches of 100), ${ratio(fastDrain500, pollingDrain)} (batches of 500)`,
       `fast path at half rate: p99 ${fastHalf.p99?.toFixed(0) ?? '?'} ms; drain (batches of 500) / raw kafkajs batched: ${ratio(fastDrain500, kafka)}`,
+      `per event, default mode: ${trips(shapes[0] as Row)}; bare Temporal: ${trips(bare)}; fast path: ${trips(fastMax)}`,
     ].join('\n'),
   );
 }

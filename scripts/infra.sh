@@ -61,6 +61,9 @@ else
   TEMPORAL_PROC=temporal
   TEMPORAL_PORT=${TXOUTBOX_TEMPORAL_PORT:-7233}
 fi
+# The dev server's Prometheus /metrics (the RPCs it served, by operation: the benchmark counts them per
+# event). The Temporal server engine does not serve one yet.
+TEMPORAL_METRICS_PORT=${TXOUTBOX_TEMPORAL_METRICS_PORT:-$((TEMPORAL_PORT + 9))}
 TEMPORAL_DB=${TXOUTBOX_TEMPORAL_DB:-temporal}
 TEMPORAL_SHARDS=${TXOUTBOX_TEMPORAL_SHARDS:-4}
 KAFKA_PORT=${TXOUTBOX_KAFKA_PORT:-9092}
@@ -260,6 +263,7 @@ cmd_env() {
   cat <<EOF
 export TXOUTBOX_TEMPORAL_ADDRESS=$HOST:$TEMPORAL_PORT
 export TXOUTBOX_TEMPORAL_UI_URL=http://$HOST:$TEMPORAL_UI_PORT
+export TXOUTBOX_TEMPORAL_METRICS_URL=http://$HOST:$TEMPORAL_METRICS_PORT/metrics
 export TXOUTBOX_KAFKA_BROKERS=$([[ "$KAFKA_MODE" == cluster ]] && cluster_brokers || echo "$HOST:$KAFKA_PORT")
 export TXOUTBOX_TEST_KAFKA_SASL_SSL_BROKERS=$HOST:$KAFKA_SASL_PORT
 export TXOUTBOX_TEST_KAFKA_CA_FILE=$(kafka_tls_dir)/ca.pem

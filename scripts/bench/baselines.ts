@@ -11,7 +11,7 @@ import { toKafkaMessage } from '../../domain/outbox';
 import { withPgTransaction } from '../../domain/stores/postgres';
 import { waitFor } from '../../test/support/servers';
 import { mapLimit } from '../../workers/relay/relay';
-import { N, type Row, createTopic, kafka, percentile, sampleEvents, servers, stamp } from './settings';
+import { N, type Row, createTopic, kafka, percentile, sampleEvents, servers, stamp, temporalRpcs } from './settings';
 
 export async function rawKafka(batched: boolean): Promise<Row> {
   const topic = `bench-raw-${batched ? 'batch' : 'single'}-${stamp}`;
@@ -41,6 +41,7 @@ export async function bareTemporal(address = servers.temporal, name = 'bare Temp
   });
   const clientConnection = await Connection.connect({ address });
   const client = new Client({ connection: clientConnection });
+  const rpcsBefore = await temporalRpcs(address);
   const t0 = performance.now();
   await worker.runUntil(async () => {
     const handles = await mapLimit(
@@ -51,9 +52,10 @@ export async function bareTemporal(address = servers.temporal, name = 'bare Temp
     await mapLimit(handles, 64, (h) => h.result());
   });
   const seconds = (performance.now() - t0) / 1000;
+  const rpcs = (await temporalRpcs(address)) - rpcsBefore;
   await clientConnection.close();
   await connection.close();
-  return { name, eventsPerSecond: N / seconds };
+  return { name, eventsPerSecond: N / seconds, temporalRpcsPerEvent: rpcs / N };
 }
 
 /** The dev server's settings measured side by side (--engines), each on a fresh server of its own. */
@@ -73,7 +75,7 @@ export function temporalCli(): string {
 /** Bare Temporal on a fresh dev server started with `args`, then stopped. */
 export async function bareTemporalOn(engine: { name: string; args: string[] }, port: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'txoutbox-bench-engine-'));
-  const child = spawn(temporalCli(), ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', join(dir, 'temporal.db'), '--log-level', 'error', ...engine.args], {
+  const child = spawn(temporalCli(), ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--metrics-port', String(port + 9), '--db-filename', join(dir, 'temporal.db'), '--log-level', 'error', ...engine.args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {

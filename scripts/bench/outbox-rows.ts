@@ -6,7 +6,7 @@ import { pipelineStore, StoreKind } from '../../test/support/pipeline-store';
 import { mapLimit } from '../../workers/relay/relay';
 import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
 import { ready, startProcess } from './processes';
-import { K, N, type Row, type Variant, createTopic, payload, percentile, schema, servers, stamp, values } from './settings';
+import { K, N, type Row, type Variant, createTopic, payload, percentile, schema, servers, stamp, temporalRpcs, values } from './settings';
 
 export async function writeCost(kind: StoreKind): Promise<Row[]> {
   const db = pipelineStore(kind);
@@ -93,7 +93,8 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
   const processes = () => (worker === undefined ? [relay] : [relay, worker]);
   for (const p of processes()) await ready(p);
   await Promise.all(processes().map((p) => p.sample()));
-  const base = { relay: relay.stats().cpuSeconds, worker: worker?.stats().cpuSeconds ?? 0 };
+  const temporalAddress = variantSpec.env?.TXOUTBOX_TEMPORAL_ADDRESS ?? servers.temporal;
+  const base = { relay: relay.stats().cpuSeconds, worker: worker?.stats().cpuSeconds ?? 0, relayTrips: relay.stats().storeTrips, workerTrips: worker?.stats().storeTrips ?? 0, rpcs: NaN };
   const sampler = setInterval(() => void Promise.all(processes().map((p) => p.sample())).catch(() => undefined), 200);
   const allPublished = async (): Promise<void> => {
     const deadline = Date.now() + 30 * 60_000;
@@ -137,7 +138,9 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
     await ready(relay);
     await relay.sample();
     base.relay = relay.stats().cpuSeconds;
+    base.relayTrips = relay.stats().storeTrips;
   }
+  base.rpcs = await temporalRpcs(temporalAddress);
   const t0 = performance.now();
   const t0Wall = Date.now();
   if (variantSpec.backlog !== undefined) {
@@ -158,6 +161,8 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
   await allPublished();
   clearInterval(sampler);
   await Promise.all(processes().map((p) => p.sample()));
+  const rpcs = (await temporalRpcs(temporalAddress)) - base.rpcs;
+  const storeTrips = relay.stats().storeTrips - base.relayTrips + (worker === undefined ? 0 : worker.stats().storeTrips - base.workerTrips);
   const rows = await db.publishedTimes();
   // From the first write to the last publication the store recorded (same machine, same clock).
   const seconds = (Math.max(...rows.map((r) => r.publishedAt.getTime())) - t0Wall) / 1000;
@@ -166,7 +171,7 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
   // History events per event, from one event's workflow (none on the fast path: no workflow at all).
   let historyPerEvent = 0;
   if (!variantSpec.fastPath) {
-    const connection = await Connection.connect({ address: variantSpec.env?.TXOUTBOX_TEMPORAL_ADDRESS ?? servers.temporal });
+    const connection = await Connection.connect({ address: temporalAddress });
     const history = await new Client({ connection }).workflow.getHandle(eventWorkflowId(rows[0]?.id ?? '')).fetchHistory();
     historyPerEvent = history.events?.length ?? NaN;
     await connection.close();
@@ -189,6 +194,8 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
     relayPeakMb: relay.stats().peakRssMb,
     workerPeakMb: worker?.stats().peakRssMb,
     historyPerEvent,
+    storeTripsPerEvent: storeTrips / count,
+    temporalRpcsPerEvent: rpcs / count,
     note: [rate === null ? '' : `writes paced at ${rate.toFixed(1)} events/s`, retried === 0 ? '' : `${retried} aborted write transactions written again`].filter(Boolean).join('; ') || undefined,
   };
 }

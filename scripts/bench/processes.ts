@@ -11,6 +11,8 @@ export const children = new Set<ChildProcess>();
 export interface ProcessStats {
   cpuSeconds: number;
   peakRssMb: number;
+  /** Requests it sent to its store so far (txoutbox_store_round_trips_total, every command). */
+  storeTrips: number;
 }
 
 export function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, prefix: string): { child: ChildProcess; port: Promise<number>; stats: () => ProcessStats; sample: () => Promise<void> } {
@@ -31,6 +33,7 @@ export function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, pr
   });
   let cpuSeconds = 0;
   let peakRssMb = 0;
+  let storeTrips = 0;
   const sample = async (): Promise<void> => {
     // A process too busy to answer within 5 s keeps its last figures (the run goes on).
     const text = await fetch(`http://127.0.0.1:${await port}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text(), () => '');
@@ -38,8 +41,9 @@ export function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, pr
     const read = (name: string): number => Number(new RegExp(`^${prefix}${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
     cpuSeconds = read('process_cpu_seconds_total');
     peakRssMb = Math.max(peakRssMb, read('process_resident_memory_bytes') / 1024 / 1024);
+    storeTrips = [...text.matchAll(/^txoutbox_store_round_trips_total\{[^}]*\} ([0-9.e+]+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
   };
-  return { child, port, stats: () => ({ cpuSeconds, peakRssMb }), sample };
+  return { child, port, stats: () => ({ cpuSeconds, peakRssMb, storeTrips }), sample };
 }
 
 /** Resolves once a relay or worker process answers /readyz (within 120 s of its start). */

@@ -11,12 +11,12 @@ import { BACKLOG, FAST_N, K, N, type Row, type Variant, backlogFor, chosenStores
 export function table(rows: Row[], bareTemporalRate: number, pollingRate: number): string {
   const f = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? '' : n.toFixed(digits));
   const lines = [
-    '| mode | store | events/s | vs bare Temporal | vs polling relay | p50 ms | p95 ms | p99 ms | relay CPU s | worker CPU s | relay peak MB | worker peak MB | history events/event |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| mode | store | events/s | vs bare Temporal | vs polling relay | p50 ms | p95 ms | p99 ms | relay CPU s | worker CPU s | relay peak MB | worker peak MB | history events/event | store round trips/event | Temporal RPCs/event |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.name}${r.note ? ` (${r.note})` : ''} | ${r.store ?? ''} | ${f(r.eventsPerSecond, 1)} | ${f(r.eventsPerSecond / bareTemporalRate, 2)} | ${f(r.eventsPerSecond / pollingRate, 2)} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.relayCpuS, 1)} | ${f(r.workerCpuS, 1)} | ${f(r.relayPeakMb)} | ${f(r.workerPeakMb)} | ${f(r.historyPerEvent)} |`,
+      `| ${r.name}${r.note ? ` (${r.note})` : ''} | ${r.store ?? ''} | ${f(r.eventsPerSecond, 1)} | ${f(r.eventsPerSecond / bareTemporalRate, 2)} | ${f(r.eventsPerSecond / pollingRate, 2)} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.relayCpuS, 1)} | ${f(r.workerCpuS, 1)} | ${f(r.relayPeakMb)} | ${f(r.workerPeakMb)} | ${f(r.historyPerEvent)} | ${f(r.storeTripsPerEvent, 1)} | ${f(r.temporalRpcsPerEvent, 1)} |`,
     );
   }
   return lines.join('\n');
@@ -71,6 +71,7 @@ export async function partitionedDrain(kind: StoreKind, relays: number, backlog:
     );
     await Promise.all(processes.map((p) => p.sample()));
     const base = processes.map((p) => p.stats().cpuSeconds);
+    const baseTrips = processes.map((p) => p.stats().storeTrips);
     for (const p of processes) p.child.kill('SIGSTOP');
     await mapLimit(Array.from({ length: backlog }, (_, i) => i), 8, (i) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}-${i % 97}`, payload: payload(i) }, tx)));
     const t0 = Date.now();
@@ -91,6 +92,7 @@ export async function partitionedDrain(kind: StoreKind, relays: number, backlog:
       eventsPerSecond: backlog / ((last - t0) / 1000),
       relayCpuS: processes.reduce((sum, p, i) => sum + p.stats().cpuSeconds - (base[i] ?? 0), 0),
       relayPeakMb: Math.max(...processes.map((p) => p.stats().peakRssMb)),
+      storeTripsPerEvent: processes.reduce((sum, p, i) => sum + p.stats().storeTrips - (baseTrips[i] ?? 0), 0) / backlog,
       note: [relays === 1 ? '' : `relay CPU summed over the ${relays}`, `all marked published ${(markedMs / 1000).toFixed(1)} s after the thaw`].filter(Boolean).join('; '),
     };
   } finally {

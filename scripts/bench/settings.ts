@@ -76,7 +76,23 @@ export interface Row {
   relayPeakMb?: number;
   workerPeakMb?: number;
   historyPerEvent?: number;
+  /** Requests the outbox's processes sent to the store, per event (MongoDB commands, PostgreSQL statements). */
+  storeTripsPerEvent?: number;
+  /** RPCs Temporal's frontend served during the row, per event (every client's: relay, worker, pollers). */
+  temporalRpcsPerEvent?: number;
   note?: string;
+}
+
+/**
+ * The RPCs the Temporal frontend at `address` has served so far: the sum of its Prometheus
+ * service_requests over every operation, read from port + 9 (where scripts/infra.sh has the dev server
+ * serve /metrics); NaN when that does not answer.
+ */
+export async function temporalRpcs(address = servers.temporal): Promise<number> {
+  const [host, port] = address.split(':');
+  const text = await fetch(`http://${host}:${Number(port) + 9}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text(), () => '');
+  const served = [...text.matchAll(/^service_requests\{([^}]*)\} ([0-9.e+]+)$/gm)].filter((m) => m[1]?.includes('service_name="frontend"'));
+  return served.length === 0 ? NaN : served.reduce((sum, m) => sum + Number(m[2]), 0);
 }
 
 export function percentile(sorted: number[], p: number): number {

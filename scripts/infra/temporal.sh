@@ -43,9 +43,10 @@ start_temporal() {
   fi
   require_port_free temporal "$TEMPORAL_PORT"
   require_port_free "temporal web ui" "$TEMPORAL_UI_PORT"
+  require_port_free "temporal metrics" "$TEMPORAL_METRICS_PORT"
   mkdir -p "$DATA/temporal"
   local args=(server start-dev
-    --ip "$HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT"
+    --ip "$HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" --metrics-port "$TEMPORAL_METRICS_PORT"
     --db-filename "$DATA/temporal/temporal.db"
     --log-format json --log-level warn)
   local sa pragma

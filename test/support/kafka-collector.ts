@@ -136,21 +136,24 @@ export class KafkaCollector {
     // after the deletion would be taken for the new life's (its key's order checked against the
     // wrong events, and the inbox expected to apply it). A consumer being restarted gives up first.
     this.betweenLives = true;
-    await this.restarting;
-    await this.consumer?.disconnect();
-    this.consumer = undefined;
-    await admin.deleteTopics({ topics: [this.topic], timeout: 30_000 });
-    const at = Date.now();
-    this.incarnation += 1;
-    this.seen.clear();
-    await waitFor(async () => !(await admin.listTopics()).includes(this.topic), { timeoutMs: 60_000, what: `${this.topic} deleted` });
-    await create();
-    // In a new group, from the beginning: the old group's committed offsets are positions of the old
-    // life, and resuming there skips the new life's first messages once it has as many.
-    this.groupId = uniqueName('collector');
-    this.betweenLives = false;
-    await this.startAgain();
-    return { readTo, at };
+    try {
+      await this.restarting;
+      await this.consumer?.disconnect().catch(() => undefined);
+      this.consumer = undefined;
+      await admin.deleteTopics({ topics: [this.topic], timeout: 30_000 });
+      const at = Date.now();
+      this.incarnation += 1;
+      this.seen.clear();
+      await waitFor(async () => !(await admin.listTopics()).includes(this.topic), { timeoutMs: 60_000, what: `${this.topic} deleted` });
+      await create();
+      return { readTo, at };
+    } finally {
+      // In a new group, from the beginning: the old group's committed offsets are positions of the
+      // old life, and resuming there skips the new life's first messages once it has as many.
+      this.groupId = uniqueName('collector');
+      this.betweenLives = false;
+      await this.startAgain();
+    }
   }
 
   /**

@@ -122,9 +122,9 @@ interface Closers {
  * unreachable one ends the start with its name, address and variable instead of retrying blind.
  */
 async function startRole(role: Role, deps: ProcessDeps, closers: Closers): Promise<Running> {
-  const { config, logger } = deps;
+  const { config, logger, metrics } = deps;
   const { what, variable } = storeServer(config);
-  const { store, close } = await reach(what, variable, () => storeFromConfig(config, logger));
+  const { store, close } = await reach(what, variable, () => storeFromConfig(config, logger, (command) => metrics.storeRoundTrips.inc({ command })));
   closers.store = close;
   // A store never set up would fail every read (or, on MongoDB, take events where nothing reads them).
   await store.checkSetUp();

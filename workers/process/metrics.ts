@@ -27,6 +27,8 @@ export class OutboxMetrics {
   readonly checkpointAge: Gauge;
   /** Events by the path that published them: `fast` (the relay), `fallback` (fast failed: a workflow), `workflow`. */
   readonly eventsByPath: Counter<'path'>;
+  /** Requests to the store, each a round trip: MongoDB commands, PostgreSQL statements. */
+  readonly storeRoundTrips: Counter<'command'>;
   private lastCheckpointAt: number | null = null;
 
   constructor(registry: Registry = new Registry()) {
@@ -61,6 +63,12 @@ export class OutboxMetrics {
       name: 'txoutbox_events_by_path_total',
       help: 'Events the relay handled, by path: fast (published by the relay), fallback (fast publish failed, handed to a workflow), workflow.',
       labelNames: ['path'],
+      registers,
+    });
+    this.storeRoundTrips = new Counter({
+      name: 'txoutbox_store_round_trips_total',
+      help: 'Requests this process sent to its store, each a round trip: MongoDB commands (find, update, getMore, commitTransaction, ...), PostgreSQL statements (select, update, begin, ...).',
+      labelNames: ['command'],
       registers,
     });
     const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
