@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binArgs } from '../../test/support/processes';
-import { values } from './settings';
+import { scrapeMetrics, sumOfSeries, values } from './settings';
 
 /** The relay and worker processes running now, stopped if the run fails. */
 export const children = new Set<ChildProcess>();
@@ -36,12 +36,13 @@ export function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, pr
   let storeTrips = 0;
   const sample = async (): Promise<void> => {
     // A process too busy to answer within 5 s keeps its last figures (the run goes on).
-    const text = await fetch(`http://127.0.0.1:${await port}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text(), () => '');
+    const text = await scrapeMetrics(`http://127.0.0.1:${await port}/metrics`);
     if (text === '') return;
     const read = (name: string): number => Number(new RegExp(`^${prefix}${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
     cpuSeconds = read('process_cpu_seconds_total');
     peakRssMb = Math.max(peakRssMb, read('process_resident_memory_bytes') / 1024 / 1024);
-    storeTrips = [...text.matchAll(/^txoutbox_store_round_trips_total\{[^}]*\} ([0-9.e+]+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    // None counted yet (the series appears with the first request): 0.
+    storeTrips = sumOfSeries(text, 'txoutbox_store_round_trips_total') || 0;
   };
   return { child, port, stats: () => ({ cpuSeconds, peakRssMb, storeTrips }), sample };
 }

@@ -83,6 +83,17 @@ export interface Row {
   note?: string;
 }
 
+/** A Prometheus /metrics page, or '' when it does not answer within 5 s. */
+export async function scrapeMetrics(url: string): Promise<string> {
+  return fetch(url, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text(), () => '');
+}
+
+/** The sum of a metric's series whose labels contain `labelsInclude`; NaN when it has none. */
+export function sumOfSeries(text: string, name: string, labelsInclude = ''): number {
+  const series = [...text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} ([0-9.e+]+)$`, 'gm'))].filter((m) => m[1]?.includes(labelsInclude));
+  return series.length === 0 ? NaN : series.reduce((sum, m) => sum + Number(m[2]), 0);
+}
+
 /**
  * The RPCs the Temporal frontend at `address` has served so far: the sum of its Prometheus
  * service_requests over every operation, read from port + 9 (where scripts/infra.sh has the dev server
@@ -90,9 +101,7 @@ export interface Row {
  */
 export async function temporalRpcs(address = servers.temporal): Promise<number> {
   const [host, port] = address.split(':');
-  const text = await fetch(`http://${host}:${Number(port) + 9}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text(), () => '');
-  const served = [...text.matchAll(/^service_requests\{([^}]*)\} ([0-9.e+]+)$/gm)].filter((m) => m[1]?.includes('service_name="frontend"'));
-  return served.length === 0 ? NaN : served.reduce((sum, m) => sum + Number(m[2]), 0);
+  return sumOfSeries(await scrapeMetrics(`http://${host}:${Number(port) + 9}/metrics`), 'service_requests', 'service_name="frontend"');
 }
 
 export function percentile(sorted: number[], p: number): number {
