@@ -265,6 +265,26 @@ function contract(factory: AdapterFactory): void {
       expect(await store.get(b.id)).toMatchObject({ status: 'published', kafka: { partition: 1, offset: '7' } });
     });
 
+    test('a claim of several events returns exactly the ones it got, whoever holds the others', async () => {
+      // Arrange: a published event, one under a live fast lease, one a workflow owns, two nobody owns.
+      const token = 'f5a0b7c2-0000-4000-8000-000000000003';
+      const add = (id: string) => adapter.inTransaction(id, (tx) => outbox.add(orderPlaced(id), tx));
+      const [published, leased, owned, free1, free2, free3] = [await add('p'), await add('l'), await add('w'), await add('f1'), await add('f2'), await add('f3')];
+      const { store } = adapter;
+      await store.markPublished({ eventId: published.id, topic: 'orders.v1', partition: 0, offset: '90', publishedAt: new Date(), attempts: 1, alreadyPublished: false });
+      expect(await store.claim([leased.id], 'fast', 60_000, token)).toEqual([leased.id]);
+      expect(await store.claim([owned.id], 'workflow')).toEqual([owned.id]);
+      const sorted = (ids: string[]) => [...ids].sort();
+
+      // Act
+      const fast = await store.claim([published.id, leased.id, owned.id, free1.id, free2.id], 'fast', 60_000, token);
+      const workflow = await store.claim([published.id, leased.id, owned.id, free3.id, free3.id, 'f5a0b7c2-0000-4000-8000-00000000ffff'], 'workflow');
+
+      // Assert: neither got what another holds, what is published, or an event that does not exist.
+      expect(sorted(fast)).toEqual(sorted([free1.id, free2.id]));
+      expect(sorted(workflow)).toEqual(sorted([owned.id, free3.id]));
+    });
+
     test('fencing: a fast claimant whose claim lapsed and was taken by another can neither release it nor record its publication', async () => {
       // Arrange: relay A's claim lapses; relay B claims the event and is publishing it.
       const [tokenA, tokenB] = ['f5a0b7c2-0000-4000-8000-00000000000a', 'f5a0b7c2-0000-4000-8000-00000000000b'];

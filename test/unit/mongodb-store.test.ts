@@ -59,9 +59,6 @@ class FakeCollection<T extends Document = Document> {
     for (const id of ids) this.docs.delete(String(id));
     return { deletedCount: ids.length };
   }
-  async countDocuments(): Promise<number> {
-    return this.docs.size;
-  }
   async findOneAndUpdate(filter: Document, update: Document): Promise<Document> {
     const existing = this.docs.get(String(filter._id));
     const next: Document = { ...existing, _id: filter._id, sequence: Number(existing?.sequence ?? 0) + Number(update.$inc?.sequence ?? 0) };
@@ -96,11 +93,10 @@ class FakeDb implements MongoDbLike {
       updateMany: () => Promise.reject(new Error('updateMany is not faked: ownership claims run against a real MongoDB in the contract suite')),
       deleteOne: (filter) => raw.deleteOne(filter),
       deleteMany: (filter) => raw.deleteMany(filter),
-      countDocuments: () => raw.countDocuments(),
       findOneAndUpdate: async (filter, update) => (await raw.findOneAndUpdate(filter, update)) as WithId<T> | null,
       find: () => ({ toArray: async () => (await raw.find().toArray()) as T[] }),
       bulkWrite: () => Promise.reject(new Error('bulkWrite is not faked: marks run against a real MongoDB in the contract suite')),
-      aggregate: () => ({ toArray: () => Promise.reject(new Error('aggregate is not faked: partition status runs against a real MongoDB in the contract suite')) }),
+      aggregate: () => ({ toArray: () => Promise.reject(new Error('aggregate is not faked: partition status and stats run against a real MongoDB in the contract suite')) }),
       createIndexes: () => raw.createIndexes(),
       watch: (pipeline, options) => raw.watch(pipeline, options),
     };

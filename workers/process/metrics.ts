@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { OutboxAdminStore, PartitionStatus } from '../../domain/outbox';
+import type { OutboxAdminStore, OutboxStats, PartitionStatus } from '../../domain/outbox';
 
 /**
  * The outbox's Prometheus metrics. Names follow Prometheus conventions (`_total` counters, base
@@ -101,13 +101,17 @@ export class OutboxMetrics {
    * the lag, which grows while nothing publishes even if nothing new is written — and events by status.
    */
   observeStore(store: Pick<OutboxAdminStore, 'stats'>): void {
+    // One read of the store per scrape: both gauges are collected at once and share it (each read its
+    // own before, twice the queries).
+    let reading: Promise<OutboxStats> | undefined;
+    const stats = (): Promise<OutboxStats> => (reading ??= store.stats().finally(() => (reading = undefined)));
     new Gauge({
       name: 'txoutbox_oldest_unpublished_event_age_seconds',
       help: 'Age of the oldest event still pending (0 when none).',
       registers: [this.registry],
       async collect() {
-        const stats = await store.stats();
-        this.set(stats.oldestPending ? (Date.now() - stats.oldestPending.occurredAt.getTime()) / 1000 : 0);
+        const { oldestPending } = await stats();
+        this.set(oldestPending ? (Date.now() - oldestPending.occurredAt.getTime()) / 1000 : 0);
       },
     });
     new Gauge({
@@ -116,8 +120,7 @@ export class OutboxMetrics {
       labelNames: ['status'],
       registers: [this.registry],
       async collect() {
-        const stats = await store.stats();
-        for (const [status, count] of Object.entries(stats.counts)) this.set({ status }, count);
+        for (const [status, count] of Object.entries((await stats()).counts)) this.set({ status }, count);
       },
     });
   }

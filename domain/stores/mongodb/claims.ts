@@ -9,18 +9,31 @@ import { isKafkaPositionTaken, publishedUpdate, serverNow, type MongoStoreContex
 
 export async function claim(t: MongoStoreContext, eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000, token?: string): Promise<string[]> {
   if (eventIds.length === 0) return [];
+  const ids = [...new Set(eventIds)].sort();
+  if (owner === 'workflow') {
+    // A workflow's claim first asks for what needs no clock: events nobody owns or a workflow owns.
+    // When it gets every one (the usual case: one event, no fast claim on it), that one command is
+    // the whole claim; otherwise the full claim below takes over ended fast leases too.
+    const { matchedCount } = await t.events.updateMany(
+      { _id: { $in: ids }, status: { $in: ['pending', 'stuck'] }, owner: { $in: [null, 'workflow'] } },
+      { $set: { owner, claimedUntil: null, claimToken: null, claimNonce: randomUUID() } },
+    );
+    if (matchedCount === ids.length) return ids;
+  }
   // Leases are compared on the server's clock: every relay and worker then agrees on when one ends,
   // whatever their own clocks say (a process running fast would take over live leases).
   const now = await serverNow(t);
   const claimNonce = randomUUID();
   const filter: Filter<OutboxDocument> =
     owner === 'fast'
-      ? { _id: { $in: [...eventIds] }, status: 'pending', $or: [{ owner: null }, { owner: 'fast', claimedUntil: { $lt: now } }] }
-      : { _id: { $in: [...eventIds] }, status: { $in: ['pending', 'stuck'] }, $or: [{ owner: null }, { owner: 'workflow' }, { claimedUntil: { $lt: now } }] };
+      ? { _id: { $in: ids }, status: 'pending', $or: [{ owner: null }, { owner: 'fast', claimedUntil: { $lt: now } }] }
+      : { _id: { $in: ids }, status: { $in: ['pending', 'stuck'] }, $or: [{ owner: null }, { owner: 'workflow' }, { claimedUntil: { $lt: now } }] };
   const claimedUntil = owner === 'fast' ? new Date(now.getTime() + leaseMs) : null;
   const claimToken = owner === 'fast' ? (token ?? randomUUID()) : null;
-  await t.events.updateMany(filter, { $set: { owner, claimedUntil, claimToken, claimNonce } });
-  const claimed = await t.events.find({ _id: { $in: [...eventIds] }, claimNonce }, { sort: { _id: 1 }, limit: eventIds.length }).toArray();
+  const { matchedCount } = await t.events.updateMany(filter, { $set: { owner, claimedUntil, claimToken, claimNonce } });
+  // Every one matched: each now carries this claim's nonce, so the read-back would return them all.
+  if (matchedCount === ids.length) return ids;
+  const claimed = await t.events.find({ _id: { $in: ids }, claimNonce }, { sort: { _id: 1 }, limit: ids.length }).toArray();
   return claimed.map((d) => d._id);
 }
 

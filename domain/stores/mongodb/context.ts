@@ -105,7 +105,6 @@ export interface MongoCollectionLike<T extends Document> {
   updateMany(filter: Filter<T>, update: UpdateFilter<T>): Promise<{ matchedCount: number }>;
   deleteOne(filter: Filter<T>): Promise<unknown>;
   deleteMany(filter: Filter<T>): Promise<{ deletedCount: number }>;
-  countDocuments(filter: Filter<T>): Promise<number>;
   find(filter: Filter<T>, options: { sort: Document; limit: number }): { toArray(): Promise<T[]> };
   aggregate<R extends Document>(pipeline: Document[]): { toArray(): Promise<R[]> };
   bulkWrite(operations: AnyBulkWriteOperation<T>[], options: { ordered: boolean }): Promise<{ matchedCount: number }>;
