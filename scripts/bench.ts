@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- --headline [--stores postgres|mongodb]   the headline table alone, one store, in about four minutes
+ *   npm run bench -- --headline [--stores postgres|mongodb] [--temporal NAME=host:port,...]   the headline table alone, one store, in about four minutes (each engine --temporal names adds its bare-Temporal and default-mode rows)
  *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events N] [--kafka-cluster host:port,...]
  *
  * Rows:
@@ -84,9 +84,7 @@ async function main(): Promise<void> {
   if (values.temporal !== '') {
     // --temporal NAME=host:port,...: bare Temporal and the default mode (PostgreSQL store), at the
     // maximum and at half of it, on each engine named, in this one run.
-    for (const spec of values.temporal.split(',')) {
-      const [engine, address] = [spec.slice(0, spec.lastIndexOf('=')), spec.slice(spec.lastIndexOf('=') + 1)];
-      if (!engine || !address) throw new Error(`--temporal wants NAME=host:port, got ${spec}`);
+    for (const { engine, address } of namedEngines()) {
       log(`${engine}: bare Temporal`);
       rows.push(await bareTemporal(address, `bare Temporal on ${engine}`));
       const onEngine: Variant = { id: `engine_${engine.replace(/\W/g, '_')}`, name: `txoutbox default mode on ${engine}, as fast as possible`, store: StoreKind.postgres, env: { TXOUTBOX_TEMPORAL_ADDRESS: address } };
@@ -173,6 +171,18 @@ async function main(): Promise<void> {
  * compared with: every attempt an activity, as before issue 31, and one process), the plain polling
  * relay and the fast path, end to end and draining; then the ratios the issue asks about.
  */
+/** The engines --temporal names (NAME=host:port,...), in its order. */
+function namedEngines(): Array<{ engine: string; address: string }> {
+  return values.temporal
+    .split(',')
+    .filter(Boolean)
+    .map((spec) => {
+      const [engine, address] = [spec.slice(0, spec.lastIndexOf('=')), spec.slice(spec.lastIndexOf('=') + 1)];
+      if (!engine || !address) throw new Error(`--temporal wants NAME=host:port, got ${spec}`);
+      return { engine, address };
+    });
+}
+
 async function headline(pool: Pool): Promise<void> {
   const store = chosenStores().includes(StoreKind.postgres) ? StoreKind.postgres : StoreKind.mongodb;
   log('raw kafkajs, batched');
@@ -185,6 +195,15 @@ async function headline(pool: Pool): Promise<void> {
     log(v.name);
     shapes.push(await txoutbox({ ...v, store }, null));
   }
+  // --temporal NAME=host:port,...: bare Temporal and the default mode on each engine named too.
+  const engines: Array<{ engine: string; bare: Row; shipped: Row }> = [];
+  for (const { engine, address } of namedEngines()) {
+    log(`${engine}: bare Temporal`);
+    const bareThere = await bareTemporal(address, `bare Temporal on ${engine}`);
+    log(`${engine}: the default mode as shipped`);
+    const shipped = await txoutbox({ ...defaults, id: `engine_${engine.replace(/\W/g, '_')}`, name: `txoutbox default mode as shipped on ${engine}, ${N} events written as fast as possible (8 writers)`, env: { TXOUTBOX_TEMPORAL_ADDRESS: address } }, null);
+    engines.push({ engine, bare: bareThere, shipped });
+  }
   const polling = await pollingBaselines(pool);
   const fast = await fastPathRows(store);
   await pool.end();
@@ -192,11 +211,14 @@ async function headline(pool: Pool): Promise<void> {
   const pollingDrain = polling.rows[2] as Row;
   const ratio = (a: Row, b: Row): string => (a.eventsPerSecond / b.eventsPerSecond).toFixed(2);
   const trips = (r: Row): string => `${r.storeTripsPerEvent?.toFixed(1) ?? '0'} store round trips, ${r.temporalRpcsPerEvent?.toFixed(1) ?? '?'} Temporal RPCs`;
-  console.log(table([kafka, bare, ...shapes, ...polling.rows, ...fast], bare.eventsPerSecond, polling.divisor));
+  const cpuMs = (seconds: number | undefined): string => (seconds === undefined ? '?' : ((seconds * 1000) / N).toFixed(1));
+  console.log(table([kafka, bare, ...shapes, ...engines.flatMap((e) => [e.bare, e.shipped]), ...polling.rows, ...fast], bare.eventsPerSecond, polling.divisor));
   console.log(
     [
       '',
       `default mode as shipped / bare Temporal: ${ratio(shapes[0] as Row, bare)} (every attempt an activity: ${ratio(shapes[1] as Row, bare)}; one process: ${ratio(shapes[2] as Row, bare)})`,
+      ...engines.map((e) => `on ${e.engine}: default mode as shipped / bare Temporal: ${ratio(e.shipped, e.bare)} (${e.shipped.eventsPerSecond.toFixed(1)} against ${e.bare.eventsPerSecond.toFixed(1)} events/s)`),
+      `CPU ms per event: bare Temporal's worker (with the client starting the workflows, one process) ${cpuMs(bare.workerCpuS)}; default mode as shipped: worker ${cpuMs(shapes[0]?.workerCpuS)}, relay ${cpuMs(shapes[0]?.relayCpuS)}`,
       `fast path / polling relay, end to end: ${(fastMax.eventsPerSecond / polling.divisor).toFixed(2)}; draining: ${ratio(fastDrain100, pollingDrain)} (batches of 100), ${ratio(fastDrain500, pollingDrain)} (batches of 500)`,
       `fast path at half rate: p99 ${fastHalf.p99?.toFixed(0) ?? '?'} ms; drain (batches of 500) / raw kafkajs batched: ${ratio(fastDrain500, kafka)}`,
       `per event, default mode: ${trips(shapes[0] as Row)}; bare Temporal: ${trips(bare)}; fast path: ${trips(fastMax)}`,

@@ -42,6 +42,8 @@ export async function bareTemporal(address = servers.temporal, name = 'bare Temp
   const clientConnection = await Connection.connect({ address });
   const client = new Client({ connection: clientConnection });
   const rpcsBefore = await temporalRpcs(address);
+  // Its worker runs in this process, beside the client that starts the workflows: the CPU of both.
+  const cpuBefore = process.cpuUsage();
   const t0 = performance.now();
   await worker.runUntil(async () => {
     const handles = await mapLimit(
@@ -52,10 +54,11 @@ export async function bareTemporal(address = servers.temporal, name = 'bare Temp
     await mapLimit(handles, 64, (h) => h.result());
   });
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   const rpcs = (await temporalRpcs(address)) - rpcsBefore;
   await clientConnection.close();
   await connection.close();
-  return { name, eventsPerSecond: N / seconds, temporalRpcsPerEvent: rpcs / N };
+  return { name, eventsPerSecond: N / seconds, workerCpuS: (cpu.user + cpu.system) / 1e6, temporalRpcsPerEvent: rpcs / N };
 }
 
 /** The dev server's settings measured side by side (--engines), each on a fresh server of its own. */

@@ -6,7 +6,7 @@ import { pipelineStore, StoreKind } from '../../test/support/pipeline-store';
 import { mapLimit } from '../../workers/relay/relay';
 import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
 import { ready, startProcess } from './processes';
-import { K, N, type Row, type Variant, createTopic, payload, percentile, schema, servers, stamp, temporalRpcs, values } from './settings';
+import { K, N, type Row, type Variant, createTopic, log, payload, percentile, schema, servers, stamp, temporalRpcs, values } from './settings';
 
 export async function writeCost(kind: StoreKind): Promise<Row[]> {
   const db = pipelineStore(kind);
@@ -94,7 +94,7 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
   for (const p of processes()) await ready(p);
   await Promise.all(processes().map((p) => p.sample()));
   const temporalAddress = variantSpec.env?.TXOUTBOX_TEMPORAL_ADDRESS ?? servers.temporal;
-  const base = { relay: relay.stats().cpuSeconds, worker: worker?.stats().cpuSeconds ?? 0, relayTrips: relay.stats().storeTrips, workerTrips: worker?.stats().storeTrips ?? 0, rpcs: NaN };
+  const base = { relay: relay.stats().cpuSeconds, worker: worker?.stats().cpuSeconds ?? 0, relayTrips: relay.stats().storeTripsByCommand, workerTrips: worker?.stats().storeTripsByCommand ?? {}, rpcs: NaN };
   const sampler = setInterval(() => void Promise.all(processes().map((p) => p.sample())).catch(() => undefined), 200);
   const allPublished = async (): Promise<void> => {
     const deadline = Date.now() + 30 * 60_000;
@@ -138,7 +138,7 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
     await ready(relay);
     await relay.sample();
     base.relay = relay.stats().cpuSeconds;
-    base.relayTrips = relay.stats().storeTrips;
+    base.relayTrips = relay.stats().storeTripsByCommand;
   }
   base.rpcs = await temporalRpcs(temporalAddress);
   const t0 = performance.now();
@@ -162,7 +162,10 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
   clearInterval(sampler);
   await Promise.all(processes().map((p) => p.sample()));
   const rpcs = (await temporalRpcs(temporalAddress)) - base.rpcs;
-  const storeTrips = relay.stats().storeTrips - base.relayTrips + (worker === undefined ? 0 : worker.stats().storeTrips - base.workerTrips);
+  const relayTrips = since(relay.stats().storeTripsByCommand, base.relayTrips);
+  const workerTrips = since(worker?.stats().storeTripsByCommand ?? {}, base.workerTrips);
+  const storeTrips = [...Object.values(relayTrips), ...Object.values(workerTrips)].reduce((sum, n) => sum + n, 0);
+  log(`${name}: store round trips per event by command: relay ${perEvent(relayTrips, count)}${worker === undefined ? '' : `; worker ${perEvent(workerTrips, count)}`}`);
   const rows = await db.publishedTimes();
   // From the first write to the last publication the store recorded (same machine, same clock).
   const seconds = (Math.max(...rows.map((r) => r.publishedAt.getTime())) - t0Wall) / 1000;
@@ -198,4 +201,15 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
     temporalRpcsPerEvent: rpcs / count,
     note: [rate === null ? '' : `writes paced at ${rate.toFixed(1)} events/s`, retried === 0 ? '' : `${retried} aborted write transactions written again`].filter(Boolean).join('; ') || undefined,
   };
+}
+
+/** Each command's count since `before`. */
+function since(now: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(now).map(([command, n]) => [command, n - (before[command] ?? 0)]));
+}
+
+/** `find 2.00, update 1.00`: each command per event, the most frequent first. */
+function perEvent(trips: Record<string, number>, count: number): string {
+  const parts = Object.entries(trips).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+  return parts.length === 0 ? 'none' : parts.map(([command, n]) => `${command} ${(n / count).toFixed(2)}`).join(', ');
 }

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binArgs } from '../../test/support/processes';
-import { scrapeMetrics, sumOfSeries, values } from './settings';
+import { scrapeMetrics, seriesByLabel, values } from './settings';
 
 /** The relay and worker processes running now, stopped if the run fails. */
 export const children = new Set<ChildProcess>();
@@ -13,6 +13,8 @@ export interface ProcessStats {
   peakRssMb: number;
   /** Requests it sent to its store so far (txoutbox_store_round_trips_total, every command). */
   storeTrips: number;
+  /** The same by command (MongoDB's command names, PostgreSQL statements' first words). */
+  storeTripsByCommand: Record<string, number>;
 }
 
 export function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, prefix: string): { child: ChildProcess; port: Promise<number>; stats: () => ProcessStats; sample: () => Promise<void> } {
@@ -33,7 +35,7 @@ export function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, pr
   });
   let cpuSeconds = 0;
   let peakRssMb = 0;
-  let storeTrips = 0;
+  let storeTripsByCommand: Record<string, number> = {};
   const sample = async (): Promise<void> => {
     // A process too busy to answer within 5 s keeps its last figures (the run goes on).
     const text = await scrapeMetrics(`http://127.0.0.1:${await port}/metrics`);
@@ -41,10 +43,11 @@ export function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, pr
     const read = (name: string): number => Number(new RegExp(`^${prefix}${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
     cpuSeconds = read('process_cpu_seconds_total');
     peakRssMb = Math.max(peakRssMb, read('process_resident_memory_bytes') / 1024 / 1024);
-    // None counted yet (the series appears with the first request): 0.
-    storeTrips = sumOfSeries(text, 'txoutbox_store_round_trips_total') || 0;
+    // None counted yet (the series appears with the first request): none.
+    storeTripsByCommand = seriesByLabel(text, 'txoutbox_store_round_trips_total', 'command');
   };
-  return { child, port, stats: () => ({ cpuSeconds, peakRssMb, storeTrips }), sample };
+  const storeTrips = (): number => Object.values(storeTripsByCommand).reduce((sum, n) => sum + n, 0);
+  return { child, port, stats: () => ({ cpuSeconds, peakRssMb, storeTrips: storeTrips(), storeTripsByCommand: { ...storeTripsByCommand } }), sample };
 }
 
 /** Resolves once a relay or worker process answers /readyz (within 120 s of its start). */

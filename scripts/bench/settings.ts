@@ -94,6 +94,16 @@ export function sumOfSeries(text: string, name: string, labelsInclude = ''): num
   return series.length === 0 ? NaN : series.reduce((sum, m) => sum + Number(m[2]), 0);
 }
 
+/** A metric's series by the value of one label: `{ find: 12, update: 3 }`. */
+export function seriesByLabel(text: string, name: string, label: string): Record<string, number> {
+  const byLabel: Record<string, number> = {};
+  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} ([0-9.e+]+)$`, 'gm'))) {
+    const value = new RegExp(`${label}="([^"]*)"`).exec(m[1] ?? '')?.[1] ?? '';
+    byLabel[value] = (byLabel[value] ?? 0) + Number(m[2]);
+  }
+  return byLabel;
+}
+
 /**
  * The RPCs the Temporal frontend at `address` has served so far: the sum of its Prometheus
  * service_requests over every operation, read from port + 9 (where scripts/infra.sh has the dev server
