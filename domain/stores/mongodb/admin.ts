@@ -31,10 +31,12 @@ export async function list(t: MongoStoreContext, query: ListQuery): Promise<Outb
 
 export async function stats(t: MongoStoreContext): Promise<OutboxStats> {
   const counts: OutboxStats['counts'] = { pending: 0, published: 0, stuck: 0, compensated: 0, discarded: 0 };
-  // One command for every status (as five counts, a scrape of the relay's metrics sent five).
-  for (const row of await t.events.aggregate<{ _id: keyof typeof counts; n: number }>([{ $group: { _id: '$status', n: { $sum: 1 } } }]).toArray()) {
-    if (row._id in counts) counts[row._id] = row.n;
-  }
+  // One command for every status (as five counts, a scrape of the relay's metrics sent five). The
+  // $match and the projection let mongod answer from the status index (outbox_status_id) alone, as
+  // each count did, without fetching a document; a bare $group would read every document at each
+  // scrape. (SecantusDB fetches the documents the index finds all the same.)
+  const pipeline = [{ $match: { status: { $in: Object.keys(counts) } } }, { $project: { _id: 0, status: 1 } }, { $group: { _id: '$status', n: { $sum: 1 } } }];
+  for (const row of await t.events.aggregate<{ _id: keyof typeof counts; n: number }>(pipeline).toArray()) counts[row._id] = row.n;
   const [oldest] = await t.events.find({ status: 'pending' }, { sort: { _id: 1 }, limit: 1 }).toArray();
   return { counts, oldestPending: oldest ? { id: oldest._id, occurredAt: oldest.occurredAt } : null };
 }
