@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
- *   npm run bench -- --headline [--stores postgres|mongodb] [--temporal NAME=host:port,...]   the headline table alone, one store, in about four minutes (each engine --temporal names adds its bare-Temporal and default-mode rows)
+ *   npm run bench -- --headline [--stores postgres|mongodb] [--temporal NAME=host:port,...]   the headline table alone, one store, in about five minutes (each engine --temporal names adds its bare-Temporal and default-mode rows)
  *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events N] [--kafka-cluster host:port,...]
  *
  * Rows:
@@ -165,12 +165,6 @@ async function main(): Promise<void> {
   if (values.out) writeFileSync(values.out, report + '\n');
 }
 
-/**
- * --headline (issue 31): on one store (the first of --stores), raw kafkajs in batches of 100 (the
- * ceiling a drain can approach), bare Temporal, the default mode as shipped (and the shapes it is
- * compared with: every attempt an activity, as before issue 31, and one process), the plain polling
- * relay and the fast path, end to end and draining; then the ratios the issue asks about.
- */
 /** The engines --temporal names (NAME=host:port,...), in its order. */
 function namedEngines(): Array<{ engine: string; address: string }> {
   return values.temporal
@@ -183,6 +177,12 @@ function namedEngines(): Array<{ engine: string; address: string }> {
     });
 }
 
+/**
+ * --headline (issue 31): on one store (the first of --stores), raw kafkajs in batches of 100 (the
+ * ceiling a drain can approach), bare Temporal, the default mode as shipped (and the shapes it is
+ * compared with: every attempt an activity, as before issue 31, and one process), the plain polling
+ * relay and the fast path, end to end and draining; then the ratios the issue asks about.
+ */
 async function headline(pool: Pool): Promise<void> {
   const store = chosenStores().includes(StoreKind.postgres) ? StoreKind.postgres : StoreKind.mongodb;
   log('raw kafkajs, batched');
