@@ -88,18 +88,23 @@ export async function scrapeMetrics(url: string): Promise<string> {
   return fetch(url, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text(), () => '');
 }
 
+/** A metric's series on a /metrics page: each one's labels (the text between its braces) and value. */
+function seriesOf(text: string, name: string): Array<{ labels: string; value: number }> {
+  return [...text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} ([0-9.e+]+)$`, 'gm'))].map((m) => ({ labels: m[1] ?? '', value: Number(m[2]) }));
+}
+
 /** The sum of a metric's series whose labels contain `labelsInclude`; NaN when it has none. */
 export function sumOfSeries(text: string, name: string, labelsInclude = ''): number {
-  const series = [...text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} ([0-9.e+]+)$`, 'gm'))].filter((m) => m[1]?.includes(labelsInclude));
-  return series.length === 0 ? NaN : series.reduce((sum, m) => sum + Number(m[2]), 0);
+  const series = seriesOf(text, name).filter((s) => s.labels.includes(labelsInclude));
+  return series.length === 0 ? NaN : series.reduce((sum, s) => sum + s.value, 0);
 }
 
 /** A metric's series by the value of one label: `{ find: 12, update: 3 }`. */
 export function seriesByLabel(text: string, name: string, label: string): Record<string, number> {
   const byLabel: Record<string, number> = {};
-  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} ([0-9.e+]+)$`, 'gm'))) {
-    const value = new RegExp(`${label}="([^"]*)"`).exec(m[1] ?? '')?.[1] ?? '';
-    byLabel[value] = (byLabel[value] ?? 0) + Number(m[2]);
+  for (const { labels, value } of seriesOf(text, name)) {
+    const key = new RegExp(`${label}="([^"]*)"`).exec(labels)?.[1] ?? '';
+    byLabel[key] = (byLabel[key] ?? 0) + value;
   }
   return byLabel;
 }
