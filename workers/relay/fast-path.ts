@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Message, PartitionMetadata, Producer, RecordMetadata } from 'kafkajs';
 import {
   eventIdTime,
@@ -14,7 +15,7 @@ import {
   type OutboxRelayStore,
   type PublishResult,
 } from '../../domain/outbox';
-import { CoalescingProducer } from '../kafka/coalescing-producer';
+import { CoalescingProducer, type OutboxSender } from '../kafka/coalescing-producer';
 import type { KafkaPositionReader } from '../kafka/position-reader';
 import type { OutboxMetrics } from '../process/metrics';
 
@@ -32,12 +33,27 @@ export interface FastPathOptions {
   topics?: readonly string[];
   types?: readonly string[];
   /**
+   * Every event it is handed goes, without a topic or type list: a worker's key sequencers hand it
+   * their keys' runs (the `publishRun` activity). @default false
+   */
+  everyEvent?: boolean;
+  /**
    * The relay's producer: `createOutboxProducer(kafka, { retries: 1 })` on a client with
    * `requestTimeout: FAST_PATH_REQUEST_TIMEOUT_MS`, so every send ends well inside the lease.
    */
   producer: Pick<Producer, 'sendBatch'>;
   /** A topic's partitions (`cachedPartitions` over an admin client). */
   partitionsOf: (topic: string) => Promise<PartitionMetadata[]>;
+  /**
+   * What the sends go through instead of a coalescing queue of its own over `producer` (tests wrap
+   * it to inject failures). @default a CoalescingProducer over `producer`
+   */
+  sender?: OutboxSender;
+  /**
+   * The longest a send through `producer` takes once it left (kafkajs' request timeout times its
+   * tries, `sendWindowMs`). @default twice FAST_PATH_REQUEST_TIMEOUT_MS (one retry)
+   */
+  longestSendMs?: number;
   /**
    * How long a fast claim shuts workflows out of an event, in ms. It must be longer than the longest
    * send (`ackTimeoutMs` plus kafkajs' request timeout), so a late acknowledgement never meets a
@@ -94,7 +110,8 @@ export interface FastPathResult {
 export class FastPath {
   private readonly topics: ReadonlySet<string>;
   private readonly types: ReadonlySet<string>;
-  private readonly coalescing: CoalescingProducer;
+  private readonly coalescing: OutboxSender;
+  private readonly everyEvent: boolean;
   private readonly leaseMs: number;
   private readonly ackTimeoutMs: number;
   /**
@@ -115,7 +132,8 @@ export class FastPath {
   ) {
     this.topics = new Set(options.topics ?? []);
     this.types = new Set(options.types ?? []);
-    if (this.topics.size === 0 && this.types.size === 0) {
+    this.everyEvent = options.everyEvent === true;
+    if (this.topics.size === 0 && this.types.size === 0 && !this.everyEvent) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, 'fast path: name at least one topic or event type');
     }
     this.leaseMs = options.leaseMs ?? 60_000;
@@ -123,15 +141,15 @@ export class FastPath {
     if (!Number.isSafeInteger(this.leaseMs) || this.leaseMs <= this.ackTimeoutMs) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `fast path: leaseMs (${this.leaseMs}) must be an integer above ackTimeoutMs (${this.ackTimeoutMs})`);
     }
-    this.claimAheadMs = Math.max(0, this.leaseMs - LONGEST_SEND_MS - this.ackTimeoutMs);
+    this.claimAheadMs = Math.max(0, this.leaseMs - (options.longestSendMs ?? LONGEST_SEND_MS) - this.ackTimeoutMs);
     this.positions = options.positions;
     this.contracts = options.contracts;
-    this.coalescing = new CoalescingProducer(options.producer, { lingerMs: 0, maxBatch: options.maxBatch ?? 500, maxQueued: 100_000, partitionsOf: options.partitionsOf });
+    this.coalescing = options.sender ?? new CoalescingProducer(options.producer, { lingerMs: 0, maxBatch: options.maxBatch ?? 500, maxQueued: 100_000, partitionsOf: options.partitionsOf });
   }
 
   /** Whether an event takes the fast path at all. */
   eligible(event: OutboxEvent): boolean {
-    return this.topics.has(event.topic) || this.types.has(event.type);
+    return this.everyEvent || this.topics.has(event.topic) || this.types.has(event.type);
   }
 
   /**
@@ -172,11 +190,12 @@ export class FastPath {
     try {
       const { unordered, runs } = await this.sendable(events, result);
       const wanted = [...unordered, ...runs.flat()].map((e) => e.id);
+      const claimedAt = claimedAhead?.at ?? Date.now();
       const claimed = new Set(claimedAhead === undefined ? await this.store.claim(wanted, 'fast', this.leaseMs, this.claimToken) : wanted.filter((id) => held.has(id)));
       for (const id of claimed) held.add(id);
       const toSend = this.claimedOnly(unordered, runs, claimed, result);
       const sentAt = Date.now();
-      const { receipts, failed } = await this.send(toSend);
+      const { receipts, failed } = await this.send(toSend, claimedAt);
       result.published.push(...(await this.record(receipts, failed)));
       result.fallback.push(...failed);
       this.count(result.published, sentAt);
@@ -241,11 +260,16 @@ export class FastPath {
 
   /**
    * Sends unordered events one by one (coalesced into requests) and each key's run as one group, which
-   * the coalescing producer never splits: a key's run is written together or not at all.
+   * the coalescing producer never splits: a key's run is written together or not at all. A group
+   * still queued when a send could no longer end inside the lease claimed at `claimedAt` (requests
+   * ahead of it hung) is withdrawn and fails: it never reaches Kafka after its claim has ended.
    */
-  private async send(toSend: OutboxEvent[]): Promise<{ receipts: Array<PublishResult & { event: OutboxEvent }>; failed: OutboxEvent[] }> {
+  private async send(toSend: OutboxEvent[], claimedAt: number): Promise<{ receipts: Array<PublishResult & { event: OutboxEvent }>; failed: OutboxEvent[] }> {
     const receipts: Array<PublishResult & { event: OutboxEvent }> = [];
     const failed: OutboxEvent[] = [];
+    const signal = this.claimAheadMs > 0 ? AbortSignal.timeout(Math.max(0, claimedAt + this.claimAheadMs - Date.now())) : undefined;
+    // Every group of the batch listens to it while queued.
+    if (signal !== undefined) setMaxListeners(0, signal);
     const all: OutboxEvent[][] = [...toSend.filter((e) => e.sequence === null).map((e) => [e]), ...groupByKey(toSend.filter((e) => e.sequence !== null)).values()];
     const prepared = await Promise.all(all.map(async (group) => ({ group, messages: await this.messagesOf(group) })));
     const groups: OutboxEvent[][] = [];
@@ -256,7 +280,7 @@ export class FastPath {
         continue;
       }
       groups.push(group);
-      sends.push(this.coalescing.send({ topic: (group[0] as OutboxEvent).topic, acks: -1, timeout: this.ackTimeoutMs, messages }));
+      sends.push(this.coalescing.send({ topic: (group[0] as OutboxEvent).topic, acks: -1, timeout: this.ackTimeoutMs, messages }, { signal }));
     }
     const outcomes = await Promise.allSettled(sends);
     outcomes.forEach((outcome, g) => {
