@@ -66,6 +66,13 @@ const activities: OutboxActivities = {
     published.push(eventId);
     return receipt(eventId);
   },
+  // A key's run: published up to its first failing event (none: the sequencer holds that one).
+  publishRun: async (eventIds: readonly string[]): Promise<string[]> => {
+    const stop = eventIds.findIndex((id) => failing.has(id));
+    const run = stop === -1 ? [...eventIds] : eventIds.slice(0, stop);
+    published.push(...run);
+    return run;
+  },
   escalateEvent: async () => ({ attempts: policy.maximumAttempts, status: OutboxStatus.stuck }),
   reopenEvent: async (eventId: string) => {
     failing.delete(eventId);
@@ -134,8 +141,9 @@ async function main(): Promise<void> {
     recorded.push({ name: 'publish-event.timed-out-then-acknowledged', handle: late });
     await late.result();
 
-    // keySequencerWorkflow: events 1 and 2 in order; then 3 and 4 settled elsewhere (the fast path)
-    // while 5 arrives; 5 published; the run is then ended (it would idle for ten minutes).
+    // keySequencerWorkflow: events 1 and 2 in order (one run, and their own workflows, with
+    // sequencerPublishesRuns); then 3 and 4 settled elsewhere (the fast path) while 5 arrives; 5
+    // published; the run is then ended (it would idle for ten minutes).
     const key = `order-${stamp}`;
     const sequencerId = `outbox-key-orders/${key}`;
     const event = (sequence: number): EnqueuedEvent => ({ eventId: `${stamp}-seq-${sequence}`, sequence, type: 'orders.LineAdded', aggregateId: key });

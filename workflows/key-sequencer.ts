@@ -8,13 +8,14 @@ import {
   ParentClosePolicy,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertMemo,
   workflowInfo,
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { TemporalFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { OutboxActivities } from '../activities';
 import { publishEventWorkflow } from './publish-event';
 import { Patches } from './patches';
@@ -53,6 +54,8 @@ const MAX_RECHECK_MS = 10 * 60_000;
 /** Wait before starting again a publish workflow that closed without settling its event. */
 const RESTART_CLOSED_MS = 5_000;
 const DEFAULT_HOLDING_HISTORY_LIMIT = 1_000;
+/** Most events of a key published in one run (one Kafka request, one workflow task starting their workflows). */
+const RUN_LIMIT = 100;
 
 
 /**
@@ -82,6 +85,9 @@ class KeySequencer {
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
+  // One try: what a run does not publish goes one event at a time, under each event's own retries.
+  // Its claim shuts every other publisher out until its send has ended, however long this waits.
+  private readonly runActivities = proxyLocalActivities<OutboxActivities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 1 } });
   private readonly buffer: Map<number, EnqueuedEvent>;
   private next: number | null;
   private holding: EnqueuedEvent | null = null;
@@ -95,6 +101,8 @@ class KeySequencer {
   // Runs that began before it replay without it: buffered events the store has settled are dropped,
   // and a held event is looked up in the store while its workflow runs or runs elsewhere.
   private readonly rechecks: boolean;
+  // Runs that began before it replay without it: every event is held through its own workflow.
+  private readonly runs: boolean;
 
   constructor(private readonly input: KeySequencerInput) {
     this.topic = input.topic;
@@ -109,6 +117,7 @@ class KeySequencer {
     this.bounded = patched(Patches.sequencerHoldsAcrossContinueAsNew);
     this.setHandlers();
     this.rechecks = patched(Patches.sequencerRechecksStore);
+    this.runs = patched(Patches.sequencerPublishesRuns);
   }
 
   /** What a continue-as-new carries over. */
@@ -196,19 +205,27 @@ class KeySequencer {
     return 'ask-again';
   }
 
-  /** Holds the key on the expected event until it is settled, then moves on to the next sequence. */
+  /**
+   * Holds the key on the expected event until it is settled, then moves on to the next sequence. With
+   * `sequencerPublishesRuns`, when later events of the key wait behind it, the run of them is
+   * published first, and the key moves past whatever it published.
+   */
   async holdKey(expected: number): Promise<void> {
     const event = this.buffer.get(expected) as EnqueuedEvent;
     this.holding = event;
     upsertMemo({ holdingEventId: event.eventId, holdingSequence: expected });
-    if (this.bounded) {
+    const published = this.runs ? await this.publishRun(expected) : 0;
+    if (published > 0) {
+      // Published: moves on.
+    } else if (this.bounded) {
       await this.hold(event, expected);
     } else {
       await this.holdUntilChildCloses(event, expected);
     }
-    this.buffer.delete(expected);
+    const settled = Math.max(1, published);
+    for (let sequence = expected; sequence < expected + settled; sequence++) this.buffer.delete(sequence);
     this.holding = null;
-    this.next = expected + 1;
+    this.next = expected + settled;
     upsertMemo({ holdingEventId: null, holdingSequence: null });
     if (workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof keySequencerWorkflow>(this.carried());
@@ -261,6 +278,42 @@ class KeySequencer {
       // without settling it is replaced; one still running refuses the start).
       const open = await this.activities.nextOpenSequence(this.topic, this.key);
       if (open !== expected) return;
+    }
+  }
+
+  /**
+   * A hot key: the expected event and those buffered right behind it (at least two, at most
+   * RUN_LIMIT) are published as one run (`publishRun`: one claim, one Kafka request, one store
+   * statement), then each published event's own workflow is started, which finds it published and
+   * records it (its receipt, its status in the Web UI). Returns how many were published, the run's
+   * first ones; 0 sends the expected event through its own workflow as before (a failed send, an
+   * event someone else holds, a key the store says is not clear, an older worker).
+   */
+  private async publishRun(expected: number): Promise<number> {
+    const run: EnqueuedEvent[] = [];
+    for (let event = this.buffer.get(expected); event !== undefined && run.length < RUN_LIMIT; event = this.buffer.get(expected + run.length)) run.push(event);
+    if (run.length < 2) return 0;
+    let ids: string[];
+    try {
+      ids = await this.runActivities.publishRun(run.map((e) => e.eventId));
+    } catch (err) {
+      if (!(err instanceof TemporalFailure)) throw err;
+      log.warn('key run not published; its events go one at a time', { key: this.key, from: expected, events: run.length, error: err.message });
+      return 0;
+    }
+    const published = new Set(ids);
+    let count = 0;
+    while (count < run.length && published.has((run[count] as EnqueuedEvent).eventId)) count += 1;
+    await Promise.all(run.slice(0, count).map((event, i) => this.startRecord(event, expected + i)));
+    return count;
+  }
+
+  /** Starts a published event's own workflow, which records its publication; one that exists already is its record. */
+  private async startRecord(event: EnqueuedEvent, sequence: number): Promise<void> {
+    try {
+      await startChild(publishEventWorkflow, this.childOptions(event, sequence, WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY));
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
   }
 

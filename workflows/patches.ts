@@ -57,5 +57,12 @@ export const Patches = {
    * failure and pending activity in the Web UI as before (PublishPolicy.firstAttemptLocal).
    */
   publishFirstAttemptLocal: 'publish-first-attempt-local',
+  /**
+   * A key sequencer with later events of its key buffered behind the one it expects publishes them as
+   * one run (a local activity: one claim, one Kafka request, one store statement), then starts each
+   * published event's own workflow, which records it; what the run does not publish goes through its
+   * own workflow as before. A hot key drains at many events per workflow task instead of one.
+   */
+  sequencerPublishesRuns: 'sequencer-publishes-runs',
 } as const;
 export type Patch = (typeof Patches)[keyof typeof Patches];

@@ -2,9 +2,9 @@
 // (activities/) over a store and a Kafka producer, exported as txoutbox/worker.
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { TLSConfig } from '@temporalio/client';
-import type { Kafka, Producer } from 'kafkajs';
+import type { Kafka, PartitionMetadata, Producer } from 'kafkajs';
 import { createActivities, type Compensation } from '../../activities';
-import { silentLogger, type EventRegistry, type Logger, type OutboxEventStore } from '../../domain/outbox';
+import { silentLogger, type EventRegistry, type Logger, type OutboxEventStore, type OutboxRelayStore } from '../../domain/outbox';
 import { Resource } from '@opentelemetry/resources';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
@@ -12,6 +12,7 @@ import { CoalescingProducer, cachedPartitions, type CoalescingProducerOptions } 
 import { createKafkaPositionReader } from '../kafka/position-reader';
 import { createOutboxProducer, sendWindowMs } from '../kafka/producer';
 import type { OutboxMetrics } from '../process/metrics';
+import { FastPath } from '../relay/fast-path';
 
 export interface OutboxWorkerOptions {
   /** Temporal frontend address (unused when `connection` is given). */
@@ -29,8 +30,11 @@ export interface OutboxWorkerOptions {
   /** @default "default" */
   namespace?: string;
   taskQueue: string;
-  /** The outbox store (any adapter): what the activities need of it. */
-  store: OutboxEventStore;
+  /**
+   * The outbox store (any adapter): what the activities need of it. Its claim release and bulk mark
+   * let a key's sequencer publish the key's waiting events as one run.
+   */
+  store: OutboxEventStore & Pick<OutboxRelayStore, 'release' | 'markPublishedMany'>;
   /** A kafkajs client; the worker creates, connects and disconnects its producer. */
   kafka: Kafka;
   /** How long Kafka may take to acknowledge one publish, in ms. @default 10000 */
@@ -89,6 +93,9 @@ export interface RunningWorker {
  */
 const WORKER_PRODUCER_RETRIES = 0;
 
+/** Most events of one key a sequencer's run carries (one Kafka request). */
+const RUN_MAX_BATCH = 500;
+
 /** Path of the workflows the outbox worker registers (for bundling). */
 export const OUTBOX_WORKFLOWS_PATH = require.resolve('../../workflows');
 
@@ -103,11 +110,13 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
   const admin = options.kafka.admin();
   await admin.connect();
   const topicExists = async (topic: string): Promise<boolean> => (await admin.listTopics()).includes(topic);
-  const sender = new CoalescingProducer(producer, {
-    lingerMs: 0,
-    ...options.coalesce,
-    partitionsOf: cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []),
-  });
+  const partitionsOf = cachedPartitions(async (topic) => (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? []);
+  const sender = new CoalescingProducer(producer, { lingerMs: 0, ...options.coalesce, partitionsOf });
+  // The key sequencers' runs have a producer and a queue of their own, so what bounds a run's send
+  // (and so its claim's lease) is its own request, never the publish attempts queued ahead of it.
+  const runProducer: Producer = createOutboxProducer(options.kafka, { retries: WORKER_PRODUCER_RETRIES });
+  await runProducer.connect();
+  const runSender = new CoalescingProducer(runProducer, { lingerMs: 0, maxBatch: RUN_MAX_BATCH, partitionsOf });
   let connection: NativeConnection | undefined;
   try {
     connection =
@@ -117,10 +126,11 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
         ...(options.temporalTls === undefined ? {} : { tls: options.temporalTls }),
         ...(options.temporalApiKey === undefined ? {} : { apiKey: options.temporalApiKey }),
       }));
-    const worker = await Worker.create(workerOptions(options, connection, createActivitiesFor(options, sender, topicExists, logger)));
+    const worker = await Worker.create(workerOptions(options, connection, createActivitiesFor(options, { sender, runSender, runProducer, partitionsOf }, topicExists, logger)));
     const ownConnection = options.connection === undefined ? connection : undefined;
     const done = worker.run().finally(async () => {
       await producer.disconnect().catch((err: unknown) => logger.warn('producer disconnect failed', { error: err }));
+      await runProducer.disconnect().catch(() => undefined);
       await admin.disconnect().catch(() => undefined);
       await ownConnection?.close().catch(() => undefined);
     });
@@ -134,19 +144,51 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
     };
   } catch (err) {
     await producer.disconnect().catch(() => undefined);
+    await runProducer.disconnect().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
     if (options.connection === undefined) await connection?.close().catch(() => undefined);
     throw err;
   }
 }
 
-/** The activities over the worker's store and Kafka sender. */
-function createActivitiesFor(options: OutboxWorkerOptions, sender: CoalescingProducer, topicExists: (topic: string) => Promise<boolean>, logger: Logger) {
+/** The worker's Kafka senders: the publish attempts', and the key sequencers' runs' over a producer of their own. */
+interface WorkerSenders {
+  sender: CoalescingProducer;
+  runSender: CoalescingProducer;
+  runProducer: Producer;
+  partitionsOf: (topic: string) => Promise<PartitionMetadata[]>;
+}
+
+/** The activities over the worker's store and Kafka senders. */
+function createActivitiesFor(options: OutboxWorkerOptions, senders: WorkerSenders, topicExists: (topic: string) => Promise<boolean>, logger: Logger) {
+  const wrap = (sender: CoalescingProducer) => (options.wrapProducer ? options.wrapProducer(sender) : sender);
+  const longestSendMs = sendWindowMs(options.kafkaRequestTimeoutMs ?? 30_000, WORKER_PRODUCER_RETRIES);
+  const positions = createKafkaPositionReader(options.kafka);
+  const ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
+  // A run's claim outlives its longest send and Kafka's acknowledgement, with room to queue behind another run.
+  const runs = new FastPath(
+    options.store,
+    {
+      everyEvent: true,
+      producer: senders.runProducer,
+      sender: wrap(senders.runSender),
+      partitionsOf: senders.partitionsOf,
+      longestSendMs,
+      ackTimeoutMs,
+      leaseMs: longestSendMs + ackTimeoutMs + 15_000,
+      maxBatch: RUN_MAX_BATCH,
+      positions,
+      contracts: options.contracts,
+    },
+    logger,
+    options.metrics,
+  );
   return createActivities({
     store: options.store,
-    producer: options.wrapProducer ? options.wrapProducer(sender) : sender,
-    sendWindowMs: sendWindowMs(options.kafkaRequestTimeoutMs ?? 30_000, WORKER_PRODUCER_RETRIES),
-    positions: createKafkaPositionReader(options.kafka),
+    producer: wrap(senders.sender),
+    runs,
+    sendWindowMs: longestSendMs,
+    positions,
     logger,
     ackTimeoutMs: options.ackTimeoutMs,
     topicExists,

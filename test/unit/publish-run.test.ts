@@ -1,0 +1,50 @@
+/**
+ * The key sequencer's run activity (pure logic: a fake store and a fake FastPath): it hands the
+ * FastPath only the run's pending events, in the order asked, and answers with what it published.
+ */
+import { createPublishRun } from '../../activities/publish-run';
+import { OutboxStatus, type OutboxEvent } from '../../domain/outbox';
+import type { FastPathResult } from '../../workers/relay/fast-path';
+import { sampleEvent } from '../support/sample-event';
+
+describe('publishRun', () => {
+  const events = [
+    sampleEvent({ id: 'e1', sequence: 1 }),
+    sampleEvent({ id: 'e2', sequence: 2, status: OutboxStatus.published }),
+    sampleEvent({ id: 'e3', sequence: 3 }),
+    sampleEvent({ id: 'e4', sequence: 4 }),
+  ];
+  const store = { get: async (id: string) => events.find((e) => e.id === id) ?? null };
+
+  test('hands the FastPath the pending events of the run, in order, and answers with the ids it published', async () => {
+    // Arrange
+    const handed: string[][] = [];
+    const runs = {
+      publish: async (run: readonly OutboxEvent[]): Promise<FastPathResult> => {
+        handed.push(run.map((e) => e.id));
+        return { published: run.slice(0, 1), fallback: run.slice(1), skipped: [] };
+      },
+    };
+
+    // Act
+    const published = await createPublishRun({ store, runs })(['e1', 'e2', 'gone', 'e3']);
+
+    // Assert
+    expect(handed).toEqual([['e1', 'e3']]);
+    expect(published).toEqual(['e1']);
+  });
+
+  test('publishes nothing without a FastPath, or for an empty run', async () => {
+    // Arrange
+    const runs = { publish: jest.fn(async (): Promise<FastPathResult> => ({ published: [], fallback: [], skipped: [] })) };
+
+    // Act
+    const withoutRuns = await createPublishRun({ store })(['e1', 'e3']);
+    const empty = await createPublishRun({ store, runs })([]);
+
+    // Assert
+    expect(withoutRuns).toEqual([]);
+    expect(empty).toEqual([]);
+    expect(runs.publish).not.toHaveBeenCalled();
+  });
+});
