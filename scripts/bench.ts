@@ -2,7 +2,7 @@
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
  *   npm run bench -- --headline [--stores postgres|mongodb] [--temporal NAME=host:port,...]   the headline table alone, one store, in about five minutes (each engine --temporal names adds its bare-Temporal and default-mode rows)
- *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events N] [--kafka-cluster host:port,...]
+ *   npm run bench -- [--events 1000] [--keys 20] [--backlog 5000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays,hot] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events N] [--kafka-cluster host:port,...]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
@@ -20,6 +20,8 @@
  *                                    on PostgreSQL with --fast-events events (default --events), as the polling rows
  *   ..., draining a backlog          polling relay and fast path (feed batches of 100 and 500): --backlog events written first, the relay's drain rate alone
  *   --only relays                    the fast path draining a backlog with 1, 2 and 4 partitioned relays (issue 17), and 1 again
+ *   --only hot                       the default mode with every event on one ordered key, then over 20 keys (issue 31,
+ *                                    item 6), on each store --stores names (at most 300 events on SecantusDB)
  *   --only fast                      the fast path rows alone (both stores, or --stores) next to the
  *                                    polling relay (writes in one transaction per event, and autocommitted), end to end and draining
  *   ... on the Kafka cluster         --kafka-cluster BROKERS: the default mode and the fast path (PostgreSQL store) on the
@@ -104,6 +106,17 @@ async function main(): Promise<void> {
     console.log(table([...rows, ...polling.rows, ...fastRows, drainAgain], bare.eventsPerSecond, polling.divisor));
     await pool.end();
     return;
+  }
+  if (only.has('hot')) {
+    // Issue 31, item 6: the default mode with every event on one ordered key, then over 20 keys.
+    for (const store of chosenStores()) {
+      const events = store === StoreKind.mongodb ? Math.min(N, 300) : N;
+      for (const keys of [1, 20]) {
+        const hot: Variant = { id: `keys${keys}`, name: `txoutbox default mode, ${events} events on ${keys === 1 ? 'one ordered key' : `${keys} ordered keys`}, written as fast as possible (8 writers)`, store, events, keys };
+        log(`${store}: ${hot.name}`);
+        rows.push(await txoutbox(hot, null));
+      }
+    }
   }
   if (values['kafka-cluster'] !== '') rows.push(...(await clusterRows(values['kafka-cluster'])));
   if (only.has('relays')) rows.push(...(await partitionedDrains()));

@@ -113,7 +113,7 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
     // write that never committed is no event, and the row counts the ones that did.
     for (let attempt = 1; ; attempt++) {
       try {
-        const event = await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx));
+        const event = await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % (variantSpec.keys ?? K)}`, payload: payload(i) }, tx));
         committedAt.set(event.id, Date.now());
         return;
       } catch (err) {

@@ -164,6 +164,8 @@ export interface Variant {
   store?: StoreKind;
   /** Events written end to end. @default N (--events) */
   events?: number;
+  /** Ordered keys the events are spread over (one key: a hot key). @default K (--keys) */
+  keys?: number;
 }
 
 /**
