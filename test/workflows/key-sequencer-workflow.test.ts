@@ -20,7 +20,9 @@ describe('keySequencerWorkflow', () => {
     // Arrange: the store's next open sequence; events 2 and 3 will be published by the fast path.
     let open = 1;
     const published: string[] = [];
-    const activities: Pick<OutboxActivities, 'publishEvent' | 'nextOpenSequence' | 'waitUntilSettled'> = {
+    const activities: Pick<OutboxActivities, 'publishEvent' | 'publishRun' | 'nextOpenSequence' | 'waitUntilSettled'> = {
+      // No run is published: each event goes through its own workflow (the path these tests follow).
+      publishRun: async () => [],
       nextOpenSequence: async () => open,
       waitUntilSettled: async () => undefined,
       publishEvent: async (eventId: string): Promise<PublishReceipt> => {
@@ -57,7 +59,9 @@ describe('keySequencerWorkflow', () => {
   /** A worker over stand-in activities: `open()` is the store's next open sequence, `publish` decides each attempt. */
   async function sequencerWorker(open: () => number | null, publish: (eventId: string) => Promise<void> = async () => undefined) {
     const published: string[] = [];
-    const activities: Pick<OutboxActivities, 'publishEvent' | 'nextOpenSequence' | 'waitUntilSettled'> = {
+    const activities: Pick<OutboxActivities, 'publishEvent' | 'publishRun' | 'nextOpenSequence' | 'waitUntilSettled'> = {
+      // No run is published: each event goes through its own workflow (the path these tests follow).
+      publishRun: async () => [],
       nextOpenSequence: async () => open(),
       waitUntilSettled: async () => undefined,
       publishEvent: async (eventId: string): Promise<PublishReceipt> => {
