@@ -74,6 +74,11 @@ export interface OutboxEventStore {
   transition(eventId: string, change: StatusChange): Promise<boolean>;
   /** The lowest sequence of a key whose event is not yet published or resolved (null: none). */
   nextOpenSequence(topic: string, key: string): Promise<number | null>;
+  /**
+   * A key's events not yet published or resolved whose sequence is above `afterSequence`, lowest
+   * first, at most `limit` (a key's sequencer reads ahead with it).
+   */
+  openEventsOfKey(topic: string, key: string, afterSequence: number, limit: number): Promise<OutboxEvent[]>;
 }
 
 /**

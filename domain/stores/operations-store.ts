@@ -35,6 +35,7 @@ export interface StoreOperations<Ctx, Tx> {
   releaseLeases(t: Ctx, group: string, member: string, partitions: readonly number[], leave?: boolean): Promise<void>;
   partitionStatus(t: Ctx, group: string): Promise<PartitionStatus[]>;
   nextOpenSequence(t: Ctx, topic: string, key: string): Promise<number | null>;
+  openEventsOfKey(t: Ctx, topic: string, key: string, afterSequence: number, limit: number): Promise<OutboxEvent[]>;
   get(t: Ctx, eventId: string): Promise<OutboxEvent | null>;
   markPublished(t: Ctx, result: PublishResult, options?: MarkOptions): Promise<MarkResult>;
   claim(t: Ctx, eventIds: readonly string[], owner: EventOwner, leaseMs?: number, token?: string): Promise<string[]>;
@@ -94,6 +95,10 @@ export class OperationsStore<Ctx, Tx> implements OutboxStore<Tx> {
 
   nextOpenSequence(topic: string, key: string): Promise<number | null> {
     return this.ops.nextOpenSequence(this.t, topic, key);
+  }
+
+  openEventsOfKey(topic: string, key: string, afterSequence: number, limit: number): Promise<OutboxEvent[]> {
+    return this.ops.openEventsOfKey(this.t, topic, key, afterSequence, limit);
   }
 
   get(eventId: string): Promise<OutboxEvent | null> {

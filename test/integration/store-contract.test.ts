@@ -28,6 +28,14 @@ const registry = createEventRegistry([
     topic: 'orders.v1',
     schema: z.object({ orderId: z.string(), totalCents: z.number().int().nonnegative() }),
   }),
+  defineEventType({
+    type: 'orders.LineAdded',
+    schemaVersion: 1,
+    aggregateType: 'order',
+    topic: 'orders.v1',
+    ordering: 'per-key',
+    schema: z.object({ orderId: z.string(), line: z.number().int() }),
+  }),
 ]);
 
 function orderPlaced(orderId: string, extra: Partial<NewEvent> = {}): NewEvent {
@@ -325,6 +333,27 @@ function contract(factory: AdapterFactory): void {
       // Assert
       expect(takeover).toEqual([]);
       expect(byWorkflow).toEqual([]);
+    });
+
+    test("a key's open events are read ahead in sequence order: pending and stuck ones after a sequence, at most a limit, not another key's", async () => {
+      // Arrange: lines 1-5 of order o-1 (2 published, 3 stuck) and a line of o-2.
+      const line = (orderId: string, n: number) => adapter.inTransaction(`${orderId}-line-${n}`, (tx) => outbox.add({ type: 'orders.LineAdded', aggregateId: orderId, payload: { orderId, line: n } }, tx));
+      const lines: OutboxEvent[] = [];
+      for (let n = 1; n <= 5; n++) lines.push(await line('o-1', n));
+      await line('o-2', 1);
+      const [, second, third] = lines as [OutboxEvent, OutboxEvent, OutboxEvent];
+      await adapter.store.markPublished({ eventId: second.id, topic: 'orders.v1', partition: 0, offset: '7', publishedAt: new Date(), attempts: 1, alreadyPublished: false });
+      await adapter.store.transition(third.id, { from: 'pending', to: 'stuck', attempts: 3, lastError: 'broker down' });
+
+      // Act
+      const afterFirst = await adapter.store.openEventsOfKey('orders.v1', 'o-1', 1, 10);
+      const limited = await adapter.store.openEventsOfKey('orders.v1', 'o-1', 0, 2);
+      const none = await adapter.store.openEventsOfKey('orders.v1', 'o-1', 5, 10);
+
+      // Assert
+      expect(afterFirst.map((e) => [e.sequence, e.status])).toEqual([[3, 'stuck'], [4, 'pending'], [5, 'pending']]);
+      expect(limited.map((e) => e.id)).toEqual([lines[0]?.id, third.id]);
+      expect(none).toEqual([]);
     });
 
     test('escalation transitions are conditional: pending → stuck → pending, stuck → discarded, and nothing else', async () => {

@@ -10,6 +10,7 @@ export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { cou
     setup: () => store.setup(),
     insert: (event, tx) => store.insert(event, tx),
     nextOpenSequence: (topic, key) => store.nextOpenSequence(topic, key),
+    openEventsOfKey: (topic, key, afterSequence, limit) => store.openEventsOfKey(topic, key, afterSequence, limit),
     get: (id) => store.get(id),
     markPublished: (result, options) => store.markPublished(result, options),
     claim: (ids, owner, leaseMs, token) => store.claim(ids, owner, leaseMs, token),

@@ -44,6 +44,11 @@ export async function nextOpenSequence(t: MongoStoreContext, topic: string, key:
   return first?.sequence ?? null;
 }
 
+export async function openEventsOfKey(t: MongoStoreContext, topic: string, key: string, afterSequence: number, limit: number): Promise<OutboxEvent[]> {
+  const docs = await t.events.find({ topic, key, sequence: { $gt: afterSequence }, status: { $in: ['pending', 'stuck'] } }, { sort: { sequence: 1 }, limit }).toArray();
+  return docs.map(toEvent);
+}
+
 export async function get(t: MongoStoreContext, eventId: string): Promise<OutboxEvent | null> {
   const doc = await t.events.findOne({ _id: eventId });
   return doc ? toEvent(doc) : null;

@@ -78,6 +78,16 @@ export async function nextOpenSequence(t: PgStoreContext, topic: string, key: st
   return rows[0]?.sequence == null ? null : Number(rows[0].sequence);
 }
 
+export async function openEventsOfKey(t: PgStoreContext, topic: string, key: string, afterSequence: number, limit: number): Promise<OutboxEvent[]> {
+  const { rows } = await t.pool.query<EventRow>(
+    `select * from ${t.events}
+      where topic = $1 and key = $2 and sequence > $3 and status in ('pending', 'stuck')
+      order by sequence limit $4`,
+    [topic, key, afterSequence, limit],
+  );
+  return rows.map(toEvent);
+}
+
 export async function get(t: PgStoreContext, eventId: string): Promise<OutboxEvent | null> {
   const { rows } = await t.pool.query<EventRow>(`select * from ${t.events} where id = $1`, [eventId]);
   return rows[0] ? toEvent(rows[0]) : null;
