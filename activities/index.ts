@@ -17,5 +17,5 @@ export function createActivities(deps: OutboxActivityDeps) {
 
 export type OutboxActivities = ReturnType<typeof createActivities>;
 export type { PublishActivityDeps } from './publish-event';
-export type { PublishRunDeps } from './publish-run';
+export type { PublishRunDeps, RunResult } from './publish-run';
 export type { Compensation, EscalationDeps } from './escalation';

@@ -1,8 +1,9 @@
 import { OutboxStatus, silentLogger, type Logger, type OutboxEvent, type OutboxEventStore } from '../domain/outbox';
 import type { FastPathResult } from '../workers/relay/fast-path';
+import type { EnqueuedEvent } from '../workflows/signals';
 
 export interface PublishRunDeps {
-  store: Pick<OutboxEventStore, 'get'>;
+  store: Pick<OutboxEventStore, 'get' | 'openEventsOfKey'>;
   /**
    * Publishes a key's run as one group under a claim of its own (a FastPath with `everyEvent` over a
    * producer of the worker's). @default none: no run is published, and each event of a key goes
@@ -12,23 +13,40 @@ export interface PublishRunDeps {
   logger?: Logger;
 }
 
+/** What a run did: the ids it published, and the key's next open events in the store after them. */
+export interface RunResult {
+  /** The run's first events, in order. */
+  published: string[];
+  /**
+   * Up to `readAhead` of the key's open events after the last one published, lowest first: the
+   * sequencer takes them as if the relay had sent them, so a key whose backlog outgrew its buffer
+   * keeps draining without waiting for a sweep. Empty when nothing was published.
+   */
+  following: EnqueuedEvent[];
+}
+
 /**
  * A key sequencer's run: the next events of one key, in sequence order, published in one Kafka
  * request (one partition, together or not at all) and recorded in the store in one statement.
- * Returns the ids published, which are the run's first events, in order; whatever is not published
- * (a failed send, an event someone else owns, a key not clear in the store) is released again and left
- * to the events' own publish workflows, which the sequencer runs one at a time as before.
+ * Whatever it does not publish (a failed send, an event someone else owns, a key not clear in the
+ * store) is released again and left to the events' own publish workflows, which the sequencer runs
+ * one at a time as before.
  */
-export function createPublishRun(deps: PublishRunDeps): (eventIds: readonly string[]) => Promise<string[]> {
+export function createPublishRun(deps: PublishRunDeps): (eventIds: readonly string[], readAhead?: number) => Promise<RunResult> {
   const logger = deps.logger ?? silentLogger;
-  return async function publishRun(eventIds: readonly string[]): Promise<string[]> {
-    if (deps.runs === undefined || eventIds.length === 0) return [];
+  return async function publishRun(eventIds: readonly string[], readAhead = 0): Promise<RunResult> {
+    if (deps.runs === undefined || eventIds.length === 0) return { published: [], following: [] };
     const loaded = await Promise.all(eventIds.map((id) => deps.store.get(id)));
     const pending = loaded.filter((e): e is OutboxEvent => e !== null && e.status === OutboxStatus.pending);
     const result = await deps.runs.publish(pending);
     if (result.fallback.length > 0 || result.skipped.length > 0) {
       logger.info('key run: published part of it; the rest goes one event at a time', { asked: eventIds.length, published: result.published.length });
     }
-    return result.published.map((e) => e.id);
+    const last = result.published[result.published.length - 1];
+    const following = last === undefined || last.sequence === null || readAhead <= 0 ? [] : await deps.store.openEventsOfKey(last.topic, last.key, last.sequence, readAhead);
+    return {
+      published: result.published.map((e) => e.id),
+      following: following.map((e) => ({ eventId: e.id, sequence: e.sequence ?? 0, type: e.type, aggregateId: e.aggregateId })),
+    };
   };
 }

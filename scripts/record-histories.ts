@@ -24,7 +24,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { OutboxStatus } from '../domain/outbox';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import type { OutboxActivities } from '../activities';
+import type { OutboxActivities, RunResult } from '../activities';
 import { enqueueSignal, type EnqueuedEvent } from '../workflows/signals';
 import { DEFAULT_PUBLISH_POLICY, type PublishHeartbeat, type PublishPolicy, type PublishReceipt } from '../workflows/types';
 
@@ -67,11 +67,11 @@ const activities: OutboxActivities = {
     return receipt(eventId);
   },
   // A key's run: published up to its first failing event (none: the sequencer holds that one).
-  publishRun: async (eventIds: readonly string[]): Promise<string[]> => {
+  publishRun: async (eventIds: readonly string[]): Promise<RunResult> => {
     const stop = eventIds.findIndex((id) => failing.has(id));
     const run = stop === -1 ? [...eventIds] : eventIds.slice(0, stop);
     published.push(...run);
-    return run;
+    return { published: run, following: [] };
   },
   escalateEvent: async () => ({ attempts: policy.maximumAttempts, status: OutboxStatus.stuck }),
   reopenEvent: async (eventId: string) => {

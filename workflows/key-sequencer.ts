@@ -16,7 +16,7 @@ import {
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
 import { TemporalFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { OutboxActivities } from '../activities';
+import type { OutboxActivities, RunResult } from '../activities';
 import { publishEventWorkflow } from './publish-event';
 import { Patches } from './patches';
 import { OutboxSearchAttributes } from './search-attributes';
@@ -138,15 +138,7 @@ class KeySequencer {
 
   private setHandlers(): void {
     const { buffer } = this;
-    setHandler(enqueueSignal, (events) => {
-      for (const event of Array.isArray(events) ? events : [events]) {
-        if (this.next !== null && event.sequence < this.next) continue; // already published or settled: a repeat
-        buffer.set(event.sequence, event);
-      }
-      if (this.bounded && buffer.size > this.bufferLimit) {
-        for (const sequence of [...buffer.keys()].sort((a, b) => a - b).slice(this.bufferLimit)) buffer.delete(sequence);
-      }
-    });
+    setHandler(enqueueSignal, (events) => this.enqueue(Array.isArray(events) ? events : [events]));
     setHandler(sequencerQuery, (): SequencerState => {
       const waiting = [...buffer.values()].filter((e) => e.eventId !== this.holding?.eventId).sort((a, b) => a.sequence - b.sequence);
       return {
@@ -159,6 +151,18 @@ class KeySequencer {
         full: this.bounded && buffer.size >= this.bufferLimit,
       };
     });
+  }
+
+  /** Buffers events of the key (a repeat of one already published or settled is ignored), keeping the lowest `bufferLimit`. */
+  private enqueue(events: readonly EnqueuedEvent[]): void {
+    const { buffer } = this;
+    for (const event of events) {
+      if (this.next !== null && event.sequence < this.next) continue; // already published or settled: a repeat
+      buffer.set(event.sequence, event);
+    }
+    if (this.bounded && buffer.size > this.bufferLimit) {
+      for (const sequence of [...buffer.keys()].sort((a, b) => a - b).slice(this.bufferLimit)) buffer.delete(sequence);
+    }
   }
 
   /** A new sequencer starts at the key's lowest open sequence in the store. */
@@ -214,7 +218,7 @@ class KeySequencer {
     const event = this.buffer.get(expected) as EnqueuedEvent;
     this.holding = event;
     upsertMemo({ holdingEventId: event.eventId, holdingSequence: expected });
-    const published = this.runs ? await this.publishRun(expected) : 0;
+    const { published, following } = this.runs ? await this.publishRun(expected) : { published: 0, following: [] };
     if (published > 0) {
       // Published: moves on.
     } else if (this.bounded) {
@@ -226,6 +230,9 @@ class KeySequencer {
     for (let sequence = expected; sequence < expected + settled; sequence++) this.buffer.delete(sequence);
     this.holding = null;
     this.next = expected + settled;
+    // The key's next events, read from the store after a run: those the buffer had no room for, or
+    // that the relay has not sent yet, wait for no sweep.
+    this.enqueue(following);
     upsertMemo({ holdingEventId: null, holdingSequence: null });
     if (workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof keySequencerWorkflow>(this.carried());
@@ -286,26 +293,28 @@ class KeySequencer {
    * RUN_LIMIT) are published as one run (`publishRun`: one claim, one Kafka request, one store
    * statement), then each published event's own workflow is started, which finds it published and
    * records it (its receipt, its status in the Web UI). Returns how many were published, the run's
-   * first ones; 0 sends the expected event through its own workflow as before (a failed send, an
-   * event someone else holds, a key the store says is not clear, an older worker).
+   * first ones, and the key's open events after them in the store (up to RUN_LIMIT), which holdKey
+   * buffers once it has moved on; 0 sends the expected event through its own workflow as before (a
+   * failed send, an event someone else holds, a key the store says is not clear, an older worker).
    */
-  private async publishRun(expected: number): Promise<number> {
+  private async publishRun(expected: number): Promise<{ published: number; following: EnqueuedEvent[] }> {
+    const none = { published: 0, following: [] };
     const run: EnqueuedEvent[] = [];
     for (let event = this.buffer.get(expected); event !== undefined && run.length < RUN_LIMIT; event = this.buffer.get(expected + run.length)) run.push(event);
-    if (run.length < 2) return 0;
-    let ids: string[];
+    if (run.length < 2) return none;
+    let result: RunResult;
     try {
-      ids = await this.runActivities.publishRun(run.map((e) => e.eventId));
+      result = await this.runActivities.publishRun(run.map((e) => e.eventId), RUN_LIMIT);
     } catch (err) {
       if (!(err instanceof TemporalFailure)) throw err;
       log.warn('key run not published; its events go one at a time', { key: this.key, from: expected, events: run.length, error: err.message });
-      return 0;
+      return none;
     }
-    const published = new Set(ids);
+    const published = new Set(result.published);
     let count = 0;
     while (count < run.length && published.has((run[count] as EnqueuedEvent).eventId)) count += 1;
     await Promise.all(run.slice(0, count).map((event, i) => this.startRecord(event, expected + i)));
-    return count;
+    return { published: count, following: count === 0 ? [] : result.following };
   }
 
   /** Starts a published event's own workflow, which records its publication; one that exists already is its record. */

@@ -14,9 +14,13 @@ describe('publishRun', () => {
     sampleEvent({ id: 'e3', sequence: 3 }),
     sampleEvent({ id: 'e4', sequence: 4 }),
   ];
-  const store = { get: async (id: string) => events.find((e) => e.id === id) ?? null };
+  const store = {
+    get: async (id: string) => events.find((e) => e.id === id) ?? null,
+    openEventsOfKey: async (_topic: string, _key: string, afterSequence: number, limit: number) =>
+      events.filter((e) => e.status !== OutboxStatus.published && (e.sequence ?? 0) > afterSequence).slice(0, limit),
+  };
 
-  test('hands the FastPath the pending events of the run, in order, and answers with the ids it published', async () => {
+  test('hands the FastPath the pending events of the run, in order, and answers with the ids it published and the key\'s open events after them', async () => {
     // Arrange
     const handed: string[][] = [];
     const runs = {
@@ -27,11 +31,11 @@ describe('publishRun', () => {
     };
 
     // Act
-    const published = await createPublishRun({ store, runs })(['e1', 'e2', 'gone', 'e3']);
+    const result = await createPublishRun({ store, runs })(['e1', 'e2', 'gone', 'e3'], 1);
 
     // Assert
     expect(handed).toEqual([['e1', 'e3']]);
-    expect(published).toEqual(['e1']);
+    expect(result).toEqual({ published: ['e1'], following: [{ eventId: 'e3', sequence: 3, type: events[2]?.type, aggregateId: events[2]?.aggregateId }] });
   });
 
   test('publishes nothing without a FastPath, or for an empty run', async () => {
@@ -43,8 +47,8 @@ describe('publishRun', () => {
     const empty = await createPublishRun({ store, runs })([]);
 
     // Assert
-    expect(withoutRuns).toEqual([]);
-    expect(empty).toEqual([]);
+    expect(withoutRuns).toEqual({ published: [], following: [] });
+    expect(empty).toEqual({ published: [], following: [] });
     expect(runs.publish).not.toHaveBeenCalled();
   });
 });

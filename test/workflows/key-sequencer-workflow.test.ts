@@ -22,7 +22,7 @@ describe('keySequencerWorkflow', () => {
     const published: string[] = [];
     const activities: Pick<OutboxActivities, 'publishEvent' | 'publishRun' | 'nextOpenSequence' | 'waitUntilSettled'> = {
       // No run is published: each event goes through its own workflow (the path these tests follow).
-      publishRun: async () => [],
+      publishRun: async () => ({ published: [], following: [] }),
       nextOpenSequence: async () => open,
       waitUntilSettled: async () => undefined,
       publishEvent: async (eventId: string): Promise<PublishReceipt> => {
@@ -61,7 +61,7 @@ describe('keySequencerWorkflow', () => {
     const published: string[] = [];
     const activities: Pick<OutboxActivities, 'publishEvent' | 'publishRun' | 'nextOpenSequence' | 'waitUntilSettled'> = {
       // No run is published: each event goes through its own workflow (the path these tests follow).
-      publishRun: async () => [],
+      publishRun: async () => ({ published: [], following: [] }),
       nextOpenSequence: async () => open(),
       waitUntilSettled: async () => undefined,
       publishEvent: async (eventId: string): Promise<PublishReceipt> => {
