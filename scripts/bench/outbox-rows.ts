@@ -65,11 +65,11 @@ export async function writeCost(kind: StoreKind): Promise<Row[]> {
   }
 }
 
-export async function benchOutbox(kind: StoreKind, name: string, brokers = servers.brokers) {
+export async function benchOutbox(kind: StoreKind, name: string, brokers = servers.brokers, ordered = false) {
   await createTopic(name, brokers);
   const db = pipelineStore(kind);
   await db.setup();
-  const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic: name, schema })]);
+  const registry = createEventRegistry([defineEventType({ type: 'bench.LineAdded', schemaVersion: 1, aggregateType: 'order', topic: name, schema, ordering: ordered ? 'per-key' : 'none' })]);
   const outbox = createOutbox({ store: db.store, registry, source: 'bench' });
   // --logs: at debug level, to read what a row did.
   const env = { ...db.env, TXOUTBOX_TASK_QUEUE: name, TXOUTBOX_LOG_LEVEL: values.logs === '' ? 'info' : 'debug', TXOUTBOX_HEALTH_PORT: '0' };
@@ -81,7 +81,7 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
   const kind = variantSpec.store ?? StoreKind.mongodb;
   const variant = `${rate === null ? 'max' : 'paced'}_${variantSpec.id}_${kind}`;
   const brokers = variantSpec.env?.TXOUTBOX_KAFKA_BROKERS?.split(',') ?? servers.brokers;
-  const { topic, db, outbox, env: outboxEnv } = await benchOutbox(kind, `bench-tx-${stamp}-${variant}`, brokers);
+  const { topic, db, outbox, env: outboxEnv } = await benchOutbox(kind, `bench-tx-${stamp}-${variant}`, brokers, variantSpec.keys !== undefined);
   const env = {
     ...outboxEnv,
     ...variantSpec.env,

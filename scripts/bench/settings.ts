@@ -164,7 +164,10 @@ export interface Variant {
   store?: StoreKind;
   /** Events written end to end. @default N (--events) */
   events?: number;
-  /** Ordered keys the events are spread over (one key: a hot key). @default K (--keys) */
+  /**
+   * Write an ordered type (`ordering: 'per-key'`) over this many keys (one key: a hot key).
+   * @default an unordered type, its aggregate ids over K (--keys) keys
+   */
   keys?: number;
 }
 
