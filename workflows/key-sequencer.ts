@@ -38,6 +38,11 @@ export interface KeySequencerInput {
   bufferLimit?: number;
   /** How often it asks the store about a sequence it waits for, at first, in ms. @default 30000 (a test sets a small one) */
   recheckMs?: number;
+  /**
+   * Most events of the key published as one run (sequencerPublishesRuns). 1: every event goes through
+   * its own workflow, one at a time, as before runs (a test sets it). @default 100
+   */
+  runLimit?: number;
   /** Carried over by continue-as-new. */
   buffered?: EnqueuedEvent[];
   next?: number | null;
@@ -55,7 +60,7 @@ const MAX_RECHECK_MS = 10 * 60_000;
 const RESTART_CLOSED_MS = 5_000;
 const DEFAULT_HOLDING_HISTORY_LIMIT = 1_000;
 /** Most events of a key published in one run (one Kafka request, one workflow task starting their workflows). */
-const RUN_LIMIT = 100;
+const DEFAULT_RUN_LIMIT = 100;
 
 
 /**
@@ -96,6 +101,7 @@ class KeySequencer {
   private readonly bufferLimit: number;
   private readonly holdingHistoryLimit: number;
   private readonly recheckMs: number;
+  private readonly runLimit: number;
   // Runs that began before the bound replay without it (a dropped event would change their commands).
   private readonly bounded: boolean;
   // Runs that began before it replay without it: buffered events the store has settled are dropped,
@@ -114,6 +120,7 @@ class KeySequencer {
     this.bufferLimit = input.bufferLimit ?? DEFAULT_SEQUENCER_BUFFER_LIMIT;
     this.holdingHistoryLimit = input.holdingHistoryLimit ?? DEFAULT_HOLDING_HISTORY_LIMIT;
     this.recheckMs = input.recheckMs ?? RECHECK_MS;
+    this.runLimit = input.runLimit ?? DEFAULT_RUN_LIMIT;
     this.bounded = patched(Patches.sequencerHoldsAcrossContinueAsNew);
     this.setHandlers();
     this.rechecks = patched(Patches.sequencerRechecksStore);
@@ -133,6 +140,7 @@ class KeySequencer {
       ...(input.holdingHistoryLimit !== undefined ? { holdingHistoryLimit: this.holdingHistoryLimit } : {}),
       ...(input.bufferLimit !== undefined ? { bufferLimit: this.bufferLimit } : {}),
       ...(input.recheckMs !== undefined ? { recheckMs: this.recheckMs } : {}),
+      ...(input.runLimit !== undefined ? { runLimit: this.runLimit } : {}),
     };
   }
 
@@ -290,21 +298,21 @@ class KeySequencer {
 
   /**
    * A hot key: the expected event and those buffered right behind it (at least two, at most
-   * RUN_LIMIT) are published as one run (`publishRun`: one claim, one Kafka request, one store
+   * `runLimit`) are published as one run (`publishRun`: one claim, one Kafka request, one store
    * statement), then each published event's own workflow is started, which finds it published and
    * records it (its receipt, its status in the Web UI). Returns how many were published, the run's
-   * first ones, and the key's open events after them in the store (up to RUN_LIMIT), which holdKey
+   * first ones, and the key's open events after them in the store (up to `runLimit`), which holdKey
    * buffers once it has moved on; 0 sends the expected event through its own workflow as before (a
    * failed send, an event someone else holds, a key the store says is not clear, an older worker).
    */
   private async publishRun(expected: number): Promise<{ published: number; following: EnqueuedEvent[] }> {
     const none = { published: 0, following: [] };
     const run: EnqueuedEvent[] = [];
-    for (let event = this.buffer.get(expected); event !== undefined && run.length < RUN_LIMIT; event = this.buffer.get(expected + run.length)) run.push(event);
+    for (let event = this.buffer.get(expected); event !== undefined && run.length < this.runLimit; event = this.buffer.get(expected + run.length)) run.push(event);
     if (run.length < 2) return none;
     let result: RunResult;
     try {
-      result = await this.runActivities.publishRun(run.map((e) => e.eventId), RUN_LIMIT);
+      result = await this.runActivities.publishRun(run.map((e) => e.eventId), this.runLimit);
     } catch (err) {
       if (!(err instanceof TemporalFailure)) throw err;
       log.warn('key run not published; its events go one at a time', { key: this.key, from: expected, events: run.length, error: err.message });

@@ -284,11 +284,13 @@ describe.each(STORE_KINDS)('per-key ordering (%s store)', (kind) => {
   test('a hot ordered key whose backlog outgrew the sequencer buffer is never wedged: a sweep hands over the sequence it needs even when the buffer is full of later ones', async () => {
     // Arrange: key H's sequencer keeps 3 events; its first event is stuck (too large for the topic)
     // while six more arrive, so lines 4-7 are dropped from the buffer and the feed has passed them.
+    // It publishes no runs (runLimit 1), so it reads nothing ahead after one: what it needs comes from
+    // a sweep (a run that fails leaves a sequencer the same way).
     await p.startWorker();
     const policy = { ...DEFAULT_PUBLISH_POLICY, initialIntervalMs: 50, maximumIntervalMs: 100, maximumAttempts: 2 };
     const relay = p.relay({ sweepIntervalMs: 3_600_000, sweepGraceMs: 0, publishPolicy: policy });
     const sequencerId = sequencerWorkflowId(p.smallTopic, 'order-H');
-    const input: KeySequencerInput = { topic: p.smallTopic, key: 'order-H', policy, bufferLimit: 3 };
+    const input: KeySequencerInput = { topic: p.smallTopic, key: 'order-H', policy, bufferLimit: 3, runLimit: 1 };
     await p.client.workflow.signalWithStart('keySequencerWorkflow', { taskQueue: p.taskQueue, workflowId: sequencerId, args: [input], signal: enqueueSignal, signalArgs: [[]] });
     await p.startRelay(relay);
     const smallTopic = new KafkaCollector(p.kafka, p.smallTopic);
