@@ -21,7 +21,7 @@ import { publishEventWorkflow } from './publish-event';
 import { Patches } from './patches';
 import { OutboxSearchAttributes } from './search-attributes';
 import { enqueueSignal, sequencerQuery, type EnqueuedEvent, type SequencerState } from './signals';
-import { DEFAULT_SEQUENCER_BUFFER_LIMIT, type PublishEventInput, type PublishPolicy } from './types';
+import { DEFAULT_SEQUENCER_BUFFER_LIMIT, DEFAULT_SEQUENCER_RUN_LIMIT, SEQUENCER_RUN_TIMEOUT_MS, type PublishEventInput, type PublishPolicy } from './types';
 
 export interface KeySequencerInput {
   topic: string;
@@ -40,7 +40,7 @@ export interface KeySequencerInput {
   recheckMs?: number;
   /**
    * Most events of the key published as one run (sequencerPublishesRuns). 1: every event goes through
-   * its own workflow, one at a time, as before runs (a test sets it). @default 100
+   * its own workflow, one at a time, as before runs (TXOUTBOX_SEQUENCER_RUN_LIMIT). @default 100
    */
   runLimit?: number;
   /** Carried over by continue-as-new. */
@@ -59,8 +59,6 @@ const MAX_RECHECK_MS = 10 * 60_000;
 /** Wait before starting again a publish workflow that closed without settling its event. */
 const RESTART_CLOSED_MS = 5_000;
 const DEFAULT_HOLDING_HISTORY_LIMIT = 1_000;
-/** Most events of a key published in one run (one Kafka request, one workflow task starting their workflows). */
-const DEFAULT_RUN_LIMIT = 100;
 
 
 /**
@@ -92,7 +90,7 @@ class KeySequencer {
   });
   // One try: what a run does not publish goes one event at a time, under each event's own retries.
   // Its claim shuts every other publisher out until its send has ended, however long this waits.
-  private readonly runActivities = proxyLocalActivities<OutboxActivities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 1 } });
+  private readonly runActivities = proxyLocalActivities<OutboxActivities>({ startToCloseTimeout: SEQUENCER_RUN_TIMEOUT_MS, retry: { maximumAttempts: 1 } });
   private readonly buffer: Map<number, EnqueuedEvent>;
   private next: number | null;
   private holding: EnqueuedEvent | null = null;
@@ -120,7 +118,7 @@ class KeySequencer {
     this.bufferLimit = input.bufferLimit ?? DEFAULT_SEQUENCER_BUFFER_LIMIT;
     this.holdingHistoryLimit = input.holdingHistoryLimit ?? DEFAULT_HOLDING_HISTORY_LIMIT;
     this.recheckMs = input.recheckMs ?? RECHECK_MS;
-    this.runLimit = input.runLimit ?? DEFAULT_RUN_LIMIT;
+    this.runLimit = input.runLimit ?? DEFAULT_SEQUENCER_RUN_LIMIT;
     this.bounded = patched(Patches.sequencerHoldsAcrossContinueAsNew);
     this.setHandlers();
     this.rechecks = patched(Patches.sequencerRechecksStore);
@@ -227,12 +225,10 @@ class KeySequencer {
     this.holding = event;
     upsertMemo({ holdingEventId: event.eventId, holdingSequence: expected });
     const { published, following } = this.runs ? await this.publishRun(expected) : { published: 0, following: [] };
-    if (published > 0) {
-      // Published: moves on.
-    } else if (this.bounded) {
-      await this.hold(event, expected);
-    } else {
-      await this.holdUntilChildCloses(event, expected);
+    // A run published moves on at once; otherwise the expected event goes through its own workflow.
+    if (published === 0) {
+      if (this.bounded) await this.hold(event, expected);
+      else await this.holdUntilChildCloses(event, expected);
     }
     const settled = Math.max(1, published);
     for (let sequence = expected; sequence < expected + settled; sequence++) this.buffer.delete(sequence);

@@ -85,3 +85,14 @@ export type PublishEventOutcome =
  * It keeps the continue-as-new payload (the buffer) far below Temporal's 2 MB limit.
  */
 export const DEFAULT_SEQUENCER_BUFFER_LIMIT = 500;
+
+/**
+ * How long a key sequencer waits for its `publishRun` local activity. The run's claim (the worker's
+ * send window + ack timeout + 15 s, 67 s by default) is what shuts other publishers out; this only
+ * bounds the wait, after which the key goes one event at a time and its events' workflows meet the
+ * claim (CLAIMED_BY_FAST_PATH, retried) until the send has ended.
+ */
+export const SEQUENCER_RUN_TIMEOUT_MS = 120_000;
+
+/** Most events of a key a sequencer publishes in one run (one Kafka request, one workflow task starting their workflows). */
+export const DEFAULT_SEQUENCER_RUN_LIMIT = 100;

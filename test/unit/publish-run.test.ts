@@ -1,6 +1,7 @@
 /**
  * The key sequencer's run activity (pure logic: a fake store and a fake FastPath): it hands the
- * FastPath only the run's pending events, in the order asked, and answers with what it published.
+ * FastPath only the run's pending events, in the order asked, read in two requests whatever the
+ * run's length, and answers with what it published and the key's open events after the run.
  */
 import { createPublishRun } from '../../activities/publish-run';
 import { OutboxStatus, type OutboxEvent } from '../../domain/outbox';
@@ -14,13 +15,20 @@ describe('publishRun', () => {
     sampleEvent({ id: 'e3', sequence: 3 }),
     sampleEvent({ id: 'e4', sequence: 4 }),
   ];
+  const reads: string[] = [];
   const store = {
-    get: async (id: string) => events.find((e) => e.id === id) ?? null,
-    openEventsOfKey: async (_topic: string, _key: string, afterSequence: number, limit: number) =>
-      events.filter((e) => e.status !== OutboxStatus.published && (e.sequence ?? 0) > afterSequence).slice(0, limit),
+    get: async (id: string) => {
+      reads.push('get');
+      return events.find((e) => e.id === id) ?? null;
+    },
+    openEventsOfKey: async (_topic: string, _key: string, afterSequence: number, limit: number) => {
+      reads.push('openEventsOfKey');
+      return events.filter((e) => e.status !== OutboxStatus.published && (e.sequence ?? 0) > afterSequence).slice(0, limit);
+    },
   };
+  beforeEach(() => reads.splice(0));
 
-  test('hands the FastPath the pending events of the run, in order, and answers with the ids it published and the key\'s open events after them', async () => {
+  test('hands the FastPath the pending events of the run, in order, read in two requests, and answers with the ids it published and the key\'s open events after the run', async () => {
     // Arrange
     const handed: string[][] = [];
     const runs = {
@@ -35,7 +43,9 @@ describe('publishRun', () => {
 
     // Assert
     expect(handed).toEqual([['e1', 'e3']]);
-    expect(result).toEqual({ published: ['e1'], following: [{ eventId: 'e3', sequence: 3, type: events[2]?.type, aggregateId: events[2]?.aggregateId }] });
+    expect(reads).toEqual(['get', 'openEventsOfKey']);
+    // e3 was in the run (its sequencer has it): what it reads ahead is after the run.
+    expect(result).toEqual({ published: ['e1'], following: [{ eventId: 'e4', sequence: 4, type: events[3]?.type, aggregateId: events[3]?.aggregateId }] });
   });
 
   test('publishes nothing without a FastPath, or for an empty run', async () => {

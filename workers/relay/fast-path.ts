@@ -28,7 +28,26 @@ export const FAST_PATH_REQUEST_TIMEOUT_MS = 15_000;
 /** The longest a send takes: kafkajs' request timeout, twice (the producer retries once). */
 const LONGEST_SEND_MS = 2 * FAST_PATH_REQUEST_TIMEOUT_MS;
 
-export interface FastPathOptions {
+/**
+ * Where the sends go: the relay's producer under a coalescing queue of the FastPath's own, or a
+ * sender someone else owns (a worker's run queue; tests wrap it to inject failures).
+ */
+export type FastPathSending =
+  | {
+      /**
+       * The relay's producer: `createOutboxProducer(kafka, { retries: 1 })` on a client with
+       * `requestTimeout: FAST_PATH_REQUEST_TIMEOUT_MS`, so every send ends well inside the lease.
+       */
+      producer: Pick<Producer, 'sendBatch'>;
+      /** A topic's partitions (`cachedPartitions` over an admin client). */
+      partitionsOf: (topic: string) => Promise<PartitionMetadata[]>;
+      sender?: never;
+    }
+  | { sender: OutboxSender; producer?: never; partitionsOf?: never };
+
+export type FastPathOptions = FastPathSending & FastPathSettings;
+
+export interface FastPathSettings {
   /** Which events take the fast path: their topic or their type is listed. */
   topics?: readonly string[];
   types?: readonly string[];
@@ -38,19 +57,7 @@ export interface FastPathOptions {
    */
   everyEvent?: boolean;
   /**
-   * The relay's producer: `createOutboxProducer(kafka, { retries: 1 })` on a client with
-   * `requestTimeout: FAST_PATH_REQUEST_TIMEOUT_MS`, so every send ends well inside the lease.
-   */
-  producer: Pick<Producer, 'sendBatch'>;
-  /** A topic's partitions (`cachedPartitions` over an admin client). */
-  partitionsOf: (topic: string) => Promise<PartitionMetadata[]>;
-  /**
-   * What the sends go through instead of a coalescing queue of its own over `producer` (tests wrap
-   * it to inject failures). @default a CoalescingProducer over `producer`
-   */
-  sender?: OutboxSender;
-  /**
-   * The longest a send through `producer` takes once it left (kafkajs' request timeout times its
+   * The longest a send takes once it left (kafkajs' request timeout times its
    * tries, `sendWindowMs`). @default twice FAST_PATH_REQUEST_TIMEOUT_MS (one retry)
    */
   longestSendMs?: number;
@@ -144,7 +151,8 @@ export class FastPath {
     this.claimAheadMs = Math.max(0, this.leaseMs - (options.longestSendMs ?? LONGEST_SEND_MS) - this.ackTimeoutMs);
     this.positions = options.positions;
     this.contracts = options.contracts;
-    this.coalescing = options.sender ?? new CoalescingProducer(options.producer, { lingerMs: 0, maxBatch: options.maxBatch ?? 500, maxQueued: 100_000, partitionsOf: options.partitionsOf });
+    this.coalescing =
+      options.sender ?? new CoalescingProducer(options.producer, { lingerMs: 0, maxBatch: options.maxBatch ?? 500, maxQueued: 100_000, partitionsOf: options.partitionsOf });
   }
 
   /** Whether an event takes the fast path at all. */

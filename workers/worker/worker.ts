@@ -2,7 +2,7 @@
 // (activities/) over a store and a Kafka producer, exported as txoutbox/worker.
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { TLSConfig } from '@temporalio/client';
-import type { Kafka, PartitionMetadata, Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import { createActivities, type Compensation } from '../../activities';
 import { silentLogger, type EventRegistry, type Logger, type OutboxEventStore, type OutboxRelayStore } from '../../domain/outbox';
 import { Resource } from '@opentelemetry/resources';
@@ -126,7 +126,7 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
         ...(options.temporalTls === undefined ? {} : { tls: options.temporalTls }),
         ...(options.temporalApiKey === undefined ? {} : { apiKey: options.temporalApiKey }),
       }));
-    const worker = await Worker.create(workerOptions(options, connection, createActivitiesFor(options, { sender, runSender, runProducer, partitionsOf }, topicExists, logger)));
+    const worker = await Worker.create(workerOptions(options, connection, createActivitiesFor(options, { sender, runSender }, topicExists, logger)));
     const ownConnection = options.connection === undefined ? connection : undefined;
     const done = worker.run().finally(async () => {
       await producer.disconnect().catch((err: unknown) => logger.warn('producer disconnect failed', { error: err }));
@@ -155,8 +155,6 @@ export async function startOutboxWorker(options: OutboxWorkerOptions): Promise<R
 interface WorkerSenders {
   sender: CoalescingProducer;
   runSender: CoalescingProducer;
-  runProducer: Producer;
-  partitionsOf: (topic: string) => Promise<PartitionMetadata[]>;
 }
 
 /** The activities over the worker's store and Kafka senders. */
@@ -165,14 +163,14 @@ function createActivitiesFor(options: OutboxWorkerOptions, senders: WorkerSender
   const longestSendMs = sendWindowMs(options.kafkaRequestTimeoutMs ?? 30_000, WORKER_PRODUCER_RETRIES);
   const positions = createKafkaPositionReader(options.kafka);
   const ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
-  // A run's claim outlives its longest send and Kafka's acknowledgement, with room to queue behind another run.
+  // A run's claim outlives its longest send and Kafka's acknowledgement, with room to queue behind
+  // another run. The sequencer waits SEQUENCER_RUN_TIMEOUT_MS for the run (2 minutes); a longer claim
+  // (a longer Kafka request timeout) is as safe, but a run that outlives that wait is wasted.
   const runs = new FastPath(
     options.store,
     {
       everyEvent: true,
-      producer: senders.runProducer,
       sender: wrap(senders.runSender),
-      partitionsOf: senders.partitionsOf,
       longestSendMs,
       ackTimeoutMs,
       leaseMs: longestSendMs + ackTimeoutMs + 15_000,
