@@ -21,7 +21,8 @@
  *   ..., draining a backlog          polling relay and fast path (feed batches of 100 and 500): --backlog events written first, the relay's drain rate alone
  *   --only relays                    the fast path draining a backlog with 1, 2 and 4 partitioned relays (issue 17), and 1 again
  *   --only hot                       the default mode with every event on one ordered key, then over 20 keys (issue 31,
- *                                    item 6), on each store --stores names (at most 300 events on SecantusDB)
+ *                                    item 6), on each store --stores names (at most 300 events on SecantusDB), after
+ *                                    a baseline of one key without runs (TXOUTBOX_SEQUENCER_RUN_LIMIT=1, at most 300 events)
  *   --only fast                      the fast path rows alone (both stores, or --stores) next to the
  *                                    polling relay (writes in one transaction per event, and autocommitted), end to end and draining
  *   ... on the Kafka cluster         --kafka-cluster BROKERS: the default mode and the fast path (PostgreSQL store) on the
@@ -109,12 +110,15 @@ async function main(): Promise<void> {
   }
   if (only.has('hot')) {
     // Issue 31, item 6: the default mode with every event on one ordered key, then over 20 keys.
+    // The baseline, in the same run: one key without runs (TXOUTBOX_SEQUENCER_RUN_LIMIT=1, every event
+    // through its own workflow one at a time, as before item 6), on at most 300 events (about 3-4/s).
     for (const store of chosenStores()) {
       const events = store === StoreKind.mongodb ? Math.min(N, 300) : N;
-      for (const keys of [1, 20]) {
-        const hot: Variant = { id: `keys${keys}`, name: `txoutbox default mode, ${events} events on ${keys === 1 ? 'one ordered key' : `${keys} ordered keys`}, written as fast as possible (8 writers)`, store, events, keys };
-        log(`${store}: ${hot.name}`);
-        rows.push(await txoutbox(hot, null));
+      const baseline: Variant = { id: 'keys1_norun', name: `baseline: ${Math.min(events, 300)} events on one ordered key without runs (TXOUTBOX_SEQUENCER_RUN_LIMIT=1)`, store, events: Math.min(events, 300), keys: 1, env: { TXOUTBOX_SEQUENCER_RUN_LIMIT: '1' } };
+      const hot = [1, 20].map((keys): Variant => ({ id: `keys${keys}`, name: `txoutbox default mode, ${events} events on ${keys === 1 ? 'one ordered key' : `${keys} ordered keys`}, written as fast as possible (8 writers)`, store, events, keys }));
+      for (const v of [baseline, ...hot]) {
+        log(`${store}: ${v.name}`);
+        rows.push(await txoutbox(v, null));
       }
     }
   }

@@ -30,6 +30,7 @@ TXOUTBOX_PUBLISH_RETRY_MAX_MS=60000     # relay: longest wait between two attemp
 TXOUTBOX_DEAD_LETTER_TOPIC=             # relay: topic that gets a copy of each stuck event (unset: none)
 TXOUTBOX_RELAY_START_CONCURRENCY=16     # relay: workflow starts in flight
 TXOUTBOX_SEQUENCER_BUFFER=500           # relay: events a key's sequencer keeps behind the one it holds (the rest wait for a sweep)
+TXOUTBOX_SEQUENCER_RUN_LIMIT=100        # relay: events of a key its sequencer publishes in one run (1: no runs, one at a time)
 TXOUTBOX_RELAY_RUNS_WORKER=false        # relay: run the worker in the same process, on one Temporal connection
 TXOUTBOX_EAGER_START=                   # relay running the worker: eager workflow start (first task in the start's reply; unset: as TXOUTBOX_RELAY_RUNS_WORKER)
 TXOUTBOX_RELAY_BATCH_SIZE=100           # relay: events read from the feed per batch, at most 500 (default 500 with the fast path on)

@@ -102,6 +102,8 @@ export interface TxoutboxConfig {
    * the rest wait in the store for a sweep. Taken by sequencers the relay starts. @default 500
    */
   sequencerBufferLimit: number;
+  /** TXOUTBOX_SEQUENCER_RUN_LIMIT: most events of a key its sequencer publishes in one run (1-1000; 1: no runs). @default 100 */
+  sequencerRunLimit: number;
   /**
    * TXOUTBOX_RELAY_BATCH_SIZE: most events the relay reads from the feed per batch. @default 100, or
    * 500 with the fast path on (it drains a backlog faster: BENCHMARKS.md, issue 16)
@@ -143,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
   return {
     relayStartConcurrency: r.integer('TXOUTBOX_RELAY_START_CONCURRENCY', 16, 1),
     sequencerBufferLimit: r.integer('TXOUTBOX_SEQUENCER_BUFFER', 500, 10, 5_000),
+    sequencerRunLimit: r.integer('TXOUTBOX_SEQUENCER_RUN_LIMIT', 100, 1, 1_000),
     relayBatchSize: r.integer('TXOUTBOX_RELAY_BATCH_SIZE', fastTopics.length + fastTypes.length === 0 ? 100 : 500, 1, 500),
     workerWorkflowTasks,
     workerWorkflowPolls: r.integer('TXOUTBOX_WORKER_WORKFLOW_POLLS', Math.min(10, workerWorkflowTasks), 2, workerWorkflowTasks),

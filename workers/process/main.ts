@@ -191,6 +191,7 @@ async function startRelayRole(deps: ProcessDeps, store: Store, closers: Closers)
     publishPolicy: { ...config.publishPolicy, localActivity: config.publishLocalActivity },
     startConcurrency: config.relayStartConcurrency,
     sequencerBufferLimit: config.sequencerBufferLimit,
+    sequencerRunLimit: config.sequencerRunLimit,
     batchSize: config.relayBatchSize,
     eagerStart: native !== undefined && config.eagerStart,
     partitions: config.relayPartitioned ? { leaseMs: config.relayLeaseMs, ...(config.relayMember === null ? {} : { member: config.relayMember }) } : undefined,

@@ -4,7 +4,7 @@
  */
 import type { WorkflowClient } from '@temporalio/client';
 import { OutboxError, OutboxErrorCode, silentLogger, type FeedGap, type Logger, type OutboxRelayStore } from '../../domain/outbox';
-import { DEFAULT_PUBLISH_POLICY, DEFAULT_SEQUENCER_BUFFER_LIMIT, type PublishPolicy } from '../../workflows/types';
+import { DEFAULT_PUBLISH_POLICY, DEFAULT_SEQUENCER_BUFFER_LIMIT, DEFAULT_SEQUENCER_RUN_LIMIT, type PublishPolicy } from '../../workflows/types';
 import type { OutboxMetrics } from '../process/metrics';
 import type { FastPath } from './fast-path';
 import { DEFAULT_WORKFLOW_ID_PREFIX } from './start-event-workflow';
@@ -22,6 +22,11 @@ export interface RelayOptions {
   startConcurrency?: number;
   /** Most events a key's sequencer keeps behind the one it holds, for sequencers this relay starts. @default 500 */
   sequencerBufferLimit?: number;
+  /**
+   * Most events of a key its sequencer publishes in one run, for sequencers this relay starts; 1: no
+   * runs, every event through its own workflow one at a time (slower on a busy key). @default 100
+   */
+  sequencerRunLimit?: number;
   /** Most events read from the feed per batch. @default 100 */
   batchSize?: number;
   /** Longest wait for new events before an empty batch, in ms. @default 1000 */
@@ -80,6 +85,7 @@ export function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions 
     name: options.name ?? 'relay',
     startConcurrency: options.startConcurrency ?? 16,
     sequencerBufferLimit: options.sequencerBufferLimit ?? DEFAULT_SEQUENCER_BUFFER_LIMIT,
+    sequencerRunLimit: options.sequencerRunLimit ?? DEFAULT_SEQUENCER_RUN_LIMIT,
     batchSize: options.batchSize ?? 100,
     maxWaitMs: options.maxWaitMs ?? 1000,
     retryDelayMs: options.retryDelayMs ?? 1000,
@@ -98,7 +104,7 @@ export function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions 
   if (typeof resolved.taskQueue !== 'string' || resolved.taskQueue.length === 0) {
     throw new OutboxError(OutboxErrorCode.invalidConfig, 'relay option "taskQueue" must be a non-empty string');
   }
-  for (const key of ['startConcurrency', 'batchSize', 'maxWaitMs', 'sweepBatchSize', 'sweepIntervalMs', 'sequencerBufferLimit'] as const) {
+  for (const key of ['startConcurrency', 'batchSize', 'maxWaitMs', 'sweepBatchSize', 'sweepIntervalMs', 'sequencerBufferLimit', 'sequencerRunLimit'] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a positive integer, got ${String(resolved[key])}`);
     }

@@ -324,7 +324,7 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   private async startAll(events: OutboxEvent[], source: 'feed' | 'sweep' | 'fallback'): Promise<StartOutcome[]> {
-    const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, eagerStart, startConcurrency, sequencerBufferLimit, logger, metrics } = this.options;
+    const { workflowClient, taskQueue, publishPolicy, workflowIdPrefix, eagerStart, startConcurrency, sequencerBufferLimit, sequencerRunLimit, logger, metrics } = this.options;
     const unordered = events.filter((e) => e.sequence === null);
     // Ordered events: one signal-with-start per key with all of the key's events (see enqueueKey).
     const byKey = groupByKey(events.filter((e) => e.sequence !== null));
@@ -348,7 +348,7 @@ export class Relay extends EventEmitter<RelayEvents> {
         if (held > 0) metrics?.duplicatesRefused.inc({ source }, held);
         if (handOver.size === 0) return group.map(() => 'duplicate');
         const outcome = await this.refusedIfPermanent([...handOver], async () => {
-          await enqueueKey(workflowClient, [...handOver], { taskQueue, policy: publishPolicy, workflowIdPrefix, sequencerBufferLimit });
+          await enqueueKey(workflowClient, [...handOver], { taskQueue, policy: publishPolicy, workflowIdPrefix, sequencerBufferLimit, sequencerRunLimit });
           return 'sequenced';
         });
         if (outcome === 'sequenced') {

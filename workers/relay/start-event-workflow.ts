@@ -68,6 +68,8 @@ export interface StartOptions {
   onEagerStart?: () => void;
   /** The buffer limit of a key sequencer this start opens. @default the sequencer's (500) */
   sequencerBufferLimit?: number;
+  /** The run limit of a key sequencer this start opens (1: no runs). @default the sequencer's (100) */
+  sequencerRunLimit?: number;
 }
 
 /**
@@ -118,6 +120,7 @@ export async function enqueueKey(
     policy: options.policy,
     workflowIdPrefix: options.workflowIdPrefix ?? DEFAULT_WORKFLOW_ID_PREFIX,
     ...(options.sequencerBufferLimit === undefined ? {} : { bufferLimit: options.sequencerBufferLimit }),
+    ...(options.sequencerRunLimit === undefined ? {} : { runLimit: options.sequencerRunLimit }),
   };
   const enqueued: EnqueuedEvent[] = events.map((e) => ({ eventId: e.id, sequence: e.sequence ?? 0, type: e.type, aggregateId: e.aggregateId }));
   await client.signalWithStart('keySequencerWorkflow', {
