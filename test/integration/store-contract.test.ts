@@ -525,6 +525,44 @@ function contract(factory: AdapterFactory): void {
       expect(gaps).toEqual(['no-checkpoint']);
     });
 
+    test('the change feed, with nothing new to read, yields at most one empty batch per maxWaitMs, however often other changes touch the outbox', async () => {
+      // Arrange: a feed past one event, and that event claimed and released over and over (updates, not inserts).
+      const maxWaitMs = 500;
+      const abort = new AbortController();
+      const batches = adapter.store.openFeed({ name: uniqueName('feed'), batchSize: 10, maxWaitMs }).batches(abort.signal)[Symbol.asyncIterator]();
+      await batches.next(); // positioned ("now")
+      const event = await adapter.inTransaction('idle', (tx) => outbox.add(orderPlaced('idle'), tx));
+      await firstBatchWithEvents(batches);
+      const token = 'f5a0b7c2-0000-4000-8000-000000000009';
+      const windowMs = 2_500;
+      const started = Date.now();
+      let changes = 0;
+      const churn = (async () => {
+        while (Date.now() - started < windowMs) {
+          await adapter.store.claim([event.id], 'fast', 60_000, token);
+          await adapter.store.release([event.id], token);
+          changes += 2;
+        }
+      })();
+
+      // Act
+      const yielded: number[] = [];
+      while (Date.now() - started < windowMs) {
+        const next = await batches.next();
+        if (next.done === true) break;
+        yielded.push(next.value.events.length);
+      }
+      await churn;
+      const elapsed = Date.now() - started;
+      abort.abort();
+      await batches.return?.();
+
+      // Assert: empty batches only, no more than one per maxWaitMs of the window (and the one under way).
+      expect(changes).toBeGreaterThan(20);
+      expect(yielded.every((n) => n === 0)).toBe(true);
+      expect(yielded.length).toBeLessThanOrEqual(Math.ceil(elapsed / maxWaitMs) + 1);
+    });
+
     test('bad input: a corrupted checkpoint is dropped with a gap (the sweeper covers it) and the feed goes on from now', async () => {
       // Arrange: a feed that saved a position, then the position damaged.
       const name = uniqueName('feed');

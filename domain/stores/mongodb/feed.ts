@@ -37,8 +37,13 @@ export async function* feedBatches(t: MongoStoreContext, options: FeedOptions, s
       const deadline = Date.now() + options.maxWaitMs;
       try {
         // One batch: what the stream holds now, up to batchSize; tryNext() is null after an empty getMore.
+        // mongod's getMore waits maxAwaitTimeMS for a matching change; SecantusDB's returns empty on
+        // any write to the collection (the claims and marks of every event), so with nothing read yet
+        // it asks again until the wait is over: one empty batch per maxWaitMs on either server, not
+        // one (and its checkpoint) per write.
         while (events.length < options.batchSize && !signal.aborted) {
           const change = await stream.tryNext();
+          if (change === null && events.length === 0 && Date.now() < deadline) continue;
           if (change === null) break;
           recoveredOnce = false;
           if (change.operationType === 'insert' && change.fullDocument) {
