@@ -211,6 +211,26 @@ describe.each(STORE_KINDS)('fast path (%s store)', (kind) => {
     expect(errors.length).toBeGreaterThan(0);
   });
 
+  test('a batch published whole costs the store no release of its claims: its read and claim, and its mark', async () => {
+    // Arrange: the fast path's store counts what it is asked.
+    const store = Object.create(p.store) as typeof p.store;
+    const asked: string[] = [];
+    for (const method of ['claim', 'release', 'markPublishedMany', 'nextOpenSequence'] as const) {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the same method, counted
+      (store as any)[method] = (...args: unknown[]) => (asked.push(method), (p.store as any)[method](...args));
+    }
+    await p.startRelay(p.relay({ fastPath: await p.fastPath({ store }) }));
+
+    // Act
+    const ids = await mapLimit(Array.from({ length: 12 }, (_, i) => `whole-${i}`), 4, (id) => p.placeOrder(id));
+    await p.collector.waitForEventIds(ids);
+    await waitFor(async () => (await p.eventRows()).every((r) => r.status === 'published'), { what: 'all marked published' });
+
+    // Assert
+    expect(asked).toContain('markPublishedMany');
+    expect(asked.filter((m) => m === 'release')).toEqual([]);
+  });
+
   test('a claim made at read time that is too old to send inside its lease is given back at once: its events go to workflows, neither sent fast nor left to lapse', async () => {
     // Arrange
     const fastPath = await p.fastPath();

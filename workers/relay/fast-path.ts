@@ -209,8 +209,9 @@ export class FastPath {
       this.count(result.published, sentAt);
       return result;
     } finally {
-      // Published events are no longer pending: releasing them changes nothing.
-      await this.release(held);
+      // Published events are no longer pending: only the others are released (none: no round trip).
+      for (const event of result.published) held.delete(event.id);
+      if (held.size > 0) await this.release(held);
     }
   }
 
