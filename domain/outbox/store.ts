@@ -210,7 +210,11 @@ export interface FeedClaimed {
   token: string;
 }
 
-/** One batch of the feed; `checkpoint()` saves the position after it, to resume from there. */
+/**
+ * One batch of the feed; `checkpoint()` saves the position after it, to resume from there. Saving a
+ * batch's position saves every earlier batch's too, so a caller may save only the last of several
+ * (an empty one included), in the order they were read.
+ */
 export interface FeedBatch {
   events: OutboxEvent[];
   checkpoint(): Promise<void>;

@@ -126,6 +126,40 @@ describe.each(STORE_KINDS)('outbox pipeline on Temporal and Kafka (%s store)', (
     for (const id of [first, ...ids]) expect(p.collector.withEventId(id)).toHaveLength(1);
   });
 
+  test('a relay that saves its position at most once a minute saves the batches it dispatched when it stops: a restart re-reads none of them', async () => {
+    // Arrange: four events, each in a batch of its own.
+    await p.startWorker();
+    const relay = p.relay({ checkpointEveryMs: 60_000 });
+    const saves: number[] = [];
+    // Saves of dispatched events (an idle feed's batches are saved as they come, holding none).
+    relay.on('checkpoint', ({ events }) => events > 0 && saves.push(events));
+    const dispatched: number[] = [];
+    relay.on('batch', ({ events }) => events > 0 && dispatched.push(events));
+    const running = await p.startRelay(relay);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      ids.push(await p.placeOrder(`saved-${i}`));
+      await waitFor(() => dispatched.length > i, { what: `event ${i} dispatched` });
+    }
+    const savesWhileRunning = [...saves];
+
+    // Act
+    await running.shutdown();
+    const restarted = p.relay();
+    const reread: number[] = [];
+    restarted.on('batch', ({ events }) => reread.push(events));
+    await p.startRelay(restarted);
+    const after = await p.placeOrder('after-restart');
+    await p.collector.waitForEventIds([...ids, after]);
+    await waitFor(() => reread.reduce((a, b) => a + b, 0) > 0, { what: 'the restarted relay to read the new event' });
+
+    // Assert: one save while it ran (its first event's, at once), one when it stopped, holding the other three.
+    expect(dispatched).toEqual([1, 1, 1, 1]);
+    expect(savesWhileRunning).toEqual([1]);
+    expect(saves).toEqual([1, 3]);
+    expect(reread.reduce((a, b) => a + b, 0)).toBe(1);
+  });
+
   test('two relays at once: one workflow and one message per event', async () => {
     // Arrange
     await p.startWorker();

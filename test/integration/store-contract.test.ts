@@ -525,6 +525,36 @@ function contract(factory: AdapterFactory): void {
       expect(gaps).toEqual(['no-checkpoint']);
     });
 
+    test("the change feed resumes after the last batch whose position was saved, the earlier batches' too: saving an empty batch after two unsaved ones skips all three", async () => {
+      // Arrange: two batches with events and an empty one after them, only the empty one saved.
+      const name = uniqueName('feed');
+      const abort1 = new AbortController();
+      const batches1 = adapter.store.openFeed({ name, batchSize: 10, maxWaitMs: 200 }).batches(abort1.signal)[Symbol.asyncIterator]();
+      await batches1.next(); // positioned ("now": nothing saved yet)
+      const a = await adapter.inTransaction('a', (tx) => outbox.add(orderPlaced('a'), tx));
+      const first = await firstBatchWithEvents(batches1);
+      const b = await adapter.inTransaction('b', (tx) => outbox.add(orderPlaced('b'), tx));
+      const second = await firstBatchWithEvents(batches1);
+      let empty = await batches1.next();
+      while (empty.done !== true && empty.value.events.length > 0) empty = await batches1.next();
+      if (empty.done === true) throw new Error('feed ended');
+      await empty.value.checkpoint();
+      abort1.abort();
+      await batches1.return?.();
+      const c = await adapter.inTransaction('c', (tx) => outbox.add(orderPlaced('c'), tx));
+
+      // Act
+      const abort2 = new AbortController();
+      const batches2 = adapter.store.openFeed({ name, batchSize: 10, maxWaitMs: 200 }).batches(abort2.signal)[Symbol.asyncIterator]();
+      const resumed = await firstBatchWithEvents(batches2);
+      abort2.abort();
+      await batches2.return?.();
+
+      // Assert
+      expect([...first.events, ...second.events].map((e) => e.id)).toEqual([a.id, b.id]);
+      expect(resumed.events.map((e) => e.id)).toEqual([c.id]);
+    });
+
     test('the change feed, with nothing new to read, yields at most one empty batch per maxWaitMs, however often other changes touch the outbox', async () => {
       // Arrange: a feed past one event, and that event claimed and released over and over (updates, not inserts).
       const maxWaitMs = 500;

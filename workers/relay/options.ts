@@ -34,6 +34,14 @@ export interface RelayOptions {
   /** Wait before the feed is reopened after an error, in ms. @default 1000 */
   retryDelayMs?: number;
   /**
+   * Shortest time between two saves of the feed's position, in ms: a dispatched batch's position is
+   * saved at once when the last save is this old, and otherwise with a later batch's (an idle feed
+   * yields an empty one every `maxWaitMs`) or when the relay stops. A relay that dies re-reads at most about this much of the feed
+   * (the starts are refused as duplicates, the fast claims of published events fail). 0: after every
+   * batch. @default 1000
+   */
+  checkpointEveryMs?: number;
+  /**
    * How often the sweeper looks for events still pending, in ms. The sweeper cannot be turned off:
    * it is what publishes events the feed skipped (a gap, claims given back after the feed passed them).
    * @default 30000
@@ -89,6 +97,7 @@ export function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions 
     batchSize: options.batchSize ?? 100,
     maxWaitMs: options.maxWaitMs ?? 1000,
     retryDelayMs: options.retryDelayMs ?? 1000,
+    checkpointEveryMs: options.checkpointEveryMs ?? 1000,
     sweepIntervalMs: options.sweepIntervalMs ?? 30_000,
     sweepGraceMs: options.sweepGraceMs ?? 10_000,
     sweepBatchSize: options.sweepBatchSize ?? 500,
@@ -109,7 +118,7 @@ export function applyRelayDefaults(options: RelayOptions): ResolvedRelayOptions 
       throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a positive integer, got ${String(resolved[key])}`);
     }
   }
-  for (const key of ['retryDelayMs', 'sweepGraceMs'] as const) {
+  for (const key of ['retryDelayMs', 'sweepGraceMs', 'checkpointEveryMs'] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 0) {
       throw new OutboxError(OutboxErrorCode.invalidConfig, `relay option "${key}" must be a non-negative integer, got ${String(resolved[key])}`);
     }
@@ -122,7 +131,7 @@ export interface RelayEvents {
   ready: [];
   /** A feed batch whose starts were all acknowledged. */
   batch: [{ events: number; started: number; duplicates: number }];
-  /** The feed position after a batch was saved. */
+  /** The feed position was saved: after the batches dispatched since the last save, holding `events`. */
   checkpoint: [{ events: number }];
   /** A sweep finished. */
   sweep: [{ found: number; started: number; duplicates: number }];

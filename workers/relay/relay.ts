@@ -178,11 +178,14 @@ export class Relay extends EventEmitter<RelayEvents> {
   /**
    * The feed loop. While the relay is behind, the next batch is read (and, with a fast path, claimed)
    * while the current one is dispatched; a batch's position is saved while the next one is
-   * dispatched: saves stay in order, and a position is saved only after its batch was dispatched.
+   * dispatched: saves stay in order, and a position is saved only after its batch was dispatched. At
+   * most one save of dispatched events per `checkpointEveryMs`: one due sooner waits for a later
+   * batch's (an idle feed's empty batch comes every `maxWaitMs`), or for the relay to stop.
    * Partitioned: over `partitions` only, each batch dispatched only while their leases are held.
    */
   private async runFeed(signal: AbortSignal, partitions?: FeedPartitions): Promise<void> {
-    const { batchSize, retryDelayMs, logger } = this.options;
+    const { batchSize, retryDelayMs, checkpointEveryMs, logger } = this.options;
+    let lastSaveAt = Number.NEGATIVE_INFINITY;
     while (!signal.aborted) {
       if (partitions !== undefined && this.ownership?.valid() !== true) {
         // Leases not (or no longer) held: nothing is read, nor claimed in the read (PostgreSQL), until
@@ -194,6 +197,8 @@ export class Relay extends EventEmitter<RelayEvents> {
       /** A batch read and not (yet) dispatched: its fast claims are given back if it never is. */
       let undispatched: FeedBatch | undefined;
       let saving: Promise<void> = Promise.resolve();
+      /** The last batch dispatched and not saved yet, and the events dispatched since the last save. */
+      let unsaved: { batch: FeedBatch; events: number } | undefined;
       let batches: AsyncIterator<FeedBatch> | undefined;
       let failure: { error: unknown } | undefined;
       try {
@@ -232,8 +237,21 @@ export class Relay extends EventEmitter<RelayEvents> {
           if (!behind) readNext();
           const started = outcomes.filter(wasStarted).length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
+          unsaved = { batch, events: (unsaved?.events ?? 0) + batch.events.length };
+          // Nothing dispatched since the last save (an idle feed's batch): saved as before, not
+          // counted, so the next batch with events is saved at once if the last real save is old.
+          const idle = unsaved.events === 0;
+          if (idle || Date.now() - lastSaveAt >= checkpointEveryMs) {
+            await saving;
+            if (!idle) lastSaveAt = Date.now();
+            saving = this.saveCheckpoint(unsaved.batch, unsaved.events);
+            unsaved = undefined;
+          }
+        }
+        // Stopped: what was dispatched since the last save is saved now.
+        if (unsaved !== undefined) {
           await saving;
-          saving = this.saveCheckpoint(batch);
+          saving = this.saveCheckpoint(unsaved.batch, unsaved.events);
         }
         await saving;
       } catch (error) {
@@ -258,11 +276,11 @@ export class Relay extends EventEmitter<RelayEvents> {
     return feed.batches(signal)[Symbol.asyncIterator]();
   }
 
-  /** Saves a dispatched batch's checkpoint while the next batch is dispatched. */
-  private saveCheckpoint(batch: FeedBatch): Promise<void> {
+  /** Saves a dispatched batch's checkpoint (and so every earlier one's) while the next batch is dispatched. */
+  private saveCheckpoint(batch: FeedBatch, events: number): Promise<void> {
     const saving = batch.checkpoint().then(() => {
       this.options.metrics?.checkpointSaved();
-      this.emit('checkpoint', { events: batch.events.length });
+      this.emit('checkpoint', { events });
     });
     // Not left unhandled meanwhile: its failure is thrown when awaited.
     saving.catch(() => undefined);

@@ -33,6 +33,9 @@ export async function* feedBatches(t: PgStoreContext, options: FeedOptions, sign
   try {
     await listener.query(`listen ${t.channel}`);
     let position = await feedStart(t, options, gap);
+    // The position last saved (by reference): a batch saves its `next` unless that is it, so the
+    // relay may save only the last of several batches, an empty one included.
+    const saves = { persisted: position };
     while (!signal.aborted) {
       if (broken) throw broken;
       woken = false;
@@ -40,7 +43,7 @@ export async function* feedBatches(t: PgStoreContext, options: FeedOptions, sign
       const rows = await readFeed(t, position, options);
       const last = rows[rows.length - 1];
       const next: Position = last ? { txid: last.txid, id: last.id } : position;
-      yield feedBatch(t, options, rows, { saved: position, next, claimedAt });
+      yield feedBatch(t, options, rows, { saves, next, claimedAt });
       position = next;
       if (rows.length < options.batchSize && !woken && !signal.aborted) {
         await new Promise<void>((resolve) => {
@@ -76,13 +79,14 @@ function feedBatch(
   t: PgStoreContext,
   options: FeedOptions,
   rows: ReadonlyArray<EventRow & { fast_claimed?: boolean }>,
-  { saved, next, claimedAt }: { saved: Position; next: Position; claimedAt: number },
+  { saves, next, claimedAt }: { saves: { persisted: Position }; next: Position; claimedAt: number },
 ): FeedBatch {
   return {
     events: rows.map(toEvent),
     checkpoint: async () => {
       if (options.partitions !== undefined) await savePartitionCheckpoints(t, options.name, options.partitions, next);
-      else if (next !== saved) await saveCheckpoint(t, options.name, next);
+      else if (next !== saves.persisted) await saveCheckpoint(t, options.name, next);
+      saves.persisted = next;
     },
     ...(options.claim === undefined ? {} : { claimed: { ids: new Set(rows.filter((r) => r.fast_claimed === true).map((r) => r.id)), at: claimedAt, token: options.claim.token } }),
   };
