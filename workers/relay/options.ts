@@ -36,9 +36,9 @@ export interface RelayOptions {
   /**
    * Shortest time between two saves of the feed's position, in ms: a dispatched batch's position is
    * saved at once when the last save is this old, and otherwise with a later batch's (an idle feed
-   * yields an empty one every `maxWaitMs`) or when the relay stops. A relay that dies re-reads at most about this much of the feed
-   * (the starts are refused as duplicates, the fast claims of published events fail). 0: after every
-   * batch. @default 1000
+   * yields an empty one every `maxWaitMs`) or when the relay stops. A relay that dies re-reads about
+   * this much of the feed at most (the starts are refused as duplicates, the fast claims of
+   * published events fail). 0: after every batch. @default 1000
    */
   checkpointEveryMs?: number;
   /**
