@@ -36,19 +36,22 @@ export function createPublishRun(deps: PublishRunDeps): (eventIds: readonly stri
   const logger = deps.logger ?? silentLogger;
   return async function publishRun(eventIds: readonly string[], readAhead = 0): Promise<RunResult> {
     const none = { published: [], following: [] };
-    const first = deps.runs === undefined || eventIds[0] === undefined ? null : await deps.store.get(eventIds[0]);
-    if (deps.runs === undefined || first === null || first.sequence === null) return none;
+    const { runs } = deps;
+    if (runs === undefined || eventIds[0] === undefined) return none;
+    const first = await deps.store.get(eventIds[0]);
+    if (first === null || first.sequence === null) return none;
     // Two reads, whatever the run's length: its first event (its key), then the key's open events
     // from it on, the run's and up to `readAhead` after them.
     const asked = new Set(eventIds);
-    const open = await deps.store.openEventsOfKey(first.topic, first.key, first.sequence - 1, eventIds.length + Math.max(0, readAhead));
-    const result = await deps.runs.publish(open.filter((e) => asked.has(e.id) && e.status === OutboxStatus.pending));
+    const ahead = Math.max(0, readAhead);
+    const open = await deps.store.openEventsOfKey(first.topic, first.key, first.sequence - 1, eventIds.length + ahead);
+    const result = await runs.publish(open.filter((e) => asked.has(e.id) && e.status === OutboxStatus.pending));
     if (result.fallback.length > 0 || result.skipped.length > 0) {
       logger.info('key run: published part of it; the rest goes one event at a time', { asked: eventIds.length, published: result.published.length });
     }
-    const last = result.published[result.published.length - 1]?.sequence ?? null;
-    if (last === null) return { ...none, published: result.published.map((e) => e.id) };
-    const following = open.filter((e) => e.sequence !== null && e.sequence > last && !asked.has(e.id)).slice(0, Math.max(0, readAhead));
+    const last = result.published[result.published.length - 1]?.sequence;
+    if (last === undefined || last === null) return none;
+    const following = open.filter((e) => e.sequence !== null && e.sequence > last && !asked.has(e.id)).slice(0, ahead);
     return {
       published: result.published.map((e) => e.id),
       following: following.map((e) => ({ eventId: e.id, sequence: e.sequence ?? 0, type: e.type, aggregateId: e.aggregateId })),

@@ -11,6 +11,7 @@ import {
 import { groupByKey } from './fast-path';
 import { PartitionOwnership } from './partitions';
 import { abortableDelay, mapLimit } from './async';
+import { FeedCheckpoints } from './checkpoints';
 import { applyRelayDefaults, type RelayEvents, type RelayOptions, type ResolvedRelayOptions, type RunningRelay } from './options';
 import { enqueueKey, eventsNotHeld, isPermanentStartError, startEventWorkflow, wasStarted, type StartOutcome } from './start-event-workflow';
 
@@ -178,14 +179,15 @@ export class Relay extends EventEmitter<RelayEvents> {
   /**
    * The feed loop. While the relay is behind, the next batch is read (and, with a fast path, claimed)
    * while the current one is dispatched; a batch's position is saved while the next one is
-   * dispatched: saves stay in order, and a position is saved only after its batch was dispatched. At
-   * most one save of dispatched events per `checkpointEveryMs`: one due sooner waits for a later
-   * batch's (an idle feed's empty batch comes every `maxWaitMs`), or for the relay to stop.
+   * dispatched, at most once per `checkpointEveryMs` while busy (see FeedCheckpoints).
    * Partitioned: over `partitions` only, each batch dispatched only while their leases are held.
    */
   private async runFeed(signal: AbortSignal, partitions?: FeedPartitions): Promise<void> {
-    const { batchSize, retryDelayMs, checkpointEveryMs, logger } = this.options;
-    let lastSaveAt = Number.NEGATIVE_INFINITY;
+    const { batchSize, retryDelayMs, checkpointEveryMs, logger, metrics } = this.options;
+    const checkpoints = new FeedCheckpoints(checkpointEveryMs, (events) => {
+      metrics?.checkpointSaved();
+      this.emit('checkpoint', { events });
+    });
     while (!signal.aborted) {
       if (partitions !== undefined && this.ownership?.valid() !== true) {
         // Leases not (or no longer) held: nothing is read, nor claimed in the read (PostgreSQL), until
@@ -196,9 +198,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       let readAhead: Promise<IteratorResult<FeedBatch>> | undefined;
       /** A batch read and not (yet) dispatched: its fast claims are given back if it never is. */
       let undispatched: FeedBatch | undefined;
-      let saving: Promise<void> = Promise.resolve();
-      /** The last batch dispatched and not saved yet, and the events dispatched since the last save. */
-      let unsaved: { batch: FeedBatch; events: number } | undefined;
+      checkpoints.open();
       let batches: AsyncIterator<FeedBatch> | undefined;
       let failure: { error: unknown } | undefined;
       try {
@@ -228,7 +228,7 @@ export class Relay extends EventEmitter<RelayEvents> {
             readAhead = ahead;
           };
           if (behind) readNext();
-          for (const event of batch.events) this.options.metrics?.eventsRelayed.inc({ type: event.type });
+          for (const event of batch.events) metrics?.eventsRelayed.inc({ type: event.type });
           const dispatchedFrom = Date.now();
           // From here the fast path owns the batch's claims: it gives back what it does not send.
           undispatched = undefined;
@@ -237,23 +237,10 @@ export class Relay extends EventEmitter<RelayEvents> {
           if (!behind) readNext();
           const started = outcomes.filter(wasStarted).length;
           this.emit('batch', { events: batch.events.length, started, duplicates: outcomes.length - started });
-          unsaved = { batch, events: (unsaved?.events ?? 0) + batch.events.length };
-          // Nothing dispatched since the last save (an idle feed's batch): saved as before, not
-          // counted, so the next batch with events is saved at once if the last real save is old.
-          const idle = unsaved.events === 0;
-          if (idle || Date.now() - lastSaveAt >= checkpointEveryMs) {
-            await saving;
-            if (!idle) lastSaveAt = Date.now();
-            saving = this.saveCheckpoint(unsaved.batch, unsaved.events);
-            unsaved = undefined;
-          }
+          await checkpoints.dispatched(batch);
         }
         // Stopped: what was dispatched since the last save is saved now.
-        if (unsaved !== undefined) {
-          await saving;
-          saving = this.saveCheckpoint(unsaved.batch, unsaved.events);
-        }
-        await saving;
+        await checkpoints.flush();
       } catch (error) {
         failure = { error };
       }
@@ -274,17 +261,6 @@ export class Relay extends EventEmitter<RelayEvents> {
     const feed = store.openFeed({ name, batchSize, maxWaitMs, claim: fastPath?.feedClaim(), partitions });
     feed.onGap((reason) => this.emit('gap', reason));
     return feed.batches(signal)[Symbol.asyncIterator]();
-  }
-
-  /** Saves a dispatched batch's checkpoint (and so every earlier one's) while the next batch is dispatched. */
-  private saveCheckpoint(batch: FeedBatch, events: number): Promise<void> {
-    const saving = batch.checkpoint().then(() => {
-      this.options.metrics?.checkpointSaved();
-      this.emit('checkpoint', { events });
-    });
-    // Not left unhandled meanwhile: its failure is thrown when awaited.
-    saving.catch(() => undefined);
-    return saving;
   }
 
   private assertLeases(partitions: FeedPartitions): void {
