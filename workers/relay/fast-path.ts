@@ -204,9 +204,11 @@ export class FastPath {
       const toSend = this.claimedOnly(unordered, runs, claimed, result);
       const sentAt = Date.now();
       const { receipts, failed } = await this.send(toSend, claimedAt);
+      const markedAt = Date.now();
       result.published.push(...(await this.record(receipts, failed)));
       result.fallback.push(...failed);
       this.count(result.published, sentAt);
+      this.logger.debug('fast path batch', { events: events.length, sent: toSend.length, sendMs: markedAt - sentAt, markMs: Date.now() - markedAt });
       return result;
     } finally {
       // Published events are no longer pending: only the others are released (none: no round trip).
