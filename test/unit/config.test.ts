@@ -37,6 +37,7 @@ const WRONG: Array<[string, Record<string, string>, string]> = [
   ['more polls than tasks', { TXOUTBOX_WORKER_WORKFLOW_TASKS: '10', TXOUTBOX_WORKER_WORKFLOW_POLLS: '20' }, 'TXOUTBOX_WORKER_WORKFLOW_POLLS'],
   ['a negative linger', { TXOUTBOX_PRODUCER_LINGER_MS: '-5' }, 'TXOUTBOX_PRODUCER_LINGER_MS'],
   ['a feed batch over 500', { TXOUTBOX_RELAY_BATCH_SIZE: '1000' }, 'TXOUTBOX_RELAY_BATCH_SIZE'],
+  ['a negative checkpoint interval', { TXOUTBOX_RELAY_CHECKPOINT_EVERY_MS: '-1' }, 'TXOUTBOX_RELAY_CHECKPOINT_EVERY_MS'],
   ['a sequencer buffer under 10', { TXOUTBOX_SEQUENCER_BUFFER: '5' }, 'TXOUTBOX_SEQUENCER_BUFFER'],
   ['a negative attempt budget', { TXOUTBOX_PUBLISH_MAX_ATTEMPTS: '-1' }, 'TXOUTBOX_PUBLISH_MAX_ATTEMPTS'],
   ['a publish timeout under a second', { TXOUTBOX_PUBLISH_TIMEOUT_MS: '10' }, 'TXOUTBOX_PUBLISH_TIMEOUT_MS'],
@@ -86,6 +87,11 @@ describe('loadConfig', () => {
     expect(loadConfig({}).relayBatchSize).toBe(100);
     expect(loadConfig({ TXOUTBOX_FAST_PATH_TOPICS: 'orders' }).relayBatchSize).toBe(500);
     expect(loadConfig({ TXOUTBOX_FAST_PATH_TYPES: 'orders.OrderPlaced', TXOUTBOX_RELAY_BATCH_SIZE: '50' }).relayBatchSize).toBe(50);
+  });
+
+  test('the relay saves its feed position at most once a second while busy, unless TXOUTBOX_RELAY_CHECKPOINT_EVERY_MS says otherwise (0: every batch)', () => {
+    expect(loadConfig({}).relayCheckpointEveryMs).toBe(1000);
+    expect(loadConfig({ TXOUTBOX_RELAY_CHECKPOINT_EVERY_MS: '0' }).relayCheckpointEveryMs).toBe(0);
   });
 
   test('the retry policy and the dead-letter topic come from TXOUTBOX_PUBLISH_* and TXOUTBOX_DEAD_LETTER_TOPIC', () => {

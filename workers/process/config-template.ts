@@ -34,6 +34,7 @@ TXOUTBOX_SEQUENCER_RUN_LIMIT=100        # relay: events of a key its sequencer p
 TXOUTBOX_RELAY_RUNS_WORKER=false        # relay: run the worker in the same process, on one Temporal connection
 TXOUTBOX_EAGER_START=                   # relay running the worker: eager workflow start (first task in the start's reply; unset: as TXOUTBOX_RELAY_RUNS_WORKER)
 TXOUTBOX_RELAY_BATCH_SIZE=100           # relay: events read from the feed per batch, at most 500 (default 500 with the fast path on)
+TXOUTBOX_RELAY_CHECKPOINT_EVERY_MS=1000 # relay: shortest time between two saves of the feed's position while busy (0: every batch)
 TXOUTBOX_WORKER_WORKFLOW_TASKS=40       # worker: concurrent workflow tasks
 TXOUTBOX_WORKER_WORKFLOW_POLLS=10       # worker: concurrent workflow task polls (at most the tasks)
 TXOUTBOX_WORKER_ACTIVITY_TASKS=100      # worker: concurrent activities

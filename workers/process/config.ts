@@ -109,6 +109,8 @@ export interface TxoutboxConfig {
    * 500 with the fast path on (it drains a backlog faster: BENCHMARKS.md, issue 16)
    */
   relayBatchSize: number;
+  /** TXOUTBOX_RELAY_CHECKPOINT_EVERY_MS: shortest time between two saves of the feed's position while busy (0-60000; 0: every batch). @default 1000 */
+  relayCheckpointEveryMs: number;
   /** TXOUTBOX_WORKER_WORKFLOW_TASKS: concurrent workflow tasks. @default 40 (the SDK's) */
   workerWorkflowTasks: number;
   /** TXOUTBOX_WORKER_WORKFLOW_POLLS: concurrent workflow task polls. @default 10 (the SDK's, capped at the tasks) */
@@ -147,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TxoutboxConfig
     sequencerBufferLimit: r.integer('TXOUTBOX_SEQUENCER_BUFFER', 500, 10, 5_000),
     sequencerRunLimit: r.integer('TXOUTBOX_SEQUENCER_RUN_LIMIT', 100, 1, 1_000),
     relayBatchSize: r.integer('TXOUTBOX_RELAY_BATCH_SIZE', fastTopics.length + fastTypes.length === 0 ? 100 : 500, 1, 500),
+    relayCheckpointEveryMs: r.integer('TXOUTBOX_RELAY_CHECKPOINT_EVERY_MS', 1000, 0, 60_000),
     workerWorkflowTasks,
     workerWorkflowPolls: r.integer('TXOUTBOX_WORKER_WORKFLOW_POLLS', Math.min(10, workerWorkflowTasks), 2, workerWorkflowTasks),
     workerActivityTasks: r.integer('TXOUTBOX_WORKER_ACTIVITY_TASKS', 100, 1),

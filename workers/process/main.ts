@@ -193,6 +193,7 @@ async function startRelayRole(deps: ProcessDeps, store: Store, closers: Closers)
     sequencerBufferLimit: config.sequencerBufferLimit,
     sequencerRunLimit: config.sequencerRunLimit,
     batchSize: config.relayBatchSize,
+    checkpointEveryMs: config.relayCheckpointEveryMs,
     eagerStart: native !== undefined && config.eagerStart,
     partitions: config.relayPartitioned ? { leaseMs: config.relayLeaseMs, ...(config.relayMember === null ? {} : { member: config.relayMember }) } : undefined,
   });
