@@ -11,12 +11,16 @@ function batch(name: string, events: number, saves: string[]): FeedBatch {
   };
 }
 
+/** Checkpoints every `everyMs`, recording which batches were saved and each save's count of events. */
+function recorded(everyMs: number): { checkpoints: FeedCheckpoints; saves: string[]; counted: number[] } {
+  const counted: number[] = [];
+  return { checkpoints: new FeedCheckpoints(everyMs, (events) => counted.push(events)), saves: [], counted };
+}
+
 describe('when a relay saves its feed position', () => {
   test('while busy, at most one save per interval: a later save covers the batches before it, and flush saves the rest', async () => {
     // Arrange
-    const saves: string[] = [];
-    const counted: number[] = [];
-    const checkpoints = new FeedCheckpoints(60_000, (events) => counted.push(events));
+    const { checkpoints, saves, counted } = recorded(60_000);
 
     // Act
     await checkpoints.dispatched(batch('a', 3, saves));
@@ -31,9 +35,7 @@ describe('when a relay saves its feed position', () => {
 
   test('an idle batch is saved as it comes and does not delay the next save of events', async () => {
     // Arrange
-    const saves: string[] = [];
-    const counted: number[] = [];
-    const checkpoints = new FeedCheckpoints(60_000, (events) => counted.push(events));
+    const { checkpoints, saves, counted } = recorded(60_000);
 
     // Act
     await checkpoints.dispatched(batch('empty-1', 0, saves));
@@ -48,8 +50,7 @@ describe('when a relay saves its feed position', () => {
 
   test('with an interval of 0 every batch is saved; a failed save is thrown by the next call, and a reopened feed starts clean', async () => {
     // Arrange
-    const saves: string[] = [];
-    const checkpoints = new FeedCheckpoints(0, () => undefined);
+    const { checkpoints, saves } = recorded(0);
     const failing: FeedBatch = { events: [{} as OutboxEvent], checkpoint: () => Promise.reject(new Error('store down')) };
 
     // Act + Assert
