@@ -593,6 +593,41 @@ function contract(factory: AdapterFactory): void {
       expect(yielded.length).toBeLessThanOrEqual(Math.ceil(elapsed / maxWaitMs) + 1);
     });
 
+    test('the change feed does not wait out its poll for an event whose transaction was open when it began to wait, nor for one written while it waits', async () => {
+      // Arrange: a feed polling once in ten minutes, and a transaction holding an event, not committed yet.
+      const abort = new AbortController();
+      const batches = adapter.store.openFeed({ name: uniqueName('feed'), batchSize: 10, maxWaitMs: 600_000 }).batches(abort.signal)[Symbol.asyncIterator]();
+      let commit: () => void = () => undefined;
+      const committed = new Promise<void>((resolve) => (commit = resolve));
+      let open: (() => void) | undefined;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      const inFlight = adapter.inTransaction('in-flight', async (tx) => {
+        const event = await outbox.add(orderPlaced('in-flight'), tx);
+        open?.();
+        await committed;
+        return event;
+      });
+      await opened;
+
+      // Act: the feed starts from now and begins to wait (given time to), then the transaction
+      // commits; then one more event.
+      const first = firstBatchWithEvents(batches);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      commit();
+      const a = await inFlight;
+      const readFirst = await first;
+      const second = firstBatchWithEvents(batches);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const b = await adapter.inTransaction('while-waiting', (tx) => outbox.add(orderPlaced('while-waiting'), tx));
+      const readSecond = await second;
+      abort.abort();
+      await batches.return?.();
+
+      // Assert: both read, each long before the poll.
+      expect(readFirst.events.map((e) => e.id)).toEqual([a.id]);
+      expect(readSecond.events.map((e) => e.id)).toEqual([b.id]);
+    });
+
     test('bad input: a corrupted checkpoint is dropped with a gap (the sweeper covers it) and the feed goes on from now', async () => {
       // Arrange: a feed that saved a position, then the position damaged.
       const name = uniqueName('feed');
