@@ -43,6 +43,8 @@ export interface PgStoreContext {
   readonly relays: string;
   /** The LISTEN/NOTIFY channel of the insert trigger. */
   readonly channel: string;
+  /** The advisory lock (by its name's `hashtext`) a waiting feed holds, so writers notify it (see feed-wait.ts). */
+  readonly feedWaitLock: string;
   readonly partitionsOption: number | undefined;
   /** The outbox's partition count once read (it never changes); undefined: not read yet. */
   partitionCountRead: number | undefined;
@@ -71,6 +73,7 @@ export function pgStoreContext(options: PostgresStoreOptions): PgStoreContext {
     leases: `"${schema}".outbox_leases`,
     relays: `"${schema}".outbox_relays`,
     channel: `txoutbox_${schema}`,
+    feedWaitLock: `txoutbox_${schema}:feed-waits`,
     partitionsOption: options.partitions === undefined ? undefined : checkPartitionCount(options.partitions),
     partitionCountRead: undefined,
   };

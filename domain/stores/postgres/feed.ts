@@ -1,10 +1,12 @@
 /**
- * The change feed: a durable cursor over `(txid, id)` woken by LISTEN/NOTIFY, its checkpoints (one
- * per feed, or one per partition under a lease), and the fast path's claim in the same statement.
+ * The change feed: a durable cursor over `(txid, id)` woken by LISTEN/NOTIFY when it waits (see
+ * feed-wait.ts), its checkpoints (one per feed, or one per partition under a lease), and the fast
+ * path's claim in the same statement.
  */
 import type { PoolClient } from 'pg';
 import { leaseLostError, OutboxError, OutboxErrorCode, partitionCheckpointName, type FeedBatch, type FeedGap, type FeedOptions } from '../../outbox';
 import { comparePositions, NIL_UUID, partitionFilter, toEvent, type EventRow, type PgStoreContext, type Position } from './context';
+import { stopWaiting, tryToWait, WritingPoll } from './feed-wait';
 
 /** Deletes the feed's saved position (operators' "reset"; also what the tests use to lose it). */
 export async function deleteCheckpoint(t: PgStoreContext, name: string): Promise<void> {
@@ -27,6 +29,18 @@ export async function* feedBatches(t: PgStoreContext, options: FeedOptions, sign
     broken = err;
     wake?.();
   };
+  /** Sleeps `ms`, or less: a notification (one came since the last read: none), the feed stopping or its connection breaking. */
+  const sleep = async (ms: number): Promise<void> => {
+    if (woken || signal.aborted || broken) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    wake = undefined;
+  };
   listener.on('error', onError);
   listener.on('notification', onNotify);
   signal.addEventListener('abort', onAbort);
@@ -36,6 +50,9 @@ export async function* feedBatches(t: PgStoreContext, options: FeedOptions, sign
     // The position last saved (by reference): a batch saves its `next` unless that is it, so the
     // relay may save only the last of several batches, an empty one included.
     const saves = { persisted: position };
+    const poll = new WritingPoll();
+    // An empty read yields a batch only once per maxWaitMs (the first read always does: positioned).
+    let yieldedAt = 0;
     while (!signal.aborted) {
       if (broken) throw broken;
       woken = false;
@@ -43,17 +60,21 @@ export async function* feedBatches(t: PgStoreContext, options: FeedOptions, sign
       const rows = await readFeed(t, position, options);
       const last = rows[rows.length - 1];
       const next: Position = last ? { txid: last.txid, id: last.id } : position;
-      yield feedBatch(t, options, rows, { saves, next, claimedAt });
+      if (rows.length > 0 || claimedAt - yieldedAt >= options.maxWaitMs) {
+        yieldedAt = claimedAt;
+        yield feedBatch(t, options, rows, { saves, next, claimedAt });
+      }
       position = next;
-      if (rows.length < options.batchSize && !woken && !signal.aborted) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, options.maxWaitMs);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        wake = undefined;
+      if (rows.length > 0) poll.found();
+      if (rows.length === options.batchSize || woken || signal.aborted) continue;
+      // Nothing more to read now: wait for writes (see feed-wait.ts).
+      const state = await tryToWait(t, listener);
+      if (state === 'writing') await sleep(poll.sleepMs());
+      else if (state === 'notified') await sleep(options.maxWaitMs);
+      else {
+        // A writer may have committed between the read and the lock, without a notification.
+        if ((await readFeed(t, position, { ...options, claim: undefined, batchSize: 1 })).length === 0) await sleep(options.maxWaitMs);
+        if (!broken) await stopWaiting(t, listener);
       }
     }
   } catch (err) {
@@ -65,7 +86,7 @@ export async function* feedBatches(t: PgStoreContext, options: FeedOptions, sign
     signal.removeEventListener('abort', onAbort);
     listener.off('notification', onNotify);
     if (broken) {
-      listener.release(broken); // destroys the broken connection instead of pooling it
+      listener.release(broken); // destroys the broken connection instead of pooling it (its locks with it)
     } else {
       await listener.query(`unlisten ${t.channel}`).catch(() => undefined);
       listener.off('error', onError);

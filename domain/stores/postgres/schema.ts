@@ -5,6 +5,7 @@
 import { DEFAULT_PARTITION_COUNT, MAX_PARTITION_COUNT, OutboxError, OutboxErrorCode } from '../../outbox';
 import type { PgQueryable } from './connection';
 import { storeNotSetUp, type PgStoreContext } from './context';
+import { notifyTriggerBody } from './feed-wait';
 
 /** The longest setup() waits for one lock before it gives up (changing nothing in that step). */
 export const SETUP_LOCK_TIMEOUT = '10s';
@@ -112,23 +113,23 @@ async function fixPartitionCount(t: PgStoreContext, client: PgQueryable, done: s
   }
 }
 
-/** The insert trigger that wakes the feed (NOTIFY at commit), and its function. */
+/**
+ * The insert trigger that wakes a waiting feed (NOTIFY at commit), and its function; a function of an
+ * older release (it notified on every insert) is replaced.
+ */
 async function createNotifyTrigger(t: PgStoreContext, client: PgQueryable, done: string[]): Promise<void> {
   const { rows: trigger } = await client.query(`select 1 from pg_trigger where tgrelid = $1::regclass and tgname = 'outbox_events_notify'`, [t.events]);
-  const { rows: fn } = await client.query(`select 1 from pg_proc where oid = to_regproc($1)`, [`"${t.schema}".outbox_events_notify`]);
-  if (fn.length === 0) {
-    await client.query(`
-      create function "${t.schema}".outbox_events_notify() returns trigger language plpgsql as $$
-      begin
-        perform pg_notify('${t.channel}', '');
-        return null;
-      end $$`);
-    done.push(`created function "${t.schema}".outbox_events_notify()`);
+  const name = `"${t.schema}".outbox_events_notify()`;
+  const { rows: fn } = await client.query<{ body: string }>(`select prosrc as body from pg_proc where oid = to_regproc($1)`, [`"${t.schema}".outbox_events_notify`]);
+  const body = notifyTriggerBody(t);
+  if (fn[0]?.body !== body) {
+    await client.query(`create or replace function ${name} returns trigger language plpgsql as $$${body}$$`);
+    done.push(fn.length === 0 ? `created function ${name}` : `replaced function ${name} (it notifies only while a feed waits)`);
   }
   if (trigger.length === 0) {
     await client.query(`
       create trigger outbox_events_notify after insert on ${t.events}
-      for each statement execute function "${t.schema}".outbox_events_notify()`);
+      for each statement execute function ${name}`);
     done.push(`created trigger outbox_events_notify on ${t.events}`);
   }
 }

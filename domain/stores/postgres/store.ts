@@ -21,18 +21,21 @@ const POSTGRES_OPERATIONS: StoreOperations<PgStoreContext, PgTx> = {
  * transaction. The change feed is a durable cursor over `(txid, id)`, where `txid` is the writing
  * transaction's id (`pg_current_xact_id()`): the feed only reads rows whose transaction id is below
  * the oldest transaction still running (`pg_snapshot_xmin`), so a transaction that commits late can
- * never slip behind a saved position. LISTEN/NOTIFY (sent by an insert trigger, delivered at commit)
- * wakes the feed; it also polls every `maxWaitMs`. Each concern is a module of this folder.
+ * never slip behind a saved position. LISTEN/NOTIFY (sent by an insert trigger, delivered at commit,
+ * only while a feed waits: see feed-wait.ts) wakes the feed; it also polls every `maxWaitMs`. Each concern is a module of this folder.
  */
 export class PostgresOutboxStore extends OperationsStore<PgStoreContext, PgTx> {
   readonly schema: string;
   /** The LISTEN/NOTIFY channel of the insert trigger. */
   readonly channel: string;
+  /** The advisory lock a waiting feed holds: writers notify only then (see feed-wait.ts). */
+  readonly feedWaitLock: string;
 
   constructor(options: PostgresStoreOptions) {
     const t = pgStoreContext(options);
     super('postgres', t, POSTGRES_OPERATIONS);
     this.schema = t.schema;
     this.channel = t.channel;
+    this.feedWaitLock = t.feedWaitLock;
   }
 }
