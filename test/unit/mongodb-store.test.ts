@@ -25,7 +25,18 @@ class FakeChangeStream implements ChangeStreamLike {
       return null;
     }
     this.resumeToken = step.change._id;
+    // The last change of a getMore's batch: the driver's token is then the batch's post-batch token.
+    const after = this.steps[0];
+    if (after !== undefined && 'empty' in after) {
+      this.steps.shift();
+      this.resumeToken = after.empty;
+    }
     return step.change;
+  }
+  /** The changes scripted next, up to an empty batch or an error: what one getMore returned. */
+  bufferedCount(): number {
+    const next = this.steps.findIndex((step) => !('change' in step));
+    return next === -1 ? this.steps.length : next;
   }
   async close(): Promise<void> {
     this.closed = true;

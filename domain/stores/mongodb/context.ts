@@ -115,6 +115,8 @@ export interface MongoCollectionLike<T extends Document> {
 
 export interface ChangeStreamLike {
   tryNext(): Promise<Document | null>;
+  /** Changes already received: `tryNext()` returns one without asking the server. */
+  bufferedCount(): number;
   readonly resumeToken: ResumeToken;
   close(): Promise<void>;
 }

@@ -42,6 +42,9 @@ export async function* feedBatches(t: MongoStoreContext, options: FeedOptions, s
         // it asks again until the wait is over: one empty batch per maxWaitMs on either server, not
         // one (and its checkpoint) per write.
         while (events.length < options.batchSize && !signal.aborted) {
+          // A batch with events ends with what the server sent: one more getMore would wait
+          // maxAwaitTimeMS for a next change, holding back the ones read.
+          if (events.length > 0 && stream.bufferedCount() === 0) break;
           const change = await stream.tryNext();
           if (change === null && events.length === 0 && Date.now() < deadline) continue;
           if (change === null) break;
