@@ -41,7 +41,7 @@ export function notifyTriggerBody(t: PgStoreContext): string {
       end`;
 }
 
-/** Tries to begin to wait, on the feed's LISTEN session (one round trip; \`case\` keeps the order of the tries). */
+/** Tries to begin to wait, on the feed's LISTEN session (one round trip; `case` keeps the order of the tries). */
 export async function tryToWait(t: PgStoreContext, listener: PoolClient): Promise<WaitState> {
   const { rows } = await listener.query<{ state: WaitState }>(
     `select case when pg_try_advisory_lock(hashtext($1)) then 'waiting'

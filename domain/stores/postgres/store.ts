@@ -22,7 +22,8 @@ const POSTGRES_OPERATIONS: StoreOperations<PgStoreContext, PgTx> = {
  * transaction's id (`pg_current_xact_id()`): the feed only reads rows whose transaction id is below
  * the oldest transaction still running (`pg_snapshot_xmin`), so a transaction that commits late can
  * never slip behind a saved position. LISTEN/NOTIFY (sent by an insert trigger, delivered at commit,
- * only while a feed waits: see feed-wait.ts) wakes the feed; it also polls every `maxWaitMs`. Each concern is a module of this folder.
+ * only while a feed waits: see feed-wait.ts) wakes the feed; it also polls every `maxWaitMs`. Each
+ * concern is a module of this folder.
  */
 export class PostgresOutboxStore extends OperationsStore<PgStoreContext, PgTx> {
   readonly schema: string;
