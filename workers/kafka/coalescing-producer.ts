@@ -183,7 +183,11 @@ export class CoalescingProducer implements OutboxSender {
 
   private async sendOne(batch: Pending[]): Promise<void> {
     const byTopic = new Map<string, Pending[]>();
-    for (const item of batch) byTopic.set(item.topic, [...(byTopic.get(item.topic) ?? []), item]);
+    for (const item of batch) {
+      const items = byTopic.get(item.topic);
+      if (items) items.push(item);
+      else byTopic.set(item.topic, [item]);
+    }
     this.stats.requests += 1;
     this.stats.messages += batch.length;
     const at = Date.now();
@@ -236,15 +240,39 @@ function refusedForGood(err: unknown): boolean {
   return false;
 }
 
-/** Caches a topic's partitions (from the broker) for the coalescing producer; refreshes after `ttlMs`. */
+/**
+ * Caches a topic's partitions (from the broker) for the coalescing producer. Once `ttlMs` old they
+ * are fetched again in the background while the cached ones go on serving, so a send never waits
+ * for that round trip (one send in every 30 s did). A fetch that fails drops the entry: the next
+ * send asks the broker itself, and meets the error.
+ */
 export function cachedPartitions(fetch: (topic: string) => Promise<PartitionMetadata[]>, ttlMs = 30_000): (topic: string) => Promise<PartitionMetadata[]> {
-  const cache = new Map<string, { at: number; partitions: Promise<PartitionMetadata[]> }>();
+  interface Entry {
+    at: number;
+    partitions: Promise<PartitionMetadata[]>;
+    refreshing: boolean;
+  }
+  const cache = new Map<string, Entry>();
+  const dropIfStill = (topic: string, entry: Entry): void => {
+    if (cache.get(topic) === entry) cache.delete(topic);
+  };
   return (topic) => {
     const hit = cache.get(topic);
-    if (hit && Date.now() - hit.at < ttlMs) return hit.partitions;
-    const partitions = fetch(topic);
-    cache.set(topic, { at: Date.now(), partitions });
-    partitions.catch(() => cache.delete(topic));
-    return partitions;
+    if (hit === undefined) {
+      const entry: Entry = { at: Date.now(), partitions: fetch(topic), refreshing: false };
+      cache.set(topic, entry);
+      entry.partitions.catch(() => dropIfStill(topic, entry));
+      return entry.partitions;
+    }
+    if (!hit.refreshing && Date.now() - hit.at >= ttlMs) {
+      hit.refreshing = true;
+      fetch(topic).then(
+        (partitions) => {
+          if (cache.get(topic) === hit) cache.set(topic, { at: Date.now(), partitions: Promise.resolve(partitions), refreshing: false });
+        },
+        () => dropIfStill(topic, hit),
+      );
+    }
+    return hit.partitions;
   };
 }
