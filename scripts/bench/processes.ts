@@ -1,9 +1,8 @@
 /** The relay and worker processes a row runs, with their CPU and memory read from their own /metrics. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { binArgs } from '../../test/support/processes';
-import { scrapeMetrics, seriesByLabel, values } from './settings';
+import { REPO, log, scrapeMetrics, seriesByLabel, values } from './settings';
 
 /** The relay and worker processes running now, stopped if the run fails. */
 export const children = new Set<ChildProcess>();
@@ -17,10 +16,20 @@ export interface ProcessStats {
   storeTripsByCommand: Record<string, number>;
 }
 
+/**
+ * Compiles the package (`npm run build`) once per run: the relay and the worker run as shipped, the
+ * compiled bins of dist/ under plain node, not the TypeScript source through tsx (whose module
+ * transforms and source maps the first runs paid for inside their rows).
+ */
+export function buildShipped(): void {
+  log('npm run build: the relay and the worker run from dist/, as shipped');
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
 export function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, prefix: string): { child: ChildProcess; port: Promise<number>; stats: () => ProcessStats; sample: () => Promise<void> } {
   // --cpu-prof DIR: V8 CPU profiles of the relay and the worker, written when they exit (scripts/cpu-profile-top.ts reads them).
   const profile = values['cpu-prof'] === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', join(values['cpu-prof'], `${env.TXOUTBOX_TASK_QUEUE ?? 'run'}-${bin}`)];
-  const child = spawn(process.execPath, [...profile, ...binArgs(bin)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...profile, join(REPO, 'dist', 'workers', 'bin', `${bin}.js`)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let resolvePort: (port: number) => void = () => undefined;
