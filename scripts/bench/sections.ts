@@ -1,12 +1,16 @@
 /** The benchmark's sections beyond the core rows: polling baselines, partitioned drains, the fast path, the Kafka cluster, and the table they print. */
+import { Partitioners } from 'kafkajs';
 import { Pool } from 'pg';
+import { toKafkaMessage } from '../../domain/outbox';
+import { withPgTransaction } from '../../domain/stores/postgres';
+import { toEvent, type EventRow } from '../../domain/stores/postgres/context';
 import { StoreKind } from '../../test/support/pipeline-store';
 import { waitFor } from '../../test/support/servers';
 import { mapLimit } from '../../workers/relay/relay';
 import { pollingRelay } from './baselines';
 import { benchOutbox, txoutbox } from './outbox-rows';
 import { ready, startProcess } from './processes';
-import { BACKLOG, FAST_N, K, N, type Row, type Variant, backlogFor, chosenStores, log, payload, servers, stamp } from './settings';
+import { BACKLOG, FAST_N, K, N, type Row, type Variant, backlogFor, chosenStores, kafka, log, payload, percentile, servers, stamp } from './settings';
 
 export function table(rows: Row[], bareTemporalRate: number, pollingRate: number): string {
   const f = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? '' : n.toFixed(digits));
@@ -22,19 +26,85 @@ export function table(rows: Row[], bareTemporalRate: number, pollingRate: number
   return lines.join('\n');
 }
 
+/** The plain polling relay's rows, by what each is compared with. */
+export interface PollingBaselines {
+  /** Every row, in the table's order. */
+  rows: Row[];
+  /** End to end, writes in one transaction per event: the "vs polling relay" divisor. */
+  divisor: number;
+  /** Draining a backlog written before it started. */
+  drain: Row;
+  /** End to end over txoutbox's own table, the writes through outbox.add(). */
+  overOutbox: Row;
+}
+
 /**
  * The plain polling relay's rows: end to end with writers in one transaction per event (the shape of
  * an outbox writer's, and the "vs polling relay" divisor) and autocommitted, both with the fast
- * path's PostgreSQL event count; then draining a backlog.
+ * path's PostgreSQL event count; then draining a backlog; then end to end over txoutbox's own table,
+ * its writers through outbox.add() as the fast path's are.
  */
-export async function pollingBaselines(pool: Pool): Promise<{ rows: Row[]; divisor: number }> {
+export async function pollingBaselines(pool: Pool): Promise<PollingBaselines> {
   log(`plain polling relay, ${FAST_N} events, one write transaction per event`);
   const like = await pollingRelay(pool, null, true, FAST_N);
   log(`plain polling relay, ${FAST_N} events, autocommitted inserts`);
   const autocommit = await pollingRelay(pool, null, false, FAST_N);
   log(`plain polling relay draining a backlog of ${BACKLOG}`);
   const drain = await pollingRelay(pool, BACKLOG);
-  return { rows: [like, autocommit, drain], divisor: like.eventsPerSecond };
+  log(`plain polling relay over txoutbox's table, ${FAST_N} events written through outbox.add()`);
+  const overOutbox = await pollingRelayOverOutbox(pool, FAST_N);
+  return { rows: [like, autocommit, drain, overOutbox], divisor: like.eventsPerSecond, drain, overOutbox };
+}
+
+/**
+ * The plain polling relay over txoutbox's own table (PostgreSQL), end to end, its 8 writers through
+ * outbox.add() in one transaction per event, exactly as the fast path's rows write: the two relays
+ * compared on the same writes. (The plain relay's own rows write a bare INSERT, about half the CPU
+ * of an add(), which validates, hashes and indexes the event; where the machine is shared, the
+ * end-to-end rate is the writers'.) It selects pending events by id, 100 at a time, FOR UPDATE SKIP
+ * LOCKED, sends them, and sets them published, in one transaction; no claims, no feed, no ordering.
+ */
+export async function pollingRelayOverOutbox(pool: Pool, events: number): Promise<Row> {
+  const { topic, db, outbox } = await benchOutbox(StoreKind.postgres, `bench-pollo-${stamp}`);
+  const table = `"${(db.env as Record<string, string>).TXOUTBOX_PG_SCHEMA}".outbox_events`;
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  let stop = false;
+  const relay = (async () => {
+    while (!stop) {
+      const sent = await withPgTransaction(pool, async ({ client }) => {
+        const { rows } = await client.query<EventRow>(`select * from ${table} where status = 'pending' order by id limit 100 for update skip locked`);
+        if (rows.length === 0) return 0;
+        await producer.send({ topic, acks: -1, messages: rows.map((row) => toKafkaMessage(toEvent(row))) });
+        await client.query(`update ${table} set status = 'published', published_at = clock_timestamp() where id = any($1::uuid[])`, [rows.map((r) => r.id)]);
+        return rows.length;
+      });
+      if (sent === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  const committedAt = new Map<string, number>();
+  const t0Wall = Date.now();
+  await mapLimit(Array.from({ length: events }, (_, i) => i), 8, async (i) => {
+    const event = await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx));
+    committedAt.set(event.id, Date.now());
+  });
+  await waitFor(async () => (await db.unpublishedCount()) === 0, { timeoutMs: 10 * 60_000, intervalMs: 100, what: 'the polling relay over the outbox table publishing every event' });
+  stop = true;
+  await relay;
+  await producer.disconnect();
+  const published = await db.publishedTimes();
+  await db.teardown();
+  // As the txoutbox rows: from the first write to the last publication the store recorded.
+  const seconds = (Math.max(...published.map((r) => r.publishedAt.getTime())) - t0Wall) / 1000;
+  const latencies = published.map((r) => r.publishedAt.getTime() - (committedAt.get(r.id) ?? t0Wall)).sort((a, b) => a - b);
+  return {
+    name: `plain polling relay over txoutbox's table, batches of 100, ${events} events written through outbox.add() (8 writers)`,
+    store: StoreKind.postgres,
+    eventsPerSecond: events / seconds,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+  };
 }
 
 /** The polling relay's drain again, at the end of a run: how much the shared machine drifted. */
