@@ -32,21 +32,19 @@ export const { values } = parseArgs({
 export const N = Number(values.events);
 /**
  * Events for the fast path's end-to-end rows on PostgreSQL, and the polling relay's (--fast-events,
- * default 5,000): at about a thousand events a second, 1,000 events last a second and a half, and
- * the first half second of a fresh row (its sends took 100 to 300 ms while the writers started)
- * set the half-rate row's p95 and p99 (259 to 396 ms in five runs of 2026-12-06, 67 to 100 ms with
- * 5,000 events).
+ * default 5,000): at one to two thousand events a second, 1,000 events last about a second, too
+ * short for a rate or a p99 (and see FAST_PATH_WARM_UP for a fresh relay's first second).
  */
 export const FAST_N = values['fast-events'] === '' ? N : Number(values['fast-events']);
 /**
  * Events the fast path's end-to-end rows send through their fresh relay before the clock starts
  * (about a second of its traffic: SecantusDB writes about a hundred a second), left out of the
- * figures. A relay process's first second under load is
- * slow: its code is not yet optimised (V8) while the writers take the CPU, and its sends took 60 to
- * 230 ms each (a few ms once warm). With one event of warm-up that second set the rows' p95 and p99
- * (the half-rate row's p99: 368 ms in the headline run of e821273 on 2026-12-06; 39 ms after 1,000
- * events). A relay that has run for a second has paid it; a restarted one pays it again, and the
- * drain rows, which restart their relay, keep it in their figures.
+ * figures. A relay process's first second under load is slow: its code is not yet optimised (V8)
+ * while the writers take the CPU, and its sends took 60 to 300 ms each (a few ms once warm). With one
+ * event of warm-up that second set the rows' p95 and p99 (the half-rate row's p99: 368 ms in the
+ * headline run of ff4042f on 2026-12-06; 28 and 39 ms after 1,000 events). A relay that has run for a
+ * second has paid it; a restarted one pays it again, and the drain rows, which restart their relay,
+ * keep it in their figures.
  */
 export const FAST_PATH_WARM_UP: Record<StoreKind, number> = { postgres: 1000, mongodb: 100 };
 /**
