@@ -126,7 +126,7 @@ export function defineEventType<P, Q = unknown>(definition: EventTypeDefinition<
   return Object.freeze({
     ordering,
     compatibility,
-    jsonSchema: versionSchemas(schema, definition.jsonSchema, compatibility === 'NONE' ? undefined : invalid),
+    jsonSchema: versionSchemas(schema, definition.jsonSchema, invalid, compatibility !== 'NONE'),
     upcast: upcast === undefined ? null : { fromVersion: upcast.from.schemaVersion, transform: upcast.transform as (payload: unknown) => unknown },
     type,
     schemaVersion,
@@ -138,12 +138,13 @@ export function defineEventType<P, Q = unknown>(definition: EventTypeDefinition<
   });
 }
 
-/** The JSON Schemas of a version: given, or asked of its Standard Schema (Standard JSON Schema); null when neither. */
-function versionSchemas(schema: unknown, given: JsonSchema | undefined, invalid: ((message: string) => OutboxError) | undefined): VersionSchemas | null {
+/**
+ * The JSON Schemas of a version: given, or asked of its Standard Schema (Standard JSON Schema); null
+ * when neither, or when asking fails and its compatibility needs none (`needed` false: NONE).
+ */
+function versionSchemas(schema: unknown, given: JsonSchema | undefined, invalid: (message: string) => OutboxError, needed: boolean): VersionSchemas | null {
   if (given !== undefined) {
-    if (typeof given !== 'boolean' && (typeof given !== 'object' || given === null || Array.isArray(given))) {
-      throw new OutboxError(OutboxErrorCode.invalidConfig, 'jsonSchema must be a JSON Schema object');
-    }
+    if (typeof given !== 'boolean' && (typeof given !== 'object' || given === null || Array.isArray(given))) throw invalid('jsonSchema must be a JSON Schema object');
     return { reader: given, writer: given };
   }
   const converter = (schema as { '~standard'?: { jsonSchema?: { input?: unknown; output?: unknown } } } | null)?.['~standard']?.jsonSchema;
@@ -152,7 +153,7 @@ function versionSchemas(schema: unknown, given: JsonSchema | undefined, invalid:
   try {
     return { reader: (converter.input as (o: object) => JsonSchema)(options), writer: (converter.output as (o: object) => JsonSchema)(options) };
   } catch (err) {
-    if (invalid === undefined) return null; // compatibility NONE: nothing needs it
+    if (!needed) return null; // compatibility NONE: nothing needs it
     throw invalid(`its schema cannot be given as JSON Schema (${err instanceof Error ? err.message : String(err)}): give jsonSchema, or compatibility "NONE"`);
   }
 }

@@ -108,6 +108,14 @@ describe('registering versions', () => {
     expect(() => createEventRegistry([placedV1, given])).not.toThrow();
   });
 
+  test('a jsonSchema that is not a JSON Schema is refused with INVALID_CONFIG naming the event type', () => {
+    for (const jsonSchema of ['object', [], null]) {
+      const err = thrown(() => defineEventType({ ...base, schemaVersion: 2, schema: (p: unknown) => p, jsonSchema: jsonSchema as never }));
+      expect(err).toMatchObject({ code: OutboxErrorCode.invalidConfig, context: { type: base.type } });
+      expect(err.message).toBe('event type "orders.OrderPlaced": jsonSchema must be a JSON Schema object');
+    }
+  });
+
   test('a publish version every older version cannot reach by upcasts is refused at registration', () => {
     const v2 = defineEventType({ ...base, schemaVersion: 2, schema: v1Schema });
     expect(thrown(() => createEventRegistry([placedV1, v2], { publish: { [base.type]: 2 } }))).toMatchObject({ code: OutboxErrorCode.invalidConfig, message: expect.stringContaining('v2 declares no upcast from v1') });
