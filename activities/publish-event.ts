@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { context } from '@opentelemetry/api';
 import type { RecordMetadata } from 'kafkajs';
 import { activeOr, eventIdTime, injectTraceContext, inSpan, isOutboxError, OutboxErrorCode, OutboxStatus, silentLogger, toKafkaMessage, type EventRegistry, type Logger, type MarkResult, type OutboxEvent, type OutboxEventStore } from '../domain/outbox';
+import { errorChain } from '../domain/outbox/error-chain';
 import { SendWithdrawnError, type OutboxSender } from '../workers/kafka/coalescing-producer';
 import type { KafkaPositionReader } from '../workers/kafka/position-reader';
 import { sendWindowMs } from '../workers/kafka/producer';
@@ -285,8 +286,7 @@ async function recordPublication({ deps, logger }: Publisher, receipt: PublishRe
  */
 async function classify({ deps }: Publisher, err: unknown, topic: string): Promise<ApplicationFailure> {
   const message = err instanceof Error ? err.message : String(err);
-  const chain: Error[] = [];
-  for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) chain.push(cause);
+  const chain = errorChain(err);
   const fatal = chain.find(isFatal);
   if (fatal) return ApplicationFailure.nonRetryable(`cannot be published: ${fatal.message}`, OutboxErrorCode.publishFailed);
   const unknownTopic = chain.some((e) => (e as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION' || e.name === 'KafkaJSTopicMetadataNotLoaded');

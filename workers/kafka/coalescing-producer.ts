@@ -2,6 +2,7 @@
 // in flight), the coalescing queue in front of it, and the reader of a record at a position.
 import { Partitioners, type Message, type PartitionMetadata, type Producer, type ProducerRecord, type RecordMetadata } from 'kafkajs';
 import { OutboxError, OutboxErrorCode } from '../../domain/outbox';
+import { errorChain } from '../../domain/outbox/error-chain';
 
 export interface CoalescingProducerOptions {
   /** How long the first queued message waits for others to join its batch, in ms. */
@@ -233,11 +234,10 @@ export class CoalescingProducer implements OutboxSender {
 
 /** A broker error kafkajs calls non-retriable (MESSAGE_TOO_LARGE, INVALID_RECORD, ...), the error or one of its causes. */
 function refusedForGood(err: unknown): boolean {
-  for (let current: unknown = err, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
-    const { retriable, type } = current as { retriable?: unknown; type?: unknown };
-    if (current.name === 'KafkaJSProtocolError' && typeof type === 'string' && retriable === false) return true;
-  }
-  return false;
+  return errorChain(err).some((e) => {
+    const { retriable, type } = e as { retriable?: unknown; type?: unknown };
+    return e.name === 'KafkaJSProtocolError' && typeof type === 'string' && retriable === false;
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { errorChain } from '../../domain/outbox/error-chain';
 
 /**
  * The producer the outbox publishes with: acks from all in-sync replicas (set on each send), one
@@ -76,11 +77,7 @@ function reconnectingWhenWedged(producer: Producer): Producer {
 
 /** "Broker not connected", as kafkajs throws it or wraps it in its retry errors. */
 function isWedgedBroker(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth++) {
-    if (e.message.includes('Broker not connected')) return true;
-    e = e.cause ?? (e as { originalError?: unknown }).originalError;
-  }
-  return false;
+  return errorChain(err, { originalError: true }).some((e) => e.message.includes('Broker not connected'));
 }
 
 const RETRY_INITIAL_MS = 100;

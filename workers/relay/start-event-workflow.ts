@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { extractTraceContext, inSpan, type OutboxEvent } from '../../domain/outbox';
+import { errorChain } from '../../domain/outbox/error-chain';
 import { OutboxSearchAttributes } from '../../workflows/search-attributes';
 import type { KeySequencerInput } from '../../workflows/key-sequencer';
 import { sequencerQuery, type EnqueuedEvent, type SequencerState } from '../../workflows/signals';
@@ -50,10 +51,7 @@ export function isPermanentStartError(err: unknown): boolean {
 
 /** True when the error, or one of its causes (the client wraps gRPC errors), carries this gRPC status code. */
 export function hasGrpcCode(err: unknown, code: number): boolean {
-  for (let current: unknown = err, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
-    if ((current as { code?: unknown }).code === code) return true;
-  }
-  return false;
+  return errorChain(err).some((e) => (e as { code?: unknown }).code === code);
 }
 
 /** How the relay starts an event's workflow. */
