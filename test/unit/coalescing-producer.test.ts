@@ -180,63 +180,56 @@ describe('CoalescingProducer', () => {
 });
 
 describe('cachedPartitions', () => {
-  /** A broker's metadata answers, each held until the test lets it go. */
-  function slowBroker() {
-    const answers: Array<{ topic: string; resolve: (p: PartitionMetadata[]) => void; reject: (err: Error) => void }> = [];
-    const fetch = (topic: string) => new Promise<PartitionMetadata[]>((resolve, reject) => answers.push({ topic, resolve, reject }));
-    return { answers, fetch };
-  }
   const grown = [...partitions, { partitionId: 3, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }];
+  let now = 0;
+  beforeEach(() => {
+    now = 1_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => now);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  /** cachedPartitions over a broker whose metadata answers each wait until the test lets them go. */
+  function cached() {
+    const answers: Array<{ resolve: (p: PartitionMetadata[]) => void; reject: (err: Error) => void }> = [];
+    const fetch = () => new Promise<PartitionMetadata[]>((resolve, reject) => answers.push({ resolve, reject }));
+    return { answers, partitionsOf: cachedPartitions(fetch, 30_000) };
+  }
 
   it('asks the broker once while the partitions are fresh, then again in the background while the cached ones go on serving (a send never waits for it)', async () => {
-    let now = 1_000;
-    jest.spyOn(Date, 'now').mockImplementation(() => now);
-    try {
-      const broker = slowBroker();
-      const partitionsOf = cachedPartitions(broker.fetch, 30_000);
-      const first = partitionsOf('t');
-      broker.answers[0]?.resolve(partitions);
-      await expect(first).resolves.toBe(partitions);
-      now += 10_000;
-      await expect(partitionsOf('t')).resolves.toBe(partitions);
-      expect(broker.answers).toHaveLength(1);
-      now += 25_000;
-      // Stale: served at once while the broker is asked again; one refresh at a time.
-      await expect(partitionsOf('t')).resolves.toBe(partitions);
-      await expect(partitionsOf('t')).resolves.toBe(partitions);
-      expect(broker.answers).toHaveLength(2);
-      broker.answers[1]?.resolve(grown);
-      await new Promise((resolve) => setImmediate(resolve));
-      await expect(partitionsOf('t')).resolves.toBe(grown);
-      expect(broker.answers).toHaveLength(2);
-    } finally {
-      jest.restoreAllMocks();
-    }
+    const { answers, partitionsOf } = cached();
+    const first = partitionsOf('t');
+    answers[0]?.resolve(partitions);
+    await expect(first).resolves.toBe(partitions);
+    now += 10_000;
+    await expect(partitionsOf('t')).resolves.toBe(partitions);
+    expect(answers).toHaveLength(1);
+    now += 25_000;
+    // Stale: served at once while the broker is asked again; one refresh at a time.
+    await expect(partitionsOf('t')).resolves.toBe(partitions);
+    await expect(partitionsOf('t')).resolves.toBe(partitions);
+    expect(answers).toHaveLength(2);
+    answers[1]?.resolve(grown);
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(partitionsOf('t')).resolves.toBe(grown);
+    expect(answers).toHaveLength(2);
   });
 
   it('drops a topic whose fetch failed, so the next send asks the broker itself and meets the error', async () => {
-    let now = 1_000;
-    jest.spyOn(Date, 'now').mockImplementation(() => now);
-    try {
-      const broker = slowBroker();
-      const partitionsOf = cachedPartitions(broker.fetch, 30_000);
-      const first = partitionsOf('t');
-      broker.answers[0]?.reject(new Error('broker down'));
-      await expect(first).rejects.toThrow('broker down');
-      const second = partitionsOf('t');
-      expect(broker.answers).toHaveLength(2);
-      broker.answers[1]?.resolve(partitions);
-      await expect(second).resolves.toBe(partitions);
-      now += 31_000;
-      await expect(partitionsOf('t')).resolves.toBe(partitions);
-      broker.answers[2]?.reject(new Error('broker down'));
-      await new Promise((resolve) => setImmediate(resolve));
-      const fourth = partitionsOf('t');
-      expect(broker.answers).toHaveLength(4);
-      broker.answers[3]?.reject(new Error('still down'));
-      await expect(fourth).rejects.toThrow('still down');
-    } finally {
-      jest.restoreAllMocks();
-    }
+    const { answers, partitionsOf } = cached();
+    const first = partitionsOf('t');
+    answers[0]?.reject(new Error('broker down'));
+    await expect(first).rejects.toThrow('broker down');
+    const second = partitionsOf('t');
+    expect(answers).toHaveLength(2);
+    answers[1]?.resolve(partitions);
+    await expect(second).resolves.toBe(partitions);
+    now += 31_000;
+    await expect(partitionsOf('t')).resolves.toBe(partitions);
+    answers[2]?.reject(new Error('broker down'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const fourth = partitionsOf('t');
+    expect(answers).toHaveLength(4);
+    answers[3]?.reject(new Error('still down'));
+    await expect(fourth).rejects.toThrow('still down');
   });
 });
