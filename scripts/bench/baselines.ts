@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Partitioners } from 'kafkajs';
-import { Pool } from 'pg';
+import { Pool, type PoolClient } from 'pg';
 import { toKafkaMessage } from '../../domain/outbox';
 import { withPgTransaction } from '../../domain/stores/postgres';
 import { waitFor } from '../../test/support/servers';
@@ -122,22 +122,16 @@ export async function pollingRelay(pool: Pool, backlog: number | null = null, tr
   const insert = (client: Pick<Pool, 'query'>, m: (typeof messages)[number]) => client.query(`insert into ${table} (key, value, headers) values ($1, $2, $3)`, [m.key, m.value, JSON.stringify(m.headers)]);
   const insertAll = () => mapLimit(messages, 8, (m) => (transactional ? withPgTransaction(pool, ({ client }) => insert(client, m)) : insert(pool, m)));
   if (backlog !== null) await insertAll(); // written before the relay runs: its drain rate alone
-  let stop = false;
   const t0 = performance.now();
-  const relay = (async () => {
-    while (!stop) {
-      const sent = await withPgTransaction(pool, async ({ client }) => {
-        const { rows } = await client.query<{ id: string; key: string; value: string; headers: Record<string, string> }>(
-          `select id, key, value, headers from ${table} where not published order by id limit 100 for update skip locked`,
-        );
-        if (rows.length === 0) return 0;
-        await producer.send({ topic, acks: -1, messages: rows.map((r) => ({ key: r.key, value: r.value, headers: r.headers })) });
-        await client.query(`update ${table} set published = true, published_at = clock_timestamp() where id = any($1::bigint[])`, [rows.map((r) => r.id)]);
-        return rows.length;
-      });
-      if (sent === 0) await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  })();
+  const relay = pollingLoop(pool, async (client) => {
+    const { rows } = await client.query<{ id: string; key: string; value: string; headers: Record<string, string> }>(
+      `select id, key, value, headers from ${table} where not published order by id limit 100 for update skip locked`,
+    );
+    if (rows.length === 0) return 0;
+    await producer.send({ topic, acks: -1, messages: rows.map((r) => ({ key: r.key, value: r.value, headers: r.headers })) });
+    await client.query(`update ${table} set published = true, published_at = clock_timestamp() where id = any($1::bigint[])`, [rows.map((r) => r.id)]);
+    return rows.length;
+  });
   if (backlog === null) await insertAll();
   for (;;) {
     const { rows } = await pool.query<{ n: string }>(`select count(*)::text as n from ${table} where not published`);
@@ -147,8 +141,7 @@ export async function pollingRelay(pool: Pool, backlog: number | null = null, tr
   const seconds = (performance.now() - t0) / 1000;
   const { rows } = await pool.query<{ ms: string }>(`select extract(epoch from (published_at - created_at)) * 1000 as ms from ${table} order by 1`);
   const latencies = rows.map((r) => Number(r.ms));
-  stop = true;
-  await relay;
+  await relay.stop();
   await producer.disconnect();
   await pool.query(`drop schema "${pgSchema}" cascade`);
   return {
@@ -161,5 +154,25 @@ export async function pollingRelay(pool: Pool, backlog: number | null = null, tr
     p50: backlog === null ? percentile(latencies, 50) : undefined,
     p95: backlog === null ? percentile(latencies, 95) : undefined,
     p99: backlog === null ? percentile(latencies, 99) : undefined,
+  };
+}
+
+/**
+ * A plain polling relay's loop: `batch` runs in one transaction (select FOR UPDATE SKIP LOCKED, send,
+ * mark) and returns how many it sent; none sent, the loop waits 20 ms. Runs until `stop()`.
+ */
+export function pollingLoop(pool: Pool, batch: (client: PoolClient) => Promise<number>): { stop: () => Promise<void> } {
+  let stopped = false;
+  const done = (async () => {
+    while (!stopped) {
+      const sent = await withPgTransaction(pool, ({ client }) => batch(client));
+      if (sent === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await done;
+    },
   };
 }

@@ -2,12 +2,11 @@
 import { Partitioners } from 'kafkajs';
 import { Pool } from 'pg';
 import { toKafkaMessage } from '../../domain/outbox';
-import { withPgTransaction } from '../../domain/stores/postgres';
 import { toEvent, type EventRow } from '../../domain/stores/postgres/context';
 import { StoreKind } from '../../test/support/pipeline-store';
 import { waitFor } from '../../test/support/servers';
 import { mapLimit } from '../../workers/relay/relay';
-import { pollingRelay } from './baselines';
+import { pollingLoop, pollingRelay } from './baselines';
 import { benchOutbox, txoutbox } from './outbox-rows';
 import { ready, startProcess } from './processes';
 import { BACKLOG, FAST_N, K, N, type Row, type Variant, backlogFor, chosenStores, kafka, log, payload, percentile, servers, stamp } from './settings';
@@ -69,19 +68,13 @@ export async function pollingRelayOverOutbox(pool: Pool, events: number): Promis
   const table = `"${(db.env as Record<string, string>).TXOUTBOX_PG_SCHEMA}".outbox_events`;
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  let stop = false;
-  const relay = (async () => {
-    while (!stop) {
-      const sent = await withPgTransaction(pool, async ({ client }) => {
-        const { rows } = await client.query<EventRow>(`select * from ${table} where status = 'pending' order by id limit 100 for update skip locked`);
-        if (rows.length === 0) return 0;
-        await producer.send({ topic, acks: -1, messages: rows.map((row) => toKafkaMessage(toEvent(row))) });
-        await client.query(`update ${table} set status = 'published', published_at = clock_timestamp() where id = any($1::uuid[])`, [rows.map((r) => r.id)]);
-        return rows.length;
-      });
-      if (sent === 0) await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  })();
+  const relay = pollingLoop(pool, async (client) => {
+    const { rows } = await client.query<EventRow>(`select * from ${table} where status = 'pending' order by id limit 100 for update skip locked`);
+    if (rows.length === 0) return 0;
+    await producer.send({ topic, acks: -1, messages: rows.map((row) => toKafkaMessage(toEvent(row))) });
+    await client.query(`update ${table} set status = 'published', published_at = clock_timestamp() where id = any($1::uuid[])`, [rows.map((r) => r.id)]);
+    return rows.length;
+  });
   const committedAt = new Map<string, number>();
   const t0Wall = Date.now();
   await mapLimit(Array.from({ length: events }, (_, i) => i), 8, async (i) => {
@@ -89,8 +82,7 @@ export async function pollingRelayOverOutbox(pool: Pool, events: number): Promis
     committedAt.set(event.id, Date.now());
   });
   await waitFor(async () => (await db.unpublishedCount()) === 0, { timeoutMs: 10 * 60_000, intervalMs: 100, what: 'the polling relay over the outbox table publishing every event' });
-  stop = true;
-  await relay;
+  await relay.stop();
   await producer.disconnect();
   const published = await db.publishedTimes();
   await db.teardown();

@@ -35,7 +35,7 @@ export const N = Number(values.events);
  * default 5,000): at one to two thousand events a second, 1,000 events last about a second, too
  * short for a rate or a p99 (and see FAST_PATH_WARM_UP for a fresh relay's first second).
  */
-export const FAST_N = values['fast-events'] === '' ? N : Number(values['fast-events']);
+export const FAST_N = Number(values['fast-events']);
 /**
  * Events the fast path's end-to-end rows send through their fresh relay before the clock starts
  * (about a second of its traffic: SecantusDB writes about a hundred a second), left out of the
