@@ -48,7 +48,11 @@ export class KafkaCollector {
   ) {}
 
   async start(): Promise<void> {
-    const consumer = this.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 100 });
+    // A short session (the broker's least): after a broker restart the coordinator reloads the group
+    // with this member in it, and a consumer that comes back as a new member waits for the old one's
+    // session to end before it is given partitions (30 s with kafkajs' default). A rebalance this
+    // causes costs nothing: positions read again are not recorded twice.
+    const consumer = this.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 100, sessionTimeout: 6_000, heartbeatInterval: 1_000 });
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.crashes.push({ at: Date.now(), error: `${payload.error.name}: ${payload.error.message}`, restartedBy: payload.restart ? 'kafkajs' : 'collector' });
