@@ -120,7 +120,7 @@ export interface OutboxAdminStore extends Pick<PartitionLeases, 'partitionStatus
   /** Events by status and type, oldest first, ids in (afterId, beforeId). */
   list(query: ListQuery): Promise<OutboxEvent[]>;
   /** Counts by status and the oldest pending event (for `status`, lag and alerts). */
-  stats(): Promise<OutboxStats>;
+  stats(options?: StatsOptions): Promise<OutboxStats>;
   /** Deletes `published` events published before `before` (retention); returns how many. */
   purgePublished(before: Date, options?: PurgeOptions): Promise<number>;
 }
@@ -155,8 +155,22 @@ export interface ListQuery {
   limit: number;
 }
 
+export interface StatsOptions {
+  /**
+   * How the published events are counted. `exact` reads them all (index entries or rows), and an
+   * outbox that keeps months of them holds millions. `estimated` takes the store's own count of the
+   * table or collection (PostgreSQL's live rows in its statistics, MongoDB's collection count) less
+   * the other statuses, which are still counted exactly from their indexes: what a metrics scrape
+   * asks every few seconds. @default 'exact'
+   */
+  published?: 'exact' | 'estimated';
+}
+
 export interface OutboxStats {
+  /** By status; `published` is an estimate when `publishedEstimated` says so. */
   counts: Record<OutboxStatus, number>;
+  /** The published count is the store's estimate (`StatsOptions.published`). */
+  publishedEstimated?: boolean;
   /** The oldest event still pending, if any. */
   oldestPending: { id: string; occurredAt: Date } | null;
 }

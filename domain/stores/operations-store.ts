@@ -17,6 +17,7 @@ import {
   type MarkResult,
   type OutboxEvent,
   type OutboxStats,
+  type StatsOptions,
   type OutboxStore,
   type PartitionStatus,
   type PublishResult,
@@ -45,7 +46,7 @@ export interface StoreOperations<Ctx, Tx> {
   transition(t: Ctx, eventId: string, change: StatusChange): Promise<boolean>;
   findPending(t: Ctx, query: { beforeId: string; afterId?: string; limit: number; partitions?: readonly number[] }): Promise<OutboxEvent[]>;
   list(t: Ctx, query: ListQuery): Promise<OutboxEvent[]>;
-  stats(t: Ctx): Promise<OutboxStats>;
+  stats(t: Ctx, options?: StatsOptions): Promise<OutboxStats>;
   purgePublished(t: Ctx, before: Date, options?: PurgeOptions): Promise<number>;
   /** The change feed's batches, for `openFeed`. */
   feedBatches(t: Ctx, options: FeedOptions, signal: AbortSignal, gap: (reason: FeedGap) => void): AsyncIterable<FeedBatch>;
@@ -137,8 +138,8 @@ export class OperationsStore<Ctx, Tx> implements OutboxStore<Tx> {
     return this.ops.list(this.t, query);
   }
 
-  stats(): Promise<OutboxStats> {
-    return this.ops.stats(this.t);
+  stats(options?: StatsOptions): Promise<OutboxStats> {
+    return this.ops.stats(this.t, options);
   }
 
   purgePublished(before: Date, options: PurgeOptions = {}): Promise<number> {

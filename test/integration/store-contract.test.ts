@@ -18,7 +18,7 @@ import {
   type OutboxEvent,
 } from '../../domain/outbox';
 import { mongoAdapter, postgresAdapter, type AdapterFactory, type AdapterUnderTest } from '../support/store-adapters';
-import { uniqueName } from '../support/servers';
+import { uniqueName, waitFor } from '../support/servers';
 
 const registry = createEventRegistry([
   defineEventType({
@@ -409,6 +409,36 @@ function contract(factory: AdapterFactory): void {
       expect(purged).toBe(1);
       expect(after.counts.published).toBe(1);
       expect(await adapter.store.get(ids[0] ?? '')).toBeNull();
+    });
+
+    test('stats with the published count estimated (a metrics scrape): every other status counted exactly at once, the published count the store keeps of its own, which follows writes and purges', async () => {
+      // Arrange
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await adapter.inTransaction(`e-${i}`, (tx) => outbox.add(orderPlaced(`e-${i}`), tx))).id);
+      for (const [i, id] of ids.slice(0, 3).entries()) {
+        await adapter.store.markPublished({ eventId: id, topic: 'orders.v1', partition: 0, offset: String(i), publishedAt: new Date('2026-01-01T00:00:00Z'), attempts: 1, alreadyPublished: false });
+      }
+      await adapter.store.transition(ids[3] ?? '', { from: 'pending', to: 'stuck', attempts: 1, lastError: 'x' });
+      const estimatedMatchesExact = async () => {
+        const [estimated, exact] = [await adapter.store.stats({ published: 'estimated' }), await adapter.store.stats()];
+        return estimated.counts.published === exact.counts.published ? { estimated, exact } : undefined;
+      };
+
+      // Act: PostgreSQL's statistics take up to its idle flush (10 s) to count the last writes.
+      const estimated = await adapter.store.stats({ published: 'estimated' });
+      const exact = await adapter.store.stats();
+      const settled = await waitFor(estimatedMatchesExact, { what: 'the estimated published count to follow the writes' });
+      const purged = await adapter.store.purgePublished(new Date('2026-01-02T00:00:00Z'));
+      const afterPurge = await waitFor(estimatedMatchesExact, { what: 'the estimated published count to follow the purge' });
+
+      // Assert
+      expect(estimated.publishedEstimated).toBe(true);
+      expect(exact.publishedEstimated).toBeUndefined();
+      expect({ ...estimated.counts, published: 0 }).toEqual({ ...exact.counts, published: 0 });
+      expect(estimated.oldestPending).toEqual(exact.oldestPending);
+      expect(settled.estimated.counts).toEqual({ pending: 1, published: 3, stuck: 1, compensated: 0, discarded: 0 });
+      expect(purged).toBe(3);
+      expect(afterPurge.estimated.counts).toEqual({ pending: 1, published: 0, stuck: 1, compensated: 0, discarded: 0 });
     });
 
     test('purge deletes in batches of its own statements, every old published event and nothing else', async () => {

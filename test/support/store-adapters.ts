@@ -80,6 +80,8 @@ export const postgresAdapter: AdapterFactory = {
         await pool.query(`alter table "${schema}".outbox_events drop column claimed_until, drop column partition, drop column claim_token`);
         await pool.query(`drop table "${schema}".outbox_partitions, "${schema}".outbox_leases, "${schema}".outbox_relays`);
         await pool.query(`drop index "${schema}".outbox_events_feed`);
+        // Before stats() estimated the published count: no index of the set-aside statuses.
+        await pool.query(`drop index "${schema}".outbox_events_set_aside`);
         // Before the feed's wait lock: the trigger notified on every insert.
         await pool.query(`create or replace function "${schema}".outbox_events_notify() returns trigger language plpgsql as $$ begin perform pg_notify('${store.channel}', ''); return null; end $$`);
         return [
@@ -92,6 +94,7 @@ export const postgresAdapter: AdapterFactory = {
           "set the outbox's partition count to 16",
           `replaced function "${schema}".outbox_events_notify() (it notifies only while a feed waits)`,
           'created index outbox_events_feed (concurrently)',
+          'created index outbox_events_set_aside (concurrently)',
         ];
       },
       storeWithPartitions: (partitions) => new PostgresOutboxStore({ pool, schema, partitions }),

@@ -108,6 +108,7 @@ class FakeDb implements MongoDbLike {
       find: () => ({ toArray: async () => (await raw.find().toArray()) as T[] }),
       bulkWrite: () => Promise.reject(new Error('bulkWrite is not faked: marks run against a real MongoDB in the contract suite')),
       aggregate: () => ({ toArray: () => Promise.reject(new Error('aggregate is not faked: partition status and stats run against a real MongoDB in the contract suite')) }),
+      estimatedDocumentCount: () => Promise.reject(new Error('estimatedDocumentCount is not faked: stats run against a real MongoDB in the contract suite')),
       createIndexes: () => raw.createIndexes(),
       watch: (pipeline, options) => raw.watch(pipeline, options),
     };

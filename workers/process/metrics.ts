@@ -98,13 +98,16 @@ export class OutboxMetrics {
 
   /**
    * Gauges read from the store at each scrape: the age of the oldest unpublished (pending) event —
-   * the lag, which grows while nothing publishes even if nothing new is written — and events by status.
+   * the lag, which grows while nothing publishes even if nothing new is written — and events by status,
+   * the published ones estimated (`StatsOptions.published`).
    */
   observeStore(store: Pick<OutboxAdminStore, 'stats'>): void {
     // One read of the store per scrape: both gauges are collected at once and share it (each read its
     // own before, twice the queries).
     let reading: Promise<OutboxStats> | undefined;
-    const stats = (): Promise<OutboxStats> => (reading ??= store.stats().finally(() => (reading = undefined)));
+    // The published count is the store's estimate: an exact one reads every published event kept, at
+    // every scrape.
+    const stats = (): Promise<OutboxStats> => (reading ??= store.stats({ published: 'estimated' }).finally(() => (reading = undefined)));
     new Gauge({
       name: 'txoutbox_oldest_unpublished_event_age_seconds',
       help: 'Age of the oldest event still pending (0 when none).',
@@ -116,7 +119,7 @@ export class OutboxMetrics {
     });
     new Gauge({
       name: 'txoutbox_events',
-      help: 'Events in the store, by status.',
+      help: "Events in the store, by status (published: the store's estimate, its table or collection count less the other statuses).",
       labelNames: ['status'],
       registers: [this.registry],
       async collect() {

@@ -3,7 +3,7 @@
  * stats, and purging what was published long ago.
  */
 import type { Filter } from 'mongodb';
-import { DEFAULT_PURGE_BATCH, type ListQuery, type OutboxEvent, type OutboxStats, type PurgeOptions } from '../../outbox';
+import { DEFAULT_PURGE_BATCH, type ListQuery, type OutboxEvent, type OutboxStats, type PurgeOptions, type StatsOptions } from '../../outbox';
 import { partitionMatch, serverNow, toEvent, type MongoStoreContext, type OutboxDocument } from './context';
 
 export async function findPending(t: MongoStoreContext, query: { beforeId: string; afterId?: string; limit: number; partitions?: readonly number[] }): Promise<OutboxEvent[]> {
@@ -29,16 +29,21 @@ export async function list(t: MongoStoreContext, query: ListQuery): Promise<Outb
   return docs.map(toEvent);
 }
 
-export async function stats(t: MongoStoreContext): Promise<OutboxStats> {
+export async function stats(t: MongoStoreContext, options: StatsOptions = {}): Promise<OutboxStats> {
   const counts: OutboxStats['counts'] = { pending: 0, published: 0, stuck: 0, compensated: 0, discarded: 0 };
+  const estimated = options.published === 'estimated';
+  // Estimated: the published events are not read; they are the collection's count from its metadata
+  // less the other statuses.
+  const statuses = (Object.keys(counts) as Array<keyof typeof counts>).filter((s) => !(estimated && s === 'published'));
   // One command for every status (as five counts, a scrape of the relay's metrics sent five). The
   // $match and the projection let mongod answer from the status index (outbox_status_id) alone, as
   // each count did, without fetching a document; a bare $group would read every document at each
   // scrape. (SecantusDB fetches the documents the index finds all the same.)
-  const pipeline = [{ $match: { status: { $in: Object.keys(counts) } } }, { $project: { _id: 0, status: 1 } }, { $group: { _id: '$status', n: { $sum: 1 } } }];
+  const pipeline = [{ $match: { status: { $in: statuses } } }, { $project: { _id: 0, status: 1 } }, { $group: { _id: '$status', n: { $sum: 1 } } }];
   for (const row of await t.events.aggregate<{ _id: keyof typeof counts; n: number }>(pipeline).toArray()) counts[row._id] = row.n;
+  if (estimated) counts.published = Math.max(0, (await t.events.estimatedDocumentCount()) - counts.pending - counts.stuck - counts.compensated - counts.discarded);
   const [oldest] = await t.events.find({ status: 'pending' }, { sort: { _id: 1 }, limit: 1 }).toArray();
-  return { counts, oldestPending: oldest ? { id: oldest._id, occurredAt: oldest.occurredAt } : null };
+  return { counts, oldestPending: oldest ? { id: oldest._id, occurredAt: oldest.occurredAt } : null, ...(estimated ? { publishedEstimated: true } : {}) };
 }
 
 export async function purgePublished(t: MongoStoreContext, before: Date, options: PurgeOptions = {}): Promise<number> {

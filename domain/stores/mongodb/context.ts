@@ -107,6 +107,7 @@ export interface MongoCollectionLike<T extends Document> {
   deleteMany(filter: Filter<T>): Promise<{ deletedCount: number }>;
   find(filter: Filter<T>, options: { sort: Document; limit: number }): { toArray(): Promise<T[]> };
   aggregate<R extends Document>(pipeline: Document[]): { toArray(): Promise<R[]> };
+  estimatedDocumentCount(): Promise<number>;
   bulkWrite(operations: AnyBulkWriteOperation<T>[], options: { ordered: boolean }): Promise<{ matchedCount: number }>;
   createIndexes(indexes: IndexDescription[]): Promise<unknown>;
   watch(pipeline: Document[], options: ChangeStreamOptions): ChangeStreamLike;

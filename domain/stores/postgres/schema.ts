@@ -239,6 +239,9 @@ function indexDefinitions(t: PgStoreContext): Array<[string, string, string]> {
     ['outbox_events_key_sequence', e, `index outbox_events_key_sequence on ${e} (topic, key, sequence) where sequence is not null`],
     ['outbox_events_feed', e, `index outbox_events_feed on ${e} (txid, id)`],
     ['outbox_events_pending', e, `index outbox_events_pending on ${e} (id) where status = 'pending'`],
+    // The few events neither flowing nor published (stuck, compensated, discarded), so stats() counts
+    // them without reading the published ones. No write of a new event or its publication touches it.
+    ['outbox_events_set_aside', e, `index outbox_events_set_aside on ${e} (status) where status not in ('pending', 'published')`],
     ['outbox_events_aggregate', e, `index outbox_events_aggregate on ${e} (aggregate_type, aggregate_id)`],
     // One Kafka position holds one message: a second event recorded there was never written by that
     // acknowledgement (see markPublished).
