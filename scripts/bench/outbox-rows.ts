@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { applyOutboxDefaults, buildEvent, createEventIdGenerator, createEventRegistry, createOutbox, defineEventType, eventIdTime, type OutboxEvent } from '../../domain/outbox';
 import { PostgresOutboxStore } from '../../domain/stores/postgres';
+import { holdWaitLock, stopWaiting } from '../../domain/stores/postgres/feed-wait';
 import { pipelineStore, StoreKind } from '../../test/support/pipeline-store';
 import { mapLimit } from '../../workers/relay/relay';
 import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
@@ -38,7 +39,7 @@ export async function writeCost(kind: StoreKind): Promise<Row[]> {
     // Warm-up (not timed): the JIT, the connection pool and the store's first-use checks.
     await mapLimit(Array.from({ length: Math.min(count, 100) }, (_, i) => -1 - i), 8, (i) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i}`, payload: payload(0) }, tx)));
     const add = () => timed((i) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx)));
-    const feedWaits = (on: boolean) => db.store instanceof PostgresOutboxStore && listener?.query(`select ${on ? 'pg_advisory_lock' : 'pg_advisory_unlock'}(hashtext($1))`, [db.store.feedWaitLock]);
+    const feedWaits = (on: boolean) => db.store instanceof PostgresOutboxStore && listener !== undefined && (on ? holdWaitLock : stopWaiting)(db.store, listener);
     // Two rounds, alternating, so neither side always runs first on a colder table; the second counts.
     let added = 0;
     let inserted = 0;

@@ -53,8 +53,16 @@ export async function tryToWait(t: PgStoreContext, listener: PoolClient): Promis
 }
 
 /** Stops waiting: writers stop notifying (unless another feed waits). */
-export async function stopWaiting(t: PgStoreContext, listener: PoolClient): Promise<void> {
+export async function stopWaiting(t: Pick<PgStoreContext, 'feedWaitLock'>, listener: Pick<PoolClient, 'query'>): Promise<void> {
   await listener.query('select pg_advisory_unlock(hashtext($1))', [t.feedWaitLock]);
+}
+
+/**
+ * Holds the wait lock as a waiting feed does, waiting for writers to let go of it: every write
+ * notifies until `stopWaiting`. What the benchmark measures writes under; a feed only tries it.
+ */
+export async function holdWaitLock(t: Pick<PgStoreContext, 'feedWaitLock'>, session: Pick<PoolClient, 'query'>): Promise<void> {
+  await session.query('select pg_advisory_lock(hashtext($1))', [t.feedWaitLock]);
 }
 
 /** How long a feed whose writers hold the lock sleeps: doubling while it finds nothing, from the first again once it does. */
