@@ -25,6 +25,16 @@ import {
   type StatusChange,
 } from '../outbox';
 
+/**
+ * The published count of `stats({ published: 'estimated' })`: `total`, the store's own count of its
+ * events (PostgreSQL's table statistics, MongoDB's collection metadata), less every other status,
+ * counted exactly.
+ */
+export function publishedEstimate(counts: OutboxStats['counts'], total: number): number {
+  const others = Object.entries(counts).reduce((sum, [status, n]) => (status === 'published' ? sum : sum + n), 0);
+  return Math.max(0, total - others);
+}
+
 /** Every operation of the port, each taking the adapter's context first (see `OutboxStore` for what each does). */
 export interface StoreOperations<Ctx, Tx> {
   setup(t: Ctx): Promise<string[]>;

@@ -4,6 +4,7 @@
  */
 import type { Filter } from 'mongodb';
 import { DEFAULT_PURGE_BATCH, type ListQuery, type OutboxEvent, type OutboxStats, type PurgeOptions, type StatsOptions } from '../../outbox';
+import { publishedEstimate } from '../operations-store';
 import { partitionMatch, serverNow, toEvent, type MongoStoreContext, type OutboxDocument } from './context';
 
 export async function findPending(t: MongoStoreContext, query: { beforeId: string; afterId?: string; limit: number; partitions?: readonly number[] }): Promise<OutboxEvent[]> {
@@ -41,7 +42,7 @@ export async function stats(t: MongoStoreContext, options: StatsOptions = {}): P
   // scrape. (SecantusDB fetches the documents the index finds all the same.)
   const pipeline = [{ $match: { status: { $in: statuses } } }, { $project: { _id: 0, status: 1 } }, { $group: { _id: '$status', n: { $sum: 1 } } }];
   for (const row of await t.events.aggregate<{ _id: keyof typeof counts; n: number }>(pipeline).toArray()) counts[row._id] = row.n;
-  if (estimated) counts.published = Math.max(0, (await t.events.estimatedDocumentCount()) - counts.pending - counts.stuck - counts.compensated - counts.discarded);
+  if (estimated) counts.published = publishedEstimate(counts, await t.events.estimatedDocumentCount());
   const [oldest] = await t.events.find({ status: 'pending' }, { sort: { _id: 1 }, limit: 1 }).toArray();
   return { counts, oldestPending: oldest ? { id: oldest._id, occurredAt: oldest.occurredAt } : null, ...(estimated ? { publishedEstimated: true } : {}) };
 }

@@ -3,6 +3,7 @@
  * stats, and purging what was published long ago.
  */
 import { DEFAULT_PURGE_BATCH, type ListQuery, type OutboxEvent, type OutboxStats, type OutboxStatus as Status, type PurgeOptions, type StatsOptions } from '../../outbox';
+import { publishedEstimate } from '../operations-store';
 import { NIL_UUID, partitionFilter, toEvent, type EventRow, type PgStoreContext } from './context';
 
 export async function findPending(t: PgStoreContext, query: { beforeId: string; afterId?: string; limit: number; partitions?: readonly number[] }): Promise<OutboxEvent[]> {
@@ -39,7 +40,7 @@ export async function stats(t: PgStoreContext, options: StatsOptions = {}): Prom
        union all
        select status, count(*)::text from ${t.events} where status not in ('pending', 'published') group by status
        union all
-       select 'all', (case when pg_stat_get_live_tuples(c.oid) > 0 then pg_stat_get_live_tuples(c.oid) else greatest(c.reltuples, 0) end)::bigint::text
+       select 'all', coalesce(nullif(pg_stat_get_live_tuples(c.oid), 0), greatest(c.reltuples, 0)::bigint)::text
          from pg_class c where c.oid = $1::regclass`,
       [t.events],
     );
@@ -48,7 +49,7 @@ export async function stats(t: PgStoreContext, options: StatsOptions = {}): Prom
       if (row.status === 'all') all = Number(row.n);
       else counts[row.status] = Number(row.n);
     }
-    counts.published = Math.max(0, all - counts.pending - counts.stuck - counts.compensated - counts.discarded);
+    counts.published = publishedEstimate(counts, all);
   } else {
     const { rows } = await t.pool.query<{ status: Status; n: string }>(`select status, count(*)::text as n from ${t.events} group by status`);
     for (const row of rows) counts[row.status] = Number(row.n);
