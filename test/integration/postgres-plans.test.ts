@@ -116,12 +116,7 @@ describe('PostgreSQL statements whose cost follows their batch', () => {
     await store.setup();
     const events = `"${schema}".outbox_events`;
     await withPgTransaction(pool, (tx) => store.insert(sampleEvent({ id: randomUUID(), payload: { text: 'x'.repeat(200) } }), tx));
-    const columns = (
-      await pool.query<{ c: string }>(
-        `select string_agg(quote_ident(column_name), ',') as c from information_schema.columns where table_schema = $1 and table_name = 'outbox_events' and column_name not in ('id', 'txid', 'key')`,
-        [schema],
-      )
-    ).rows[0]?.c as string;
+    const columns = await copyableColumns(schema, ['id', 'txid', 'key']);
     await pool.query(`insert into ${events} (id, key, ${columns}) select gen_random_uuid(), 'k' || (g % 20), ${columns} from generate_series(1, 7999) g, lateral (select * from ${events} limit 1) s`);
     await pool.query(`analyze ${events}`);
     const ids = (await pool.query<{ id: string }>(`select id from ${events} order by id limit 500`)).rows.map((r) => r.id);
@@ -130,23 +125,11 @@ describe('PostgreSQL statements whose cost follows their batch', () => {
     const receipts = ids.map((eventId, i) => ({ eventId, topic: 'orders', partition: 0, offset: String(i), publishedAt: new Date(), attempts: 1, alreadyPublished: false }));
 
     // Act: the statement markPublishedMany sends, explained as it runs, and undone.
-    const statement = markManyStatement(t, receipts, token);
-    const client = await pool.connect();
-    let plan: { Plan: PlanNode };
-    let marked: number;
-    try {
-      await client.query('begin');
-      const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`explain (analyze, format json) ${statement.text}`, statement.values);
-      plan = rows[0]?.['QUERY PLAN'][0] as { Plan: PlanNode };
-      marked = plan.Plan['Actual Rows'];
-    } finally {
-      await client.query('rollback');
-      client.release();
-    }
+    const [plan] = await explainAnalyze(markManyStatement(t, receipts, token));
 
     // Assert: every claimed event marked, with a few rows handled per event (an index probe or two
     // each). A plan that rescans the receipts for each row of the table handles 500 × 500.
-    expect(marked).toBe(500);
-    expect(rowsHandled(plan.Plan)).toBeLessThanOrEqual(20 * 500);
+    expect(plan?.['Actual Rows']).toBe(500);
+    expect(rowsHandled(plan as PlanNode)).toBeLessThanOrEqual(20 * 500);
   });
 });

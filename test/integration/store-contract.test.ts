@@ -385,11 +385,13 @@ function contract(factory: AdapterFactory): void {
   });
 
   describe('listing, counts and retention (OutboxAdminStore)', () => {
+    /** The receipt of an event's publication at an offset of partition 0. */
+    const published = (eventId: string, at: Date, offset: string) => ({ eventId, topic: 'orders.v1', partition: 0, offset, publishedAt: at, attempts: 1, alreadyPublished: false });
+
     test('list, stats and purge: by status and type, counts with the oldest pending, retention of published events', async () => {
       // Arrange
       const ids: string[] = [];
       for (let i = 0; i < 4; i++) ids.push((await adapter.inTransaction(`o-${i}`, (tx) => outbox.add(orderPlaced(`o-${i}`), tx))).id);
-      const published = (eventId: string, at: Date, offset: string) => ({ eventId, topic: 'orders.v1', partition: 0, offset, publishedAt: at, attempts: 1, alreadyPublished: false });
       await adapter.store.markPublished(published(ids[0] ?? '', new Date('2026-01-01T00:00:00Z'), '1'));
       await adapter.store.markPublished(published(ids[1] ?? '', new Date(), '2'));
       await adapter.store.transition(ids[2] ?? '', { from: 'pending', to: 'stuck', attempts: 1, lastError: 'x' });
@@ -415,9 +417,7 @@ function contract(factory: AdapterFactory): void {
       // Arrange
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push((await adapter.inTransaction(`e-${i}`, (tx) => outbox.add(orderPlaced(`e-${i}`), tx))).id);
-      for (const [i, id] of ids.slice(0, 3).entries()) {
-        await adapter.store.markPublished({ eventId: id, topic: 'orders.v1', partition: 0, offset: String(i), publishedAt: new Date('2026-01-01T00:00:00Z'), attempts: 1, alreadyPublished: false });
-      }
+      for (const [i, id] of ids.slice(0, 3).entries()) await adapter.store.markPublished(published(id, new Date('2026-01-01T00:00:00Z'), String(i)));
       await adapter.store.transition(ids[3] ?? '', { from: 'pending', to: 'stuck', attempts: 1, lastError: 'x' });
       const estimatedMatchesExact = async () => {
         const [estimated, exact] = [await adapter.store.stats({ published: 'estimated' }), await adapter.store.stats()];
@@ -446,9 +446,7 @@ function contract(factory: AdapterFactory): void {
       const ids: string[] = [];
       for (let i = 0; i < 7; i++) ids.push((await adapter.inTransaction(`p-${i}`, (tx) => outbox.add(orderPlaced(`p-${i}`), tx))).id);
       const old = new Date('2026-01-01T00:00:00Z');
-      for (const [i, id] of ids.slice(0, 6).entries()) {
-        await adapter.store.markPublished({ eventId: id, topic: 'orders.v1', partition: 0, offset: String(i), publishedAt: i < 5 ? old : new Date(), attempts: 1, alreadyPublished: false });
-      }
+      for (const [i, id] of ids.slice(0, 6).entries()) await adapter.store.markPublished(published(id, i < 5 ? old : new Date(), String(i)));
 
       // Act
       const purged = await adapter.store.purgePublished(new Date('2026-01-02T00:00:00Z'), { batchSize: 2 });
