@@ -43,17 +43,40 @@ async function main(): Promise<void> {
   const logger = createJsonLogger('warn');
   Runtime.install({ logger: new DefaultLogger('WARN') });
 
-  // Arrange the demo's own database and topic, fresh for every run.
+  // Arrange the demo's own database and topic, fresh for every run, an independent reader of the
+  // topic, and the pipeline.
   const { kind, store, orders, ordersV1, close: closeStore } = await demoStore(logger);
   console.log(`store: ${kind}`);
-
   const kafka = new Kafka({ clientId: 'txoutbox-demo', brokers, logLevel: logLevel.NOTHING });
+  const reader = await startReader(kafka);
+  const pipeline = await startPipeline({ temporalAddress, store, kafka, logger });
+
+  // Act: the service commits its transactions, and one it rolls back.
+  const writes = await writeOrders(orders, ordersV1);
+
+  // Assert and report.
+  const rows = await awaitDelivery(store, writes, reader.received);
+  const ok = report(writes, reader.received, rows, uiUrl);
+
+  await pipeline.stop();
+  await reader.stop();
+  await closeStore();
+  if (!ok) {
+    console.error('demo FAILED: not every committed event was published exactly as expected (see the table above)');
+    process.exit(1);
+  }
+  console.log('demo OK: every committed event reached Kafka; the rolled-back one did not.');
+}
+
+/** What reached Kafka, by event id: where, how often, and as which version of its type. */
+type Received = Map<string, { partition: number; offset: string; count: number; version: number }>;
+
+/** The orders topic (created fresh) and a reader of it that is not txoutbox's, to see what really reached Kafka. */
+async function startReader(kafka: Kafka): Promise<{ received: Received; stop(): Promise<void> }> {
   const admin = kafka.admin();
   await admin.connect();
   await createTopicsWithLeaders(admin, [{ topic: ORDERS_TOPIC, numPartitions: 3 }]);
-
-  // An independent reader of the topic, to see what really reached Kafka.
-  const received = new Map<string, { partition: number; offset: string; count: number; version: number }>();
+  const received: Received = new Map();
   const consumer = kafka.consumer({ groupId: `txoutbox-demo-${Date.now()}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic: ORDERS_TOPIC, fromBeginning: false });
@@ -66,16 +89,45 @@ async function main(): Promise<void> {
     },
   });
   await consumerReady;
+  return {
+    received,
+    stop: async () => {
+      await consumer.disconnect();
+      await admin.disconnect();
+    },
+  };
+}
 
-  // The pipeline: worker (publish workflows and activity) and relay (change feed → workflows).
+/** The pipeline: worker (publish workflows and activity) and relay (change feed → workflows). */
+async function startPipeline(deps: { temporalAddress: string; store: OutboxStore<never>; kafka: Kafka; logger: Logger }): Promise<{ stop(): Promise<void> }> {
+  const { temporalAddress, store, kafka, logger } = deps;
   const worker = await startOutboxWorker({ temporalAddress, taskQueue: TASK_QUEUE, store, kafka, logger, contracts: orderEventRegistry() });
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection });
   const relay = createRelay({ store, workflowClient: client.workflow, taskQueue: TASK_QUEUE, maxWaitMs: 200, logger });
   const running = await relay.start();
+  return {
+    stop: async () => {
+      await running.shutdown();
+      await worker.shutdown();
+      await connection.close();
+    },
+  };
+}
 
-  // Act: the service commits its transactions; every third order comes from an instance not yet
-  // redeployed with OrderPlaced v2, so the topic carries the type in both versions (as written).
+/** The demo's writes: the events committed, and the one event of a transaction rolled back on purpose. */
+interface Writes {
+  committed: Committed[];
+  rolledBack: { orderId: string; eventId: string };
+  writeMs: number;
+}
+
+/**
+ * The service commits its transactions; every third order comes from an instance not yet redeployed
+ * with OrderPlaced v2, so the topic carries the type in both versions (as written). One transaction
+ * is rolled back on purpose: the order and its event are written, then payment fails.
+ */
+async function writeOrders(orders: OrderService, ordersV1: OrderService): Promise<Writes> {
   const committed: Committed[] = [];
   const runId = Date.now().toString(36);
   const orderIds = Array.from({ length: ORDERS }, (_, i) => `order-${runId}-${String(i + 1).padStart(2, '0')}`);
@@ -90,30 +142,33 @@ async function main(): Promise<void> {
     const committedAt = Date.now();
     for (const event of events) committed.push({ event, committedAt });
   });
-  // One transaction rolled back on purpose: the order and its event are written, then payment fails.
-  const rolledBackOrder = `order-${runId}-declined`;
-  let rolledBackEventId = '';
+  const rolledBack = { orderId: `order-${runId}-declined`, eventId: '' };
   try {
-    await orders.handle({ kind: 'PlaceOrder', orderId: rolledBackOrder, customerId: 'customer-x', lines: linesFor(0) }, async (added) => {
-      rolledBackEventId = added[0]?.id ?? '';
+    await orders.handle({ kind: 'PlaceOrder', orderId: rolledBack.orderId, customerId: 'customer-x', lines: linesFor(0) }, async (added) => {
+      rolledBack.eventId = added[0]?.id ?? '';
       throw new OrderRuleViolation('payment declined');
     });
   } catch (err) {
     if (!(err instanceof OrderRuleViolation)) throw err;
   }
-  const writeMs = Date.now() - t0;
+  if (rolledBack.eventId === '') throw new Error('the rolled-back transaction wrote no event: the demo cannot check it');
+  return { committed, rolledBack, writeMs: Date.now() - t0 };
+}
 
-  // Wait until the independent consumer has every committed event (bounded).
+/**
+ * Waits until the independent consumer has every committed event, then reads the rows until each
+ * says published (the store's mark follows Kafka's acknowledgement, so it can come after the
+ * consumer read the message); both bounded by one deadline. The rows found, by event id.
+ */
+async function awaitDelivery(store: OutboxStore<never>, writes: Writes, received: Received): Promise<Map<string, OutboxEvent>> {
+  const { committed, rolledBack } = writes;
   const deadline = Date.now() + DELIVERY_TIMEOUT_MS;
   while (committed.some((c) => !received.has(c.event.id)) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-
-  // Assert and report. The store's mark follows Kafka's acknowledgement, so it can come after the
-  // consumer read the message: read the rows until each says published (bounded by the same deadline).
   const rows = new Map<string, OutboxEvent>();
   const readRows = async (): Promise<void> => {
-    for (const id of [...committed.map((c) => c.event.id), rolledBackEventId]) {
+    for (const id of [...committed.map((c) => c.event.id), rolledBack.eventId]) {
       const stored = await store.get(id);
       if (stored !== null) rows.set(id, stored);
     }
@@ -123,6 +178,12 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100));
     await readRows();
   }
+  return rows;
+}
+
+/** Prints every committed event (where it landed, its commit→Kafka latency) and the totals; true when all is as expected. */
+function report(writes: Writes, received: Received, rows: Map<string, OutboxEvent>, uiUrl: string): boolean {
+  const { committed, rolledBack, writeMs } = writes;
   committed.sort((a, b) => (a.event.id < b.event.id ? -1 : 1));
   const latencies: number[] = [];
   console.log('');
@@ -140,8 +201,7 @@ async function main(): Promise<void> {
   const published = committed.filter((c) => rows.get(c.event.id)?.status === 'published').length;
   const delivered = committed.filter((c) => received.has(c.event.id)).length;
   const duplicates = [...received.values()].filter((r) => r.count > 1).length;
-  if (rolledBackEventId === '') throw new Error('the rolled-back transaction wrote no event: the demo cannot check it');
-  const rolledBackLeaked = rows.has(rolledBackEventId) || received.has(rolledBackEventId);
+  const rolledBackLeaked = rows.has(rolledBack.eventId) || received.has(rolledBack.eventId);
   const sorted = [...latencies].sort((a, b) => a - b);
   console.log('');
   console.log(`committed events:        ${committed.length} (${ORDERS} OrderPlaced, ${CANCELLATIONS} OrderCancelled) in ${writeMs} ms`);
@@ -150,26 +210,13 @@ async function main(): Promise<void> {
   console.log(`OrderPlaced in Kafka:    ${placedBy(1)} as v1, ${placedBy(2)} as v2 (ce_schemaversion)`);
   console.log(`received from Kafka:     ${delivered} (event ids seen more than once: ${duplicates})`);
   console.log(
-    `rolled back on purpose:  1 transaction (order ${rolledBackOrder}); its event ${rolledBackEventId} ${rolledBackLeaked ? 'LEAKED' : 'is in neither the store nor Kafka'}`,
+    `rolled back on purpose:  1 transaction (order ${rolledBack.orderId}); its event ${rolledBack.eventId} ${rolledBackLeaked ? 'LEAKED' : 'is in neither the store nor Kafka'}`,
   );
   console.log(`commit→Kafka latency:    p50 ${percentile(sorted, 50)} ms, p99 ${percentile(sorted, 99)} ms, max ${sorted[sorted.length - 1] ?? '-'} ms`);
   const sample = committed[0];
   if (sample) console.log(`one event in the Web UI:  ${uiUrl}/namespaces/default/workflows/${eventWorkflowId(sample.event.id)}`);
   console.log('');
-
-  await running.shutdown();
-  await worker.shutdown();
-  await consumer.disconnect();
-  await admin.disconnect();
-  await connection.close();
-  await closeStore();
-
-  const ok = published === committed.length && delivered === committed.length && !rolledBackLeaked;
-  if (!ok) {
-    console.error('demo FAILED: not every committed event was published exactly as expected (see the table above)');
-    process.exit(1);
-  }
-  console.log('demo OK: every committed event reached Kafka; the rolled-back one did not.');
+  return published === committed.length && delivered === committed.length && !rolledBackLeaked;
 }
 
 /**
