@@ -29,7 +29,7 @@ export function isFatal(e: Error): boolean {
 
 export interface PublishActivityDeps {
   /** Any adapter: the activity never sees a driver. */
-  store: Pick<OutboxEventStore, 'get' | 'markPublished' | 'recordFailure' | 'claim'>;
+  store: Pick<OutboxEventStore, 'get' | 'markPublished' | 'recordFailure' | 'claimForWorkflow'>;
   /**
    * What it publishes through: the worker's CoalescingProducer over a connected kafkajs producer
    * (`createOutboxProducer`: one request in flight, not idempotent), which lets an attempt withdraw
@@ -159,29 +159,25 @@ async function publishOnce(publisher: Publisher, eventId: string, replay: boolea
 
 /**
  * The event to send, claimed for this workflow; or the receipt of its publication when the store
- * says it is published already (not on a replay). Throws when the fast path holds it.
+ * says it is published already (not on a replay). Throws when the fast path holds it. The claim
+ * answers with the event as it stands: an attempt reads nothing else before it sends.
  */
 async function eventToSend({ deps, logger, clock }: Publisher, eventId: string, replay: boolean, attempt: number): Promise<{ event: OutboxEvent; fields: Fields } | { receipt: PublishReceipt }> {
-  const event = await deps.store.get(eventId);
+  // A replay sends again on purpose, whatever the store says, and claims nothing.
+  const { claimed, event } = replay ? { claimed: false, event: await deps.store.get(eventId) } : await deps.store.claimForWorkflow(eventId);
   if (event === null) {
     throw ApplicationFailure.nonRetryable(`event ${eventId} is not in the outbox store`, OutboxErrorCode.eventNotFound);
   }
   const fields = { eventId, type: event.type, topic: event.topic, attempt };
-  const alreadyPublished = (published: OutboxEvent): PublishReceipt | null => storedReceipt(published, clock);
-  const done = replay ? null : alreadyPublished(event);
+  if (claimed || replay) return { event, fields };
+  const done = storedReceipt(event, clock);
   if (done !== null) {
     logger.info('event already published: not sending it again', fields);
     return { receipt: done };
   }
-  if (!replay && (await deps.store.claim([eventId], 'workflow')).length === 0) {
-    // The relay's fast path holds it (a live lease): never two publishers at once. Either it
-    // publishes (the next attempt finds it published) or its claim ends and this workflow takes over.
-    const now = await deps.store.get(eventId);
-    const settled = now === null ? null : alreadyPublished(now);
-    if (settled !== null) return { receipt: settled };
-    throw ApplicationFailure.retryable(`event ${eventId} is claimed by the relay's fast path; retrying once that claim ends`, 'CLAIMED_BY_FAST_PATH');
-  }
-  return { event, fields };
+  // The relay's fast path holds it (a live lease): never two publishers at once. Either it
+  // publishes (the next attempt finds it published) or its claim ends and this workflow takes over.
+  throw ApplicationFailure.retryable(`event ${eventId} is claimed by the relay's fast path; retrying once that claim ends`, 'CLAIMED_BY_FAST_PATH');
 }
 
 /** Sends the event with acks from all in-sync replicas, in a produce span; a failure is recorded on the event and classified. */

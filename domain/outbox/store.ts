@@ -64,6 +64,14 @@ export interface OutboxEventStore {
    * fast lease (a workflow keeps its claim; a fast claim is handed over by `release` or by its lease ending).
    */
   claim(eventIds: readonly string[], owner: EventOwner, leaseMs?: number, token?: string): Promise<string[]>;
+  /**
+   * A workflow's claim of one event (what `claim([eventId], 'workflow')` would get) that answers
+   * with the event as it stands after it, so a publish attempt reads nothing else: `claimed` and the
+   * event; or not claimed and the event as it is (published, resolved, under a live fast lease), or
+   * null when there is no such event. One request on PostgreSQL; on MongoDB one when it is claimed,
+   * and a read more when it is not.
+   */
+  claimForWorkflow(eventId: string): Promise<WorkflowClaim>;
   /** Records a failed publish attempt (attempt number and error) without changing the status. */
   recordFailure(eventId: string, failure: { attempts: number; lastError: string }): Promise<void>;
   /**
@@ -173,6 +181,12 @@ export interface OutboxStats {
   publishedEstimated?: boolean;
   /** The oldest event still pending, if any. */
   oldestPending: { id: string; occurredAt: Date } | null;
+}
+
+/** What `claimForWorkflow` got: the event as it stands (null: no such event), and whether the workflow now owns it. */
+export interface WorkflowClaim {
+  claimed: boolean;
+  event: OutboxEvent | null;
 }
 
 export type StatusChange =

@@ -23,6 +23,7 @@ import {
   type PublishResult,
   type PurgeOptions,
   type StatusChange,
+  type WorkflowClaim,
 } from '../outbox';
 
 /**
@@ -50,6 +51,7 @@ export interface StoreOperations<Ctx, Tx> {
   get(t: Ctx, eventId: string): Promise<OutboxEvent | null>;
   markPublished(t: Ctx, result: PublishResult, options?: MarkOptions): Promise<MarkResult>;
   claim(t: Ctx, eventIds: readonly string[], owner: EventOwner, leaseMs?: number, token?: string): Promise<string[]>;
+  claimForWorkflow(t: Ctx, eventId: string): Promise<WorkflowClaim>;
   release(t: Ctx, eventIds: readonly string[], token: string): Promise<void>;
   markPublishedMany(t: Ctx, results: readonly PublishResult[], token: string): Promise<MarkManyResult>;
   recordFailure(t: Ctx, eventId: string, failure: { attempts: number; lastError: string }): Promise<void>;
@@ -122,6 +124,10 @@ export class OperationsStore<Ctx, Tx> implements OutboxStore<Tx> {
 
   claim(eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000, token?: string): Promise<string[]> {
     return this.ops.claim(this.t, eventIds, owner, leaseMs, token);
+  }
+
+  claimForWorkflow(eventId: string): Promise<WorkflowClaim> {
+    return this.ops.claimForWorkflow(this.t, eventId);
   }
 
   release(eventIds: readonly string[], token: string): Promise<void> {

@@ -293,6 +293,40 @@ function contract(factory: AdapterFactory): void {
       expect(sorted(workflow)).toEqual(sorted([owned.id, free3.id]));
     });
 
+    test("a workflow's claim of one event answers with the event as it stands, and gets what claim() would: not an event under a live fast lease, published or unknown; a stuck one, one it owns, one whose fast lease ended", async () => {
+      // Arrange
+      const token = 'f5a0b7c2-0000-4000-8000-000000000004';
+      const add = (id: string) => adapter.inTransaction(id, (tx) => outbox.add(orderPlaced(id), tx));
+      const [free, leased, lapsed, published, stuck] = [await add('cf'), await add('cl'), await add('cx'), await add('cp'), await add('cs')];
+      const { store } = adapter;
+      expect(await store.claim([leased.id], 'fast', 60_000, token)).toEqual([leased.id]);
+      expect(await store.claim([lapsed.id], 'fast', 1, token)).toEqual([lapsed.id]);
+      await store.markPublished({ eventId: published.id, topic: 'orders.v1', partition: 0, offset: '91', publishedAt: new Date(), attempts: 1, alreadyPublished: false });
+      expect(await store.transition(stuck.id, { from: 'pending', to: 'stuck', attempts: 3, lastError: 'Kafka down' })).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+
+      // Act
+      const got = {
+        free: await store.claimForWorkflow(free.id),
+        again: await store.claimForWorkflow(free.id),
+        leased: await store.claimForWorkflow(leased.id),
+        lapsed: await store.claimForWorkflow(lapsed.id),
+        published: await store.claimForWorkflow(published.id),
+        stuck: await store.claimForWorkflow(stuck.id),
+        unknown: await store.claimForWorkflow('f5a0b7c2-0000-4000-8000-00000000fffe'),
+      };
+
+      // Assert
+      expect(got.free).toEqual({ claimed: true, event: free });
+      expect(got.again).toEqual({ claimed: true, event: free }); // a workflow's next attempt keeps its claim
+      expect(got.leased).toEqual({ claimed: false, event: leased }); // the fast path publishes it
+      expect(got.lapsed).toEqual({ claimed: true, event: lapsed }); // its lease ran out: handed over
+      expect(got.published).toMatchObject({ claimed: false, event: { id: published.id, status: 'published', kafka: { partition: 0, offset: '91' } } });
+      expect(got.stuck).toMatchObject({ claimed: true, event: { id: stuck.id, status: 'stuck', lastError: 'Kafka down' } });
+      expect(got.unknown).toEqual({ claimed: false, event: null });
+      expect(await store.claim([free.id], 'fast', 60_000, token)).toEqual([]); // a workflow owns it for good
+    });
+
     test('fencing: a fast claimant whose claim lapsed and was taken by another can neither release it nor record its publication', async () => {
       // Arrange: relay A's claim lapses; relay B claims the event and is publishing it.
       const [tokenA, tokenB] = ['f5a0b7c2-0000-4000-8000-00000000000a', 'f5a0b7c2-0000-4000-8000-00000000000b'];

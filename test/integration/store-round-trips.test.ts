@@ -41,24 +41,29 @@ describe.each(STORE_KINDS)('store round trips (%s store)', (kind) => {
     }
   });
 
-  it("takes one request for a workflow's claim of an event nobody owns, and two for the outbox's counts and lag", async () => {
+  it("takes one request for a workflow's claim of an event nobody owns, with the event or without it, and two for the outbox's counts and lag", async () => {
     // Arrange
     const counted: string[] = [];
     const { store, close } = await storeFromConfig(loadConfig({ ...process.env, ...db.env }), undefined, (command) => counted.push(command));
     try {
       const outbox = createOutbox({ store: db.store, registry, source: 'round-trips-test' });
       const event = await db.inTransaction((tx) => outbox.add({ type: 'trips.Counted', aggregateId: 'a-1', payload: { n: 1 } }, tx));
+      const other = await db.inTransaction((tx) => outbox.add({ type: 'trips.Counted', aggregateId: 'a-2', payload: { n: 2 } }, tx));
       counted.length = 0;
 
       // Act
       const claimed = await store.claim([event.id], 'workflow');
       const claimTrips = counted.splice(0);
+      const withEvent = await store.claimForWorkflow(other.id);
+      const withEventTrips = counted.splice(0);
       const stats = await store.stats();
 
       // Assert
       expect(claimed).toEqual([event.id]);
       expect(claimTrips).toEqual(['update']);
-      expect(stats.counts.pending).toBe(1);
+      expect(withEvent).toEqual({ claimed: true, event: other });
+      expect(withEventTrips).toEqual([kind === StoreKind.mongodb ? 'findAndModify' : 'with']); // PostgreSQL: the claim's update and the row's read, one statement
+      expect(stats.counts.pending).toBe(2);
       expect(stats.oldestPending?.id).toBe(event.id);
       expect(counted).toEqual(kind === StoreKind.mongodb ? ['aggregate', 'find'] : ['select', 'select']);
     } finally {

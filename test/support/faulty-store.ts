@@ -14,6 +14,7 @@ export function crashBeforeCheckpoint<Tx>(store: OutboxStore<Tx>, crashes: { cou
     get: (id) => store.get(id),
     markPublished: (result, options) => store.markPublished(result, options),
     claim: (ids, owner, leaseMs, token) => store.claim(ids, owner, leaseMs, token),
+    claimForWorkflow: (id) => store.claimForWorkflow(id),
     release: (ids, token) => store.release(ids, token),
     markPublishedMany: (results, token) => store.markPublishedMany(results, token),
     recordFailure: (id, failure) => store.recordFailure(id, failure),

@@ -19,8 +19,12 @@ function fakes(stored: OutboxEvent | null, send: Producer['send'], options: { cl
   const marked: PublishResult[] = [];
   const failures: Array<{ attempts: number; lastError: string }> = [];
   const sent: Parameters<Producer['send']>[0][] = [];
+  const calls: string[] = [];
   const store = {
-    get: async () => stored,
+    get: async () => {
+      calls.push('get');
+      return stored;
+    },
     markPublished: async (r: PublishResult) => {
       marked.push(r);
       return 'marked' as const;
@@ -28,7 +32,11 @@ function fakes(stored: OutboxEvent | null, send: Producer['send'], options: { cl
     recordFailure: async (_id: string, failure: { attempts: number; lastError: string }) => {
       failures.push(failure);
     },
-    claim: async (ids: readonly string[]) => (options.claimedElsewhere ? [] : [...ids]),
+    // As the stores do: a pending or stuck event nobody else holds is claimed; every event is answered with.
+    claimForWorkflow: async () => {
+      calls.push('claimForWorkflow');
+      return { claimed: !options.claimedElsewhere && (stored?.status === 'pending' || stored?.status === 'stuck'), event: stored };
+    },
   };
   const producer = {
     send: async (record: Parameters<Producer['send']>[0]) => {
@@ -36,7 +44,7 @@ function fakes(stored: OutboxEvent | null, send: Producer['send'], options: { cl
       return send(record);
     },
   };
-  return { store, producer, marked, sent, failures };
+  return { store, producer, marked, sent, failures, calls };
 }
 
 const ack: RecordMetadata = { topicName: 'orders', partition: 2, errorCode: 0, baseOffset: '17' };
@@ -46,6 +54,8 @@ describe('publishEvent activity', () => {
     const f = fakes(event(), async () => [ack]);
     const publish = createPublishEvent({ store: f.store, producer: f.producer, clock: () => new Date('2026-01-01T00:00:01Z') });
     const receipt: PublishReceipt = await mockEnvironment({ attempt: 3 }).run(publish, 'e-1');
+    // The claim answers with the event: nothing is read before the send.
+    expect(f.calls).toEqual(['claimForWorkflow']);
     expect(f.sent[0]).toMatchObject({ topic: 'orders', acks: -1, messages: [{ key: 'o-1', value: '{"a":1,"b":2}' }] });
     expect(receipt).toEqual({ eventId: 'e-1', topic: 'orders', partition: 2, offset: '17', publishedAt: '2026-01-01T00:00:01.000Z', attempts: 3, alreadyPublished: false });
     expect(f.marked).toEqual([{ ...receipt, publishedAt: new Date('2026-01-01T00:00:01Z') }]);
@@ -56,6 +66,7 @@ describe('publishEvent activity', () => {
     const f = fakes(published, async () => [ack]);
     const receipt = await mockEnvironment().run(createPublishEvent({ store: f.store, producer: f.producer }), 'e-1');
     expect(f.sent).toEqual([]);
+    expect(f.calls).toEqual(['claimForWorkflow']); // the refused claim answered with the event as it is
     expect(receipt).toMatchObject({ alreadyPublished: true, partition: 1, offset: '5' });
   });
 

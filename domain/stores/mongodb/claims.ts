@@ -4,8 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Filter } from 'mongodb';
-import type { EventOwner, MarkManyResult, PublishResult } from '../../outbox';
-import { isKafkaPositionTaken, publishedUpdate, serverNow, type MongoStoreContext, type OutboxDocument } from './context';
+import type { EventOwner, MarkManyResult, PublishResult, WorkflowClaim } from '../../outbox';
+import { isKafkaPositionTaken, publishedUpdate, serverNow, toEvent, type MongoStoreContext, type OutboxDocument } from './context';
 
 export async function claim(t: MongoStoreContext, eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000, token?: string): Promise<string[]> {
   if (eventIds.length === 0) return [];
@@ -35,6 +35,24 @@ export async function claim(t: MongoStoreContext, eventIds: readonly string[], o
   if (matchedCount === ids.length) return ids;
   const claimed = await t.events.find({ _id: { $in: ids }, claimNonce }, { sort: { _id: 1 }, limit: ids.length }).toArray();
   return claimed.map((d) => d._id);
+}
+
+export async function claimForWorkflow(t: MongoStoreContext, eventId: string): Promise<WorkflowClaim> {
+  // As a workflow's claim of one event: what nobody owns or a workflow owns, in one command that
+  // answers with the event. Otherwise the event as it is; one whose fast lease may have ended is
+  // claimed by the full claim (on the server's clock) and read again.
+  const doc = await t.events.findOneAndUpdate(
+    { _id: eventId, status: { $in: ['pending', 'stuck'] }, owner: { $in: [null, 'workflow'] } },
+    { $set: { owner: 'workflow', claimedUntil: null, claimToken: null, claimNonce: randomUUID() } },
+    { returnDocument: 'after' },
+  );
+  if (doc !== null) return { claimed: true, event: toEvent(doc) };
+  const current = await t.events.findOne({ _id: eventId });
+  if (current === null) return { claimed: false, event: null };
+  const fastOwned = current.owner === 'fast' && (current.status === 'pending' || current.status === 'stuck');
+  if (!fastOwned || (await claim(t, [eventId], 'workflow')).length === 0) return { claimed: false, event: toEvent(current) };
+  const claimed = await t.events.findOne({ _id: eventId });
+  return { claimed: claimed !== null, event: claimed ? toEvent(claimed) : null };
 }
 
 export async function release(t: MongoStoreContext, eventIds: readonly string[], token: string): Promise<void> {

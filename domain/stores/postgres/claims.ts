@@ -2,8 +2,8 @@
  * Ownership of events between the fast path and workflows: claims under a lease and a token, their
  * release, and the fast path's batch of marks under its token.
  */
-import type { EventOwner, MarkManyResult, PublishResult } from '../../outbox';
-import { positionTakenOr, type PgStoreContext } from './context';
+import type { EventOwner, MarkManyResult, PublishResult, WorkflowClaim } from '../../outbox';
+import { positionTakenOr, toEvent, type EventRow, type PgStoreContext } from './context';
 
 export async function claim(t: PgStoreContext, eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000, token?: string): Promise<string[]> {
   if (eventIds.length === 0) return [];
@@ -23,6 +23,22 @@ export async function claim(t: PgStoreContext, eventIds: readonly string[], owne
           [eventIds],
         );
   return rows.map((r) => r.id);
+}
+
+export async function claimForWorkflow(t: PgStoreContext, eventId: string): Promise<WorkflowClaim> {
+  // One statement: the claim (as claim()'s for a workflow), and the row as it is when not claimed.
+  const { rows } = await t.pool.query<EventRow & { claimed: boolean }>(
+    `with claimed as (
+       update ${t.events} set owner = 'workflow', claimed_until = null, claim_token = null
+        where id = $1 and status in ('pending', 'stuck') and (owner is null or owner = 'workflow' or claimed_until < now())
+        returning *)
+     select true as claimed, c.* from claimed c
+     union all
+     select false as claimed, e.* from ${t.events} e where e.id = $1 and not exists (select 1 from claimed)`,
+    [eventId],
+  );
+  const row = rows[0];
+  return { claimed: row?.claimed === true, event: row ? toEvent(row) : null };
 }
 
 export async function release(t: PgStoreContext, eventIds: readonly string[], token: string): Promise<void> {
