@@ -7,19 +7,27 @@ import type { Filter } from 'mongodb';
 import type { EventOwner, MarkManyResult, PublishResult, WorkflowClaim } from '../../outbox';
 import { isKafkaPositionTaken, publishedUpdate, serverNow, toEvent, type MongoStoreContext, type OutboxDocument } from './context';
 
+/**
+ * A workflow's claim that needs no clock: events nobody owns or a workflow owns (the usual case: no
+ * fast claim on them). One filter and one change for `claim` and `claimForWorkflow`.
+ */
+const workflowClaimWithoutClock = (ids: readonly string[]): Filter<OutboxDocument> => ({ _id: { $in: [...ids] }, status: { $in: ['pending', 'stuck'] }, owner: { $in: [null, 'workflow'] } });
+const workflowClaimSet = () => ({ $set: { owner: 'workflow' as const, claimedUntil: null, claimToken: null, claimNonce: randomUUID() } });
+
 export async function claim(t: MongoStoreContext, eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000, token?: string): Promise<string[]> {
   if (eventIds.length === 0) return [];
   const ids = [...new Set(eventIds)].sort();
   if (owner === 'workflow') {
-    // A workflow's claim first asks for what needs no clock: events nobody owns or a workflow owns.
-    // When it gets every one (the usual case: one event, no fast claim on it), that one command is
-    // the whole claim; otherwise the full claim below takes over ended fast leases too.
-    const { matchedCount } = await t.events.updateMany(
-      { _id: { $in: ids }, status: { $in: ['pending', 'stuck'] }, owner: { $in: [null, 'workflow'] } },
-      { $set: { owner, claimedUntil: null, claimToken: null, claimNonce: randomUUID() } },
-    );
+    // A workflow's claim first asks for what needs no clock. When it gets every one, that one
+    // command is the whole claim; otherwise the claim on the clock takes over ended fast leases too.
+    const { matchedCount } = await t.events.updateMany(workflowClaimWithoutClock(ids), workflowClaimSet());
     if (matchedCount === ids.length) return ids;
   }
+  return claimOnServerClock(t, ids, owner, leaseMs, token);
+}
+
+/** The claim of `ids` (distinct, sorted) that compares leases: a fast claim's, or a workflow's taking over ended fast leases. */
+async function claimOnServerClock(t: MongoStoreContext, ids: string[], owner: EventOwner, leaseMs = 60_000, token?: string): Promise<string[]> {
   // Leases are compared on the server's clock: every relay and worker then agrees on when one ends,
   // whatever their own clocks say (a process running fast would take over live leases).
   const now = await serverNow(t);
@@ -38,19 +46,15 @@ export async function claim(t: MongoStoreContext, eventIds: readonly string[], o
 }
 
 export async function claimForWorkflow(t: MongoStoreContext, eventId: string): Promise<WorkflowClaim> {
-  // As a workflow's claim of one event: what nobody owns or a workflow owns, in one command that
-  // answers with the event. Otherwise the event as it is; one whose fast lease may have ended is
-  // claimed by the full claim (on the server's clock) and read again.
-  const doc = await t.events.findOneAndUpdate(
-    { _id: eventId, status: { $in: ['pending', 'stuck'] }, owner: { $in: [null, 'workflow'] } },
-    { $set: { owner: 'workflow', claimedUntil: null, claimToken: null, claimNonce: randomUUID() } },
-    { returnDocument: 'after' },
-  );
+  // The claim without a clock, in one command that answers with the event. Otherwise the event as
+  // it is; one a fast claimant holds, whose lease may have ended, goes to the claim on the clock
+  // and is read again.
+  const doc = await t.events.findOneAndUpdate(workflowClaimWithoutClock([eventId]), workflowClaimSet(), { returnDocument: 'after' });
   if (doc !== null) return { claimed: true, event: toEvent(doc) };
   const current = await t.events.findOne({ _id: eventId });
   if (current === null) return { claimed: false, event: null };
   const fastOwned = current.owner === 'fast' && (current.status === 'pending' || current.status === 'stuck');
-  if (!fastOwned || (await claim(t, [eventId], 'workflow')).length === 0) return { claimed: false, event: toEvent(current) };
+  if (!fastOwned || (await claimOnServerClock(t, [eventId], 'workflow')).length === 0) return { claimed: false, event: toEvent(current) };
   const claimed = await t.events.findOne({ _id: eventId });
   return { claimed: claimed !== null, event: claimed ? toEvent(claimed) : null };
 }

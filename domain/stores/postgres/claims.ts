@@ -5,6 +5,13 @@
 import type { EventOwner, MarkManyResult, PublishResult, WorkflowClaim } from '../../outbox';
 import { positionTakenOr, toEvent, type EventRow, type PgStoreContext } from './context';
 
+/**
+ * A workflow's claim: what it sets, and the events it may take (pending or stuck, not under a live
+ * fast lease). One text for `claim` and `claimForWorkflow`.
+ */
+const WORKFLOW_CLAIM_SET = `owner = 'workflow', claimed_until = null, claim_token = null`;
+const WORKFLOW_CLAIMABLE = `status in ('pending', 'stuck') and (owner is null or owner = 'workflow' or claimed_until < now())`;
+
 export async function claim(t: PgStoreContext, eventIds: readonly string[], owner: EventOwner, leaseMs = 60_000, token?: string): Promise<string[]> {
   if (eventIds.length === 0) return [];
   const { rows } =
@@ -16,22 +23,17 @@ export async function claim(t: PgStoreContext, eventIds: readonly string[], owne
           [eventIds, leaseMs, token ?? null],
         )
       : await t.pool.query<{ id: string }>(
-          `update ${t.events} set owner = 'workflow', claimed_until = null, claim_token = null
-            where id = any($1::uuid[]) and status in ('pending', 'stuck')
-              and (owner is null or owner = 'workflow' or claimed_until < now())
-            returning id`,
+          `update ${t.events} set ${WORKFLOW_CLAIM_SET} where id = any($1::uuid[]) and ${WORKFLOW_CLAIMABLE} returning id`,
           [eventIds],
         );
   return rows.map((r) => r.id);
 }
 
 export async function claimForWorkflow(t: PgStoreContext, eventId: string): Promise<WorkflowClaim> {
-  // One statement: the claim (as claim()'s for a workflow), and the row as it is when not claimed.
+  // One statement: the claim (claim()'s for a workflow), and the row as it is when not claimed.
   const { rows } = await t.pool.query<EventRow & { claimed: boolean }>(
     `with claimed as (
-       update ${t.events} set owner = 'workflow', claimed_until = null, claim_token = null
-        where id = $1 and status in ('pending', 'stuck') and (owner is null or owner = 'workflow' or claimed_until < now())
-        returning *)
+       update ${t.events} set ${WORKFLOW_CLAIM_SET} where id = $1 and ${WORKFLOW_CLAIMABLE} returning *)
      select true as claimed, c.* from claimed c
      union all
      select false as claimed, e.* from ${t.events} e where e.id = $1 and not exists (select 1 from claimed)`,
