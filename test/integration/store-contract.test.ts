@@ -189,6 +189,9 @@ function contract(factory: AdapterFactory): void {
   });
 
   describe("one event at a time: marks, claims, escalation (OutboxEventStore, the worker's activities; the fast path's claims)", () => {
+    /** An OrderPlaced event for order `id`, committed. */
+    const add = (id: string) => adapter.inTransaction(id, (tx) => outbox.add(orderPlaced(id), tx));
+
     test('markPublished changes a pending event once, and tells a repeat and an unknown id apart', async () => {
       // Arrange
       const added = await adapter.inTransaction('o-1', (tx) => outbox.add(orderPlaced('o-1'), tx));
@@ -247,7 +250,6 @@ function contract(factory: AdapterFactory): void {
     test('ownership: a fast claim shuts workflows out until released or its lease ends; a workflow claim is kept', async () => {
       // Arrange
       const token = 'f5a0b7c2-0000-4000-8000-000000000002';
-      const add = (id: string) => adapter.inTransaction(id, (tx) => outbox.add(orderPlaced(id), tx));
       const [a, b, c, d] = [await add('a'), await add('b'), await add('c'), await add('d')];
       const { store } = adapter;
       const sorted = (ids: string[]) => [...ids].sort();
@@ -276,7 +278,6 @@ function contract(factory: AdapterFactory): void {
     test('a claim of several events returns exactly the ones it got, whoever holds the others', async () => {
       // Arrange: a published event, one under a live fast lease, one a workflow owns, two nobody owns.
       const token = 'f5a0b7c2-0000-4000-8000-000000000003';
-      const add = (id: string) => adapter.inTransaction(id, (tx) => outbox.add(orderPlaced(id), tx));
       const [published, leased, owned, free1, free2, free3] = [await add('p'), await add('l'), await add('w'), await add('f1'), await add('f2'), await add('f3')];
       const { store } = adapter;
       await store.markPublished({ eventId: published.id, topic: 'orders.v1', partition: 0, offset: '90', publishedAt: new Date(), attempts: 1, alreadyPublished: false });
@@ -296,7 +297,6 @@ function contract(factory: AdapterFactory): void {
     test("a workflow's claim of one event answers with the event as it stands, and gets what claim() would: not an event under a live fast lease, published or unknown; a stuck one, one it owns, one whose fast lease ended", async () => {
       // Arrange
       const token = 'f5a0b7c2-0000-4000-8000-000000000004';
-      const add = (id: string) => adapter.inTransaction(id, (tx) => outbox.add(orderPlaced(id), tx));
       const [free, leased, lapsed, published, stuck] = [await add('cf'), await add('cl'), await add('cx'), await add('cp'), await add('cs')];
       const { store } = adapter;
       expect(await store.claim([leased.id], 'fast', 60_000, token)).toEqual([leased.id]);
