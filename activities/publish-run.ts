@@ -1,6 +1,7 @@
-import { OutboxStatus, silentLogger, type Logger, type OutboxEvent, type OutboxEventStore } from '../domain/outbox';
+import { OutboxStatus, silentLogger, type Logger, type OutboxEvent, type OutboxEventStore, type PublishResult } from '../domain/outbox';
 import type { FastPathResult } from '../workers/relay/fast-path';
 import type { EnqueuedEvent } from '../workflows/signals';
+import type { PublishReceipt } from '../workflows/types';
 
 export interface PublishRunDeps {
   store: Pick<OutboxEventStore, 'get' | 'openEventsOfKey'>;
@@ -23,6 +24,12 @@ export interface RunResult {
    * keeps draining without waiting for a sweep. Empty when nothing was published.
    */
   following: EnqueuedEvent[];
+  /**
+   * The receipts of `published`, in its order, as the store recorded them, when the run recorded
+   * every one: each event's own workflow records its receipt without asking the store. Absent
+   * otherwise (and from older workers): those workflows read the store.
+   */
+  receipts?: PublishReceipt[];
 }
 
 /**
@@ -55,6 +62,12 @@ export function createPublishRun(deps: PublishRunDeps): (eventIds: readonly stri
     return {
       published: result.published.map((e) => e.id),
       following: following.map((e) => ({ eventId: e.id, sequence: e.sequence ?? 0, type: e.type, aggregateId: e.aggregateId })),
+      ...(result.receipts === undefined ? {} : { receipts: result.receipts.map(toReceipt) }),
     };
   };
+}
+
+/** A receipt the run's store statement recorded, as the event's workflow reports it (nothing sent by that workflow). */
+function toReceipt(r: PublishResult): PublishReceipt {
+  return { eventId: r.eventId, topic: r.topic, partition: r.partition, offset: r.offset, publishedAt: r.publishedAt.toISOString(), attempts: r.attempts, alreadyPublished: true };
 }

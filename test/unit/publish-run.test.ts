@@ -48,6 +48,27 @@ describe('publishRun', () => {
     expect(result).toEqual({ published: ['e1'], following: [{ eventId: 'e4', sequence: 4, type: events[3]?.type, aggregateId: events[3]?.aggregateId }] });
   });
 
+  test('answers with the receipts the store recorded, in the order of the ids it published, and with none when the FastPath did not record them all', async () => {
+    // Arrange
+    const publishedAt = new Date('2026-12-07T00:00:00.000Z');
+    const landing = (event: OutboxEvent, offset: number) => ({ eventId: event.id, topic: event.topic, partition: 0, offset: String(offset), publishedAt, attempts: 1, alreadyPublished: false });
+    const recorded = { publish: async (run: readonly OutboxEvent[]): Promise<FastPathResult> => ({ published: [...run], fallback: [], skipped: [], receipts: run.map(landing) }) };
+    const unrecorded = { publish: async (run: readonly OutboxEvent[]): Promise<FastPathResult> => ({ published: [...run], fallback: [], skipped: [] }) };
+
+    // Act
+    const withReceipts = await createPublishRun({ store, runs: recorded })(['e1', 'e3']);
+    const without = await createPublishRun({ store, runs: unrecorded })(['e1', 'e3']);
+
+    // Assert: as the workflow reports a publication it did not send itself.
+    expect(withReceipts.published).toEqual(['e1', 'e3']);
+    expect(withReceipts.receipts).toEqual([
+      { eventId: 'e1', topic: events[0]?.topic, partition: 0, offset: '0', publishedAt: publishedAt.toISOString(), attempts: 1, alreadyPublished: true },
+      { eventId: 'e3', topic: events[2]?.topic, partition: 0, offset: '1', publishedAt: publishedAt.toISOString(), attempts: 1, alreadyPublished: true },
+    ]);
+    expect(without.published).toEqual(['e1', 'e3']);
+    expect(without).not.toHaveProperty('receipts');
+  });
+
   test('publishes nothing without a FastPath, or for an empty run', async () => {
     // Arrange
     const runs = { publish: jest.fn(async (): Promise<FastPathResult> => ({ published: [], fallback: [], skipped: [] })) };

@@ -91,6 +91,11 @@ export interface FastPathResult {
   fallback: OutboxEvent[];
   /** Events someone else owns (a workflow, or a fast claim of an earlier relay run): left alone. */
   skipped: OutboxEvent[];
+  /**
+   * Where Kafka put each published event, in `published`'s order, when this batch's claims recorded
+   * every one of them in the store (as the store now says); absent otherwise.
+   */
+  receipts?: PublishResult[];
 }
 
 /**
@@ -205,7 +210,9 @@ export class FastPath {
       const sentAt = Date.now();
       const { receipts, failed } = await this.send(toSend, claimedAt);
       const markedAt = Date.now();
-      result.published.push(...(await this.record(receipts, failed)));
+      const recorded = await this.record(receipts, failed);
+      result.published.push(...recorded.map((r) => r.event));
+      if (recorded.every((r) => r.recorded)) result.receipts = recorded.map(({ event: _event, recorded: _recorded, ...receipt }) => receipt);
       result.fallback.push(...failed);
       this.count(result.published, sentAt);
       this.logger.debug('fast path batch', { events: events.length, sent: toSend.length, sendMs: markedAt - sentAt, markMs: Date.now() - markedAt });
@@ -334,15 +341,18 @@ export class FastPath {
    * position the store gives another event is checked against Kafka: its own record there is a real
    * write (the topic was recreated, or its log truncated), recorded over the stale one and never sent
    * again; any other record means the acknowledgement wrote nothing of it, and it goes to `failed`.
-   * Returns the events Kafka has.
+   * Returns the events Kafka has, with their receipts; `recorded` says the store took this receipt.
    */
-  private async record(receipts: Array<PublishResult & { event: OutboxEvent }>, failed: OutboxEvent[]): Promise<OutboxEvent[]> {
+  private async record(receipts: Array<PublishResult & { event: OutboxEvent }>, failed: OutboxEvent[]): Promise<Array<PublishResult & { event: OutboxEvent; recorded: boolean }>> {
     const { marked, positionTaken } = await this.store.markPublishedMany(receipts, this.claimToken);
     const taken = new Set(positionTaken.map((r) => r.eventId));
-    const published = receipts.filter((r) => !taken.has(r.eventId)).map((r) => r.event);
-    if (marked < published.length) {
+    // Fewer marked than sent: some claims were taken over, and nothing says which (`recorded`: false).
+    const published = receipts.filter((r) => !taken.has(r.eventId));
+    const allMarked = marked >= published.length;
+    if (!allMarked) {
       this.logger.warn('fast path: published, but some claims were taken over before they were recorded; their new owners publish them again (same event id)', { sent: published.length, recorded: marked });
     }
+    const result = published.map((r) => ({ ...r, recorded: allMarked }));
     for (const receipt of receipts.filter((r) => taken.has(r.eventId))) {
       const found = await this.positions.contentAt(receipt.topic, receipt.partition, receipt.offset).catch((err: unknown) => {
         this.logger.warn('fast path: could not read the Kafka position another event is recorded at; the event becomes a workflow', { eventId: receipt.eventId, error: err });
@@ -355,10 +365,11 @@ export class FastPath {
         partition: receipt.partition,
         offset: receipt.offset,
       });
-      if (real && (await this.store.markPublished(receipt, { supersede: true })) !== 'not-found') published.push(receipt.event);
+      const superseded = real ? await this.store.markPublished(receipt, { supersede: true }) : 'not-found';
+      if (superseded !== 'not-found') result.push({ ...receipt, recorded: superseded === 'marked' });
       else failed.push(receipt.event);
     }
-    return published;
+    return result;
   }
 
   private count(published: readonly OutboxEvent[], sentAt: number): void {
