@@ -70,8 +70,11 @@ const activities: OutboxActivities = {
   publishRun: async (eventIds: readonly string[]): Promise<RunResult> => {
     const stop = eventIds.findIndex((id) => failing.has(id));
     const run = stop === -1 ? [...eventIds] : eventIds.slice(0, stop);
-    published.push(...run);
-    return { published: run, following: [] };
+    const receipts = run.map((eventId) => {
+      published.push(eventId);
+      return { ...receipt(eventId), alreadyPublished: true };
+    });
+    return { published: run, following: [], receipts };
   },
   escalateEvent: async () => ({ attempts: policy.maximumAttempts, status: OutboxStatus.stuck }),
   reopenEvent: async (eventId: string) => {
@@ -156,6 +159,11 @@ async function main(): Promise<void> {
     });
     recorded.push({ name: 'key-sequencer.in-order-then-settled-elsewhere', handle: sequencer });
     await waitFor('events 1 and 2 published', () => published.includes(event(2).eventId));
+    // The workflow the run starts for each event it published: it records the run's receipt.
+    const recordedByRun = client.workflow.getHandle(`outbox-${event(2).eventId}`);
+    await waitFor('the run to start event 2\'s workflow', () => recordedByRun.describe().then(() => true, () => false));
+    await recordedByRun.result();
+    recorded.push({ name: 'publish-event.recorded-by-its-run', handle: recordedByRun });
     openSequence = 5;
     await sequencer.signal(enqueueSignal, event(5));
     // Without the wake-up patch the sequencer only notices after its 30 s recheck: still recorded.

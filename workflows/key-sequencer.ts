@@ -21,7 +21,7 @@ import { publishEventWorkflow } from './publish-event';
 import { Patches } from './patches';
 import { OutboxSearchAttributes } from './search-attributes';
 import { enqueueSignal, sequencerQuery, type EnqueuedEvent, type SequencerState } from './signals';
-import { DEFAULT_SEQUENCER_BUFFER_LIMIT, DEFAULT_SEQUENCER_RUN_LIMIT, SEQUENCER_RUN_TIMEOUT_MS, type PublishEventInput, type PublishPolicy } from './types';
+import { DEFAULT_SEQUENCER_BUFFER_LIMIT, DEFAULT_SEQUENCER_RUN_LIMIT, SEQUENCER_RUN_TIMEOUT_MS, type PublishEventInput, type PublishPolicy, type PublishReceipt } from './types';
 
 export interface KeySequencerInput {
   topic: string;
@@ -317,14 +317,16 @@ class KeySequencer {
     const published = new Set(result.published);
     let count = 0;
     while (count < run.length && published.has((run[count] as EnqueuedEvent).eventId)) count += 1;
-    await Promise.all(run.slice(0, count).map((event, i) => this.startRecord(event, expected + i)));
+    // The run's receipts, when it recorded every one (newer workers): each workflow records its own.
+    const receipts = result.receipts?.length === result.published.length ? result.receipts : undefined;
+    await Promise.all(run.slice(0, count).map((event, i) => this.startRecord(event, expected + i, receipts?.[i])));
     return { published: count, following: count === 0 ? [] : result.following };
   }
 
   /** Starts a published event's own workflow, which records its publication; one that exists already is its record. */
-  private async startRecord(event: EnqueuedEvent, sequence: number): Promise<void> {
+  private async startRecord(event: EnqueuedEvent, sequence: number, recorded: PublishReceipt | undefined): Promise<void> {
     try {
-      await startChild(publishEventWorkflow, this.childOptions(event, sequence, WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY));
+      await startChild(publishEventWorkflow, this.childOptions(event, sequence, WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY, recorded));
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
@@ -364,10 +366,10 @@ class KeySequencer {
     }
   }
 
-  private childOptions(event: EnqueuedEvent, expected: number, workflowIdReusePolicy: WorkflowIdReusePolicy) {
+  private childOptions(event: EnqueuedEvent, expected: number, workflowIdReusePolicy: WorkflowIdReusePolicy, recorded?: PublishReceipt) {
     return {
       workflowId: `${this.workflowIdPrefix}${event.eventId}`,
-      args: [{ eventId: event.eventId, policy: this.policy }] as [PublishEventInput],
+      args: [{ eventId: event.eventId, policy: this.policy, ...(recorded?.eventId === event.eventId ? { recorded } : {}) }] as [PublishEventInput],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       workflowIdReusePolicy,
       typedSearchAttributes: [

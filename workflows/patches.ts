@@ -64,5 +64,14 @@ export const Patches = {
    * own workflow as before. A hot key drains at many events per workflow task instead of one.
    */
   sequencerPublishesRuns: 'sequencer-publishes-runs',
+  /**
+   * The publish workflow asks one patch, this one, where it asked one per change: each patch a new
+   * workflow asks adds a marker and an upsert of `TemporalChangeVersion` to its history, and the
+   * server writes its visibility record once more for each upsert. Under it, every earlier patch of
+   * the publish workflow holds (publishWaitsOutLateAcknowledgements, publishFirstAttemptLocal,
+   * escalationChecksStore, operatorStepsBounded), and a workflow started with the receipt its key's
+   * run recorded (PublishEventInput.recorded) completes with it, with no activity.
+   */
+  publishPatchesFolded: 'publish-patches-folded',
 } as const;
 export type Patch = (typeof Patches)[keyof typeof Patches];

@@ -10,7 +10,7 @@ import {
   TimeoutFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { Patches } from './patches';
+import { Patches, type Patch } from './patches';
 import { cannotPass, eventActivities } from './publish-activities';
 import { OutboxSearchAttributes } from './search-attributes';
 import {
@@ -56,6 +56,8 @@ class EventRun {
   private readonly waitsOut: boolean;
   // Runs that began before it replay without it: every attempt is an activity.
   private readonly firstAttemptLocal: boolean;
+  // Runs that began before it replay without it: they asked each patch on its own.
+  private readonly folded: boolean;
 
   constructor(private readonly input: PublishEventInput) {
     this.eventId = input.eventId;
@@ -63,11 +65,17 @@ class EventRun {
     this.state = { eventId: input.eventId, status: 'pending', attempts: 0, retryRounds: 0, lastError: null, resolutionReason: null };
     this.setSignalHandlers();
     this.setUpdateHandlers();
-    this.waitsOut = patched(Patches.publishWaitsOutLateAcknowledgements);
+    this.folded = patched(Patches.publishPatchesFolded);
+    this.waitsOut = this.holds(Patches.publishWaitsOutLateAcknowledgements);
     // With one attempt only, it stays the activity: a local attempt cannot heartbeat, so one that
     // timed out would be waited out for a conservative window before the event escalates.
     this.firstAttemptLocal =
-      input.policy.localActivity !== true && input.policy.firstAttemptLocal !== false && input.policy.maximumAttempts !== 1 && patched(Patches.publishFirstAttemptLocal);
+      input.policy.localActivity !== true && input.policy.firstAttemptLocal !== false && input.policy.maximumAttempts !== 1 && this.holds(Patches.publishFirstAttemptLocal);
+  }
+
+  /** Whether an earlier patch holds for this run: all do under `publishPatchesFolded`, which asks none of them. */
+  private holds(patch: Patch): boolean {
+    return this.folded || patched(patch);
   }
 
   private refusal(what: string): string | undefined {
@@ -197,7 +205,7 @@ class EventRun {
       // An attempt that timed out may have a send on its way: its acknowledgement, recorded by that
       // attempt, can come until the time its heartbeat named. Nothing is decided before then.
       if (this.waitsOut) await waitOutLateAcknowledgements(err, input.policy.startToCloseTimeoutMs);
-      if (patched(Patches.escalationChecksStore)) {
+      if (this.holds(Patches.escalationChecksStore)) {
         // In Kafka but not recorded (the store failed after the acknowledgement), or published by a
         // late acknowledgement of an attempt that timed out: recorded, and never escalated.
         const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
@@ -218,6 +226,8 @@ class EventRun {
   private async attempts(): Promise<PublishReceipt> {
     const { eventId, input, activities } = this;
     const replay = input.replay === true;
+    // Published and recorded by its key's run: this workflow is its record.
+    if (this.folded && input.recorded !== undefined && !replay) return input.recorded;
     if (!this.firstAttemptLocal) return activities.publishEvent(eventId, { replay });
     try {
       return await activities.publishFirst(eventId, { replay });
@@ -247,7 +257,7 @@ class EventRun {
 
   private async copyToDeadLetters(topic: string): Promise<void> {
     const { eventId, state } = this;
-    if (patched(Patches.operatorStepsBounded)) {
+    if (this.holds(Patches.operatorStepsBounded)) {
       // A dead-letter topic that is missing or down must not keep the operator waiting.
       const cause = state.lastError ?? '';
       await this.activities.bounded.publishDeadLetter(eventId, topic, cause).catch((err: unknown) => {
@@ -264,7 +274,7 @@ class EventRun {
     for (;;) {
       await condition(() => this.action !== undefined);
       const next = this.action as OperatorAction;
-      if (next.kind !== 'retry' && patched(Patches.escalationChecksStore)) {
+      if (next.kind !== 'retry' && this.holds(Patches.escalationChecksStore)) {
         // A late acknowledgement may have published it meanwhile: then nothing is undone or dropped.
         const outcome = await this.publishedInstead(next.kind);
         if (outcome !== undefined) return outcome;
@@ -291,7 +301,7 @@ class EventRun {
   /** Runs the compensation; false (the event stays stuck) when it failed. */
   private async compensate(): Promise<boolean> {
     try {
-      await (patched(Patches.operatorStepsBounded) ? this.activities.bounded.compensateEvent : this.activities.compensateEvent)(this.eventId);
+      await (this.holds(Patches.operatorStepsBounded) ? this.activities.bounded.compensateEvent : this.activities.compensateEvent)(this.eventId);
       return true;
     } catch (err) {
       this.state.lastError = `compensation failed: ${failureText(err)}`;

@@ -45,6 +45,12 @@ export interface PublishEventInput {
   policy: PublishPolicy;
   /** Publish again on purpose (operator replay), even though the store says `published`. */
   replay?: boolean;
+  /**
+   * The receipt of a publication its key's run made and the store recorded (a key sequencer's
+   * recording workflow): the workflow completes with it as published, with no activity and no store
+   * request (behind `Patches.publishPatchesFolded`; without the patch it reads the store as before).
+   */
+  recorded?: PublishReceipt;
 }
 
 /** Where the event landed in Kafka, as the publish activity reports it. */
