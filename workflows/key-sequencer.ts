@@ -18,7 +18,7 @@ import {
 import { TemporalFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { OutboxActivities, RunResult } from '../activities';
 import { publishEventWorkflow } from './publish-event';
-import { Patches } from './patches';
+import { Patches, type Patch } from './patches';
 import { OutboxSearchAttributes } from './search-attributes';
 import { enqueueSignal, sequencerQuery, type EnqueuedEvent, type SequencerState } from './signals';
 import { DEFAULT_SEQUENCER_BUFFER_LIMIT, DEFAULT_SEQUENCER_RUN_LIMIT, SEQUENCER_RUN_TIMEOUT_MS, type PublishEventInput, type PublishPolicy, type PublishReceipt } from './types';
@@ -107,6 +107,8 @@ class KeySequencer {
   private readonly rechecks: boolean;
   // Runs that began before it replay without it: every event is held through its own workflow.
   private readonly runs: boolean;
+  // Runs that began before it replay without it: they asked each patch on its own.
+  private readonly folded: boolean;
 
   constructor(private readonly input: KeySequencerInput) {
     this.topic = input.topic;
@@ -119,10 +121,16 @@ class KeySequencer {
     this.holdingHistoryLimit = input.holdingHistoryLimit ?? DEFAULT_HOLDING_HISTORY_LIMIT;
     this.recheckMs = input.recheckMs ?? RECHECK_MS;
     this.runLimit = input.runLimit ?? DEFAULT_SEQUENCER_RUN_LIMIT;
-    this.bounded = patched(Patches.sequencerHoldsAcrossContinueAsNew);
+    this.folded = patched(Patches.sequencerPatchesFolded);
+    this.bounded = this.holds(Patches.sequencerHoldsAcrossContinueAsNew);
     this.setHandlers();
-    this.rechecks = patched(Patches.sequencerRechecksStore);
-    this.runs = patched(Patches.sequencerPublishesRuns);
+    this.rechecks = this.holds(Patches.sequencerRechecksStore);
+    this.runs = this.holds(Patches.sequencerPublishesRuns);
+  }
+
+  /** Whether an earlier patch holds for this run: all do under `sequencerPatchesFolded`, which asks none of them. */
+  private holds(patch: Patch): boolean {
+    return this.folded || patched(patch);
   }
 
   /** What a continue-as-new carries over. */
@@ -193,7 +201,7 @@ class KeySequencer {
     // (the fast path publishes a key's run when the key is clear), and the store says so at once. So
     // the store is asked before waiting (once per sequence), and an idle wait ends when any event
     // arrives, instead of after the recheck or idle timeout.
-    const settledElsewhere = patched(Patches.sequencerWakesOnLaterEvents);
+    const settledElsewhere = this.holds(Patches.sequencerWakesOnLaterEvents);
     const askFirst = settledElsewhere && !idle && !buffer.has(expected) && this.askedFor !== expected;
     const arrived = askFirst
       ? false
@@ -334,7 +342,7 @@ class KeySequencer {
 
   /** What a sequencer did before `sequencerHoldsAcrossContinueAsNew`, kept for the runs that replay it. */
   private async holdUntilChildCloses(event: EnqueuedEvent, expected: number): Promise<void> {
-    const restartClosed = patched(Patches.sequencerRestartsClosedChild);
+    const restartClosed = this.holds(Patches.sequencerRestartsClosedChild);
     for (;;) {
       try {
         await executeChild(

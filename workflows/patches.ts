@@ -73,5 +73,12 @@ export const Patches = {
    * run recorded (PublishEventInput.recorded) completes with it, with no activity.
    */
   publishPatchesFolded: 'publish-patches-folded',
+  /**
+   * The key sequencer asks one patch, this one, where each of its runs asked three at its start and
+   * more later (a marker and a `TemporalChangeVersion` upsert each): under it, every earlier patch of
+   * the sequencer holds (sequencerWakesOnLaterEvents, sequencerRestartsClosedChild,
+   * sequencerHoldsAcrossContinueAsNew, sequencerRechecksStore, sequencerPublishesRuns).
+   */
+  sequencerPatchesFolded: 'sequencer-patches-folded',
 } as const;
 export type Patch = (typeof Patches)[keyof typeof Patches];
