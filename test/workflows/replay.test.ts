@@ -14,7 +14,7 @@ const DIR = join(__dirname, '..', 'replay', 'histories');
 const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
 
 describe('recorded workflow histories replay on the current code', () => {
-  test('a history of each workflow is kept (publish, each operator action, an attempt acknowledged after its timeout, one recording its key's run, the key sequencer in order, holding across continue-as-new and settled while its held workflow runs, and one from before the first patch)', () => {
+  test('a history of each workflow is kept (publish, each operator action, an attempt acknowledged after its timeout, one recording the run of its key, the key sequencer in order, holding across continue-as-new and settled while its held workflow runs, and one from before the first patch)', () => {
     for (const scenario of [
       'publish-event.published',
       'publish-event.stuck-then-retry',
