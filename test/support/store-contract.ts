@@ -37,20 +37,24 @@ export async function firstBatchWithEvents(batches: AsyncIterator<FeedBatch>): P
   }
 }
 
+/** The adapter and outbox of the running test (live bindings: set before each test by `storeContract`). */
+export let adapter: AdapterUnderTest<unknown>;
+export let outbox: Outbox<unknown>;
+
 /**
- * Runs a part of the contract (`body`: its describes) on each store adapter. Before each test, `use`
- * is given a fresh adapter and an outbox over it; after it, the adapter is torn down.
+ * Runs a part of the contract (`body`: its describes) on each store adapter: before each test,
+ * `adapter` and `outbox` are a fresh adapter and an outbox over it; after it, the adapter is torn
+ * down.
  */
-export function storeContract(use: (adapter: AdapterUnderTest<unknown>, outbox: Outbox<unknown>) => void, body: () => void): void {
+export function storeContract(body: () => void): void {
   for (const factory of [mongoAdapter, postgresAdapter]) {
     describe(`store contract: ${factory.name} adapter`, () => {
-      let adapter: AdapterUnderTest<unknown> | undefined;
       beforeEach(async () => {
         adapter = await factory.create();
-        use(adapter, createOutbox({ store: adapter.store, registry, source: 'contract-tests', maxPayloadBytes: 1_000 }));
+        outbox = createOutbox({ store: adapter.store, registry, source: 'contract-tests', maxPayloadBytes: 1_000 });
       });
       afterEach(async () => {
-        await adapter?.teardown();
+        await adapter.teardown();
       });
       body();
     });
