@@ -211,8 +211,8 @@ export class FastPath {
       const { receipts, failed } = await this.send(toSend, claimedAt);
       const markedAt = Date.now();
       const recorded = await this.record(receipts, failed);
-      result.published.push(...recorded.map((r) => r.event));
-      if (recorded.every((r) => r.recorded)) result.receipts = recorded.map(({ event: _event, recorded: _recorded, ...receipt }) => receipt);
+      result.published.push(...recorded.published.map((r) => r.event));
+      if (recorded.all) result.receipts = recorded.published;
       result.fallback.push(...failed);
       this.count(result.published, sentAt);
       this.logger.debug('fast path batch', { events: events.length, sent: toSend.length, sendMs: markedAt - sentAt, markMs: Date.now() - markedAt });
@@ -341,18 +341,17 @@ export class FastPath {
    * position the store gives another event is checked against Kafka: its own record there is a real
    * write (the topic was recreated, or its log truncated), recorded over the stale one and never sent
    * again; any other record means the acknowledgement wrote nothing of it, and it goes to `failed`.
-   * Returns the events Kafka has, with their receipts; `recorded` says the store took this receipt.
+   * Returns the receipts of the events Kafka has; `all` says the store took each of these receipts.
    */
-  private async record(receipts: Array<PublishResult & { event: OutboxEvent }>, failed: OutboxEvent[]): Promise<Array<PublishResult & { event: OutboxEvent; recorded: boolean }>> {
+  private async record(receipts: Array<PublishResult & { event: OutboxEvent }>, failed: OutboxEvent[]): Promise<{ published: Array<PublishResult & { event: OutboxEvent }>; all: boolean }> {
     const { marked, positionTaken } = await this.store.markPublishedMany(receipts, this.claimToken);
     const taken = new Set(positionTaken.map((r) => r.eventId));
-    // Fewer marked than sent: some claims were taken over, and nothing says which (`recorded`: false).
+    // Fewer marked than sent: some claims were taken over, and nothing says which (`all`: false).
     const published = receipts.filter((r) => !taken.has(r.eventId));
-    const allMarked = marked >= published.length;
-    if (!allMarked) {
+    let all = marked >= published.length;
+    if (!all) {
       this.logger.warn('fast path: published, but some claims were taken over before they were recorded; their new owners publish them again (same event id)', { sent: published.length, recorded: marked });
     }
-    const result = published.map((r) => ({ ...r, recorded: allMarked }));
     for (const receipt of receipts.filter((r) => taken.has(r.eventId))) {
       const found = await this.positions.contentAt(receipt.topic, receipt.partition, receipt.offset).catch((err: unknown) => {
         this.logger.warn('fast path: could not read the Kafka position another event is recorded at; the event becomes a workflow', { eventId: receipt.eventId, error: err });
@@ -366,10 +365,14 @@ export class FastPath {
         offset: receipt.offset,
       });
       const superseded = real ? await this.store.markPublished(receipt, { supersede: true }) : 'not-found';
-      if (superseded !== 'not-found') result.push({ ...receipt, recorded: superseded === 'marked' });
-      else failed.push(receipt.event);
+      if (superseded === 'not-found') {
+        failed.push(receipt.event);
+      } else {
+        published.push(receipt);
+        all &&= superseded === 'marked';
+      }
     }
-    return result;
+    return { published, all };
   }
 
   private count(published: readonly OutboxEvent[], sentAt: number): void {
