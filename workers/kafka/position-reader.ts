@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { stopIdleRequestQueueTimers } from './request-queue-idle';
+
+stopIdleRequestQueueTimers();
 
 /** What one Kafka position holds, as far as the outbox is concerned. */
 export type PositionContent =

@@ -1,5 +1,9 @@
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { errorChain } from '../../domain/outbox/error-chain';
+import { stopIdleRequestQueueTimers } from './request-queue-idle';
+
+// Every producer and client of the process shares kafkajs' request queue: see request-queue-idle.ts.
+stopIdleRequestQueueTimers();
 
 /**
  * The producer the outbox publishes with: acks from all in-sync replicas (set on each send), one
