@@ -66,7 +66,10 @@ export async function* feedBatches(t: PgStoreContext, options: FeedOptions, sign
       }
       position = next;
       if (rows.length > 0) poll.found();
-      if (rows.length === options.batchSize || woken || signal.aborted) continue;
+      // A read that found events is followed by another at once: the consumer asks for it after it
+      // has dispatched these, and what was written meanwhile is there to read. Only a read that
+      // found nothing waits, without a round trip to begin waiting and a sleep between two batches.
+      if (rows.length > 0 || woken || signal.aborted) continue;
       // Nothing more to read now: wait for writes (see feed-wait.ts).
       const state = await tryToWait(t, listener);
       if (state === 'writing') await sleep(poll.sleepMs());
