@@ -2,7 +2,7 @@
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
  *   npm run bench -- --headline [--stores postgres|mongodb] [--temporal NAME=host:port,...]   the headline table alone, one store, in about five minutes (each engine --temporal names adds its bare-Temporal and default-mode rows)
- *   npm run bench -- [--events 1000] [--keys 20] [--backlog 20000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays,hot] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events 5000] [--kafka-cluster host:port,...]
+ *   npm run bench -- [--events 1000] [--keys 20] [--backlog 20000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays,hot,idle] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events 5000] [--kafka-cluster host:port,...]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
@@ -23,6 +23,8 @@
  *   --only hot                       the default mode with every event on one ordered key, then over 20 keys (issue 31,
  *                                    item 6), on each store --stores names (at most 300 events on SecantusDB), after
  *                                    a baseline of one key without runs (TXOUTBOX_SEQUENCER_RUN_LIMIT=1, at most 300 events)
+ *   --only idle                      a relay and a worker doing nothing for 10 s after one event, default mode and fast path,
+ *                                    on each store --stores names: their CPU, and every process group's (from /proc) in the log
  *   --only fast                      the fast path rows alone (both stores, or --stores) next to the
  *                                    polling relay (writes in one transaction per event, and autocommitted), end to end and draining
  *   ... on the Kafka cluster         --kafka-cluster BROKERS: the default mode and the fast path (PostgreSQL store) on the
@@ -45,7 +47,7 @@ import { StoreKind } from '../test/support/pipeline-store';
 import { ENGINES, bareTemporal, bareTemporalOn, rawKafka } from './bench/baselines';
 import { txoutbox, writeCost } from './bench/outbox-rows';
 import { buildShipped, children } from './bench/processes';
-import { clusterRows, fastPathRows, partitionedDrains, pollingBaselines, pollingDrainAgain, table } from './bench/sections';
+import { clusterRows, fastPathRows, idleRows, partitionedDrains, pollingBaselines, pollingDrainAgain, table } from './bench/sections';
 import { K, N, REPO, type Row, TUNING, type Variant, chosenStores, log, servers, values } from './bench/settings';
 
 async function main(): Promise<void> {
@@ -125,6 +127,7 @@ async function main(): Promise<void> {
   }
   if (values['kafka-cluster'] !== '') rows.push(...(await clusterRows(values['kafka-cluster'])));
   if (only.has('relays')) rows.push(...(await partitionedDrains()));
+  if (only.has('idle')) rows.push(...(await idleRows()));
   if (only.has('steps')) {
     // The PostgreSQL default mode as the baseline, then the chosen steps, then the baseline again.
     for (const v of [{ id: 'default', name: 'txoutbox default mode, writes as fast as possible (8 writers)' }, ...steps, { id: 'default_again', name: 'txoutbox default mode again (drift check)' }]) {

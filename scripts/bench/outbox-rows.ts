@@ -8,6 +8,7 @@ import { pipelineStore, StoreKind } from '../../test/support/pipeline-store';
 import { mapLimit } from '../../workers/relay/relay';
 import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
 import { ready, startProcess } from './processes';
+import { formatCpu, machineCpu } from './machine-cpu';
 import { FAST_PATH_WARM_UP, K, N, type Row, type Variant, createTopic, log, payload, percentile, schema, servers, stamp, temporalRpcs, values } from './settings';
 
 export async function writeCost(kind: StoreKind): Promise<Row[]> {
@@ -149,6 +150,7 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
     base.relayTrips = relay.stats().storeTripsByCommand;
   }
   base.rpcs = await temporalRpcs(temporalAddress);
+  const cpuMeter = machineCpu();
   const t0 = performance.now();
   const t0Wall = Date.now();
   if (variantSpec.backlog !== undefined) {
@@ -167,6 +169,7 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
     await Promise.all(pending);
   }
   await allPublished();
+  log(`${name}: CPU per event by process, from /proc: ${formatCpu(cpuMeter.stop(), count)}`);
   clearInterval(sampler);
   await Promise.all(processes().map((p) => p.sample()));
   const rpcs = (await temporalRpcs(temporalAddress)) - base.rpcs;

@@ -8,6 +8,7 @@ import { waitFor } from '../../test/support/servers';
 import { mapLimit } from '../../workers/relay/relay';
 import { pollingLoop, pollingRelay } from './baselines';
 import { benchOutbox, txoutbox } from './outbox-rows';
+import { formatCpu, machineCpu } from './machine-cpu';
 import { ready, startProcess } from './processes';
 import { BACKLOG, FAST_N, K, N, type Row, type Variant, backlogFor, chosenStores, kafka, log, payload, percentile, servers, stamp } from './settings';
 
@@ -76,12 +77,14 @@ export async function pollingRelayOverOutbox(pool: Pool, events: number): Promis
     return rows.length;
   });
   const committedAt = new Map<string, number>();
+  const cpuMeter = machineCpu();
   const t0Wall = Date.now();
   await mapLimit(Array.from({ length: events }, (_, i) => i), 8, async (i) => {
     const event = await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx));
     committedAt.set(event.id, Date.now());
   });
   await waitFor(async () => (await db.unpublishedCount()) === 0, { timeoutMs: 10 * 60_000, intervalMs: 100, what: 'the polling relay over the outbox table publishing every event' });
+  log(`the plain polling relay over txoutbox's table: CPU per event by process, from /proc (the relay runs in the bench's process): ${formatCpu(cpuMeter.stop(), events)}`);
   await relay.stop();
   await producer.disconnect();
   const published = await db.publishedTimes();
@@ -223,6 +226,43 @@ export async function clusterRows(cluster: string): Promise<Row[]> {
       const spec: Variant = { ...mode, id: `${mode.id}_${brokers === cluster ? 'cluster' : 'single'}`, name: `${mode.name}, on ${where}`, env: { TXOUTBOX_KAFKA_BROKERS: brokers } };
       log(spec.name);
       rows.push(await txoutbox(spec, null));
+    }
+  }
+  return rows;
+}
+
+/** How long --only idle watches each pair of idle processes. */
+const IDLE_SECONDS = 10;
+
+/**
+ * --only idle: what a relay and a worker cost doing nothing. For each store, in the default mode and
+ * on the fast path: both processes started, one event through the pipeline (so every client has
+ * connected and had its first answer), then the CPU each group of processes on the machine spent over
+ * IDLE_SECONDS, from /proc (the rows' relay and worker CPU columns, in seconds; the log line has every group).
+ */
+export async function idleRows(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const store of chosenStores()) {
+    for (const fastPath of [false, true]) {
+      const { topic, db, outbox, env: outboxEnv } = await benchOutbox(store, `bench-idle-${stamp}-${store}-${fastPath ? 'fast' : 'default'}`);
+      const env = { ...outboxEnv, ...(fastPath ? { TXOUTBOX_FAST_PATH_TOPICS: topic } : {}) };
+      const processes = [startProcess('relay', env, 'txoutbox_relay_'), startProcess('worker', env, 'txoutbox_worker_')];
+      try {
+        for (const p of processes) await ready(p);
+        await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: 'order-0', payload: payload(0) }, tx));
+        await waitFor(async () => (await db.unpublishedCount()) === 0, { timeoutMs: 60_000, intervalMs: 100, what: 'the idle row\'s one event published' });
+        const meter = machineCpu();
+        await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
+        const by = meter.stop();
+        const name = `idle for ${IDLE_SECONDS} s after one event, ${fastPath ? 'fast path' : 'default mode'}`;
+        log(`${store}: ${name}: CPU ms per second: ${Object.entries(by).filter(([, s]) => s > 0).map(([group, s]) => `${group} ${((s / IDLE_SECONDS) * 1000).toFixed(1)}`).join(', ')}`);
+        const of = (group: string): number => (by[`${group} user`] ?? 0) + (by[`${group} sys`] ?? 0);
+        rows.push({ name, store, eventsPerSecond: NaN, relayCpuS: of('relay'), workerCpuS: of('worker') });
+      } finally {
+        for (const p of processes) p.child.kill('SIGTERM');
+        await Promise.all(processes.map((p) => new Promise((resolve) => (p.child.exitCode === null ? p.child.once('exit', resolve) : resolve(undefined)))));
+        await db.teardown();
+      }
     }
   }
   return rows;
