@@ -47,8 +47,8 @@ import { StoreKind } from '../test/support/pipeline-store';
 import { ENGINES, bareTemporal, bareTemporalOn, rawKafka } from './bench/baselines';
 import { txoutbox, writeCost } from './bench/outbox-rows';
 import { buildShipped, children } from './bench/processes';
-import { clusterRows, fastPathRows, idleRows, partitionedDrains, pollingBaselines, pollingDrainAgain, table } from './bench/sections';
-import { K, N, REPO, type Row, TUNING, type Variant, chosenStores, log, servers, values } from './bench/settings';
+import { clusterRows, fastPathRows, idleRows, partitionedDrains, pollingBaselines, pollingDrainAgain, table, writersAlone } from './bench/sections';
+import { FAST_N, K, N, REPO, type Row, TUNING, type Variant, chosenStores, log, servers, values } from './bench/settings';
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -226,6 +226,8 @@ async function headline(pool: Pool): Promise<void> {
     engines.push({ engine, bare: bareThere, shipped });
   }
   const polling = await pollingBaselines(pool);
+  log(`the writers alone, ${FAST_N} events through outbox.add(), no relay`);
+  const writers = await writersAlone(FAST_N);
   const fast = await fastPathRows(store);
   // The polling relay's drain again after the fast path's: the drains are compared with the mean of
   // the two around them (the shared machine drifts within a run).
@@ -237,7 +239,7 @@ async function headline(pool: Pool): Promise<void> {
   const ratio = (a: Row, b: Row): string => (a.eventsPerSecond / b.eventsPerSecond).toFixed(2);
   const trips = (r: Row): string => `${r.storeTripsPerEvent?.toFixed(1) ?? '0'} store round trips, ${r.temporalRpcsPerEvent?.toFixed(1) ?? '?'} Temporal RPCs`;
   const cpuMs = (seconds: number | undefined): string => (seconds === undefined ? '?' : ((seconds * 1000) / N).toFixed(1));
-  console.log(table([kafka, bare, ...shapes, ...engines.flatMap((e) => [e.bare, e.shipped]), ...polling.rows, ...fast, drainAgain], bare.eventsPerSecond, polling.divisor));
+  console.log(table([kafka, bare, ...shapes, ...engines.flatMap((e) => [e.bare, e.shipped]), ...polling.rows, writers, ...fast, drainAgain], bare.eventsPerSecond, polling.divisor));
   console.log(
     [
       '',
@@ -245,6 +247,7 @@ async function headline(pool: Pool): Promise<void> {
       ...engines.map((e) => `on ${e.engine}: default mode as shipped / bare Temporal: ${ratio(e.shipped, e.bare)} (${e.shipped.eventsPerSecond.toFixed(1)} against ${e.bare.eventsPerSecond.toFixed(1)} events/s)`),
       `CPU ms per event: bare Temporal's worker (with the client starting the workflows, one process) ${cpuMs(bare.workerCpuS)}; default mode as shipped: worker ${cpuMs(shapes[0]?.workerCpuS)}, relay ${cpuMs(shapes[0]?.relayCpuS)}`,
       `fast path / polling relay, end to end: ${(fastMax.eventsPerSecond / polling.divisor).toFixed(2)} (the same writes through outbox.add(), the polling relay over txoutbox's table: ${ratio(fastMax, polling.overOutbox)}); draining: ${ratio(fastDrain100, pollingDrain)} (batches of 100), ${ratio(fastDrain500, pollingDrain)} (batches of 500), against the mean of the polling relay's drains before and after them (${drains.map((d) => d.eventsPerSecond.toFixed(0)).join(' and ')} events/s)`,
+      `the writers alone (outbox.add(), no relay) / polling relay end to end: ${(writers.eventsPerSecond / polling.divisor).toFixed(2)}: the most a relay fed by outbox.add() can reach here; fast path / the writers alone: ${ratio(fastMax, writers)}`,
       `fast path at half rate: p99 ${fastHalf.p99?.toFixed(0) ?? '?'} ms; drain (batches of 500) / raw kafkajs batched: ${ratio(fastDrain500, kafka)}`,
       `per event, default mode: ${trips(shapes[0] as Row)}; bare Temporal: ${trips(bare)}; fast path: ${trips(fastMax)}`,
     ].join('\n'),

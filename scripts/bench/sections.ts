@@ -102,6 +102,23 @@ export async function pollingRelayOverOutbox(pool: Pool, events: number): Promis
   };
 }
 
+/**
+ * The writers alone: `events` outbox.add() calls, each in its own transaction, 8 at a time, on
+ * PostgreSQL, with no relay reading them (so no feed waits and no write NOTIFYs). The most any relay
+ * fed by these writes can reach end to end on this machine, where the writers and the relay share it.
+ */
+export async function writersAlone(events: number): Promise<Row> {
+  const { db, outbox } = await benchOutbox(StoreKind.postgres, `bench-writers-${stamp}`);
+  const write = (i: number) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx));
+  // Warm-up, not timed: the JIT, the pool, the store's first-use checks.
+  await mapLimit(Array.from({ length: 100 }, (_, i) => -1 - i), 8, write);
+  const t0 = performance.now();
+  await mapLimit(Array.from({ length: events }, (_, i) => i), 8, write);
+  const seconds = (performance.now() - t0) / 1000;
+  await db.teardown();
+  return { name: `the writers alone: ${events} events through outbox.add() (8 writers), no relay running`, store: StoreKind.postgres, eventsPerSecond: events / seconds };
+}
+
 /** The polling relay's drain again, at the end of a run: how much the shared machine drifted. */
 export async function pollingDrainAgain(pool: Pool): Promise<Row> {
   log(`plain polling relay draining a backlog of ${BACKLOG} again (drift check)`);
