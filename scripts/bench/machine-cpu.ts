@@ -27,11 +27,12 @@ function snapshot(): Map<number, { group: string; ticks: number }> {
 
 function groupOf(pid: number, comm: string, cmdline: string): string {
   if (pid === process.pid) return 'bench (writers)';
-  if (comm.startsWith('postgres')) return 'postgres';
+  // The Temporal server's own databases are on the same PostgreSQL: its backends say which database.
+  if (comm.startsWith('postgres')) return /^postgres: \S+ temporal(_visibility)? /.test(cmdline) ? 'postgres (Temporal server)' : 'postgres';
   if (cmdline.includes('kafka')) return 'kafka';
   if (cmdline.includes('workers/bin/relay')) return 'relay';
   if (cmdline.includes('workers/bin/worker')) return 'worker';
-  if (comm === 'temporal' || cmdline.includes('temporal server')) return 'temporal';
+  if (comm === 'temporal' || comm === 'temporal-server' || cmdline.includes('temporal server')) return 'temporal';
   if (cmdline.includes('secantus')) return 'secantusdb';
   return 'other';
 }
