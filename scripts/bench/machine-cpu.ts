@@ -1,9 +1,10 @@
 /** CPU seconds spent on the whole machine by kind of process (/proc), to say where a row's CPU went. */
 import { readdirSync, readFileSync } from 'node:fs';
 
+/** Linux's USER_HZ (`getconf CLK_TCK`): /proc counts CPU time in these. */
 const TICKS_PER_SECOND = 100;
 
-/** Each process's command and its CPU ticks (user + system, children reaped included). */
+/** Each live process's CPU ticks, user time under its pid and system time under minus its pid, with its group's name. */
 function snapshot(): Map<number, { group: string; ticks: number }> {
   const all = new Map<number, { group: string; ticks: number }>();
   for (const entry of readdirSync('/proc')) {

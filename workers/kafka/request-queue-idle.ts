@@ -15,6 +15,7 @@
  *
  * Patched once per loaded kafkajs, on the module every producer of the process shares (ours resolve
  * it from this package). A kafkajs whose queue has no such method (another release) is left alone.
+ * Returns whether the queue is patched.
  */
 export function stopIdleRequestQueueTimers(): boolean {
   let queue: { prototype: RequestQueueInternals } | undefined;
@@ -38,6 +39,7 @@ export function stopIdleRequestQueueTimers(): boolean {
   return true;
 }
 
+/** Marks the patched method, so a second call (another of our modules) patches nothing again. */
 const PATCHED = Symbol.for('txoutbox.requestQueueIdle');
 
 /** The fields of kafkajs' RequestQueue the check reads (src/network/requestQueue/index.js). */
