@@ -7,7 +7,7 @@ import { holdWaitLock, stopWaiting } from '../../domain/stores/postgres/feed-wai
 import { pipelineStore, StoreKind } from '../../test/support/pipeline-store';
 import { mapLimit } from '../../workers/relay/relay';
 import { eventWorkflowId } from '../../workers/relay/start-event-workflow';
-import { ready, startProcess } from './processes';
+import { ready, startProcess, stopProcesses } from './processes';
 import { formatCpu, machineCpu } from './machine-cpu';
 import { FAST_PATH_WARM_UP, K, N, type Row, type Variant, createTopic, log, payload, percentile, schema, servers, stamp, temporalRpcs, values } from './settings';
 
@@ -77,7 +77,9 @@ export async function benchOutbox(kind: StoreKind, name: string, brokers = serve
   const outbox = createOutbox({ store: db.store, registry, source: 'bench' });
   // --logs: at debug level, to read what a row did.
   const env = { ...db.env, TXOUTBOX_TASK_QUEUE: name, TXOUTBOX_LOG_LEVEL: values.logs === '' ? 'info' : 'debug', TXOUTBOX_HEALTH_PORT: '0' };
-  return { topic: name, db, outbox, env };
+  /** Writes event `i` in its own transaction, on one of `keys` aggregates. */
+  const write = (i: number, keys = K) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % keys}`, payload: payload(i) }, tx));
+  return { topic: name, db, outbox, env, write };
 }
 
 export async function txoutbox(variantSpec: Variant, rate: number | null): Promise<Row> {
@@ -85,7 +87,7 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
   const kind = variantSpec.store ?? StoreKind.mongodb;
   const variant = `${rate === null ? 'max' : 'paced'}_${variantSpec.id}_${kind}`;
   const brokers = variantSpec.env?.TXOUTBOX_KAFKA_BROKERS?.split(',') ?? servers.brokers;
-  const { topic, db, outbox, env: outboxEnv } = await benchOutbox(kind, `bench-tx-${stamp}-${variant}`, brokers, variantSpec.keys !== undefined);
+  const { topic, db, env: outboxEnv, write: writeEvent } = await benchOutbox(kind, `bench-tx-${stamp}-${variant}`, brokers, variantSpec.keys !== undefined);
   const env = {
     ...outboxEnv,
     ...variantSpec.env,
@@ -117,7 +119,7 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
     // write that never committed is no event, and the row counts the ones that did.
     for (let attempt = 1; ; attempt++) {
       try {
-        const event = await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % (variantSpec.keys ?? K)}`, payload: payload(i) }, tx));
+        const event = await writeEvent(i, variantSpec.keys ?? K);
         committedAt.set(event.id, Date.now());
         return;
       } catch (err) {
@@ -191,8 +193,7 @@ export async function txoutbox(variantSpec: Variant, rate: number | null): Promi
     await connection.close();
   }
 
-  for (const p of processes()) p.child.kill('SIGTERM');
-  await Promise.all(processes().map((p) => new Promise((resolve) => p.child.once('exit', resolve))));
+  await stopProcesses(processes());
   await db.teardown();
   // A backlog's latency is its queueing: not reported.
   const backlog = variantSpec.backlog !== undefined;

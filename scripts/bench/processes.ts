@@ -59,6 +59,12 @@ export function startProcess(bin: 'relay' | 'worker', env: NodeJS.ProcessEnv, pr
   return { child, port, stats: () => ({ cpuSeconds, peakRssMb, storeTrips: storeTrips(), storeTripsByCommand: { ...storeTripsByCommand } }), sample };
 }
 
+/** Stops relay and worker processes (SIGTERM) and resolves once each has exited. */
+export async function stopProcesses(processes: ReadonlyArray<ReturnType<typeof startProcess>>): Promise<void> {
+  for (const p of processes) p.child.kill('SIGTERM');
+  await Promise.all(processes.map((p) => new Promise((resolve) => (p.child.exitCode === null ? p.child.once('exit', resolve) : resolve(null)))));
+}
+
 /** Resolves once a relay or worker process answers /readyz (within 120 s of its start). */
 export async function ready(p: ReturnType<typeof startProcess>): Promise<void> {
   const readyBy = Date.now() + 120_000;

@@ -9,7 +9,7 @@ import { mapLimit } from '../../workers/relay/relay';
 import { pollingLoop, pollingRelay } from './baselines';
 import { benchOutbox, txoutbox } from './outbox-rows';
 import { formatCpu, machineCpu } from './machine-cpu';
-import { ready, startProcess } from './processes';
+import { ready, startProcess, stopProcesses } from './processes';
 import { BACKLOG, FAST_N, K, N, type Row, type Variant, backlogFor, chosenStores, kafka, log, payload, percentile, servers, stamp } from './settings';
 
 export function table(rows: Row[], bareTemporalRate: number, pollingRate: number): string {
@@ -65,7 +65,7 @@ export async function pollingBaselines(pool: Pool): Promise<PollingBaselines> {
  * LOCKED, sends them, and sets them published, in one transaction; no claims, no feed, no ordering.
  */
 export async function pollingRelayOverOutbox(pool: Pool, events: number): Promise<Row> {
-  const { topic, db, outbox } = await benchOutbox(StoreKind.postgres, `bench-pollo-${stamp}`);
+  const { topic, db, write } = await benchOutbox(StoreKind.postgres, `bench-pollo-${stamp}`);
   const table = `"${(db.env as Record<string, string>).TXOUTBOX_PG_SCHEMA}".outbox_events`;
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
@@ -80,7 +80,7 @@ export async function pollingRelayOverOutbox(pool: Pool, events: number): Promis
   const cpuMeter = machineCpu();
   const t0Wall = Date.now();
   await mapLimit(Array.from({ length: events }, (_, i) => i), 8, async (i) => {
-    const event = await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx));
+    const event = await write(i);
     committedAt.set(event.id, Date.now());
   });
   await waitFor(async () => (await db.unpublishedCount()) === 0, { timeoutMs: 10 * 60_000, intervalMs: 100, what: 'the polling relay over the outbox table publishing every event' });
@@ -108,12 +108,11 @@ export async function pollingRelayOverOutbox(pool: Pool, events: number): Promis
  * fed by these writes can reach end to end on this machine, where the writers and the relay share it.
  */
 export async function writersAlone(events: number): Promise<Row> {
-  const { db, outbox } = await benchOutbox(StoreKind.postgres, `bench-writers-${stamp}`);
-  const write = (i: number) => db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: `order-${i % K}`, payload: payload(i) }, tx));
+  const { db, write } = await benchOutbox(StoreKind.postgres, `bench-writers-${stamp}`);
   // Warm-up, not timed: the JIT, the pool, the store's first-use checks.
-  await mapLimit(Array.from({ length: 100 }, (_, i) => -1 - i), 8, write);
+  await mapLimit(Array.from({ length: 100 }, (_, i) => -1 - i), 8, (i) => write(i));
   const t0 = performance.now();
-  await mapLimit(Array.from({ length: events }, (_, i) => i), 8, write);
+  await mapLimit(Array.from({ length: events }, (_, i) => i), 8, (i) => write(i));
   const seconds = (performance.now() - t0) / 1000;
   await db.teardown();
   return { name: `the writers alone: ${events} events through outbox.add() (8 writers), no relay running`, store: StoreKind.postgres, eventsPerSecond: events / seconds };
@@ -178,11 +177,9 @@ export async function partitionedDrain(kind: StoreKind, relays: number, backlog:
       note: [relays === 1 ? '' : `relay CPU summed over the ${relays}`, `all marked published ${(markedMs / 1000).toFixed(1)} s after the thaw`].filter(Boolean).join('; '),
     };
   } finally {
-    for (const p of processes) {
-      p.child.kill('SIGCONT');
-      p.child.kill('SIGTERM');
-    }
-    await Promise.all(processes.map((p) => new Promise((resolve) => (p.child.exitCode === null ? p.child.once('exit', resolve) : resolve(null)))));
+    // A relay still frozen by the row goes on first, so that it can stop.
+    for (const p of processes) p.child.kill('SIGCONT');
+    await stopProcesses(processes);
     await db.teardown();
   }
 }
@@ -261,12 +258,12 @@ export async function idleRows(): Promise<Row[]> {
   const rows: Row[] = [];
   for (const store of chosenStores()) {
     for (const fastPath of [false, true]) {
-      const { topic, db, outbox, env: outboxEnv } = await benchOutbox(store, `bench-idle-${stamp}-${store}-${fastPath ? 'fast' : 'default'}`);
+      const { topic, db, env: outboxEnv, write } = await benchOutbox(store, `bench-idle-${stamp}-${store}-${fastPath ? 'fast' : 'default'}`);
       const env = { ...outboxEnv, ...(fastPath ? { TXOUTBOX_FAST_PATH_TOPICS: topic } : {}) };
       const processes = [startProcess('relay', env, 'txoutbox_relay_'), startProcess('worker', env, 'txoutbox_worker_')];
       try {
         for (const p of processes) await ready(p);
-        await db.inTransaction((tx) => outbox.add({ type: 'bench.LineAdded', aggregateId: 'order-0', payload: payload(0) }, tx));
+        await write(0);
         await waitFor(async () => (await db.unpublishedCount()) === 0, { timeoutMs: 60_000, intervalMs: 100, what: 'the idle row\'s one event published' });
         const meter = machineCpu();
         await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
@@ -276,8 +273,7 @@ export async function idleRows(): Promise<Row[]> {
         const of = (group: string): number => (by[`${group} user`] ?? 0) + (by[`${group} sys`] ?? 0);
         rows.push({ name, store, eventsPerSecond: NaN, relayCpuS: of('relay'), workerCpuS: of('worker') });
       } finally {
-        for (const p of processes) p.child.kill('SIGTERM');
-        await Promise.all(processes.map((p) => new Promise((resolve) => (p.child.exitCode === null ? p.child.once('exit', resolve) : resolve(undefined)))));
+        await stopProcesses(processes);
         await db.teardown();
       }
     }
