@@ -26,7 +26,8 @@
  *   --only idle                      a relay and a worker doing nothing for 10 s after one event, default mode and fast path,
  *                                    on each store --stores names: their CPU, and every process group's (from /proc) in the log
  *   --only fast                      the fast path rows alone (both stores, or --stores) next to the
- *                                    polling relay (writes in one transaction per event, and autocommitted), end to end and draining
+ *                                    polling relay (writes in one transaction per event, and autocommitted), end to end and draining,
+ *                                    and the writers alone (outbox.add(), and the polling relay's bare INSERTs)
  *   ... on the Kafka cluster         --kafka-cluster BROKERS: the default mode and the fast path (PostgreSQL store) on the
  *                                    single broker and on that cluster (replication factor 3, min.insync.replicas=2,
  *                                    `TXOUTBOX_KAFKA=cluster bash scripts/infra.sh env` prints it), alternating, in this run
@@ -104,10 +105,11 @@ async function main(): Promise<void> {
   if (only.has('fast')) {
     // The fast path next to the plain polling relay, end to end and draining, in this one run.
     const polling = await pollingBaselines(pool);
+    const writers = await writersAlone(pool, FAST_N);
     const fastRows: Row[] = [];
     for (const store of chosenStores()) fastRows.push(...(await fastPathRows(store)));
     const drainAgain = await pollingDrainAgain(pool);
-    console.log(table([...rows, ...polling.rows, ...fastRows, drainAgain], bare.eventsPerSecond, polling.divisor));
+    console.log(table([...rows, ...polling.rows, writers.add, writers.plain, ...fastRows, drainAgain], bare.eventsPerSecond, polling.divisor));
     await pool.end();
     return;
   }
@@ -226,8 +228,8 @@ async function headline(pool: Pool): Promise<void> {
     engines.push({ engine, bare: bareThere, shipped });
   }
   const polling = await pollingBaselines(pool);
-  log(`the writers alone, ${FAST_N} events through outbox.add(), no relay`);
-  const writers = await writersAlone(FAST_N);
+  log(`the writers alone, ${FAST_N} events through outbox.add(), then as the plain polling relay's bare INSERTs, no relay`);
+  const writers = await writersAlone(pool, FAST_N);
   const fast = await fastPathRows(store);
   // The polling relay's drain again after the fast path's: the drains are compared with the mean of
   // the two around them (the shared machine drifts within a run).
@@ -239,7 +241,7 @@ async function headline(pool: Pool): Promise<void> {
   const ratio = (a: Row, b: Row): string => (a.eventsPerSecond / b.eventsPerSecond).toFixed(2);
   const trips = (r: Row): string => `${r.storeTripsPerEvent?.toFixed(1) ?? '0'} store round trips, ${r.temporalRpcsPerEvent?.toFixed(1) ?? '?'} Temporal RPCs`;
   const cpuMs = (seconds: number | undefined): string => (seconds === undefined ? '?' : ((seconds * 1000) / N).toFixed(1));
-  console.log(table([kafka, bare, ...shapes, ...engines.flatMap((e) => [e.bare, e.shipped]), ...polling.rows, writers, ...fast, drainAgain], bare.eventsPerSecond, polling.divisor));
+  console.log(table([kafka, bare, ...shapes, ...engines.flatMap((e) => [e.bare, e.shipped]), ...polling.rows, writers.add, writers.plain, ...fast, drainAgain], bare.eventsPerSecond, polling.divisor));
   console.log(
     [
       '',
@@ -247,7 +249,7 @@ async function headline(pool: Pool): Promise<void> {
       ...engines.map((e) => `on ${e.engine}: default mode as shipped / bare Temporal: ${ratio(e.shipped, e.bare)} (${e.shipped.eventsPerSecond.toFixed(1)} against ${e.bare.eventsPerSecond.toFixed(1)} events/s)`),
       `CPU ms per event: bare Temporal's worker (with the client starting the workflows, one process) ${cpuMs(bare.workerCpuS)}; default mode as shipped: worker ${cpuMs(shapes[0]?.workerCpuS)}, relay ${cpuMs(shapes[0]?.relayCpuS)}`,
       `fast path / polling relay, end to end: ${(fastMax.eventsPerSecond / polling.divisor).toFixed(2)} (the same writes through outbox.add(), the polling relay over txoutbox's table: ${ratio(fastMax, polling.overOutbox)}); draining: ${ratio(fastDrain100, pollingDrain)} (batches of 100), ${ratio(fastDrain500, pollingDrain)} (batches of 500), against the mean of the polling relay's drains before and after them (${drains.map((d) => d.eventsPerSecond.toFixed(0)).join(' and ')} events/s)`,
-      `the writers alone (outbox.add(), no relay) / polling relay end to end: ${(writers.eventsPerSecond / polling.divisor).toFixed(2)}: the most a relay fed by outbox.add() can reach here; fast path / the writers alone: ${ratio(fastMax, writers)}`,
+      `the writers alone (outbox.add(), no relay) / polling relay end to end: ${(writers.add.eventsPerSecond / polling.divisor).toFixed(2)}: the most a relay fed by outbox.add() can reach here; fast path / the writers alone: ${ratio(fastMax, writers.add)}; outbox.add() alone / the plain relay's bare INSERTs alone: ${ratio(writers.add, writers.plain)}`,
       `fast path at half rate: p99 ${fastHalf.p99?.toFixed(0) ?? '?'} ms; drain (batches of 500) / raw kafkajs batched: ${ratio(fastDrain500, kafka)}`,
       `per event, default mode: ${trips(shapes[0] as Row)}; bare Temporal: ${trips(bare)}; fast path: ${trips(fastMax)}`,
     ].join('\n'),

@@ -11,7 +11,8 @@ import { toKafkaMessage } from '../../domain/outbox';
 import { withPgTransaction } from '../../domain/stores/postgres';
 import { waitFor } from '../../test/support/servers';
 import { mapLimit } from '../../workers/relay/relay';
-import { N, type Row, createTopic, kafka, percentile, sampleEvents, servers, stamp, temporalRpcs } from './settings';
+import { formatCpu, machineCpu } from './machine-cpu';
+import { N, type Row, createTopic, kafka, log, percentile, sampleEvents, servers, stamp, temporalRpcs } from './settings';
 
 export async function rawKafka(batched: boolean): Promise<Row> {
   const topic = `bench-raw-${batched ? 'batch' : 'single'}-${stamp}`;
@@ -105,23 +106,41 @@ export async function bareTemporalOn(engine: { name: string; args: string[] }, p
 }
 
 /**
+ * A plain outbox table (bigserial id, the message's key, value and headers, a published flag) in a
+ * schema of its own, and its writes: each message a bare INSERT, autocommitted or in its own
+ * BEGIN/INSERT/COMMIT (`transactional`), 8 at a time. The messages are built before the clock starts.
+ */
+export async function plainOutbox(pool: Pool, suffix: string, topic: string, count: number) {
+  const pgSchema = `bench_${stamp}${suffix}`;
+  const table = `"${pgSchema}".poll_outbox`;
+  await pool.query(`create schema if not exists "${pgSchema}"`);
+  await pool.query(`create table ${table} (id bigserial primary key, key text, value text, headers jsonb, published boolean not null default false, created_at timestamptz default clock_timestamp(), published_at timestamptz)`);
+  const messages = (await sampleEvents(topic, count)).map(toKafkaMessage);
+  const insert = (client: Pick<Pool, 'query'>, m: (typeof messages)[number]) => client.query(`insert into ${table} (key, value, headers) values ($1, $2, $3)`, [m.key, m.value, JSON.stringify(m.headers)]);
+  return {
+    table,
+    writeAll: (transactional: boolean) => mapLimit(messages, 8, (m) => (transactional ? withPgTransaction(pool, ({ client }) => insert(client, m)) : insert(pool, m))),
+    drop: () => pool.query(`drop schema "${pgSchema}" cascade`),
+  };
+}
+
+/**
  * The plain polling relay. `transactional`: each write is its own BEGIN/INSERT/COMMIT, the shape of
  * an outbox writer's (txoutbox's rows write that way); otherwise one autocommitted INSERT each.
  */
 export async function pollingRelay(pool: Pool, backlog: number | null = null, transactional = false, events = N): Promise<Row> {
   const count = backlog ?? events;
   const topic = `bench-poll-${stamp}${backlog === null ? '' : '-backlog'}`;
+  const name =
+    backlog !== null
+      ? `plain polling relay, draining a backlog of ${count} written before it started`
+      : `plain polling relay (no Temporal), batches of 100, ${count} events, ${transactional ? 'one write transaction per event (BEGIN, INSERT, COMMIT)' : 'autocommitted INSERTs'}`;
   await createTopic(topic);
-  const pgSchema = `bench_${stamp}${backlog === null ? '' : '_backlog'}`;
-  const table = `"${pgSchema}".poll_outbox`;
-  await pool.query(`create schema if not exists "${pgSchema}"`);
-  await pool.query(`create table ${table} (id bigserial primary key, key text, value text, headers jsonb, published boolean not null default false, created_at timestamptz default clock_timestamp(), published_at timestamptz)`);
+  const { table, writeAll, drop } = await plainOutbox(pool, backlog === null ? '' : '_backlog', topic, count);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  const messages = (await sampleEvents(topic, count)).map(toKafkaMessage);
-  const insert = (client: Pick<Pool, 'query'>, m: (typeof messages)[number]) => client.query(`insert into ${table} (key, value, headers) values ($1, $2, $3)`, [m.key, m.value, JSON.stringify(m.headers)]);
-  const insertAll = () => mapLimit(messages, 8, (m) => (transactional ? withPgTransaction(pool, ({ client }) => insert(client, m)) : insert(pool, m)));
-  if (backlog !== null) await insertAll(); // written before the relay runs: its drain rate alone
+  if (backlog !== null) await writeAll(transactional); // written before the relay runs: its drain rate alone
+  const cpuMeter = machineCpu();
   const t0 = performance.now();
   const relay = pollingLoop(pool, async (client) => {
     const { rows } = await client.query<{ id: string; key: string; value: string; headers: Record<string, string> }>(
@@ -132,23 +151,21 @@ export async function pollingRelay(pool: Pool, backlog: number | null = null, tr
     await client.query(`update ${table} set published = true, published_at = clock_timestamp() where id = any($1::bigint[])`, [rows.map((r) => r.id)]);
     return rows.length;
   });
-  if (backlog === null) await insertAll();
+  if (backlog === null) await writeAll(transactional);
   for (;;) {
     const { rows } = await pool.query<{ n: string }>(`select count(*)::text as n from ${table} where not published`);
     if (rows[0]?.n === '0') break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const seconds = (performance.now() - t0) / 1000;
+  log(`${name}: CPU per event by process, from /proc (the relay, and the writers while they write, run in the bench's process): ${formatCpu(cpuMeter.stop(), count)}`);
   const { rows } = await pool.query<{ ms: string }>(`select extract(epoch from (published_at - created_at)) * 1000 as ms from ${table} order by 1`);
   const latencies = rows.map((r) => Number(r.ms));
   await relay.stop();
   await producer.disconnect();
-  await pool.query(`drop schema "${pgSchema}" cascade`);
+  await drop();
   return {
-    name:
-      backlog !== null
-        ? `plain polling relay, draining a backlog of ${count} written before it started`
-        : `plain polling relay (no Temporal), batches of 100, ${count} events, ${transactional ? 'one write transaction per event (BEGIN, INSERT, COMMIT)' : 'autocommitted INSERTs'}`,
+    name,
     eventsPerSecond: count / seconds,
     // A backlog's latency is its queueing: not reported.
     p50: backlog === null ? percentile(latencies, 50) : undefined,

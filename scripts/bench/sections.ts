@@ -6,7 +6,7 @@ import { toEvent, type EventRow } from '../../domain/stores/postgres/context';
 import { StoreKind } from '../../test/support/pipeline-store';
 import { waitFor } from '../../test/support/servers';
 import { mapLimit } from '../../workers/relay/relay';
-import { pollingLoop, pollingRelay } from './baselines';
+import { plainOutbox, pollingLoop, pollingRelay } from './baselines';
 import { benchOutbox, txoutbox } from './outbox-rows';
 import { formatCpu, machineCpu } from './machine-cpu';
 import { ready, startProcess, stopProcesses } from './processes';
@@ -103,19 +103,31 @@ export async function pollingRelayOverOutbox(pool: Pool, events: number): Promis
 }
 
 /**
- * The writers alone: `events` outbox.add() calls, each in its own transaction, 8 at a time, on
- * PostgreSQL, with no relay reading them (so no feed waits and no write NOTIFYs). The most any relay
- * fed by these writes can reach end to end on this machine, where the writers and the relay share it.
+ * The writers alone, on PostgreSQL, with no relay reading what they write (so no feed waits and no
+ * write NOTIFYs), 8 at a time, each write in its own transaction: `events` outbox.add() calls (the
+ * most any relay fed by these writes can reach end to end on this machine, where the writers and the
+ * relay share it), and the plain polling relay's writes (a bare INSERT of a message built before the
+ * clock starts, into its plain table). Each logs the CPU per event each process spent.
  */
-export async function writersAlone(events: number): Promise<Row> {
+export async function writersAlone(pool: Pool, events: number): Promise<{ add: Row; plain: Row }> {
   const { db, write } = await benchOutbox(StoreKind.postgres, `bench-writers-${stamp}`);
   // Warm-up, not timed: the JIT, the pool, the store's first-use checks.
   await mapLimit(Array.from({ length: 100 }, (_, i) => -1 - i), 8, (i) => write(i));
-  const t0 = performance.now();
-  await mapLimit(Array.from({ length: events }, (_, i) => i), 8, (i) => write(i));
-  const seconds = (performance.now() - t0) / 1000;
+  const add = await timedWrites(`the writers alone: ${events} events through outbox.add() (8 writers), no relay running`, events, () => mapLimit(Array.from({ length: events }, (_, i) => i), 8, (i) => write(i)));
   await db.teardown();
-  return { name: `the writers alone: ${events} events through outbox.add() (8 writers), no relay running`, store: StoreKind.postgres, eventsPerSecond: events / seconds };
+  const plain = await plainOutbox(pool, '_writers', `bench-writers-plain-${stamp}`, events);
+  const plainRow = await timedWrites(`the plain polling relay's writers alone: ${events} bare INSERTs, one transaction each (8 writers), no relay running`, events, () => plain.writeAll(true));
+  await plain.drop();
+  return { add, plain: plainRow };
+}
+
+async function timedWrites(name: string, events: number, writeAll: () => Promise<unknown>): Promise<Row> {
+  const cpuMeter = machineCpu();
+  const t0 = performance.now();
+  await writeAll();
+  const seconds = (performance.now() - t0) / 1000;
+  log(`${name}: CPU per event by process, from /proc: ${formatCpu(cpuMeter.stop(), events)}`);
+  return { name, store: StoreKind.postgres, eventsPerSecond: events / seconds };
 }
 
 /** The polling relay's drain again, at the end of a run: how much the shared machine drifted. */
