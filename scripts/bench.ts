@@ -2,7 +2,7 @@
  * Benchmark (not a test): txoutbox end to end against its limits, measured side by side in one run.
  *
  *   npm run bench -- --headline [--stores postgres|mongodb] [--temporal NAME=host:port,...]   the headline table alone, one store, in about five minutes (each engine --temporal names adds its bare-Temporal and default-mode rows)
- *   npm run bench -- [--events 1000] [--keys 20] [--backlog 20000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays,hot,idle] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events 5000] [--kafka-cluster host:port,...]
+ *   npm run bench -- [--events 1000] [--keys 20] [--backlog 20000] [--out BENCHMARKS.md] [--quick] [--engines] [--writes] [--only engines,writes,steps,fast,relays,hot,idle] [--stores postgres,mongodb] [--logs DIR] [--steps id,...] [--cpu-prof DIR] [--temporal NAME=host:port,...] [--fast-events 20000] [--kafka-cluster host:port,...]
  *
  * Rows:
  *   raw kafkajs, batched        the same messages in batches of 100: the broker's ceiling for this client
@@ -17,7 +17,7 @@
  *   txoutbox, as fast as possible   relay and worker as separate processes, writes through outbox.add()
  *   txoutbox, at half that rate     the same, writes paced at half the measured maximum: latency under load
  *   txoutbox fast path               the relay publishes in batches, workflows only on failure (issue 8), max and half rate;
- *                                    on PostgreSQL with --fast-events events (default 5000), as the polling rows
+ *                                    on PostgreSQL with --fast-events events (default 20000), as the polling rows
  *   ..., draining a backlog          polling relay and fast path (feed batches of 100 and 500): --backlog events written first, the relay's drain rate alone
  *   --only relays                    the fast path draining a backlog with 1, 2 and 4 partitioned relays (issue 17), and 1 again
  *   --only hot                       the default mode with every event on one ordered key, then over 20 keys (issue 31,
