@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { OutboxError, OutboxErrorCode } from './errors';
 import type { JsonValue } from './event';
 
@@ -13,12 +13,21 @@ import type { JsonValue } from './event';
  * instances (which JSON.stringify would silently change or drop).
  */
 export function canonicalJson(value: unknown): string {
-  return write(value, '$', new Set());
+  try {
+    return write(value, new Set());
+  } catch (err) {
+    // The walk that names the path builds a string per value: it runs only once the fast one failed.
+    if (err === NOT_JSON) writeWithPaths(value, '$', new Set());
+    throw err;
+  }
 }
+
+// Node 20.12 and later hash a string in one call, without a Hash object per payload.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
 
 /** SHA-256 (hex) of the canonical JSON of `value`. */
 export function payloadHash(canonical: string): string {
-  return createHash('sha256').update(canonical, 'utf8').digest('hex');
+  return oneShotHash !== undefined ? oneShotHash('sha256', canonical, 'hex') : crypto.createHash('sha256').update(canonical, 'utf8').digest('hex');
 }
 
 /** Parses canonical JSON back to a value (for stores that keep the payload as text). */
@@ -32,7 +41,47 @@ function fail(path: string, what: string): never {
   });
 }
 
-function write(value: unknown, path: string, seen: Set<object>): string {
+/** What the fast walk throws at a value JSON cannot carry; canonicalJson then finds its path. */
+const NOT_JSON = new Error('not JSON');
+
+/** The canonical text, or NOT_JSON: the same checks as writeWithPaths, without building paths. */
+function write(value: unknown, seen: Set<object>): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(value)) throw NOT_JSON;
+      return JSON.stringify(value);
+    case 'object':
+      break;
+    default:
+      throw NOT_JSON;
+  }
+  if (value === null) return 'null';
+  if (seen.has(value)) throw NOT_JSON;
+  seen.add(value);
+  let out: string;
+  if (Array.isArray(value)) {
+    out = `[${value.map((item: unknown) => write(item, seen)).join(',')}]`;
+  } else {
+    const proto: unknown = Object.getPrototypeOf(value);
+    if ((proto !== Object.prototype && proto !== null) || Object.getOwnPropertySymbols(value).length > 0) throw NOT_JSON;
+    const record = value as Record<string, unknown>;
+    const parts: string[] = [];
+    for (const key of Object.keys(record).sort()) {
+      const item = record[key];
+      if (item === undefined) continue;
+      parts.push(`${JSON.stringify(key)}:${write(item, seen)}`);
+    }
+    out = `{${parts.join(',')}}`;
+  }
+  seen.delete(value);
+  return out;
+}
+
+function writeWithPaths(value: unknown, path: string, seen: Set<object>): string {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -58,7 +107,7 @@ function write(value: unknown, path: string, seen: Set<object>): string {
   seen.add(obj);
   let out: string;
   if (Array.isArray(obj)) {
-    out = `[${obj.map((item: unknown, i) => write(item, `${path}[${i}]`, seen)).join(',')}]`;
+    out = `[${obj.map((item: unknown, i) => writeWithPaths(item, `${path}[${i}]`, seen)).join(',')}]`;
   } else {
     const proto: unknown = Object.getPrototypeOf(obj);
     if (proto !== Object.prototype && proto !== null) {
@@ -71,7 +120,7 @@ function write(value: unknown, path: string, seen: Set<object>): string {
     for (const key of Object.keys(record).sort()) {
       const item = record[key];
       if (item === undefined) continue;
-      parts.push(`${JSON.stringify(key)}:${write(item, `${path}.${key}`, seen)}`);
+      parts.push(`${JSON.stringify(key)}:${writeWithPaths(item, `${path}.${key}`, seen)}`);
     }
     out = `{${parts.join(',')}}`;
   }
