@@ -13,6 +13,9 @@ export interface PgQueryable {
 export interface PgTransactionClient extends PgQueryable {
   /** pg's view of the last ReadyForQuery: 'T' inside a transaction block. */
   getTransactionStatus(): string | null;
+  /** A statement by pg's query config: with a `name`, prepared once per connection. */
+  query<R extends QueryResultRow = QueryResultRow>(config: { name?: string; text: string; values?: unknown[] }): Promise<QueryResult<R>>;
+  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
 }
 
 /** The PostgreSQL adapter's transaction handle: the client on which the caller ran `BEGIN`. */

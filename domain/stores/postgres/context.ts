@@ -26,6 +26,14 @@ export interface PostgresStoreOptions {
    * count fails with INVALID_CONFIG. @default DEFAULT_PARTITION_COUNT (when setup creates them)
    */
   partitions?: number;
+  /**
+   * `outbox.add()`'s statements are named prepared statements: PostgreSQL parses and plans each once
+   * per connection, not per event (about 40 µs of its CPU per event here, BENCHMARKS.md). Set false
+   * behind a pooler that moves a transaction to any server connection without carrying named
+   * statements: PgBouncer in transaction mode before 1.21, or without `max_prepared_statements`.
+   * There, add() fails with INVALID_CONFIG naming this option. @default true
+   */
+  preparedStatements?: boolean;
 }
 
 /** One store's tables, pool and logger: what each of its parts (schema, events, claims, feed, partitions, admin) works on. */
@@ -48,6 +56,8 @@ export interface PgStoreContext {
   readonly partitionsOption: number | undefined;
   /** The outbox's partition count once read (it never changes); undefined: not read yet. */
   partitionCountRead: number | undefined;
+  /** add()'s statements are named (PostgresStoreOptions.preparedStatements). */
+  readonly preparedStatements: boolean;
 }
 
 export function pgStoreContext(options: PostgresStoreOptions): PgStoreContext {
@@ -76,6 +86,7 @@ export function pgStoreContext(options: PostgresStoreOptions): PgStoreContext {
     feedWaitLock: `txoutbox_${schema}:feed-waits`,
     partitionsOption: options.partitions === undefined ? undefined : checkPartitionCount(options.partitions),
     partitionCountRead: undefined,
+    preparedStatements: options.preparedStatements ?? true,
   };
 }
 

@@ -2,7 +2,8 @@
  * One event at a time: the writer's insert in its transaction (with the key's sequence and the
  * event's partition), the worker's reads, marks and status changes.
  */
-import { OutboxError, OutboxErrorCode, partitionOf, supersededNote, type MarkOptions, type MarkResult, type OutboxEvent, type PublishResult, type StatusChange } from '../../outbox';
+import type { QueryResult, QueryResultRow } from 'pg';
+import { OutboxError, OutboxErrorCode, partitionOf, payloadHash, supersededNote, type MarkOptions, type MarkResult, type OutboxEvent, type PublishResult, type StatusChange } from '../../outbox';
 import { withPgTransaction, type PgTransactionClient, type PgTx } from './connection';
 import { positionTakenOr, storeNotSetUp, toEvent, type EventRow, type PgStoreContext } from './context';
 import { partitionCountIfSetUp } from './partitions';
@@ -32,7 +33,9 @@ export async function insertInTransaction(t: PgStoreContext, event: OutboxEvent,
   if (event.sequence !== null) {
     // The row lock on (topic, key) is held until this transaction ends: a concurrent writer of the
     // same key waits here, so sequences follow commit order.
-    const { rows } = await tx.client.query<{ sequence: string }>(
+    const { rows } = await writerStatement<{ sequence: string }>(
+      t,
+      tx,
       `insert into ${t.sequences} as s (topic, key, sequence) values ($1, $2, 1)
        on conflict (topic, key) do update set sequence = s.sequence + 1
        returning sequence::text`,
@@ -41,7 +44,9 @@ export async function insertInTransaction(t: PgStoreContext, event: OutboxEvent,
     sequence = Number(rows[0]?.sequence);
   }
   const partitions = await partitionCountIfSetUp(t);
-  await tx.client.query(
+  await writerStatement(
+    t,
+    tx,
     `insert into ${t.events} (id, envelope_version, spec_version, source, type, schema_version,
        aggregate_type, aggregate_id, topic, key, payload, payload_hash, headers, occurred_at, status, attempts, sequence, partition)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
@@ -67,6 +72,29 @@ export async function insertInTransaction(t: PgStoreContext, event: OutboxEvent,
     ],
   );
   return sequence;
+}
+
+/**
+ * One of add()'s statements in the writer's transaction: named, so each connection parses and plans
+ * it once (PostgresStoreOptions.preparedStatements), its name the hash of its text. A pooler that
+ * lost the named statement, or holds one pg does not know of, fails it: that error says what to set.
+ */
+const statementNames = new Map<string, string>();
+
+async function writerStatement<R extends QueryResultRow = QueryResultRow>(t: PgStoreContext, tx: PgTx, text: string, values: unknown[]): Promise<QueryResult<R>> {
+  if (!t.preparedStatements) return tx.client.query<R>(text, values);
+  let name = statementNames.get(text);
+  if (name === undefined) statementNames.set(text, (name = `txoutbox_${payloadHash(text).slice(0, 16)}`));
+  return tx.client.query<R>({ name, text, values }).catch((err: unknown) => {
+    // 26000 invalid_sql_statement_name, 42P05 duplicate_prepared_statement.
+    const code = (err as { code?: unknown }).code;
+    if (code !== '26000' && code !== '42P05') throw err;
+    throw new OutboxError(
+      OutboxErrorCode.invalidConfig,
+      `postgres store: this connection lost or never had a statement pg prepared on it (${err instanceof Error ? err.message : String(err)}): behind PgBouncer in transaction mode before 1.21, or without max_prepared_statements, create the store with preparedStatements: false`,
+      { cause: err },
+    );
+  });
 }
 
 export async function nextOpenSequence(t: PgStoreContext, topic: string, key: string): Promise<number | null> {
