@@ -14,10 +14,11 @@ import type { JsonValue } from './event';
  */
 export function canonicalJson(value: unknown): string {
   try {
-    return write(value, new Set());
+    return write(value, undefined, new Set());
   } catch (err) {
-    // The walk that names the path builds a string per value: it runs only once the fast one failed.
-    if (err === NOT_JSON) writeWithPaths(value, '$', new Set());
+    // Building each value's path costs a string per value: the walk that names it runs only once
+    // the first one found something JSON cannot carry.
+    if (err === NOT_JSON) write(value, '$', new Set());
     throw err;
   }
 }
@@ -35,53 +36,18 @@ export function parseJson(text: string): JsonValue {
   return JSON.parse(text) as JsonValue;
 }
 
-function fail(path: string, what: string): never {
+/** What the walk without paths throws at a value JSON cannot carry; canonicalJson then walks again to name it. */
+const NOT_JSON = new Error('not JSON');
+
+function fail(path: string | undefined, what: string): never {
+  if (path === undefined) throw NOT_JSON;
   throw new OutboxError(OutboxErrorCode.notSerializable, `payload is not JSON-serialisable: ${what} at ${path}`, {
     context: { path },
   });
 }
 
-/** What the fast walk throws at a value JSON cannot carry; canonicalJson then finds its path. */
-const NOT_JSON = new Error('not JSON');
-
-/** The canonical text, or NOT_JSON: the same checks as writeWithPaths, without building paths. */
-function write(value: unknown, seen: Set<object>): string {
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value);
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'number':
-      if (!Number.isFinite(value)) throw NOT_JSON;
-      return JSON.stringify(value);
-    case 'object':
-      break;
-    default:
-      throw NOT_JSON;
-  }
-  if (value === null) return 'null';
-  if (seen.has(value)) throw NOT_JSON;
-  seen.add(value);
-  let out: string;
-  if (Array.isArray(value)) {
-    out = `[${value.map((item: unknown) => write(item, seen)).join(',')}]`;
-  } else {
-    const proto: unknown = Object.getPrototypeOf(value);
-    if ((proto !== Object.prototype && proto !== null) || Object.getOwnPropertySymbols(value).length > 0) throw NOT_JSON;
-    const record = value as Record<string, unknown>;
-    const parts: string[] = [];
-    for (const key of Object.keys(record).sort()) {
-      const item = record[key];
-      if (item === undefined) continue;
-      parts.push(`${JSON.stringify(key)}:${write(item, seen)}`);
-    }
-    out = `{${parts.join(',')}}`;
-  }
-  seen.delete(value);
-  return out;
-}
-
-function writeWithPaths(value: unknown, path: string, seen: Set<object>): string {
+/** The canonical text of `value`; `path` (undefined: not tracked) names the value in the error. */
+function write(value: unknown, path: string | undefined, seen: Set<object>): string {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -107,7 +73,7 @@ function writeWithPaths(value: unknown, path: string, seen: Set<object>): string
   seen.add(obj);
   let out: string;
   if (Array.isArray(obj)) {
-    out = `[${obj.map((item: unknown, i) => writeWithPaths(item, `${path}[${i}]`, seen)).join(',')}]`;
+    out = `[${obj.map((item: unknown, i) => write(item, path === undefined ? undefined : `${path}[${i}]`, seen)).join(',')}]`;
   } else {
     const proto: unknown = Object.getPrototypeOf(obj);
     if (proto !== Object.prototype && proto !== null) {
@@ -120,7 +86,7 @@ function writeWithPaths(value: unknown, path: string, seen: Set<object>): string
     for (const key of Object.keys(record).sort()) {
       const item = record[key];
       if (item === undefined) continue;
-      parts.push(`${JSON.stringify(key)}:${writeWithPaths(item, `${path}.${key}`, seen)}`);
+      parts.push(`${JSON.stringify(key)}:${write(item, path === undefined ? undefined : `${path}.${key}`, seen)}`);
     }
     out = `{${parts.join(',')}}`;
   }
