@@ -74,13 +74,14 @@ export async function insertInTransaction(t: PgStoreContext, event: OutboxEvent,
   return sequence;
 }
 
+/** The name of each of add()'s statements, by its text (one insert and one sequence per schema). */
+const statementNames = new Map<string, string>();
+
 /**
  * One of add()'s statements in the writer's transaction: named, so each connection parses and plans
  * it once (PostgresStoreOptions.preparedStatements), its name the hash of its text. A pooler that
  * lost the named statement, or holds one pg does not know of, fails it: that error says what to set.
  */
-const statementNames = new Map<string, string>();
-
 async function writerStatement<R extends QueryResultRow = QueryResultRow>(t: PgStoreContext, tx: PgTx, text: string, values: unknown[]): Promise<QueryResult<R>> {
   if (!t.preparedStatements) return tx.client.query<R>(text, values);
   let name = statementNames.get(text);
