@@ -41,8 +41,12 @@ describe('PostgreSQL add() through prepared statements', () => {
     }
   }
 
-  async function preparedOn(client: PoolClient): Promise<string[]> {
-    const { rows } = await client.query<{ statement: string }>(`select statement from pg_prepared_statements where name like 'txoutbox_%' order by statement`);
+  /** The statements txoutbox prepared on `client` for `schema` (the pool's connections serve every test). */
+  async function preparedOn(client: PoolClient, schema: string): Promise<string[]> {
+    const { rows } = await client.query<{ statement: string }>(
+      `select statement from pg_prepared_statements where name like 'txoutbox_%' and strpos(statement, $1) > 0 order by statement`,
+      [`"${schema}".`],
+    );
     return rows.map((r) => r.statement.replace(/\s+/g, ' '));
   }
 
@@ -61,7 +65,7 @@ describe('PostgreSQL add() through prepared statements', () => {
     let written;
     try {
       written = [await addOn(client, outbox, 'prep.Ordered', 1), await addOn(client, outbox, 'prep.Ordered', 2), await addOn(client, outbox, 'prep.Counted', 3)];
-      prepared = await preparedOn(client);
+      prepared = await preparedOn(client, schema);
     } finally {
       client.release();
     }
@@ -75,7 +79,7 @@ describe('PostgreSQL add() through prepared statements', () => {
 
   test('with preparedStatements: false, add() prepares nothing on the connection', async () => {
     // Arrange
-    const { store, outbox } = await outboxIn({ preparedStatements: false });
+    const { schema, store, outbox } = await outboxIn({ preparedStatements: false });
     const client = await pool.connect();
 
     // Act
@@ -83,7 +87,7 @@ describe('PostgreSQL add() through prepared statements', () => {
     let written;
     try {
       written = await addOn(client, outbox, 'prep.Ordered', 1);
-      prepared = await preparedOn(client);
+      prepared = await preparedOn(client, schema);
     } finally {
       client.release();
     }
