@@ -1,4 +1,4 @@
-import * as crypto from 'node:crypto';
+import { hash } from 'node:crypto';
 import { OutboxError, OutboxErrorCode } from './errors';
 import type { JsonValue } from './event';
 
@@ -23,12 +23,9 @@ export function canonicalJson(value: unknown): string {
   }
 }
 
-// Node 20.12 and later hash a string in one call, without a Hash object per payload.
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
-
-/** SHA-256 (hex) of the canonical JSON of `value`. */
+/** SHA-256 (hex) of the canonical JSON of `value`: one call, without a Hash object per payload. */
 export function payloadHash(canonical: string): string {
-  return oneShotHash !== undefined ? oneShotHash('sha256', canonical, 'hex') : crypto.createHash('sha256').update(canonical, 'utf8').digest('hex');
+  return hash('sha256', canonical, 'hex');
 }
 
 /** Parses canonical JSON back to a value (for stores that keep the payload as text). */
